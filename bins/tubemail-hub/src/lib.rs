@@ -1,0 +1,176 @@
+//! The TubeMail hub as a library: [`Hub::open`] builds the state, [`app`]
+//! the router, [`serve`] runs it on a listener until shutdown.
+//!
+//! # Layout
+//! - `routes/`: one file per route group (forwarder plumbing, web-UI API,
+//!   flows, operations, streams, meta).
+//! - `security`: bearer, Host allow-list, Origin checks, dev bootstrap.
+//! - `extract`/`error`: input parsing and the original's error bodies.
+//! - `openapi`: the route table that builds both the router and its
+//!   OpenAPI document.
+
+mod error;
+mod extract;
+mod metrics;
+mod openapi;
+mod routes;
+mod security;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tubemail_core::engine::{Engine, EngineConfig};
+use tubemail_core::store::SqliteStore;
+
+pub use metrics::HttpMetrics;
+
+/// Hub configuration, resolved by the binary.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Data directory (database, settings, secret, TLS material).
+    pub data_dir: PathBuf,
+    /// The shared bearer secret.
+    pub secret: String,
+    /// Host names accepted besides loopback names and IP literals
+    /// (`*` accepts any).
+    pub allowed_hosts: Vec<String>,
+    /// Cross-origin browser origins accepted for state changes.
+    pub allowed_origins: Vec<String>,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Serve `/api/dev-bootstrap` to loopback callers.
+    pub dev_bootstrap: bool,
+    /// Offline, idle workers older than this are purged.
+    pub purge_max_age: Duration,
+}
+
+impl Options {
+    /// Defaults for a data dir and secret.
+    pub fn new(data_dir: impl Into<PathBuf>, secret: impl Into<String>) -> Self {
+        Options {
+            data_dir: data_dir.into(),
+            secret: secret.into(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: vec!["http://localhost:5173".into()],
+            max_body_bytes: 1024 * 1024,
+            dev_bootstrap: true,
+            purge_max_age: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Engine,
+    /// Configuration.
+    pub options: Arc<Options>,
+    /// Cancelled to shut down (ends streams and the server).
+    pub shutdown: CancellationToken,
+    /// Request metrics.
+    pub metrics: Arc<HttpMetrics>,
+    /// When the hub started.
+    pub started: std::time::Instant,
+}
+
+/// Opening the hub failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The data dir could not be created.
+    #[error("failed to create data dir {path}")]
+    DataDir {
+        /// The dir.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database could not be opened.
+    #[error("failed to open the database")]
+    Store(#[from] tubemail_core::store::StoreError),
+    /// The engine could not start.
+    #[error("failed to start the engine")]
+    Engine(#[from] tubemail_core::engine::Error),
+}
+
+/// A hub ready to serve.
+pub struct Hub;
+
+impl Hub {
+    /// Opens the data dir and the store and starts the engine.
+    pub fn open(options: Options) -> Result<AppState, OpenError> {
+        std::fs::create_dir_all(&options.data_dir).map_err(|source| OpenError::DataDir {
+            path: options.data_dir.clone(),
+            source,
+        })?;
+        let store = SqliteStore::open(options.data_dir.join("tubemail.db"))?;
+        let mut config = EngineConfig::new(options.data_dir.join("hub-config.json"));
+        config.purge_max_age = options.purge_max_age;
+        let engine = Engine::start(Arc::new(store), config)?;
+        Ok(AppState {
+            engine,
+            options: Arc::new(options),
+            shutdown: CancellationToken::new(),
+            metrics: Arc::new(HttpMetrics::default()),
+            started: std::time::Instant::now(),
+        })
+    }
+}
+
+/// The router with every route and middleware.
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves `state` on `listener` until `state.shutdown` is cancelled, then
+/// ends streams and flushes the store.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    let tasks = spawn_background(&state);
+    let shutdown = state.shutdown.clone();
+    let engine = state.engine.clone();
+    let router = app(state);
+    let result = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await;
+    for t in tasks {
+        t.abort();
+    }
+    engine.shutdown().await;
+    result
+}
+
+fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let every = |period: Duration, engine: Engine, what: &'static str, f: fn(Engine) -> futures::future::BoxFuture<'static, Result<(), tubemail_core::engine::Error>>| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = f(engine.clone()).await {
+                    tracing::warn!(task = what, error = %e, "background task failed");
+                }
+            }
+        })
+    };
+    let e = &state.engine;
+    vec![
+        every(Duration::from_secs(1), e.clone(), "flush cursors", |e| {
+            Box::pin(async move { e.flush_cursors().await })
+        }),
+        every(Duration::from_secs(60), e.clone(), "sweep permissions", |e| {
+            Box::pin(async move { e.sweep_permissions(None).await.map(|_| ()) })
+        }),
+        every(Duration::from_secs(600), e.clone(), "purge stale workers", |e| {
+            Box::pin(async move { e.purge_stale().await.map(|_| ()) })
+        }),
+    ]
+}

@@ -1,0 +1,128 @@
+//! `tubemail-hub`: configuration, logging, the secret and signals; the rest
+//! is the library.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use base64::Engine as _;
+use clap::Parser;
+use tubemail_hub::{Hub, Options};
+
+/// The TubeMail hub: messages, events, permissions and control for fleets
+/// of Claude Code workers, on one port.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "TUBEMAIL_BIND", default_value = "127.0.0.1:8004")]
+    bind: SocketAddr,
+    /// Data directory (database, settings, generated secret).
+    /// Default: $XDG_DATA_HOME/tubemail or ~/.local/share/tubemail.
+    #[arg(long, env = "TUBEMAIL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Host names accepted besides loopback and IP literals (comma-separated; `*` = any).
+    #[arg(long, env = "TUBEMAIL_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
+    /// Browser origins allowed to make cross-origin changes (comma-separated).
+    #[arg(long, env = "TUBEMAIL_ALLOWED_ORIGINS", value_delimiter = ',', default_value = "http://localhost:5173")]
+    allowed_origins: Vec<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "TUBEMAIL_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Offline, idle workers are purged after this many seconds.
+    #[arg(long, env = "TUBEMAIL_WORKER_PURGE_MAX_AGE_S", default_value_t = 3600)]
+    purge_max_age_s: u64,
+    /// Log filter (tracing env-filter syntax, e.g. `info`, `tubemail_hub=debug`).
+    #[arg(long, env = "TUBEMAIL_LOG", default_value = "info")]
+    log: String,
+}
+
+fn default_data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("tubemail")
+}
+
+/// `TUBEMAIL_SECRET`, else the data dir's `secret` file, else a new one
+/// written there with mode 0600. The secret itself is never logged.
+fn resolve_secret(data_dir: &Path) -> Result<String> {
+    if let Some(s) = std::env::var("TUBEMAIL_SECRET").ok().filter(|s| !s.trim().is_empty()) {
+        return Ok(s.trim().to_owned());
+    }
+    let path = data_dir.join("secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim().to_owned();
+        anyhow::ensure!(!s.is_empty(), "{} is empty; delete it to generate a new secret", path.display());
+        tracing::info!(path = %path.display(), "using the secret stored in the data dir");
+        return Ok(s);
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("failed to create {}", path.display()))?;
+    writeln!(f, "{secret}").with_context(|| format!("failed to write {}", path.display()))?;
+    eprintln!("tubemail-hub: generated a secret in {} (mode 0600)", path.display());
+    Ok(secret)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("failed to create data dir {}", data_dir.display()))?;
+    let secret = resolve_secret(&data_dir)?;
+    let mut options = Options::new(&data_dir, secret);
+    options.allowed_hosts = args.allowed_hosts;
+    options.allowed_origins = args.allowed_origins;
+    options.max_body_bytes = args.max_body_bytes;
+    options.purge_max_age = Duration::from_secs(args.purge_max_age_s);
+    options.dev_bootstrap = std::env::var("TUBEMAIL_DISABLE_DEV_BOOTSTRAP").as_deref() != Ok("1");
+    let state = Hub::open(options).with_context(|| format!("failed to open the hub in {}", data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("failed to listen on {}", args.bind))?;
+    tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "tubemail-hub listening");
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    tubemail_hub::serve(listener, state).await.context("server failed")?;
+    tracing::info!("stopped; store flushed");
+    Ok(())
+}

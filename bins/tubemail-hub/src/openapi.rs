@@ -1,0 +1,207 @@
+//! The route table: every JSON route is added through [`Api::add`], which
+//! registers the handler on the router and its description in the OpenAPI
+//! 3.1 document, so the document cannot drift from the routes.
+
+use axum::Router;
+use axum::routing::MethodRouter;
+use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// One documented route.
+pub struct Route {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    public: bool,
+    stream: bool,
+    body: Option<SchemaFn>,
+    query: Option<SchemaFn>,
+    response: Option<SchemaFn>,
+}
+
+impl Route {
+    fn new(method: &'static str, path: &'static str, summary: &'static str) -> Self {
+        Route {
+            method,
+            path,
+            summary,
+            public: false,
+            stream: false,
+            body: None,
+            query: None,
+            response: None,
+        }
+    }
+
+    /// A GET route.
+    pub fn get(path: &'static str, summary: &'static str) -> Self {
+        Self::new("get", path, summary)
+    }
+    /// A POST route.
+    pub fn post(path: &'static str, summary: &'static str) -> Self {
+        Self::new("post", path, summary)
+    }
+    /// A PUT route.
+    pub fn put(path: &'static str, summary: &'static str) -> Self {
+        Self::new("put", path, summary)
+    }
+    /// A DELETE route.
+    pub fn delete(path: &'static str, summary: &'static str) -> Self {
+        Self::new("delete", path, summary)
+    }
+
+    /// No bearer needed.
+    pub fn public(mut self) -> Self {
+        self.public = true;
+        self
+    }
+
+    /// Answers `text/event-stream`.
+    pub fn stream(mut self) -> Self {
+        self.stream = true;
+        self
+    }
+
+    /// JSON request body of type `T`.
+    pub fn body<T: JsonSchema>(mut self) -> Self {
+        self.body = Some(|g| g.subschema_for::<T>());
+        self
+    }
+
+    /// Query parameters: the fields of `T`.
+    pub fn query<T: JsonSchema>(mut self) -> Self {
+        self.query = Some(|g| g.root_schema_for::<T>());
+        self
+    }
+
+    /// JSON response of type `T`.
+    pub fn returns<T: JsonSchema>(mut self) -> Self {
+        self.response = Some(|g| g.subschema_for::<T>());
+        self
+    }
+}
+
+/// Router and document, built together.
+pub struct Api {
+    router: Router<AppState>,
+    paths: Map<String, Value>,
+    generator: SchemaGenerator,
+}
+
+impl Api {
+    /// An empty table.
+    pub fn new() -> Self {
+        let settings = SchemaSettings::draft2020_12().with(|s| {
+            s.definitions_path = "/components/schemas".into();
+        });
+        Api {
+            router: Router::new(),
+            paths: Map::new(),
+            generator: settings.into_generator(),
+        }
+    }
+
+    /// Adds a route and its description.
+    pub fn add(mut self, route: Route, handler: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(route.path, handler);
+        let op = self.describe(&route);
+        let item = self
+            .paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        if let Value::Object(item) = item {
+            item.insert(route.method.to_owned(), op);
+        }
+        self
+    }
+
+    fn describe(&mut self, route: &Route) -> Value {
+        let mut params: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        if let Some(query) = route.query {
+            let schema = query(&mut self.generator).to_value();
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if let Some(props) = schema["properties"].as_object() {
+                for (name, s) in props {
+                    params.push(json!({
+                        "name": name, "in": "query",
+                        "required": required.contains(&name.as_str()),
+                        "description": s.get("description").cloned().unwrap_or(json!("")),
+                        "schema": s,
+                    }));
+                }
+            }
+        }
+        let mut op = json!({
+            "summary": route.summary,
+            "operationId": format!("{}_{}", route.method, route.path.replace(['/', '{', '}', '-', '.'], "_").trim_matches('_')),
+            "parameters": params,
+        });
+        if let Some(body) = route.body {
+            op["requestBody"] = json!({
+                "required": true,
+                "content": {"application/json": {"schema": body(&mut self.generator).to_value()}},
+            });
+        }
+        let content = if route.stream {
+            json!({"text/event-stream": {"schema": {"type": "string"}}})
+        } else if let Some(resp) = route.response {
+            json!({"application/json": {"schema": resp(&mut self.generator).to_value()}})
+        } else {
+            json!({"application/json": {"schema": {}}})
+        };
+        let error = json!({"$ref": "#/components/schemas/ErrorBody"});
+        let mut responses = json!({
+            "200": {"description": "success", "content": content},
+            "400": {"description": "invalid input", "content": {"application/json": {"schema": error}}},
+            "422": {"description": "malformed body or wrong field types", "content": {"application/json": {"schema": error}}},
+        });
+        if route.public {
+            op["security"] = json!([]);
+        } else {
+            responses["401"] = json!({"description": "missing or invalid bearer token", "content": {"application/json": {"schema": error}}});
+        }
+        op["responses"] = responses;
+        op
+    }
+
+    /// The router and the document.
+    pub fn finish(mut self) -> (Router<AppState>, Value) {
+        let mut schemas = self.generator.take_definitions(true);
+        schemas.insert(
+            "ErrorBody".into(),
+            json!({
+                "type": "object",
+                "description": "`detail` is a message, or for 422 a list of {type, loc, msg}",
+                "properties": {"detail": {}},
+                "required": ["detail"],
+            }),
+        );
+        let doc = json!({
+            "openapi": "3.1.0",
+            "info": {
+                "title": "TubeMail hub",
+                "version": env!("CARGO_PKG_VERSION"),
+                "description": "JSON API of the TubeMail hub. Every route needs `Authorization: Bearer <secret>` unless marked otherwise.",
+            },
+            "paths": self.paths,
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            },
+            "security": [{"bearer": []}],
+        });
+        (self.router, doc)
+    }
+}

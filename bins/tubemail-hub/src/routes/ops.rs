@@ -1,0 +1,287 @@
+//! REST twins of the MCP operations the original only offered as tools
+//! (send, receive, status, wait, interrupt, control commands).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tubemail_core::api::{ClearAndSendRequest, EventsResponse, KeystrokeRequest, SendRequest};
+use tubemail_core::engine::ControlOutcome;
+use tubemail_core::{EventId, SendReceipt, WorkerStatus, hex, keystroke_bytes};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, QueryArgs, Worker};
+use crate::openapi::{Api, Route};
+
+/// How long a manager has to answer health and screenshot (original: 5 s).
+const MANAGER_REPLY: Duration = Duration::from_secs(5);
+/// How long a manager has to answer an MCP reconnect (original: 30 s).
+const RECONNECT_REPLY: Duration = Duration::from_secs(30);
+
+pub fn add(api: Api) -> Api {
+    api.add(
+        Route::post("/api/workers/{worker}/send", "Send a message (tm_send); harness commands go to the manager. Answered after the message is on disk; an Idempotency-Key header (or idempotency_key) makes retries safe")
+            .body::<SendRequest>()
+            .returns::<SendReceipt>(),
+        post(send),
+    )
+    .add(
+        Route::get("/api/workers/{worker}/events", "Read the timeline (tm_receive); an unknown `since` is an error")
+            .query::<EventsQuery>()
+            .returns::<EventsResponse>(),
+        get(events),
+    )
+    .add(
+        Route::get("/api/workers/{worker}/status", "State with its reason and receipts (tm_status)").returns::<WorkerStatus>(),
+        get(status),
+    )
+    .add(
+        Route::get("/api/workers/{worker}/wait", "Wait for new events (tm_wait_for_activity); without `since`, from now")
+            .query::<WaitQuery>()
+            .returns::<EventsResponse>(),
+        get(wait),
+    )
+    .add(
+        Route::post("/api/workers/{worker}/interrupt", "Interrupt the worker (tm_interrupt)"),
+        post(interrupt),
+    )
+    .add(
+        Route::post("/api/workers/{worker}/restart", "Restart claude via the manager (tm_restart)"),
+        post(restart),
+    )
+    .add(
+        Route::post("/api/workers/{worker}/stop", "Stop the worker via the manager (tm_stop)"),
+        post(stop),
+    )
+    .add(
+        Route::post("/api/workers/{worker}/keystroke", "Type keys into the worker's terminal (tm_keystroke)")
+            .body::<KeystrokeRequest>(),
+        post(keystroke),
+    )
+    .add(
+        Route::post("/api/workers/{worker}/clear-and-send", "/clear, /rename, then a message; idle workers only (tm_clear_and_send)")
+            .body::<ClearAndSendRequest>(),
+        post(clear_and_send),
+    )
+    .add(
+        Route::get("/api/workers/{worker}/health", "Process health from the manager (tm_health); 504 when it does not answer in 5 s"),
+        get(health),
+    )
+    .add(
+        Route::get("/api/workers/{worker}/screenshot", "Screen text from the manager (tm_screenshot); 504 when it does not answer in 5 s")
+            .query::<ScreenshotQuery>(),
+        get(screenshot),
+    )
+    .add(
+        Route::post("/api/workers/{worker}/reconnect-mcp", "Reconnect one of the worker's MCP servers (tm_reconnect_mcp); 504 after 30 s")
+            .body::<ReconnectRequest>(),
+        post(reconnect_mcp),
+    )
+}
+
+async fn send(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+    headers: HeaderMap,
+    JsonBody(b): JsonBody<SendRequest>,
+) -> ApiResult<Json<SendReceipt>> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or(b.idempotency_key);
+    if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
+        return Err(ApiError::bad_request("idempotency key must be 1-200 characters"));
+    }
+    let receipt = s
+        .engine
+        .send(&w, b.message, b.meta.unwrap_or_default(), key)
+        .await?;
+    Ok(Json(receipt))
+}
+
+/// Where to read from.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct EventsQuery {
+    /// Events strictly after this id; without it, the newest `limit`.
+    #[serde(default)]
+    since: Option<String>,
+    /// 1–500, default 100.
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+async fn events(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+    QueryArgs(q): QueryArgs<EventsQuery>,
+) -> ApiResult<Json<EventsResponse>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 500) as usize;
+    let events = s.engine.events(&w, q.since.as_deref(), limit, true).await?;
+    Ok(Json(EventsResponse { events }))
+}
+
+async fn status(State(s): State<AppState>, Worker(w): Worker) -> Json<WorkerStatus> {
+    Json(s.engine.status(&w))
+}
+
+/// What to wait for.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct WaitQuery {
+    /// Events after this id; without it, events from now on.
+    #[serde(default)]
+    since: Option<String>,
+    /// Seconds to wait (default 30, at most 300).
+    #[serde(default)]
+    timeout_s: Option<f64>,
+}
+
+async fn wait(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+    QueryArgs(q): QueryArgs<WaitQuery>,
+) -> ApiResult<Json<EventsResponse>> {
+    let since = match q.since.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => Some(
+            EventId::parse(raw)
+                .ok_or_else(|| ApiError::bad_request(format!("unknown since: {raw:?}")))?,
+        ),
+    };
+    let secs = q.timeout_s.unwrap_or(30.0);
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(ApiError::bad_request("timeout_s must be a number of seconds >= 0"));
+    }
+    let timeout = Duration::from_secs_f64(secs.min(300.0));
+    let events = tokio::select! {
+        r = s.engine.wait_for_activity(&w, since, timeout) => r?,
+        () = s.shutdown.cancelled() => Vec::new(),
+    };
+    Ok(Json(EventsResponse { events }))
+}
+
+async fn interrupt(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
+    let a = s.engine.interrupt(&w).await?;
+    Ok(Json(json!({"ok": true, "event_id": a.event_id})))
+}
+
+async fn control(s: &AppState, w: &tubemail_core::WorkerName, kind: &str) -> ApiResult<Json<Value>> {
+    let sent = s.engine.control(w, kind.to_owned(), kind).await?;
+    Ok(Json(json!({"ok": true, "event_id": sent.event_id, "routed_to": sent.worker})))
+}
+
+async fn restart(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
+    control(&s, &w, "force_restart").await
+}
+
+async fn stop(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
+    control(&s, &w, "force_stop").await
+}
+
+async fn keystroke(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+    JsonBody(b): JsonBody<KeystrokeRequest>,
+) -> ApiResult<Json<Value>> {
+    let bytes = keystroke_bytes(&b.keys);
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("keys must name at least one key"));
+    }
+    let kind = format!("keystroke:{}", hex(&bytes));
+    let sent = s.engine.control(&w, format!("keystroke:{}", b.keys), &kind).await?;
+    Ok(Json(json!({
+        "event_id": sent.event_id, "queued_at": sent.queued_at,
+        "routed_to": sent.worker, "bytes_sent": bytes.len(),
+    })))
+}
+
+async fn clear_and_send(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+    JsonBody(b): JsonBody<ClearAndSendRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if !(0.0..=30.0).contains(&b.delay_s) {
+        return Err(ApiError::bad_request("delay_s must be between 0 and 30"));
+    }
+    let delay = Duration::from_secs_f64(b.delay_s);
+    match s.engine.clear_and_send(&w, b.message, delay, b.restore_name).await? {
+        Ok(done) => Ok((StatusCode::OK, Json(json!(done)))),
+        Err(state) => Ok((
+            StatusCode::CONFLICT,
+            Json(json!({
+                "detail": format!("worker not idle (state={}); clear+send is only safe when idle", json!(state).as_str().unwrap_or("unknown")),
+                "state": state,
+            })),
+        )),
+    }
+}
+
+fn manager_reply(outcome: ControlOutcome, what: &str, within: Duration) -> ApiResult<tubemail_core::Event> {
+    match outcome {
+        ControlOutcome::Answered(ev) => Ok(ev),
+        ControlOutcome::TimedOut(_) => Err(ApiError::Status(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("manager did not answer {what} within {}s (worker may be offline)", within.as_secs()),
+        )),
+    }
+}
+
+async fn health(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
+    let out = s
+        .engine
+        .control_and_wait(&w, "health_check".into(), "health_check", "health_response", MANAGER_REPLY)
+        .await?;
+    let ev = manager_reply(out, "health_check", MANAGER_REPLY)?;
+    Ok(Json(serde_json::from_str(&ev.content).unwrap_or_else(|_| json!({"raw": ev.content}))))
+}
+
+/// How much of the screen.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ScreenshotQuery {
+    /// Last lines of the screen (the manager's default when absent).
+    #[serde(default)]
+    max_lines: Option<u32>,
+}
+
+async fn screenshot(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+    QueryArgs(q): QueryArgs<ScreenshotQuery>,
+) -> ApiResult<Json<Value>> {
+    let kind = q.max_lines.map_or_else(|| "screenshot".to_owned(), |n| format!("screenshot:{n}"));
+    let out = s
+        .engine
+        .control_and_wait(&w, "screenshot".into(), &kind, "screenshot", MANAGER_REPLY)
+        .await?;
+    let ev = manager_reply(out, "screenshot", MANAGER_REPLY)?;
+    Ok(Json(json!({"worker": w, "screen": ev.content, "event_id": ev.event_id})))
+}
+
+/// Which MCP server to reconnect.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ReconnectRequest {
+    /// Server name as in claude's `/mcp` list.
+    server: String,
+}
+
+async fn reconnect_mcp(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+    JsonBody(b): JsonBody<ReconnectRequest>,
+) -> ApiResult<Json<Value>> {
+    if b.server.trim().is_empty() {
+        return Err(ApiError::bad_request("server must not be empty"));
+    }
+    let kind = format!("reconnect_mcp:{}", b.server);
+    let out = s
+        .engine
+        .control_and_wait(&w, kind.clone(), &kind, "reconnect_mcp_result", RECONNECT_REPLY)
+        .await?;
+    let ev = manager_reply(out, "reconnect_mcp", RECONNECT_REPLY)?;
+    Ok(Json(serde_json::from_str(&ev.content).unwrap_or_else(|_| json!({"raw": ev.content}))))
+}

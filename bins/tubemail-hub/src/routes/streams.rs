@@ -1,0 +1,167 @@
+//! SSE streams: a worker's own stream and the global one.
+//!
+//! Every timeline event carries `id:`; a reconnect with `Last-Event-ID` (or
+//! `?since=`) resumes right after it. Streams end on shutdown so graceful
+//! shutdown never waits for a client.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::get;
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tubemail_core::EventId;
+use tubemail_core::engine::{GlobalItem, Subscription, global_sse, worker_sse};
+use tubemail_core::store::Record;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{QueryArgs, Worker};
+use crate::openapi::{Api, Route};
+
+/// Keepalive comment interval (the original's sse-starlette default).
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+pub fn add(api: Api) -> Api {
+    api.add(
+        Route::get("/tubemail/{worker}/stream", "The worker's event stream (channel_event, permission_response, interrupt); resumes after Last-Event-ID, else after the last event handed over")
+            .query::<StreamQuery>()
+            .stream(),
+        get(worker_stream),
+    )
+    .add(
+        Route::get("/api/events/stream", "Every worker's events plus status notices; resumes after Last-Event-ID, else live from now (bearer header or ?token=)")
+            .query::<GlobalStreamQuery>()
+            .stream(),
+        get(global_stream),
+    )
+}
+
+/// Resume point of a worker stream.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct StreamQuery {
+    /// Resume after this event id (same as the `Last-Event-ID` header).
+    #[serde(default)]
+    since: Option<String>,
+}
+
+/// Resume point and credentials of the global stream.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct GlobalStreamQuery {
+    /// Resume after this event id (same as the `Last-Event-ID` header).
+    #[serde(default)]
+    since: Option<String>,
+    /// The bearer secret, for EventSource clients that cannot set headers.
+    #[serde(default)]
+    #[allow(dead_code)]
+    token: Option<String>,
+}
+
+fn resume_point(headers: &HeaderMap, since: Option<&str>) -> ApiResult<Option<EventId>> {
+    let raw = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or(since)
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    match raw {
+        None => Ok(None),
+        Some(s) => EventId::parse(s)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("unknown Last-Event-ID {s:?}"))),
+    }
+}
+
+fn sse(name: &str, data: &serde_json::Value, id: Option<EventId>) -> SseEvent {
+    let ev = SseEvent::default().event(name).data(data.to_string());
+    match id {
+        Some(id) => ev.id(id.to_string()),
+        None => ev,
+    }
+}
+
+struct WorkerFeed {
+    sub: Subscription,
+    queue: VecDeque<Arc<Record>>,
+    batch_len: u64,
+    ended: bool,
+}
+
+async fn worker_stream(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+    headers: HeaderMap,
+    QueryArgs(q): QueryArgs<StreamQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let from = resume_point(&headers, q.since.as_deref())?;
+    let sub = s.engine.subscribe(&w, from).await?;
+    let feed = WorkerFeed {
+        sub,
+        queue: VecDeque::new(),
+        batch_len: 0,
+        ended: false,
+    };
+    let stream = futures::stream::unfold(feed, |mut f| async move {
+        loop {
+            if let Some(rec) = f.queue.pop_front() {
+                if f.queue.is_empty() {
+                    // The whole batch is handed over: remember the position
+                    // for a reconnect that brings no Last-Event-ID.
+                    f.sub.mark_delivered(rec.event.event_id, f.batch_len);
+                }
+                let (name, data) = worker_sse(&rec);
+                return Some((Ok(sse(name, &data, Some(rec.event.event_id))), f));
+            }
+            if f.ended {
+                return None;
+            }
+            match f.sub.next_batch().await {
+                Ok(batch) => {
+                    f.batch_len = batch.len() as u64;
+                    f.queue.extend(batch);
+                }
+                Err(end) => {
+                    f.ended = true;
+                    return Some((Ok(sse("closed", &json!({"reason": end}), None)), f));
+                }
+            }
+        }
+    })
+    .take_until(s.shutdown.clone().cancelled_owned());
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEPALIVE).text("ping")))
+}
+
+async fn global_stream(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    QueryArgs(q): QueryArgs<GlobalStreamQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let from = resume_point(&headers, q.since.as_deref())?;
+    let sub = s.engine.subscribe_global(from).await?;
+    let stream = futures::stream::unfold((sub, VecDeque::new()), |(mut sub, mut queue)| async move {
+        if queue.is_empty() {
+            queue.extend(sub.next_batch().await);
+        }
+        let item = queue.pop_front()?;
+        let ev = match &item {
+            GlobalItem::Event(rec) => {
+                let (name, data) = global_sse(rec);
+                sse(name, &data, Some(rec.event.event_id))
+            }
+            GlobalItem::Notice(n) => {
+                let (name, data) = n.to_sse();
+                sse(name, &data, None)
+            }
+            GlobalItem::Lagged(n) => sse("resync", &json!({"skipped_notices": n}), None),
+        };
+        Some((Ok(ev), (sub, queue)))
+    })
+    .take_until(s.shutdown.clone().cancelled_owned());
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEPALIVE).text("ping")))
+}

@@ -1,0 +1,168 @@
+//! `/api/*` routes of the original web UI: roster, permissions, settings.
+
+use axum::Json;
+use axum::extract::State;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tubemail_core::api::{PermissionsResponse, ResolveRequest, WorkersResponse};
+use tubemail_core::engine::SettingsPatch;
+use tubemail_core::{Behavior, HubConfig, WorkerName, WorkerSummary};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, QueryArgs, Worker, soft_error, worker_name};
+use crate::openapi::{Api, Route};
+
+pub fn add(api: Api) -> Api {
+    api.add(
+        Route::get("/api/workers", "The roster (managers included)").returns::<WorkersResponse>(),
+        get(workers),
+    )
+    .add(
+        Route::get("/api/workers/{worker}", "One roster row").returns::<WorkerSummary>(),
+        get(worker),
+    )
+    .add(
+        Route::delete("/api/workers/{worker}", "Purge a worker with its timeline"),
+        axum::routing::delete(purge),
+    )
+    .add(
+        Route::post("/api/workers/{worker}/update-manager", "Ask the manager to update itself (idle workers unless force)")
+            .query::<ForceQuery>(),
+        post(update_manager),
+    )
+    .add(
+        Route::get("/api/permissions", "Pending permission prompts (online workers unless include_offline)")
+            .query::<PermissionsQuery>()
+            .returns::<PermissionsResponse>(),
+        get(permissions),
+    )
+    .add(
+        Route::post("/api/permissions/resolve", "Allow or deny a pending prompt")
+            .body::<ResolveRequest>(),
+        post(resolve),
+    )
+    .add(
+        Route::post("/api/permissions/sweep", "Drop prompts proven answered")
+            .query::<SweepQuery>(),
+        post(sweep),
+    )
+    .add(
+        Route::get("/api/settings", "Hub settings (hub-config.json)").returns::<HubConfig>(),
+        get(settings),
+    )
+    .add(
+        Route::put("/api/settings", "Update hub settings (absent or null keys unchanged)")
+            .body::<SettingsPatch>()
+            .returns::<HubConfig>(),
+        axum::routing::put(update_settings),
+    )
+}
+
+async fn workers(State(s): State<AppState>) -> Json<WorkersResponse> {
+    Json(WorkersResponse {
+        workers: s.engine.workers(),
+    })
+}
+
+async fn worker(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<WorkerSummary>> {
+    s.engine
+        .worker(&w)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("unknown worker: {w}")))
+}
+
+async fn purge(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
+    let ok = s.engine.purge(&w).await?;
+    Ok(Json(json!({"ok": ok, "worker": w})))
+}
+
+/// `?force=true` skips the idle check.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ForceQuery {
+    /// Act even when the worker is not idle.
+    #[serde(default)]
+    force: bool,
+}
+
+async fn update_manager(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+    QueryArgs(q): QueryArgs<ForceQuery>,
+) -> ApiResult<Json<Value>> {
+    if !q.force
+        && let Err(state) = s.engine.idle_gate(&w)
+    {
+        let state = serde_json::to_value(state).unwrap_or(Value::Null);
+        let name = state.as_str().unwrap_or("unknown");
+        return Ok(Json(json!({
+            "ok": false,
+            "error": format!("worker not idle (state={name}); pass force=true to override"),
+            "state": state,
+        })));
+    }
+    let sent = s.engine.control(&w, "update_manager".into(), "update_manager").await?;
+    Ok(Json(json!({"ok": true, "event_id": sent.event_id, "routed_to": sent.worker})))
+}
+
+/// Filters of the pending list.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct PermissionsQuery {
+    /// Only this worker.
+    #[serde(default)]
+    worker: Option<String>,
+    /// Include workers whose channel is not connected.
+    #[serde(default)]
+    include_offline: bool,
+}
+
+async fn permissions(
+    State(s): State<AppState>,
+    QueryArgs(q): QueryArgs<PermissionsQuery>,
+) -> ApiResult<Json<PermissionsResponse>> {
+    let worker = q.worker.as_deref().map(worker_name).transpose()?;
+    Ok(Json(PermissionsResponse {
+        pending: s
+            .engine
+            .pending_permissions(worker.as_ref(), !q.include_offline),
+    }))
+}
+
+async fn resolve(State(s): State<AppState>, JsonBody(b): JsonBody<ResolveRequest>) -> ApiResult<Json<Value>> {
+    let Some(behavior) = Behavior::parse(&b.behavior) else {
+        return Ok(Json(soft_error("behavior must be 'allow' or 'deny'")));
+    };
+    // Like the original, an unknown or malformed worker simply resolves nothing.
+    let ok = match WorkerName::new(b.worker) {
+        Ok(w) => s.engine.resolve_permission(&w, &b.request_id, behavior).await?,
+        Err(_) => false,
+    };
+    Ok(Json(json!({"ok": ok, "request_id": b.request_id})))
+}
+
+/// Which worker to sweep (all when absent).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct SweepQuery {
+    /// Only this worker.
+    #[serde(default)]
+    worker: Option<String>,
+}
+
+async fn sweep(State(s): State<AppState>, QueryArgs(q): QueryArgs<SweepQuery>) -> ApiResult<Json<Value>> {
+    let worker = q.worker.as_deref().map(worker_name).transpose()?;
+    let swept = s.engine.sweep_permissions(worker.as_ref()).await?;
+    let total: usize = swept.values().sum();
+    Ok(Json(json!({"swept": swept, "total": total})))
+}
+
+async fn settings(State(s): State<AppState>) -> ApiResult<Json<HubConfig>> {
+    Ok(Json(s.engine.settings()?))
+}
+
+async fn update_settings(
+    State(s): State<AppState>,
+    JsonBody(patch): JsonBody<SettingsPatch>,
+) -> ApiResult<Json<HubConfig>> {
+    Ok(Json(s.engine.update_settings(patch)?))
+}

@@ -1,0 +1,203 @@
+//! Request guards: bearer token, Host allow-list (DNS rebinding), Origin
+//! check on browser state changes, and the loopback-only dev bootstrap.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Routes anyone may call.
+const PUBLIC: &[&str] = &["/health", "/api/dev-bootstrap", "/"];
+/// The one route that also takes `?token=` (EventSource cannot set headers).
+const TOKEN_QUERY_ROUTE: &str = "/api/events/stream";
+
+/// Every request passes here first.
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let response = match check(&state, &req) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    };
+    state.metrics.observe(started.elapsed());
+    response
+}
+
+fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
+    let host = request_host(req);
+    if let Some(host) = &host
+        && !host_allowed(host, &state.options.allowed_hosts)
+    {
+        tracing::warn!(host = %host, "refused request for a host not on the allow-list");
+        return Err(ApiError::forbidden(format!(
+            "host {host:?} is not allowed (add it to TUBEMAIL_ALLOWED_HOSTS)"
+        )));
+    }
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && !origin_allowed(origin, req.headers(), &state.options.allowed_origins)
+    {
+        return Err(ApiError::forbidden("cross-origin request refused"));
+    }
+    let path = req.uri().path();
+    if PUBLIC.contains(&path) {
+        return Ok(());
+    }
+    let token = bearer(req.headers()).or_else(|| {
+        (path == TOKEN_QUERY_ROUTE)
+            .then(|| query_token(req.uri().query().unwrap_or("")))
+            .flatten()
+    });
+    match token {
+        None => Err(ApiError::unauthorized("missing bearer token")),
+        Some(t) if bool::from(t.as_bytes().ct_eq(state.options.secret.as_bytes())) => Ok(()),
+        Some(_) => Err(ApiError::unauthorized("invalid bearer token")),
+    }
+}
+
+/// The value after `Bearer ` (case-sensitive prefix, trimmed).
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    v.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
+}
+
+fn query_token(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == "token").then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Host name of the request (Host header, or the URI authority in HTTP/2),
+/// without the port.
+fn request_host(req: &Request) -> Option<String> {
+    let raw = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))?;
+    Some(strip_port(&raw).to_ascii_lowercase())
+}
+
+fn strip_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match authority.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h,
+        _ => authority,
+    }
+}
+
+/// DNS rebinding needs a host *name* that resolves to us; IP literals and
+/// loopback names cannot be rebound, so they always pass.
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    host.parse::<IpAddr>().is_ok()
+        || host == "localhost"
+        || host.ends_with(".localhost")
+        || allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(host))
+}
+
+/// Same-origin (Origin's host:port equals Host) or on the allow-list.
+fn origin_allowed(origin: &str, headers: &HeaderMap, allowed: &[String]) -> bool {
+    if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `GET /api/dev-bootstrap`: the secret, for a browser on this machine.
+/// Needs a loopback peer, a loopback Host, and no proxy headers (a proxy on
+/// the same host would make every remote client look local).
+pub async fn dev_bootstrap(State(state): State<AppState>, req: Request) -> Response {
+    if !state.options.dev_bootstrap {
+        return ApiError::not_found("dev-bootstrap disabled").into_response();
+    }
+    let peer_local = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
+    let host_local = request_host(&req).is_some_and(|h| is_loopback_name(&h));
+    let proxied = ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    if !(peer_local && host_local) || proxied {
+        return ApiError::forbidden("dev-bootstrap is loopback-only").into_response();
+    }
+    axum::Json(serde_json::json!({"bearer": state.options.secret})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        let none: Vec<String> = vec![];
+        assert!(host_allowed("127.0.0.1", &none));
+        assert!(host_allowed("::1", &none));
+        assert!(host_allowed("localhost", &none));
+        assert!(host_allowed("192.168.1.9", &none));
+        assert!(!host_allowed("evil.example", &none));
+        assert!(host_allowed("hub.example", &["HUB.example".into()]));
+        assert_eq!(strip_port("[::1]:8004"), "::1");
+        assert_eq!(strip_port("localhost:8004"), "localhost");
+        assert_eq!(strip_port("localhost"), "localhost");
+    }
+
+    #[test]
+    fn origins() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "127.0.0.1:8004".parse().unwrap());
+        assert!(origin_allowed("http://127.0.0.1:8004", &h, &[]));
+        assert!(!origin_allowed("http://evil.example", &h, &[]));
+        assert!(origin_allowed("http://localhost:5173", &h, &["http://localhost:5173".into()]));
+    }
+
+    #[test]
+    fn token_query() {
+        assert_eq!(query_token("a=1&token=ab%2Bc"), Some("ab+c".into()));
+        assert_eq!(query_token("tokens=1"), None);
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}

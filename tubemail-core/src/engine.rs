@@ -1,0 +1,230 @@
+//! The engine: registry, timelines, delivery, state, permissions, flows and
+//! settings, on a durable [`Store`].
+//!
+//! # Layout
+//! - `state`: the in-memory registry (one `std::sync::Mutex`, never held
+//!   across an `.await`) and the state algorithm.
+//! - `writer`: the group-commit writer thread; nothing is acknowledged
+//!   before its batch is committed.
+//! - `registry`, `timeline`, `permissions`, `flows`: the operations.
+//! - `delivery`: stream subscriptions (cursors over the timeline).
+//! - `settings`: `hub-config.json`.
+
+mod delivery;
+mod flows;
+mod permissions;
+mod registry;
+mod settings;
+mod state;
+mod timeline;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{broadcast, watch};
+
+pub use delivery::{GlobalItem, GlobalSubscription, Notice, Subscription, SubscriptionEnd};
+pub use delivery::{global_sse, worker_sse};
+pub use flows::RunStarted;
+pub use permissions::PermissionAsk;
+pub use registry::{Registered, Registration};
+pub use settings::SettingsPatch;
+pub use timeline::{ClearAndSend, ControlOutcome, Since};
+
+use crate::name::NameError;
+use crate::store::{Store, StoreError};
+use state::State;
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A worker or flow name broke the naming rule.
+    #[error("invalid worker name")]
+    InvalidName(#[from] NameError),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request cannot be carried out as asked.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The store refused or failed.
+    #[error("storage failed")]
+    Storage(#[from] StoreError),
+    /// A commit failed (shared by every operation of the batch).
+    #[error("storage failed")]
+    Commit(#[source] Arc<StoreError>),
+    /// Reading or writing `hub-config.json` failed.
+    #[error("failed to access {path}")]
+    Settings {
+        /// The settings file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The engine is shutting down.
+    #[error("hub is shutting down")]
+    ShuttingDown,
+}
+
+impl Error {
+    /// True when the store ran out of space.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::Storage(e) => matches!(e, StoreError::Full(_)),
+            Error::Commit(e) => matches!(e.as_ref(), StoreError::Full(_)),
+            _ => false,
+        }
+    }
+}
+
+/// Result of engine operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Engine tunables.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where `hub-config.json` lives.
+    pub settings_path: PathBuf,
+    /// Offline workers idle longer than this are purged
+    /// (`TUBEMAIL_WORKER_PURGE_MAX_AGE_S`).
+    pub purge_max_age: Duration,
+    /// Longest `wait_for_activity`.
+    pub max_wait: Duration,
+}
+
+impl EngineConfig {
+    /// Defaults with the settings file at `settings_path`.
+    pub fn new(settings_path: impl Into<PathBuf>) -> Self {
+        EngineConfig {
+            settings_path: settings_path.into(),
+            purge_max_age: Duration::from_secs(3600),
+            max_wait: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Events appended since start.
+    pub events_appended: AtomicU64,
+    /// Events handed to stream subscribers since start.
+    pub deliveries: AtomicU64,
+    /// Open worker stream subscriptions.
+    pub worker_subscribers: AtomicU64,
+    /// Open global stream subscriptions.
+    pub global_subscribers: AtomicU64,
+    /// Store commits since start.
+    pub commits: AtomicU64,
+}
+
+/// The engine handle; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    state: Mutex<State>,
+    writer: writer::WriterHandle,
+    notices: broadcast::Sender<Notice>,
+    /// Newest committed sequence, for global subscribers and waiters.
+    committed: watch::Sender<u64>,
+    config: EngineConfig,
+    hub_config: Mutex<crate::wire::HubConfig>,
+    metrics: Metrics,
+    started_at: f64,
+}
+
+/// Seconds since the epoch, now.
+pub(crate) fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Engine {
+    /// Loads the store into memory and starts the writer.
+    ///
+    /// Must be called inside a tokio runtime.
+    pub fn start(store: Arc<dyn Store>, config: EngineConfig) -> Result<Engine> {
+        let snapshot = store.load()?;
+        let hub_config = settings::load(&config.settings_path)?;
+        let (committed, _) = watch::channel(snapshot.max_seq);
+        let (notices, _) = broadcast::channel(1024);
+        let started_at = now();
+        let state = State::from_snapshot(snapshot, started_at);
+        let engine = Engine {
+            inner: Arc::new_cyclic(|weak| Inner {
+                writer: writer::spawn(store.clone(), weak.clone()),
+                store,
+                state: Mutex::new(state),
+                notices,
+                committed,
+                config,
+                hub_config: Mutex::new(hub_config),
+                metrics: Metrics::default(),
+                started_at,
+            }),
+        };
+        Ok(engine)
+    }
+
+    /// Stops accepting writes and waits until everything accepted is committed.
+    pub async fn shutdown(&self) {
+        // Persist stream cursors first so a restart resumes where streams stopped.
+        if let Err(e) = self.flush_cursors().await {
+            tracing::warn!(error = %e, "could not persist stream cursors at shutdown");
+        }
+        self.inner.writer.close().await;
+    }
+
+    /// Counters for metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// When the engine started (epoch seconds).
+    pub fn started_at(&self) -> f64 {
+        self.inner.started_at
+    }
+
+    /// The store behind the engine.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn notify(&self, notice: Notice) {
+        // No receivers is fine: nobody is watching the global stream.
+        let _ = self.inner.notices.send(notice);
+    }
+
+    /// Runs a blocking store read off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|_| Error::ShuttingDown)?
+            .map_err(Error::from)
+    }
+}

@@ -1,0 +1,519 @@
+//! Stream subscriptions: cursors over the timeline, not queues.
+//!
+//! A subscriber keeps only its position. When it keeps up, the next events
+//! come from the in-memory rings; when it falls behind (slow reader, full
+//! socket) it reads on from the store. Publishing never waits for a
+//! subscriber and nothing is dropped; memory per subscriber is constant.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, watch};
+
+use super::{Engine, Error, Result, now};
+use crate::name::WorkerName;
+use crate::store::{EventQuery, Record};
+use crate::wire::{EventId, EventKind};
+
+/// Events read per batch.
+const BATCH: usize = 256;
+/// Evictions within this window count towards storm damping.
+const STORM_WINDOW: Duration = Duration::from_secs(10);
+/// Evictions within the window before new subscriptions are slowed down.
+const STORM_THRESHOLD: usize = 5;
+
+/// Why a stream ended from the hub's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionEnd {
+    /// A newer subscription for the same worker took over.
+    Superseded,
+    /// The worker unregistered or said goodbye.
+    Unregistered,
+    /// The worker was purged.
+    Purged,
+}
+
+/// A status change reported on the global stream (live only, no id).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// The manager reported context window use.
+    ContextPct {
+        /// Worker.
+        worker: WorkerName,
+        /// New value.
+        context_pct: Option<u8>,
+    },
+    /// The manager reported activity.
+    ActiveState {
+        /// Worker.
+        worker: WorkerName,
+        /// New value.
+        is_active: bool,
+    },
+    /// A worker registered.
+    Registered {
+        /// Worker.
+        worker: WorkerName,
+        /// Its working directory.
+        cwd: String,
+    },
+    /// A worker's stream connected.
+    Online {
+        /// Worker.
+        worker: WorkerName,
+    },
+    /// A worker's last stream ended.
+    Offline {
+        /// Worker.
+        worker: WorkerName,
+    },
+    /// A worker unregistered.
+    Unregistered {
+        /// Worker.
+        worker: WorkerName,
+    },
+    /// A worker said goodbye (clean exit).
+    Exited {
+        /// Worker.
+        worker: WorkerName,
+    },
+    /// A worker was purged from the registry.
+    Purged {
+        /// Worker.
+        worker: WorkerName,
+    },
+    /// Pending permissions were dropped without an answer.
+    PermissionsCleared {
+        /// Worker.
+        worker: WorkerName,
+        /// Dropped request ids.
+        request_ids: Vec<String>,
+        /// `proven_resolved`, `new_process` or `purged`.
+        reason: &'static str,
+    },
+}
+
+impl Notice {
+    /// SSE event name and JSON data (with `worker`).
+    pub fn to_sse(&self) -> (&'static str, Value) {
+        match self {
+            Notice::ContextPct { worker, context_pct } => {
+                ("context_pct", json!({"worker": worker, "context_pct": context_pct}))
+            }
+            Notice::ActiveState { worker, is_active } => {
+                ("active_state", json!({"worker": worker, "is_active": is_active}))
+            }
+            Notice::Registered { worker, cwd } => {
+                ("worker_registered", json!({"worker": worker, "cwd": cwd}))
+            }
+            Notice::Online { worker } => ("worker_online", json!({"worker": worker})),
+            Notice::Offline { worker } => ("worker_offline", json!({"worker": worker})),
+            Notice::Unregistered { worker } => ("worker_unregistered", json!({"worker": worker})),
+            Notice::Exited { worker } => ("worker_exited", json!({"worker": worker})),
+            Notice::Purged { worker } => ("worker_purged", json!({"worker": worker})),
+            Notice::PermissionsCleared {
+                worker,
+                request_ids,
+                reason,
+            } => (
+                "permissions_cleared",
+                json!({"worker": worker, "request_ids": request_ids, "reason": reason}),
+            ),
+        }
+    }
+}
+
+fn meta_str(rec: &Record, key: &str) -> Value {
+    rec.event.meta.get(key).cloned().unwrap_or_else(|| json!(""))
+}
+
+/// SSE event name and data of a timeline event on a worker's own stream
+/// (the original's `channel_event` / `permission_response` / `interrupt`).
+pub fn worker_sse(rec: &Record) -> (&'static str, Value) {
+    let e = &rec.event;
+    match e.kind {
+        EventKind::PermissionResponse => (
+            "permission_response",
+            json!({"request_id": meta_str(rec, "request_id"), "behavior": e.content, "event_id": e.event_id}),
+        ),
+        EventKind::Interrupt => ("interrupt", json!({"event_id": e.event_id})),
+        _ => (
+            "channel_event",
+            json!({"content": e.content, "meta": e.meta, "event_id": e.event_id, "ts": e.ts}),
+        ),
+    }
+}
+
+/// SSE event name and data of a timeline event on the global stream.
+pub fn global_sse(rec: &Record) -> (&'static str, Value) {
+    let e = &rec.event;
+    let w = &rec.worker;
+    match e.kind {
+        EventKind::Inbound => (
+            "channel_event",
+            json!({"worker": w, "event_id": e.event_id, "ts": e.ts, "content": e.content, "meta": e.meta}),
+        ),
+        EventKind::Outbound => (
+            "outbound",
+            json!({"worker": w, "event_id": e.event_id, "ts": e.ts, "content": e.content, "meta": e.meta}),
+        ),
+        EventKind::PermissionRequest => (
+            "permission_request",
+            json!({
+                "worker": w, "event_id": e.event_id, "ts": e.ts,
+                "request_id": meta_str(rec, "request_id"), "tool_name": e.content,
+                "description": meta_str(rec, "description"),
+                "input_preview": meta_str(rec, "input_preview"),
+            }),
+        ),
+        EventKind::PermissionResponse => (
+            "permission_response",
+            json!({"worker": w, "event_id": e.event_id, "ts": e.ts,
+                   "request_id": meta_str(rec, "request_id"), "behavior": e.content}),
+        ),
+        EventKind::Interrupt => (
+            "interrupt",
+            json!({"worker": w, "event_id": e.event_id, "ts": e.ts}),
+        ),
+    }
+}
+
+const WORKER_KINDS: [EventKind; 3] = [
+    EventKind::Inbound,
+    EventKind::PermissionResponse,
+    EventKind::Interrupt,
+];
+
+/// A worker's stream subscription. Dropping it ends the subscription.
+pub struct Subscription {
+    engine: Engine,
+    worker: WorkerName,
+    id: u64,
+    cursor: u64,
+    published: watch::Receiver<u64>,
+    end: watch::Receiver<Option<SubscriptionEnd>>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("worker", &self.worker)
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The next events for the worker, oldest first; waits until there
+    /// are some, or returns why the subscription ended.
+    pub async fn next_batch(&mut self) -> Result<Vec<Arc<Record>>, SubscriptionEnd> {
+        loop {
+            if let Some(end) = *self.end.borrow_and_update() {
+                return Err(end);
+            }
+            self.published.borrow_and_update();
+            match self.engine.timeline_after(&self.worker, self.cursor, true).await {
+                Ok(batch) if !batch.is_empty() => {
+                    if let Some(last) = batch.last() {
+                        self.cursor = last.seq();
+                    }
+                    return Ok(batch);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // A store read failed: say so and retry shortly rather
+                    // than end the stream (the events are still there).
+                    tracing::warn!(worker = %self.worker, error = %e, "stream read failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            }
+            tokio::select! {
+                r = self.published.changed() => if r.is_err() { return Err(SubscriptionEnd::Purged) },
+                r = self.end.changed() => if r.is_err() { return Err(SubscriptionEnd::Purged) },
+            }
+        }
+    }
+
+    /// Records that the stream handed events up to `id` to the worker, so a
+    /// later subscription without an id continues after it.
+    pub fn mark_delivered(&self, id: EventId, count: u64) {
+        let metrics = &self.engine.inner.metrics;
+        metrics.deliveries.fetch_add(count, Ordering::Relaxed);
+        let mut st = self.engine.lock();
+        if let Some(entry) = st.workers.get_mut(&self.worker)
+            && entry.row.delivered_seq < id.0
+        {
+            entry.row.delivered_seq = id.0;
+            entry.cursor_dirty = true;
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.engine.unsubscribe(&self.worker, self.id);
+    }
+}
+
+/// An item of the global stream.
+#[derive(Debug, Clone)]
+pub enum GlobalItem {
+    /// A timeline event (has an id; resumable).
+    Event(Arc<Record>),
+    /// A status change (live only).
+    Notice(Notice),
+    /// The reader fell so far behind that this many notices were skipped;
+    /// it should re-read the roster.
+    Lagged(u64),
+}
+
+/// A subscription to every worker's events plus status notices.
+pub struct GlobalSubscription {
+    engine: Engine,
+    cursor: u64,
+    committed: watch::Receiver<u64>,
+    notices: broadcast::Receiver<Notice>,
+}
+
+impl std::fmt::Debug for GlobalSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalSubscription").field("cursor", &self.cursor).finish_non_exhaustive()
+    }
+}
+
+impl GlobalSubscription {
+    /// The next items, waiting until there are some.
+    pub async fn next_batch(&mut self) -> Vec<GlobalItem> {
+        loop {
+            let mut items = Vec::new();
+            loop {
+                match self.notices.try_recv() {
+                    Ok(n) => items.push(GlobalItem::Notice(n)),
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => items.push(GlobalItem::Lagged(n)),
+                    Err(_) => break,
+                }
+            }
+            self.committed.borrow_and_update();
+            match self.engine.global_events_after(self.cursor).await {
+                Ok(batch) => {
+                    if let Some(last) = batch.last() {
+                        self.cursor = last.seq();
+                    }
+                    self.engine
+                        .inner
+                        .metrics
+                        .deliveries
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    items.extend(batch.into_iter().map(GlobalItem::Event));
+                }
+                Err(e) => tracing::warn!(error = %e, "global stream read failed; retrying"),
+            }
+            if !items.is_empty() {
+                return items;
+            }
+            tokio::select! {
+                _ = self.committed.changed() => {}
+                r = self.notices.recv() => match r {
+                    Ok(n) => return vec![GlobalItem::Notice(n)],
+                    Err(broadcast::error::RecvError::Lagged(n)) => return vec![GlobalItem::Lagged(n)],
+                    // The engine is gone: nothing more will come.
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                },
+            }
+        }
+    }
+}
+
+impl Drop for GlobalSubscription {
+    fn drop(&mut self) {
+        self.engine
+            .inner
+            .metrics
+            .global_subscribers
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Engine {
+    /// Subscribes to a worker's stream, ending any other subscription of
+    /// the same worker (newest wins, as in the original).
+    ///
+    /// `from` resumes after that event (an SSE `Last-Event-ID`); without it
+    /// the stream continues after the last event a previous subscription
+    /// handed over, so messages sent while the worker was away are delivered.
+    pub async fn subscribe(&self, worker: &WorkerName, from: Option<EventId>) -> Result<Subscription> {
+        if let Some(id) = from {
+            self.check_cursor(worker, id).await?;
+        }
+        // Damp reconnect storms: two processes fighting over one name would
+        // otherwise evict each other as fast as they can reconnect.
+        let delay = {
+            let mut st = self.lock();
+            let entry = st.entry(worker, now(), false);
+            let cutoff = Instant::now() - STORM_WINDOW;
+            while entry.evictions.front().is_some_and(|t| *t < cutoff) {
+                entry.evictions.pop_front();
+            }
+            let n = entry.evictions.len();
+            (n >= STORM_THRESHOLD && entry.online()).then(|| {
+                Duration::from_millis(250u64 << (n - STORM_THRESHOLD).min(5)).min(Duration::from_secs(8))
+            })
+        };
+        if let Some(delay) = delay {
+            tracing::warn!(worker = %worker, ?delay, "repeated stream takeovers; slowing this one down");
+            tokio::time::sleep(delay).await;
+        }
+        let recording_default = self.hub_config().recording_enabled_by_default;
+        let mut st = self.lock();
+        let id = st.next_sub_id;
+        st.next_sub_id += 1;
+        let entry = st.entry(worker, now(), recording_default);
+        let was_online = entry.online();
+        for (_, end) in entry.subs.drain(..) {
+            end.send_replace(Some(SubscriptionEnd::Superseded));
+            entry.evictions.push_back(Instant::now());
+        }
+        let (end_tx, end_rx) = watch::channel(None);
+        entry.subs.push((id, end_tx));
+        let cursor = from.map_or(entry.row.delivered_seq, |e| e.0);
+        let published = entry.published.subscribe();
+        drop(st);
+        self.inner
+            .metrics
+            .worker_subscribers
+            .fetch_add(1, Ordering::Relaxed);
+        if !was_online {
+            self.notify(Notice::Online {
+                worker: worker.clone(),
+            });
+        }
+        Ok(Subscription {
+            engine: self.clone(),
+            worker: worker.clone(),
+            id,
+            cursor,
+            published,
+            end: end_rx,
+        })
+    }
+
+    /// Subscribes to every worker's events (from after `from`, or from now)
+    /// and to status notices.
+    pub async fn subscribe_global(&self, from: Option<EventId>) -> Result<GlobalSubscription> {
+        let committed = self.inner.committed.subscribe();
+        let newest = *committed.borrow();
+        let cursor = match from {
+            Some(id) if id.0 > newest => {
+                return Err(Error::BadRequest(format!("unknown event id {id}")));
+            }
+            Some(id) => id.0,
+            None => newest,
+        };
+        self.inner
+            .metrics
+            .global_subscribers
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(GlobalSubscription {
+            engine: self.clone(),
+            cursor,
+            committed,
+            notices: self.inner.notices.subscribe(),
+        })
+    }
+
+    /// Checks that `id` is an event of `worker` (a valid resume point).
+    pub(crate) async fn check_cursor(&self, worker: &WorkerName, id: EventId) -> Result<()> {
+        let owner = self.read(move |s| s.event_owner(id)).await?;
+        if owner.as_ref() == Some(worker) {
+            Ok(())
+        } else {
+            Err(Error::BadRequest(format!(
+                "unknown event id {id} for worker {worker}"
+            )))
+        }
+    }
+
+    fn unsubscribe(&self, worker: &WorkerName, id: u64) {
+        self.inner
+            .metrics
+            .worker_subscribers
+            .fetch_sub(1, Ordering::Relaxed);
+        let mut st = self.lock();
+        let Some(entry) = st.workers.get_mut(worker) else {
+            return;
+        };
+        // An evicted or closed subscription was removed already; only the
+        // last live one leaving takes the worker offline.
+        let before = entry.subs.len();
+        entry.subs.retain(|(sid, _)| *sid != id);
+        if before > 0 && entry.subs.is_empty() {
+            entry.offline_since = now();
+            drop(st);
+            self.notify(Notice::Offline {
+                worker: worker.clone(),
+            });
+        }
+    }
+
+    /// A worker's committed events after `cursor` (only those its stream
+    /// carries when `delivered_only`), from memory when possible.
+    pub(crate) async fn timeline_after(
+        &self,
+        worker: &WorkerName,
+        cursor: u64,
+        delivered_only: bool,
+    ) -> Result<Vec<Arc<Record>>> {
+        {
+            let st = self.lock();
+            let Some(entry) = st.workers.get(worker) else {
+                return Ok(Vec::new());
+            };
+            if let Some(hit) = entry.ring.after(
+                cursor,
+                |r| !delivered_only || r.event.kind.is_delivered_to_worker(),
+                BATCH,
+            ) {
+                return Ok(hit);
+            }
+        }
+        let q = EventQuery {
+            worker: Some(worker.clone()),
+            after: cursor,
+            kinds: delivered_only.then(|| WORKER_KINDS.to_vec()),
+            limit: BATCH,
+            ..EventQuery::default()
+        };
+        let rows = self.read(move |s| s.events(&q)).await?;
+        Ok(rows.into_iter().map(Arc::new).collect())
+    }
+
+    async fn global_events_after(&self, cursor: u64) -> Result<Vec<Arc<Record>>> {
+        if let Some(hit) = self.lock().global_ring.after(cursor, |_| true, BATCH) {
+            return Ok(hit);
+        }
+        let q = EventQuery {
+            after: cursor,
+            limit: BATCH,
+            ..EventQuery::default()
+        };
+        let rows = self.read(move |s| s.events(&q)).await?;
+        Ok(rows.into_iter().map(Arc::new).collect())
+    }
+
+    /// Persists stream positions that changed since the last flush.
+    pub async fn flush_cursors(&self) -> Result<()> {
+        self.write(|st, tx| {
+            for entry in st.workers.values_mut().filter(|e| e.cursor_dirty) {
+                entry.cursor_dirty = false;
+                tx.touch(&entry.row.name);
+            }
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,369 @@
+//! Timeline operations: sends, replies, interrupts, control commands,
+//! reads and waits.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Engine, Error, Result};
+use crate::name::WorkerName;
+use crate::store::EventQuery;
+use crate::wire::{
+    Appended, Event, EventId, EventKind, Meta, SendReceipt, Timestamp, WorkerState,
+    is_harness_command,
+};
+
+/// Where a read starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// The newest `limit` events.
+    Newest,
+    /// Events strictly after this one.
+    After(EventId),
+}
+
+/// What a control command that expects an answer got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ControlOutcome {
+    /// The manager answered with this event.
+    Answered(Event),
+    /// No answer in time; the command's own event id.
+    TimedOut(EventId),
+}
+
+/// What `clear_and_send` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClearAndSend {
+    /// The `/clear` control command.
+    pub clear_event_id: EventId,
+    /// The `/rename` control command, if any.
+    pub rename_event_id: Option<EventId>,
+    /// The message to the worker.
+    pub message_event_id: EventId,
+    /// Pause between the steps.
+    pub delay_s: f64,
+    /// Whether the session name was restored.
+    pub restored_name: bool,
+    /// Timelines of each step.
+    pub routed_to: Value,
+}
+
+const ROUTED_WORKER: &str = "worker (tubemail channel)";
+const ROUTED_MANAGER: &str = "manager (harness command)";
+
+fn kind_meta(kind: &str) -> Meta {
+    let mut meta = Meta::new();
+    meta.insert("kind".into(), Value::String(kind.to_owned()));
+    meta
+}
+
+impl Engine {
+    /// Appends an event; with an idempotency key that was used before on
+    /// this worker, returns the first event instead (`true` = duplicate).
+    pub async fn append(
+        &self,
+        worker: &WorkerName,
+        kind: EventKind,
+        content: String,
+        meta: Meta,
+        idem_key: Option<String>,
+    ) -> Result<(Event, bool)> {
+        if let Some(key) = &idem_key {
+            let hit = self.lock().idem.get(&(worker.clone(), key.clone())).cloned();
+            if let Some(ev) = hit {
+                return Ok((ev, true));
+            }
+            let (w, k) = (worker.clone(), key.clone());
+            if let Some(ev) = self.read(move |s| s.find_idempotent(&w, &k)).await? {
+                return Ok((ev, true));
+            }
+        }
+        self.write(|st, tx| {
+            if let Some(key) = &idem_key
+                && let Some(ev) = st.idem.get(&(worker.clone(), key.clone()))
+            {
+                return Ok((ev.clone(), true));
+            }
+            let ev = tx.append(st, worker, kind, content, meta, idem_key.clone());
+            if let Some(key) = idem_key {
+                st.remember_idem(worker, key, ev.clone());
+            }
+            Ok((ev, false))
+        })
+        .await
+    }
+
+    /// `tm_send`: a message to a worker, or a harness command (`/compact`,
+    /// …) to its manager, which types it into the TUI.
+    pub async fn send(
+        &self,
+        worker: &WorkerName,
+        message: String,
+        meta: Meta,
+        idem_key: Option<String>,
+    ) -> Result<SendReceipt> {
+        let idem_key = idem_key.or_else(|| {
+            meta.get("idempotency_key")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        let (target, meta, routed) = if is_harness_command(&message) {
+            let kind = format!("type:{message}");
+            (worker.manager()?, kind_meta(&kind), ROUTED_MANAGER)
+        } else {
+            (worker.clone(), meta, ROUTED_WORKER)
+        };
+        let (ev, duplicate) = self
+            .append(&target, EventKind::Inbound, message, meta, idem_key)
+            .await?;
+        Ok(SendReceipt {
+            event_id: ev.event_id,
+            queued_at: ev.ts,
+            routed_to: routed.into(),
+            worker: target,
+            duplicate,
+        })
+    }
+
+    /// A reply from the worker. Afterwards, permissions the reply proves
+    /// answered are swept (the original's auto-sweep).
+    pub async fn outbound(&self, worker: &WorkerName, text: String, meta: Meta) -> Result<Appended> {
+        let idem = meta
+            .get("idempotency_key")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let (ev, _) = self
+            .append(worker, EventKind::Outbound, text, meta, idem)
+            .await?;
+        self.sweep_permissions(Some(worker)).await?;
+        Ok(Appended {
+            event_id: ev.event_id,
+            ts: ev.ts,
+        })
+    }
+
+    /// Asks the worker to stop what it is doing.
+    pub async fn interrupt(&self, worker: &WorkerName) -> Result<Appended> {
+        let (ev, _) = self
+            .append(worker, EventKind::Interrupt, String::new(), Meta::new(), None)
+            .await?;
+        Ok(Appended {
+            event_id: ev.event_id,
+            ts: ev.ts,
+        })
+    }
+
+    /// A control command to the worker's manager (`meta.kind` = `kind`).
+    pub async fn control(&self, worker: &WorkerName, content: String, kind: &str) -> Result<SendReceipt> {
+        let target = worker.manager()?;
+        let (ev, _) = self
+            .append(&target, EventKind::Inbound, content, kind_meta(kind), None)
+            .await?;
+        Ok(SendReceipt {
+            event_id: ev.event_id,
+            queued_at: ev.ts,
+            routed_to: target.to_string(),
+            worker: target,
+            duplicate: false,
+        })
+    }
+
+    /// Sends a control command and waits for the manager's outbound whose
+    /// `meta.kind` is `reply_kind`, anchored after the command so an older
+    /// answer is never taken for this one.
+    pub async fn control_and_wait(
+        &self,
+        worker: &WorkerName,
+        content: String,
+        kind: &str,
+        reply_kind: &str,
+        timeout: Duration,
+    ) -> Result<ControlOutcome> {
+        let sent = self.control(worker, content, kind).await?;
+        let reply = self
+            .wait_for_match(&sent.worker, sent.event_id, timeout, |e| {
+                e.kind == EventKind::Outbound
+                    && e.meta.get("kind").and_then(Value::as_str) == Some(reply_kind)
+            })
+            .await?;
+        Ok(reply.map_or(ControlOutcome::TimedOut(sent.event_id), ControlOutcome::Answered))
+    }
+
+    /// Reads a worker's timeline. `strict` refuses a `since` that is not an
+    /// event of this worker; otherwise (the original's compatibility rule)
+    /// an unknown `since` reads from the beginning.
+    pub async fn events(
+        &self,
+        worker: &WorkerName,
+        since: Option<&str>,
+        limit: usize,
+        strict: bool,
+    ) -> Result<Vec<Event>> {
+        let since = match since.filter(|s| !s.is_empty()) {
+            None => Since::Newest,
+            Some(s) => match EventId::parse(s) {
+                Some(id) if !strict || self.check_cursor(worker, id).await.is_ok() => Since::After(id),
+                _ if strict => {
+                    return Err(Error::BadRequest(format!(
+                        "unknown since: {s:?} is not an event id of worker {worker}"
+                    )));
+                }
+                _ => Since::After(EventId(0)),
+            },
+        };
+        let q = EventQuery {
+            worker: Some(worker.clone()),
+            after: match since {
+                Since::After(id) => id.0,
+                Since::Newest => 0,
+            },
+            limit,
+            newest: since == Since::Newest,
+            ..EventQuery::default()
+        };
+        let rows = self.read(move |s| s.events(&q)).await?;
+        Ok(rows.into_iter().map(|r| r.event).collect())
+    }
+
+    /// Events of a worker between two points (run logs).
+    pub(crate) async fn events_between(
+        &self,
+        worker: &WorkerName,
+        from: EventId,
+        until: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        let q = EventQuery {
+            worker: Some(worker.clone()),
+            after: from.0.saturating_sub(1),
+            until_ts: until,
+            limit,
+            ..EventQuery::default()
+        };
+        let rows = self.read(move |s| s.events(&q)).await?;
+        Ok(rows.into_iter().map(|r| r.event).collect())
+    }
+
+    /// Waits until the worker's timeline has events after `since` (or, with
+    /// no `since`, after now) and returns them; empty after `timeout`.
+    /// Wakes on the commit, not by polling.
+    pub async fn wait_for_activity(
+        &self,
+        worker: &WorkerName,
+        since: Option<EventId>,
+        timeout: Duration,
+    ) -> Result<Vec<Event>> {
+        let cursor = match since {
+            Some(id) => {
+                self.check_cursor(worker, id).await?;
+                id
+            }
+            None => EventId(self.published_seq(worker)),
+        };
+        let timeout = timeout.min(self.inner.config.max_wait);
+        let found = self.wait_inner(worker, cursor, timeout, |_| true, true).await?;
+        Ok(found)
+    }
+
+    /// Waits for the first event after `after` that matches `pred`.
+    pub async fn wait_for_match(
+        &self,
+        worker: &WorkerName,
+        after: EventId,
+        timeout: Duration,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Result<Option<Event>> {
+        let timeout = timeout.min(self.inner.config.max_wait);
+        let found = self.wait_inner(worker, after, timeout, pred, false).await?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Shared wait loop: returns all matching events of the first batch that
+    /// has any (`all`), or just the first match.
+    async fn wait_inner(
+        &self,
+        worker: &WorkerName,
+        mut cursor: EventId,
+        timeout: Duration,
+        pred: impl Fn(&Event) -> bool,
+        all: bool,
+    ) -> Result<Vec<Event>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut committed = self.inner.committed.subscribe();
+        loop {
+            committed.borrow_and_update();
+            let batch = self.timeline_after(worker, cursor.0, false).await?;
+            if let Some(last) = batch.last() {
+                cursor = last.event.event_id;
+            }
+            let hits: Vec<Event> = batch
+                .iter()
+                .filter(|r| pred(&r.event))
+                .take(if all { usize::MAX } else { 1 })
+                .map(|r| r.event.clone())
+                .collect();
+            if !hits.is_empty() {
+                return Ok(hits);
+            }
+            tokio::select! {
+                r = committed.changed() => if r.is_err() { return Err(Error::ShuttingDown) },
+                () = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    fn published_seq(&self, worker: &WorkerName) -> u64 {
+        self.lock()
+            .workers
+            .get(worker)
+            .map_or(0, |e| e.ring_last())
+    }
+
+    /// Checks the original's idle gate; `Err(state)` when not idle.
+    pub fn idle_gate(&self, worker: &WorkerName) -> std::result::Result<(), WorkerState> {
+        match self.status(worker).state {
+            WorkerState::Idle => Ok(()),
+            s => Err(s),
+        }
+    }
+
+    /// `tm_clear_and_send`: `/clear`, optionally `/rename <worker>`, then the
+    /// message, with `delay` between steps. Refused unless the worker is idle.
+    pub async fn clear_and_send(
+        &self,
+        worker: &WorkerName,
+        message: String,
+        delay: Duration,
+        restore_name: bool,
+    ) -> Result<std::result::Result<ClearAndSend, WorkerState>> {
+        if let Err(state) = self.idle_gate(worker) {
+            return Ok(Err(state));
+        }
+        let manager = worker.manager()?;
+        let clear = self.control(worker, "/clear".into(), "clear").await?;
+        tokio::time::sleep(delay).await;
+        let rename = if restore_name {
+            let r = self
+                .control(worker, format!("/rename {worker}"), &format!("rename:{worker}"))
+                .await?;
+            tokio::time::sleep(delay).await;
+            Some(r.event_id)
+        } else {
+            None
+        };
+        let msg = self.send(worker, message, Meta::new(), None).await?;
+        Ok(Ok(ClearAndSend {
+            clear_event_id: clear.event_id,
+            rename_event_id: rename,
+            message_event_id: msg.event_id,
+            delay_s: delay.as_secs_f64(),
+            restored_name: restore_name,
+            routed_to: serde_json::json!({
+                "clear": manager,
+                "rename": rename.map(|_| manager.clone()),
+                "message": worker,
+            }),
+        }))
+    }
+}

@@ -1,0 +1,257 @@
+//! Storage: what the engine persists, behind a trait.
+//!
+//! The engine decides *what* changes and hands the store ordered batches of
+//! [`Mutation`]s; the store makes each batch durable in one transaction. This
+//! keeps SQL out of the engine and lets another database stand in for SQLite.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use sqlite::SqliteStore;
+
+use crate::name::{FlowName, WorkerName};
+use crate::wire::{Event, EventId, EventKind, Flow, Timestamp};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The disk (or the database's size limit) is full.
+    #[error("storage is full")]
+    Full(#[source] rusqlite::Error),
+    /// The database was written by a newer TubeMail.
+    #[error(
+        "database schema version {found} is newer than this hub supports ({supported}); \
+         upgrade tubemail-hub or point it at another data dir"
+    )]
+    SchemaTooNew {
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// The file is not a TubeMail database.
+    #[error("{path} is not a TubeMail database (refusing to touch it)")]
+    Foreign {
+        /// The database file.
+        path: String,
+    },
+    /// A stored row could not be decoded.
+    #[error("stored row is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other database error.
+    #[error("database error")]
+    Db(#[source] rusqlite::Error),
+}
+
+/// A worker's persisted registry row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerRow {
+    /// Worker name.
+    pub name: WorkerName,
+    /// Registered working directory.
+    #[serde(default)]
+    pub cwd: String,
+    /// First registration.
+    #[serde(default)]
+    pub registered_at: Timestamp,
+    /// Last sign of life.
+    #[serde(default)]
+    pub last_activity: Timestamp,
+    /// Forwarder version string.
+    #[serde(default)]
+    pub forwarder_version: String,
+    /// Said goodbye.
+    #[serde(default)]
+    pub exited_cleanly: bool,
+    /// Recording intent.
+    #[serde(default)]
+    pub recording_enabled: bool,
+    /// Context window use.
+    #[serde(default)]
+    pub context_pct: Option<u8>,
+    /// Manager-observed activity.
+    #[serde(default)]
+    pub observed_active: Option<bool>,
+    /// When `observed_active` was last reported.
+    #[serde(default)]
+    pub observed_active_at: Timestamp,
+    /// When `observed_active` last changed.
+    #[serde(default)]
+    pub active_since: Timestamp,
+    /// Pid of the registered process.
+    #[serde(default)]
+    pub pid: Option<i64>,
+    /// Events on the timeline.
+    #[serde(default)]
+    pub event_count: u64,
+    /// Sequence of the newest event (0 = none).
+    #[serde(default)]
+    pub last_seq: u64,
+    /// Kind of the newest event.
+    #[serde(default)]
+    pub last_kind: Option<EventKind>,
+    /// Time of the newest event.
+    #[serde(default)]
+    pub last_ts: Timestamp,
+    /// Sequence of the newest outbound or permission_response.
+    #[serde(default)]
+    pub last_answer_seq: u64,
+    /// Newest event the worker's stream handed over (0 = none).
+    #[serde(default)]
+    pub delivered_seq: u64,
+}
+
+impl WorkerRow {
+    /// A fresh row.
+    pub fn new(name: WorkerName, now: Timestamp) -> Self {
+        WorkerRow {
+            name,
+            cwd: String::new(),
+            registered_at: now,
+            last_activity: now,
+            forwarder_version: String::new(),
+            exited_cleanly: false,
+            recording_enabled: false,
+            context_pct: None,
+            observed_active: None,
+            observed_active_at: 0.0,
+            active_since: 0.0,
+            pid: None,
+            event_count: 0,
+            last_seq: 0,
+            last_kind: None,
+            last_ts: 0.0,
+            last_answer_seq: 0,
+            delivered_seq: 0,
+        }
+    }
+}
+
+/// A pending permission prompt as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PermissionRow {
+    /// The worker that asked.
+    pub worker: WorkerName,
+    /// Claude Code's id for the prompt.
+    pub request_id: String,
+    /// Tool name.
+    pub tool_name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Input preview.
+    #[serde(default)]
+    pub input_preview: String,
+    /// When the hub received it.
+    pub requested_at: Timestamp,
+    /// Sequence of its `permission_request` event.
+    #[serde(default)]
+    pub event_seq: Option<u64>,
+}
+
+/// A flow run as stored (its events are read from the timeline).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    /// Run id.
+    pub run_id: String,
+    /// The flow that ran.
+    pub flow_name: FlowName,
+    /// Target worker.
+    pub worker: WorkerName,
+    /// Start time.
+    pub started_at: Timestamp,
+    /// The message the run sent.
+    pub first_event_id: EventId,
+    /// Finish time.
+    pub finished_at: Option<Timestamp>,
+}
+
+/// A timeline event with the worker it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Owner of the timeline.
+    pub worker: WorkerName,
+    /// The event.
+    pub event: Event,
+}
+
+impl Record {
+    /// The event's sequence number.
+    pub fn seq(&self) -> u64 {
+        self.event.event_id.0
+    }
+}
+
+/// One change the engine wants persisted.
+#[derive(Debug, Clone)]
+pub enum Mutation {
+    /// Append an event (with its idempotency key, if any).
+    Event(Arc<Record>, Option<String>),
+    /// Insert or replace a worker row.
+    Worker(WorkerRow),
+    /// Remove a worker with its events and permissions.
+    DeleteWorker(WorkerName),
+    /// Insert or replace a pending permission.
+    Permission(PermissionRow),
+    /// Remove a pending permission.
+    DeletePermission(WorkerName, String),
+    /// Insert or replace a flow.
+    Flow(Flow),
+    /// Remove a flow.
+    DeleteFlow(FlowName),
+    /// Insert or replace a run.
+    Run(RunRow),
+}
+
+/// Everything the engine keeps in memory, as loaded at start.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Worker rows.
+    pub workers: Vec<WorkerRow>,
+    /// Pending permissions.
+    pub permissions: Vec<PermissionRow>,
+    /// Flows.
+    pub flows: Vec<Flow>,
+    /// Newest event sequence (0 = none).
+    pub max_seq: u64,
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Only this worker's timeline (`None` = every worker).
+    pub worker: Option<WorkerName>,
+    /// Only events after this sequence.
+    pub after: u64,
+    /// Only events of these kinds (`None` = all).
+    pub kinds: Option<Vec<EventKind>>,
+    /// Only events stored at or before this time.
+    pub until_ts: Option<Timestamp>,
+    /// At most this many.
+    pub limit: usize,
+    /// Take the newest `limit` (still returned oldest first) instead of the oldest.
+    pub newest: bool,
+}
+
+/// A durable store for the engine.
+///
+/// `commit` is called from one writer thread only, in sequence order; reads
+/// may run concurrently from any thread.
+pub trait Store: Send + Sync + 'static {
+    /// Reads everything the engine keeps in memory.
+    fn load(&self) -> Result<Snapshot, StoreError>;
+    /// Makes a batch durable, all or nothing.
+    fn commit(&self, batch: &[Mutation]) -> Result<(), StoreError>;
+    /// Reads events.
+    fn events(&self, query: &EventQuery) -> Result<Vec<Record>, StoreError>;
+    /// The worker an event belongs to, if the event exists.
+    fn event_owner(&self, id: EventId) -> Result<Option<WorkerName>, StoreError>;
+    /// The event an idempotency key produced, if any.
+    fn find_idempotent(&self, worker: &WorkerName, key: &str)
+    -> Result<Option<Event>, StoreError>;
+    /// A flow run.
+    fn run(&self, run_id: &str) -> Result<Option<RunRow>, StoreError>;
+}

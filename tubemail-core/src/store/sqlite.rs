@@ -1,0 +1,352 @@
+//! The embedded SQLite store (WAL, `synchronous=NORMAL`).
+//!
+//! `synchronous=NORMAL` in WAL mode makes a commit durable against a process
+//! crash (kill -9): the commit is in the WAL file before `commit()` returns.
+//! Only a power loss or kernel crash can drop the last commits. The engine
+//! groups many operations into one commit, so the cost is shared.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{EventQuery, Mutation, Record, RunRow, Snapshot, Store, StoreError};
+use crate::name::WorkerName;
+use crate::wire::{Event, EventId, EventKind, Meta};
+
+/// `PRAGMA application_id` of a TubeMail database ("TMhb").
+const APPLICATION_ID: i64 = 0x544d_6862;
+
+/// Schema migrations; `user_version` = number applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: initial schema.
+    "CREATE TABLE workers (name TEXT PRIMARY KEY, row TEXT NOT NULL);
+     CREATE TABLE permissions (
+         worker TEXT NOT NULL, request_id TEXT NOT NULL, row TEXT NOT NULL,
+         PRIMARY KEY (worker, request_id));
+     CREATE TABLE events (
+         seq INTEGER PRIMARY KEY, worker TEXT NOT NULL, ts REAL NOT NULL,
+         kind TEXT NOT NULL, content TEXT NOT NULL, meta TEXT NOT NULL, idem_key TEXT);
+     CREATE INDEX events_by_worker ON events (worker, seq);
+     CREATE UNIQUE INDEX events_by_idem ON events (worker, idem_key) WHERE idem_key IS NOT NULL;
+     CREATE TABLE flows (name TEXT PRIMARY KEY, row TEXT NOT NULL);
+     CREATE TABLE runs (run_id TEXT PRIMARY KEY, row TEXT NOT NULL);",
+];
+
+/// Read connections kept open for reuse.
+const READ_POOL: usize = 8;
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::Full(e),
+        _ => StoreError::Db(e),
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    ///
+    /// Refuses a file that is not a TubeMail database or whose schema is
+    /// newer than this build, without writing to it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(db)?;
+        let foreign = || StoreError::Foreign {
+            path: path.display().to_string(),
+        };
+        // Reading the header fails with NOTADB on a file that is not SQLite.
+        let app_id: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase) => foreign(),
+                _ => db(e),
+            })?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db)?;
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(db)?;
+        if app_id != APPLICATION_ID && (app_id != 0 || tables != 0) {
+            return Err(foreign());
+        }
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported,
+            });
+        }
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(db)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.unchecked_transaction().map_err(db)?;
+            tx.execute_batch(sql).map_err(db)?;
+            tx.execute_batch(&format!(
+                "PRAGMA user_version = {}; PRAGMA application_id = {APPLICATION_ID};",
+                i + 1
+            ))
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
+            tracing::info!(version = i + 1, "applied schema migration");
+        }
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(db)?;
+                c.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < READ_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(corrupt)
+}
+
+fn load_rows<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare(sql).map_err(db)?;
+    let texts = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(db)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db)?;
+    let mut rows = Vec::with_capacity(texts.len());
+    for t in texts {
+        match from_json(&t) {
+            Ok(row) => rows.push(row),
+            // A row we cannot read is left in place, never overwritten
+            // with a fresh one; the entry is simply not loaded.
+            Err(e) => tracing::warn!(error = %e, "skipping unreadable row"),
+        }
+    }
+    Ok(rows)
+}
+
+type RawEvent = (u64, String, f64, String, String, String);
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
+    let seq: i64 = r.get(0)?;
+    Ok((seq as u64, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+
+fn decode_event(
+    (seq, worker, ts, kind, content, meta): RawEvent,
+) -> Result<Record, StoreError> {
+    Ok(Record {
+        worker: WorkerName::new(worker).map_err(corrupt)?,
+        event: Event {
+            event_id: EventId(seq),
+            ts,
+            kind: EventKind::parse(&kind).ok_or_else(|| corrupt(format!("event kind {kind}")))?,
+            content,
+            meta: from_json::<Meta>(&meta)?,
+        },
+    })
+}
+
+impl Store for SqliteStore {
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Snapshot {
+            workers: load_rows(&conn, "SELECT row FROM workers")?,
+            permissions: load_rows(&conn, "SELECT row FROM permissions")?,
+            flows: load_rows(&conn, "SELECT row FROM flows ORDER BY name")?,
+            max_seq: conn
+                .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get::<_, i64>(0))
+                .map_err(db)? as u64,
+        })
+    }
+
+    fn commit(&self, batch: &[Mutation]) -> Result<(), StoreError> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction().map_err(db)?;
+        for m in batch {
+            match m {
+                Mutation::Event(rec, key) => {
+                    let e = &rec.event;
+                    tx.prepare_cached(
+                        "INSERT INTO events (seq, worker, ts, kind, content, meta, idem_key)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            e.event_id.0 as i64,
+                            rec.worker.as_str(),
+                            e.ts,
+                            e.kind.as_str(),
+                            e.content,
+                            to_json(&e.meta).unwrap_or_else(|_| "{}".into()),
+                            key
+                        ])
+                    })
+                    .map_err(db)?;
+                }
+                Mutation::Worker(row) => {
+                    tx.prepare_cached("INSERT OR REPLACE INTO workers (name, row) VALUES (?1, ?2)")
+                        .and_then(|mut s| s.execute(params![row.name.as_str(), to_json(row).ok()]))
+                        .map_err(db)?;
+                }
+                Mutation::DeleteWorker(name) => {
+                    for sql in [
+                        "DELETE FROM workers WHERE name = ?1",
+                        "DELETE FROM permissions WHERE worker = ?1",
+                        "DELETE FROM events WHERE worker = ?1",
+                    ] {
+                        tx.prepare_cached(sql)
+                            .and_then(|mut s| s.execute([name.as_str()]))
+                            .map_err(db)?;
+                    }
+                }
+                Mutation::Permission(p) => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO permissions (worker, request_id, row) VALUES (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![p.worker.as_str(), p.request_id, to_json(p).ok()]))
+                    .map_err(db)?;
+                }
+                Mutation::DeletePermission(worker, id) => {
+                    tx.prepare_cached("DELETE FROM permissions WHERE worker = ?1 AND request_id = ?2")
+                        .and_then(|mut s| s.execute(params![worker.as_str(), id]))
+                        .map_err(db)?;
+                }
+                Mutation::Flow(f) => {
+                    tx.prepare_cached("INSERT OR REPLACE INTO flows (name, row) VALUES (?1, ?2)")
+                        .and_then(|mut s| s.execute(params![f.name.as_str(), to_json(f).ok()]))
+                        .map_err(db)?;
+                }
+                Mutation::DeleteFlow(name) => {
+                    tx.prepare_cached("DELETE FROM flows WHERE name = ?1")
+                        .and_then(|mut s| s.execute([name.as_str()]))
+                        .map_err(db)?;
+                }
+                Mutation::Run(r) => {
+                    tx.prepare_cached("INSERT OR REPLACE INTO runs (run_id, row) VALUES (?1, ?2)")
+                        .and_then(|mut s| s.execute(params![r.run_id, to_json(r).ok()]))
+                        .map_err(db)?;
+                }
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn events(&self, q: &EventQuery) -> Result<Vec<Record>, StoreError> {
+        let mut sql = String::from("SELECT seq, worker, ts, kind, content, meta FROM events WHERE seq > ?1");
+        let mut args: Vec<rusqlite::types::Value> = vec![(q.after as i64).into()];
+        if let Some(w) = &q.worker {
+            args.push(w.as_str().to_owned().into());
+            sql.push_str(&format!(" AND worker = ?{}", args.len()));
+        }
+        if let Some(until) = q.until_ts {
+            args.push(until.into());
+            sql.push_str(&format!(" AND ts <= ?{}", args.len()));
+        }
+        if let Some(kinds) = &q.kinds {
+            let list: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+            sql.push_str(&format!(" AND kind IN ({})", list.join(",")));
+        }
+        sql.push_str(if q.newest { " ORDER BY seq DESC" } else { " ORDER BY seq ASC" });
+        args.push((q.limit as i64).into());
+        sql.push_str(&format!(" LIMIT ?{}", args.len()));
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+            let raw = stmt
+                .query_map(rusqlite::params_from_iter(args), event_from_row)
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            let mut out = raw.into_iter().map(decode_event).collect::<Result<Vec<_>, _>>()?;
+            if q.newest {
+                out.reverse();
+            }
+            Ok(out)
+        })
+    }
+
+    fn event_owner(&self, id: EventId) -> Result<Option<WorkerName>, StoreError> {
+        self.read(|conn| {
+            let w: Option<String> = conn
+                .prepare_cached("SELECT worker FROM events WHERE seq = ?1")
+                .and_then(|mut s| s.query_row([id.0 as i64], |r| r.get(0)).optional())
+                .map_err(db)?;
+            w.map(|w| WorkerName::new(w).map_err(corrupt)).transpose()
+        })
+    }
+
+    fn find_idempotent(&self, worker: &WorkerName, key: &str) -> Result<Option<Event>, StoreError> {
+        self.read(|conn| {
+            let raw = conn
+                .prepare_cached(
+                    "SELECT seq, worker, ts, kind, content, meta FROM events
+                     WHERE worker = ?1 AND idem_key = ?2",
+                )
+                .and_then(|mut s| s.query_row(params![worker.as_str(), key], event_from_row).optional())
+                .map_err(db)?;
+            raw.map(|r| decode_event(r).map(|rec| rec.event)).transpose()
+        })
+    }
+
+    fn run(&self, run_id: &str) -> Result<Option<RunRow>, StoreError> {
+        self.read(|conn| {
+            let row: Option<String> = conn
+                .prepare_cached("SELECT row FROM runs WHERE run_id = ?1")
+                .and_then(|mut s| s.query_row([run_id], |r| r.get(0)).optional())
+                .map_err(db)?;
+            row.map(|r| from_json(&r)).transpose()
+        })
+    }
+}
