@@ -23,10 +23,10 @@ pub(crate) const BUSY_QUIET_S: f64 = 60.0;
 
 /// Per-worker ring of recent committed events.
 const WORKER_RING_LEN: usize = 64;
-const WORKER_RING_BYTES: usize = 256 * 1024;
+const WORKER_RING_BYTES: usize = 128 * 1024;
 /// Ring of recent committed events of every worker (global stream).
-const GLOBAL_RING_LEN: usize = 4096;
-const GLOBAL_RING_BYTES: usize = 8 * 1024 * 1024;
+const GLOBAL_RING_LEN: usize = 1024;
+const GLOBAL_RING_BYTES: usize = 1024 * 1024;
 /// Idempotency keys remembered in memory (the store stays authoritative).
 const IDEM_MEMORY: usize = 100_000;
 

@@ -135,6 +135,9 @@ impl SqliteStore {
                 )
                 .map_err(db)?;
                 c.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+                // Readers mostly serve streams that fell behind: a small
+                // page cache each keeps memory flat.
+                c.execute_batch("PRAGMA cache_size = -512").map_err(db)?;
                 c
             }
         };

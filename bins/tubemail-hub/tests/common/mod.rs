@@ -1,0 +1,237 @@
+//! Test support: a real hub on a loopback port (in-process or as a child
+//! process) and a small HTTP/SSE client.
+#![allow(dead_code, missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use sse_stream::{Sse, SseStream};
+use tubemail_hub::{AppState, Hub, Options};
+
+pub const SECRET: &str = "test-secret-0123456789";
+
+/// A hub served in this process.
+pub struct TestHub {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub dir: PathBuf,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestHub {
+    pub async fn start(dir: &Path) -> TestHub {
+        Self::start_with(Options::new(dir, SECRET)).await
+    }
+
+    pub async fn start_with(options: Options) -> TestHub {
+        let dir = options.data_dir.clone();
+        let state = Hub::open(options).expect("hub opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+        TestHub { addr, state, dir, task }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(format!("http://{}", self.addr), SECRET)
+    }
+
+    /// Graceful stop: streams end, the store is flushed.
+    pub async fn stop(self) {
+        self.state.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+/// The hub binary as a child process (for kill -9 and RSS).
+pub struct HubProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+pub fn hub_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tubemail-hub"))
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl HubProcess {
+    pub async fn spawn(dir: &Path, port: u16) -> HubProcess {
+        let child = Command::new(hub_bin())
+            .args(["--bind", &format!("127.0.0.1:{port}"), "--log", "warn"])
+            .arg("--data-dir")
+            .arg(dir)
+            .env("TUBEMAIL_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn hub");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let hub = HubProcess { child, addr };
+        hub.client().wait_healthy(Duration::from_secs(20)).await;
+        hub
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(format!("http://{}", self.addr), SECRET)
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Resident set size of the hub, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Minimal client over reqwest.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub secret: String,
+    pub http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: String, secret: &str) -> Client {
+        Client {
+            base,
+            secret: secret.to_owned(),
+            http: reqwest::Client::builder().build().expect("client"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn wait_healthy(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(r) = self.http.get(self.url("/health")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "hub did not come up at {}", self.base);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Request with the bearer; returns status and JSON (Null if not JSON).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(m, self.url(path)).bearer_auth(&self.secret);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (s, v) = self.call("GET", path, None).await;
+        assert_eq!(s, 200, "GET {path}: {v}");
+        v
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let (s, v) = self.call("POST", path, Some(body)).await;
+        assert_eq!(s, 200, "POST {path}: {v}");
+        v
+    }
+
+    pub async fn register(&self, worker: &str, pid: i64) -> Value {
+        self.post(&format!("/tubemail/{worker}/register"), json!({"cwd": "/tmp/proj", "pid": pid}))
+            .await
+    }
+
+    pub async fn send(&self, worker: &str, message: &str) -> String {
+        let v = self
+            .post(&format!("/api/workers/{worker}/send"), json!({"message": message}))
+            .await;
+        v["event_id"].as_str().expect("event_id").to_owned()
+    }
+
+    /// Opens an SSE stream; `last_id` becomes `Last-Event-ID`.
+    pub async fn stream(&self, path: &str, last_id: Option<&str>) -> EventStream {
+        let mut req = self.http.get(self.url(path)).bearer_auth(&self.secret);
+        if let Some(id) = last_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let resp = req.send().await.expect("stream");
+        assert_eq!(resp.status(), 200, "stream {path}");
+        EventStream {
+            inner: Box::pin(SseStream::from_bytes_stream(resp.bytes_stream())),
+        }
+    }
+}
+
+pub struct EventStream {
+    inner: std::pin::Pin<Box<dyn futures::Stream<Item = Result<Sse, sse_stream::Error>> + Send>>,
+}
+
+/// One parsed SSE message.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: Value,
+}
+
+impl EventStream {
+    /// The next message with an event name (comments skipped), or `None`
+    /// when the stream ends or `within` passes.
+    pub async fn next(&mut self, within: Duration) -> Option<Msg> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let item = tokio::time::timeout_at(deadline, self.inner.next()).await.ok()??;
+            let sse = item.ok()?;
+            if let Some(event) = sse.event {
+                let data = sse.data.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
+                return Some(Msg { event, id: sse.id, data });
+            }
+        }
+    }
+
+    /// Collects `n` messages named `event`, failing after `within`.
+    pub async fn take(&mut self, event: &str, n: usize, within: Duration) -> Vec<Msg> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut out = Vec::new();
+        while out.len() < n {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some(m) if m.event == event => out.push(m),
+                Some(_) => {}
+                None => panic!("stream gave {} of {n} `{event}` messages", out.len()),
+            }
+        }
+        out
+    }
+}
