@@ -163,7 +163,13 @@ mod tests {
 
     #[test]
     fn accepts_the_original_alphabet() {
-        for ok in ["a", "proj-tm", "My Worker_1.2", "x-manager", &"a".repeat(64)] {
+        for ok in [
+            "a",
+            "proj-tm",
+            "My Worker_1.2",
+            "x-manager",
+            &"a".repeat(64),
+        ] {
             assert_eq!(check_name(ok), Ok(()), "{ok}");
         }
     }

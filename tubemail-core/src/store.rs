@@ -250,8 +250,7 @@ pub trait Store: Send + Sync + 'static {
     /// The worker an event belongs to, if the event exists.
     fn event_owner(&self, id: EventId) -> Result<Option<WorkerName>, StoreError>;
     /// The event an idempotency key produced, if any.
-    fn find_idempotent(&self, worker: &WorkerName, key: &str)
-    -> Result<Option<Event>, StoreError>;
+    fn find_idempotent(&self, worker: &WorkerName, key: &str) -> Result<Option<Event>, StoreError>;
     /// A flow run.
     fn run(&self, run_id: &str) -> Result<Option<RunRow>, StoreError>;
 }

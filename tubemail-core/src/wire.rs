@@ -495,18 +495,86 @@ pub struct Appended {
 /// Harness (slash) commands that `tm_send` routes to the manager, which types
 /// them into the TUI instead of delivering them as channel messages.
 pub const HARNESS_COMMANDS: &[&str] = &[
-    "/exit", "/quit", "/clear", "/reset", "/new", "/resume", "/continue", "/branch", "/fork",
-    "/rename", "/compact", "/config", "/settings", "/model", "/effort", "/fast", "/theme",
-    "/color", "/keybindings", "/permissions", "/allowed-tools", "/plan", "/diff", "/rewind",
-    "/checkpoint", "/copy", "/export", "/add-dir", "/debug", "/doctor", "/hooks", "/context",
-    "/cost", "/usage", "/status", "/stats", "/insights", "/ide", "/desktop", "/app",
-    "/terminal-setup", "/statusline", "/sandbox", "/login", "/logout", "/upgrade",
-    "/extra-usage", "/passes", "/privacy-settings", "/remote-control", "/rc", "/teleport",
-    "/tp", "/autofix-pr", "/remote-env", "/mcp", "/chrome", "/install-github-app",
-    "/install-slack-app", "/setup-bedrock", "/setup-vertex", "/memory", "/agents", "/init",
-    "/help", "/verbose", "/btw", "/tasks", "/bashes", "/release-notes", "/powerup",
-    "/reload-plugins", "/team-onboarding", "/plugin", "/voice", "/stickers", "/mobile", "/ios",
-    "/android", "/web-setup",
+    "/exit",
+    "/quit",
+    "/clear",
+    "/reset",
+    "/new",
+    "/resume",
+    "/continue",
+    "/branch",
+    "/fork",
+    "/rename",
+    "/compact",
+    "/config",
+    "/settings",
+    "/model",
+    "/effort",
+    "/fast",
+    "/theme",
+    "/color",
+    "/keybindings",
+    "/permissions",
+    "/allowed-tools",
+    "/plan",
+    "/diff",
+    "/rewind",
+    "/checkpoint",
+    "/copy",
+    "/export",
+    "/add-dir",
+    "/debug",
+    "/doctor",
+    "/hooks",
+    "/context",
+    "/cost",
+    "/usage",
+    "/status",
+    "/stats",
+    "/insights",
+    "/ide",
+    "/desktop",
+    "/app",
+    "/terminal-setup",
+    "/statusline",
+    "/sandbox",
+    "/login",
+    "/logout",
+    "/upgrade",
+    "/extra-usage",
+    "/passes",
+    "/privacy-settings",
+    "/remote-control",
+    "/rc",
+    "/teleport",
+    "/tp",
+    "/autofix-pr",
+    "/remote-env",
+    "/mcp",
+    "/chrome",
+    "/install-github-app",
+    "/install-slack-app",
+    "/setup-bedrock",
+    "/setup-vertex",
+    "/memory",
+    "/agents",
+    "/init",
+    "/help",
+    "/verbose",
+    "/btw",
+    "/tasks",
+    "/bashes",
+    "/release-notes",
+    "/powerup",
+    "/reload-plugins",
+    "/team-onboarding",
+    "/plugin",
+    "/voice",
+    "/stickers",
+    "/mobile",
+    "/ios",
+    "/android",
+    "/web-setup",
 ];
 
 /// True when the message's first word is a harness command.
@@ -544,10 +612,12 @@ pub fn keystroke_bytes(keys: &str) -> Vec<u8> {
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]
@@ -596,11 +666,15 @@ mod tests {
     #[test]
     fn config_bounds() {
         assert!(HubConfig::default().validate().is_ok());
-        let mut c = HubConfig::default();
-        c.recording_keep_files = 0;
+        let c = HubConfig {
+            recording_keep_files: 0,
+            ..HubConfig::default()
+        };
         assert!(c.validate().is_err());
-        c.recording_keep_files = 4;
-        c.recording_max_bytes_per_file = 1;
+        let c = HubConfig {
+            recording_max_bytes_per_file: 1,
+            ..HubConfig::default()
+        };
         assert!(c.validate().is_err());
     }
 

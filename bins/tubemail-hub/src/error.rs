@@ -37,7 +37,7 @@ impl ApiError {
     }
 
     /// One 422 entry: `{"type", "loc", "msg"}`.
-    pub fn validation(kind: &str, loc: Vec<Value>, msg: impl Into<String>) -> Self {
+    pub fn validation(kind: &str, loc: &[Value], msg: impl Into<String>) -> Self {
         ApiError::Validation(vec![json!({"type": kind, "loc": loc, "msg": msg.into()})])
     }
 }
@@ -45,10 +45,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Status(status, detail) => (status, Json(json!({"detail": detail}))).into_response(),
-            ApiError::Validation(items) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"detail": items}))).into_response()
+            ApiError::Status(status, detail) => {
+                (status, Json(json!({"detail": detail}))).into_response()
             }
+            ApiError::Validation(items) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"detail": items})),
+            )
+                .into_response(),
         }
     }
 }
@@ -60,7 +64,10 @@ impl From<engine::Error> for ApiError {
             E::InvalidName(_) => ApiError::bad_request("invalid worker name"),
             E::NotFound(m) => ApiError::not_found(m),
             E::BadRequest(m) => ApiError::bad_request(m),
-            E::ShuttingDown => ApiError::Status(StatusCode::SERVICE_UNAVAILABLE, "hub is shutting down".into()),
+            E::ShuttingDown => ApiError::Status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "hub is shutting down".into(),
+            ),
             ref full if full.is_storage_full() => {
                 tracing::error!(error = %full, "storage full; refusing writes");
                 ApiError::Status(

@@ -35,7 +35,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 /// Parses `bytes` as `T`, mapping errors to 422 details.
 pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::validation("missing", vec![json!("body")], "Field required"));
+        return Err(ApiError::validation(
+            "missing",
+            &[json!("body")],
+            "Field required",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -60,7 +64,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
         } else {
             ("value_error", inner.to_string())
         };
-        ApiError::validation(kind, loc, msg)
+        ApiError::validation(kind, &loc, msg)
     })
 }
 
@@ -75,7 +79,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for QueryAr
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(q)| QueryArgs(q))
-            .map_err(|e| ApiError::validation("value_error", vec![json!("query")], e.body_text()))
+            .map_err(|e| ApiError::validation("value_error", &[json!("query")], e.body_text()))
     }
 }
 

@@ -148,7 +148,15 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
 }
 
 fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
-    let every = |period: Duration, engine: Engine, what: &'static str, f: fn(Engine) -> futures::future::BoxFuture<'static, Result<(), tubemail_core::engine::Error>>| {
+    let every = |period: Duration,
+                 engine: Engine,
+                 what: &'static str,
+                 f: fn(
+        Engine,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<(), tubemail_core::engine::Error>,
+    >| {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -166,11 +174,17 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         every(Duration::from_secs(1), e.clone(), "flush cursors", |e| {
             Box::pin(async move { e.flush_cursors().await })
         }),
-        every(Duration::from_secs(60), e.clone(), "sweep permissions", |e| {
-            Box::pin(async move { e.sweep_permissions(None).await.map(|_| ()) })
-        }),
-        every(Duration::from_secs(600), e.clone(), "purge stale workers", |e| {
-            Box::pin(async move { e.purge_stale().await.map(|_| ()) })
-        }),
+        every(
+            Duration::from_secs(60),
+            e.clone(),
+            "sweep permissions",
+            |e| Box::pin(async move { e.sweep_permissions(None).await.map(|_| ()) }),
+        ),
+        every(
+            Duration::from_secs(600),
+            e.clone(),
+            "purge stale workers",
+            |e| Box::pin(async move { e.purge_stale().await.map(|_| ()) }),
+        ),
     ]
 }

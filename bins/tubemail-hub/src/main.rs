@@ -27,7 +27,12 @@ struct Args {
     #[arg(long, env = "TUBEMAIL_ALLOWED_HOSTS", value_delimiter = ',')]
     allowed_hosts: Vec<String>,
     /// Browser origins allowed to make cross-origin changes (comma-separated).
-    #[arg(long, env = "TUBEMAIL_ALLOWED_ORIGINS", value_delimiter = ',', default_value = "http://localhost:5173")]
+    #[arg(
+        long,
+        env = "TUBEMAIL_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:5173"
+    )]
     allowed_origins: Vec<String>,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "TUBEMAIL_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -52,13 +57,20 @@ fn default_data_dir() -> PathBuf {
 /// `TUBEMAIL_SECRET`, else the data dir's `secret` file, else a new one
 /// written there with mode 0600. The secret itself is never logged.
 fn resolve_secret(data_dir: &Path) -> Result<String> {
-    if let Some(s) = std::env::var("TUBEMAIL_SECRET").ok().filter(|s| !s.trim().is_empty()) {
+    if let Some(s) = std::env::var("TUBEMAIL_SECRET")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    {
         return Ok(s.trim().to_owned());
     }
     let path = data_dir.join("secret");
     if let Ok(s) = std::fs::read_to_string(&path) {
         let s = s.trim().to_owned();
-        anyhow::ensure!(!s.is_empty(), "{} is empty; delete it to generate a new secret", path.display());
+        anyhow::ensure!(
+            !s.is_empty(),
+            "{} is empty; delete it to generate a new secret",
+            path.display()
+        );
         tracing::info!(path = %path.display(), "using the secret stored in the data dir");
         return Ok(s);
     }
@@ -73,7 +85,10 @@ fn resolve_secret(data_dir: &Path) -> Result<String> {
         .open(&path)
         .with_context(|| format!("failed to create {}", path.display()))?;
     writeln!(f, "{secret}").with_context(|| format!("failed to write {}", path.display()))?;
-    eprintln!("tubemail-hub: generated a secret in {} (mode 0600)", path.display());
+    eprintln!(
+        "tubemail-hub: generated a secret in {} (mode 0600)",
+        path.display()
+    );
     Ok(secret)
 }
 
@@ -98,7 +113,9 @@ async fn shutdown_signal() {
 async fn main() -> Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?,
+        )
         .with_writer(std::io::stderr)
         .init();
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
@@ -111,7 +128,8 @@ async fn main() -> Result<()> {
     options.max_body_bytes = args.max_body_bytes;
     options.purge_max_age = Duration::from_secs(args.purge_max_age_s);
     options.dev_bootstrap = std::env::var("TUBEMAIL_DISABLE_DEV_BOOTSTRAP").as_deref() != Ok("1");
-    let state = Hub::open(options).with_context(|| format!("failed to open the hub in {}", data_dir.display()))?;
+    let state = Hub::open(options)
+        .with_context(|| format!("failed to open the hub in {}", data_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("failed to listen on {}", args.bind))?;
@@ -122,7 +140,9 @@ async fn main() -> Result<()> {
         tracing::info!("shutting down");
         shutdown.cancel();
     });
-    tubemail_hub::serve(listener, state).await.context("server failed")?;
+    tubemail_hub::serve(listener, state)
+        .await
+        .context("server failed")?;
     tracing::info!("stopped; store flushed");
     Ok(())
 }

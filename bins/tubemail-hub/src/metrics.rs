@@ -39,18 +39,64 @@ pub fn render(http: &HttpMetrics, engine: &Engine) -> String {
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, kind: &str, v: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
     };
-    gauge("tubemail_workers_online", "Workers with a connected stream (managers excluded).", "gauge", health.workers_online as u64);
-    gauge("tubemail_workers_total", "Registry entries, managers included.", "gauge", health.workers_total as u64);
-    gauge("tubemail_pending_permissions", "Pending permission prompts of online workers.", "gauge", health.pending_permissions as u64);
-    gauge("tubemail_events_appended_total", "Timeline events committed since start.", "counter", get(&m.events_appended));
-    gauge("tubemail_commits_total", "Store commits (group commits) since start.", "counter", get(&m.commits));
-    gauge("tubemail_deliveries_total", "Events handed to stream subscribers since start.", "counter", get(&m.deliveries));
-    gauge("tubemail_sse_subscribers", "Open worker stream subscriptions.", "gauge", get(&m.worker_subscribers));
-    gauge("tubemail_sse_global_subscribers", "Open global stream subscriptions.", "gauge", get(&m.global_subscribers));
+    gauge(
+        "tubemail_workers_online",
+        "Workers with a connected stream (managers excluded).",
+        "gauge",
+        health.workers_online as u64,
+    );
+    gauge(
+        "tubemail_workers_total",
+        "Registry entries, managers included.",
+        "gauge",
+        health.workers_total as u64,
+    );
+    gauge(
+        "tubemail_pending_permissions",
+        "Pending permission prompts of online workers.",
+        "gauge",
+        health.pending_permissions as u64,
+    );
+    gauge(
+        "tubemail_events_appended_total",
+        "Timeline events committed since start.",
+        "counter",
+        get(&m.events_appended),
+    );
+    gauge(
+        "tubemail_commits_total",
+        "Store commits (group commits) since start.",
+        "counter",
+        get(&m.commits),
+    );
+    gauge(
+        "tubemail_deliveries_total",
+        "Events handed to stream subscribers since start.",
+        "counter",
+        get(&m.deliveries),
+    );
+    gauge(
+        "tubemail_sse_subscribers",
+        "Open worker stream subscriptions.",
+        "gauge",
+        get(&m.worker_subscribers),
+    );
+    gauge(
+        "tubemail_sse_global_subscribers",
+        "Open global stream subscriptions.",
+        "gauge",
+        get(&m.global_subscribers),
+    );
     let name = "tubemail_http_request_duration_seconds";
-    let _ = writeln!(out, "# HELP {name} Time to answer HTTP requests (to headers for streams).\n# TYPE {name} histogram");
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time to answer HTTP requests (to headers for streams).\n# TYPE {name} histogram"
+    );
     let mut cumulative = 0;
     for (b, n) in BUCKETS.iter().zip(&http.buckets) {
         cumulative += get(n);

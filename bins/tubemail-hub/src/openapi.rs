@@ -12,6 +12,7 @@ use crate::AppState;
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
 /// One documented route.
+#[derive(Clone, Copy)]
 pub struct Route {
     method: &'static str,
     path: &'static str,

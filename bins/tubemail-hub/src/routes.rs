@@ -40,8 +40,12 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(|| async { ApiError::not_found("Not Found") })
         .method_not_allowed_fallback(|| async {
-            ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed".into()).into_response()
+            ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed".into())
+                .into_response()
         })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), security::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::guard,
+        ))
         .with_state(state)
 }

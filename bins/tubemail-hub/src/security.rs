@@ -39,7 +39,10 @@ fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
         )));
     }
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        && let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && let Some(origin) = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
         && !origin_allowed(origin, req.headers(), &state.options.allowed_origins)
     {
         return Err(ApiError::forbidden("cross-origin request refused"));
@@ -126,12 +129,17 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
     host.parse::<IpAddr>().is_ok()
         || host == "localhost"
         || host.ends_with(".localhost")
-        || allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(host))
+        || allowed
+            .iter()
+            .any(|a| a == "*" || a.eq_ignore_ascii_case(host))
 }
 
 /// Same-origin (Origin's host:port equals Host) or on the allow-list.
 fn origin_allowed(origin: &str, headers: &HeaderMap, allowed: &[String]) -> bool {
-    if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
         return true;
     }
     let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
@@ -191,7 +199,11 @@ mod tests {
         h.insert(header::HOST, "127.0.0.1:8004".parse().unwrap());
         assert!(origin_allowed("http://127.0.0.1:8004", &h, &[]));
         assert!(!origin_allowed("http://evil.example", &h, &[]));
-        assert!(origin_allowed("http://localhost:5173", &h, &["http://localhost:5173".into()]));
+        assert!(origin_allowed(
+            "http://localhost:5173",
+            &h,
+            &["http://localhost:5173".into()]
+        ));
     }
 
     #[test]

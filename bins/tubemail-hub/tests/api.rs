@@ -1,4 +1,5 @@
 //! The HTTP API through a real hub on a loopback port with a real SQLite file.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
 
 mod common;
 
@@ -30,11 +31,19 @@ async fn channel_round_trip_in_original_shapes() {
     assert_eq!(got[0].id.as_deref(), Some(id.as_str()));
 
     let out = c
-        .post("/tubemail/proj-tm/outbound", json!({"text": "pong", "meta": {"kind": "reply"}}))
+        .post(
+            "/tubemail/proj-tm/outbound",
+            json!({"text": "pong", "meta": {"kind": "reply"}}),
+        )
         .await;
     assert!(out["event_id"].as_str().is_some() && out["ts"].as_f64().is_some());
     let events = c.get("/tubemail/proj-tm/events").await["events"].clone();
-    let kinds: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["inbound", "outbound"]);
 
     // The global stream saw the registration, the message and the reply.
@@ -51,7 +60,9 @@ async fn channel_round_trip_in_original_shapes() {
 #[tokio::test]
 async fn harness_commands_route_to_the_manager() {
     let (_d, hub, c) = hub().await;
-    let r = c.post("/api/workers/w/send", json!({"message": "/compact now"})).await;
+    let r = c
+        .post("/api/workers/w/send", json!({"message": "/compact now"}))
+        .await;
     assert_eq!(r["routed_to"], "manager (harness command)");
     assert_eq!(r["worker"], "w-manager");
     let ev = &c.get("/tubemail/w-manager/events").await["events"][0];
@@ -68,18 +79,41 @@ async fn state_follows_the_timeline_with_reasons() {
     let st = c.get("/api/workers/w/status").await;
     assert_eq!(st["state"], "busy");
     assert_eq!(st["state_reason"]["signal"], "unanswered_inbound");
-    c.post("/tubemail/w/permission-request", json!({"request_id": "abcde", "tool_name": "Bash"})).await;
-    assert_eq!(c.get("/api/workers/w/status").await["state"], "waiting_permission");
-    c.post("/api/permissions/resolve", json!({"worker": "w", "request_id": "abcde", "behavior": "allow"})).await;
-    c.post("/tubemail/w/outbound", json!({"text": "done"})).await;
+    c.post(
+        "/tubemail/w/permission-request",
+        json!({"request_id": "abcde", "tool_name": "Bash"}),
+    )
+    .await;
+    assert_eq!(
+        c.get("/api/workers/w/status").await["state"],
+        "waiting_permission"
+    );
+    c.post(
+        "/api/permissions/resolve",
+        json!({"worker": "w", "request_id": "abcde", "behavior": "allow"}),
+    )
+    .await;
+    c.post("/tubemail/w/outbound", json!({"text": "done"}))
+        .await;
     let st = c.get("/api/workers/w/status").await;
-    assert_eq!((st["state"].as_str(), st["state_reason"]["signal"].as_str()), (Some("idle"), Some("no_unanswered_inbound")));
-    assert_eq!(c.get("/api/workers/nobody/status").await["state"], "unknown");
+    assert_eq!(
+        (st["state"].as_str(), st["state_reason"]["signal"].as_str()),
+        (Some("idle"), Some("no_unanswered_inbound"))
+    );
+    assert_eq!(
+        c.get("/api/workers/nobody/status").await["state"],
+        "unknown"
+    );
     // Manager observation wins over the timeline while fresh.
     c.send("w", "more").await;
-    let r = c.post("/tubemail/w/active", json!({"is_active": false})).await;
+    let r = c
+        .post("/tubemail/w/active", json!({"is_active": false}))
+        .await;
     assert_eq!(r, json!({"ok": true, "changed": true}));
-    assert_eq!(c.get("/api/workers/w/status").await["state_reason"]["signal"], "observed_idle");
+    assert_eq!(
+        c.get("/api/workers/w/status").await["state_reason"]["signal"],
+        "observed_idle"
+    );
     hub.stop().await;
 }
 
@@ -97,8 +131,17 @@ async fn idempotent_sends_return_the_first_receipt() {
     let a: Value = send().await.unwrap().json().await.unwrap();
     let b: Value = send().await.unwrap().json().await.unwrap();
     assert_eq!(a["event_id"], b["event_id"]);
-    assert_eq!((a["duplicate"].as_bool(), b["duplicate"].as_bool()), (Some(false), Some(true)));
-    assert_eq!(c.get("/api/workers/w/events").await["events"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (a["duplicate"].as_bool(), b["duplicate"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(
+        c.get("/api/workers/w/events").await["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     hub.stop().await;
 }
 
@@ -110,11 +153,20 @@ async fn wait_wakes_on_the_event_and_times_out_empty() {
     let waiter = tokio::spawn(async move { c2.get("/api/workers/w/wait?timeout_s=20").await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let id = c.send("w", "new").await;
-    let got = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woke").unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woke")
+        .unwrap();
     let events = got["events"].as_array().unwrap();
-    assert_eq!(events.len(), 1, "only what came after the wait began: {got}");
+    assert_eq!(
+        events.len(),
+        1,
+        "only what came after the wait began: {got}"
+    );
     assert_eq!(events[0]["event_id"], id.as_str());
-    let empty = c.get(&format!("/api/workers/w/wait?since={id}&timeout_s=0.2")).await;
+    let empty = c
+        .get(&format!("/api/workers/w/wait?since={id}&timeout_s=0.2"))
+        .await;
     assert_eq!(empty["events"], json!([]));
     hub.stop().await;
 }
@@ -130,11 +182,18 @@ async fn control_commands_wait_for_the_manager_answer() {
         while let Some(m) = mgr.next(Duration::from_secs(30)).await {
             let kind = m.data["meta"]["kind"].as_str().unwrap_or("").to_owned();
             let (text, reply) = match kind.as_str() {
-                "health_check" => (json!({"child_alive": true, "cpu_percent": 1.5}).to_string(), "health_response"),
+                "health_check" => (
+                    json!({"child_alive": true, "cpu_percent": 1.5}).to_string(),
+                    "health_response",
+                ),
                 k if k.starts_with("screenshot") => (format!("screen for {k}"), "screenshot"),
                 _ => continue,
             };
-            mc.post("/tubemail/w-manager/outbound", json!({"text": text, "meta": {"kind": reply}})).await;
+            mc.post(
+                "/tubemail/w-manager/outbound",
+                json!({"text": text, "meta": {"kind": reply}}),
+            )
+            .await;
         }
     });
     let h = c.get("/api/workers/w/health").await;
@@ -143,10 +202,18 @@ async fn control_commands_wait_for_the_manager_answer() {
     assert_eq!(s["screen"], "screen for screenshot:20");
     let r = c.post("/api/workers/w/restart", json!({})).await;
     assert_eq!(r["routed_to"], "w-manager");
-    let k = c.post("/api/workers/w/keystroke", json!({"keys": "esc enter"})).await;
+    let k = c
+        .post("/api/workers/w/keystroke", json!({"keys": "esc enter"}))
+        .await;
     assert_eq!(k["bytes_sent"], 2);
     let evs = c.get("/tubemail/w-manager/events?limit=500").await;
-    assert!(evs["events"].as_array().unwrap().iter().any(|e| e["meta"]["kind"] == "keystroke:1b0d"));
+    assert!(
+        evs["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["meta"]["kind"] == "keystroke:1b0d")
+    );
     manager.abort();
     // Nobody answers for another worker: a clear timeout, not a hang.
     let (status, body) = c.call("GET", "/api/workers/nobody/screenshot", None).await;
@@ -161,10 +228,19 @@ async fn newest_subscriber_wins_and_the_old_one_is_told() {
     let mut first = c.stream("/tubemail/w/stream", None).await;
     let mut second = c.stream("/tubemail/w/stream", None).await;
     let closed = first.next(T).await.expect("closed event");
-    assert_eq!((closed.event.as_str(), &closed.data["reason"]), ("closed", &json!("superseded")));
-    assert!(first.next(Duration::from_secs(2)).await.is_none(), "old stream ended");
+    assert_eq!(
+        (closed.event.as_str(), &closed.data["reason"]),
+        ("closed", &json!("superseded"))
+    );
+    assert!(
+        first.next(Duration::from_secs(2)).await.is_none(),
+        "old stream ended"
+    );
     c.send("w", "to the new one").await;
-    assert_eq!(second.take("channel_event", 1, T).await[0].data["content"], "to the new one");
+    assert_eq!(
+        second.take("channel_event", 1, T).await[0].data["content"],
+        "to the new one"
+    );
     let w = c.get("/api/workers/w").await;
     assert_eq!(w["online"], true);
     hub.stop().await;
@@ -175,27 +251,60 @@ async fn flows_and_runs() {
     let (_d, hub, c) = hub().await;
     let bad = c.post("/api/flows", json!({"name": "", "body": "x"})).await;
     assert_eq!(bad, json!({"ok": false, "error": "name and body required"}));
-    let bad = c.post("/api/flows", json!({"name": "../x", "body": "x"})).await;
+    let bad = c
+        .post("/api/flows", json!({"name": "../x", "body": "x"}))
+        .await;
     assert_eq!(bad["error"], "invalid flow name: '../x'");
-    let saved = c.post("/api/flows", json!({"name": "daily", "body": "run the report", "meta": {"a": 1}})).await;
+    let saved = c
+        .post(
+            "/api/flows",
+            json!({"name": "daily", "body": "run the report", "meta": {"a": 1}}),
+        )
+        .await;
     assert_eq!(saved["flow"]["name"], "daily");
     let none = c.post("/api/flows/daily/run", json!({})).await;
     assert_eq!(none["ok"], false);
-    assert!(none["error"].as_str().unwrap().starts_with("no target worker"));
-    let run = c.post("/api/flows/daily/run", json!({"worker": "w", "meta": {"b": 2}})).await;
+    assert!(
+        none["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("no target worker")
+    );
+    let run = c
+        .post(
+            "/api/flows/daily/run",
+            json!({"worker": "w", "meta": {"b": 2}}),
+        )
+        .await;
     assert_eq!(run["ok"], true);
     let run_id = run["run_id"].as_str().unwrap().to_owned();
     assert_eq!(run_id.len(), 22);
-    c.post("/tubemail/w/outbound", json!({"text": "report done"})).await;
+    c.post("/tubemail/w/outbound", json!({"text": "report done"}))
+        .await;
     let log = c.get(&format!("/api/flows/runs/{run_id}")).await;
     let events = log["run"]["events"].as_array().unwrap();
     assert_eq!(events.len(), 2);
-    assert_eq!(events[0]["meta"], json!({"a": 1, "b": 2, "flow_name": "daily"}));
-    let fin = c.post(&format!("/api/flows/runs/{run_id}/finish"), json!({})).await;
+    assert_eq!(
+        events[0]["meta"],
+        json!({"a": 1, "b": 2, "flow_name": "daily"})
+    );
+    let fin = c
+        .post(&format!("/api/flows/runs/{run_id}/finish"), json!({}))
+        .await;
     assert_eq!(fin["ok"], true);
-    assert!(c.get("/api/flows").await["flows"][0]["last_run_at"].as_f64().is_some());
-    assert_eq!(c.call("DELETE", "/api/flows/daily", None).await.1, json!({"ok": true, "name": "daily"}));
-    assert_eq!(c.get("/api/flows/runs/nope-nope-nope-nope").await["ok"], false);
+    assert!(
+        c.get("/api/flows").await["flows"][0]["last_run_at"]
+            .as_f64()
+            .is_some()
+    );
+    assert_eq!(
+        c.call("DELETE", "/api/flows/daily", None).await.1,
+        json!({"ok": true, "name": "daily"})
+    );
+    assert_eq!(
+        c.get("/api/flows/runs/nope-nope-nope-nope").await["ok"],
+        false
+    );
     hub.stop().await;
 }
 
@@ -203,18 +312,49 @@ async fn flows_and_runs() {
 async fn settings_validate_and_persist() {
     let (d, hub, c) = hub().await;
     let s = c.get("/api/settings").await;
-    assert_eq!(s, json!({"recording_enabled_by_default": false, "recording_max_bytes_per_file": 5242880, "recording_keep_files": 4}));
-    let (status, body) = c.call("PUT", "/api/settings", Some(json!({"recording_keep_files": 0}))).await;
+    assert_eq!(
+        s,
+        json!({"recording_enabled_by_default": false, "recording_max_bytes_per_file": 5242880, "recording_keep_files": 4})
+    );
+    let (status, body) = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"recording_keep_files": 0})),
+        )
+        .await;
     assert_eq!(status, 400);
-    assert!(body["detail"].as_str().unwrap().starts_with("invalid settings: "));
-    let (status, _) = c.call("PUT", "/api/settings", Some(json!({"recording_keep_files": "many"}))).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid settings: ")
+    );
+    let (status, _) = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"recording_keep_files": "many"})),
+        )
+        .await;
     assert_eq!(status, 422);
     let s = c
-        .call("PUT", "/api/settings", Some(json!({"recording_enabled_by_default": true, "recording_keep_files": null})))
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"recording_enabled_by_default": true, "recording_keep_files": null})),
+        )
         .await
         .1;
-    assert_eq!((s["recording_enabled_by_default"].as_bool(), s["recording_keep_files"].as_u64()), (Some(true), Some(4)));
-    let on_disk: Value = serde_json::from_slice(&std::fs::read(d.path().join("hub-config.json")).unwrap()).unwrap();
+    assert_eq!(
+        (
+            s["recording_enabled_by_default"].as_bool(),
+            s["recording_keep_files"].as_u64()
+        ),
+        (Some(true), Some(4))
+    );
+    let on_disk: Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("hub-config.json")).unwrap()).unwrap();
     assert_eq!(on_disk["recording_enabled_by_default"], true);
     // New workers inherit the recording default.
     c.register("fresh", 1).await;
@@ -229,15 +369,43 @@ async fn purge_update_manager_and_health() {
     c.send("w", "busy now").await;
     let r = c.post("/api/workers/w/update-manager", json!({})).await;
     assert_eq!(r["ok"], false);
-    assert_eq!(r["error"], "worker not idle (state=busy); pass force=true to override");
-    let r = c.post("/api/workers/w/update-manager?force=true", json!({})).await;
-    assert_eq!((r["ok"].as_bool(), r["routed_to"].as_str()), (Some(true), Some("w-manager")));
-    let health = c.http.get(c.url("/health")).send().await.unwrap().text().await.unwrap();
-    assert!(health.starts_with("{\n  \"status\": \"ok\"") && health.ends_with("}\n"), "{health}");
+    assert_eq!(
+        r["error"],
+        "worker not idle (state=busy); pass force=true to override"
+    );
+    let r = c
+        .post("/api/workers/w/update-manager?force=true", json!({}))
+        .await;
+    assert_eq!(
+        (r["ok"].as_bool(), r["routed_to"].as_str()),
+        (Some(true), Some("w-manager"))
+    );
+    let health = c
+        .http
+        .get(c.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        health.starts_with("{\n  \"status\": \"ok\"") && health.ends_with("}\n"),
+        "{health}"
+    );
     let h: Value = serde_json::from_str(&health).unwrap();
-    assert_eq!((h["workers_total"].as_u64(), h["workers_online"].as_u64()), (Some(2), Some(0)));
-    assert_eq!(c.call("DELETE", "/api/workers/w", None).await.1, json!({"ok": true, "worker": "w"}));
-    assert_eq!(c.call("DELETE", "/api/workers/w", None).await.1, json!({"ok": false, "worker": "w"}));
+    assert_eq!(
+        (h["workers_total"].as_u64(), h["workers_online"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(
+        c.call("DELETE", "/api/workers/w", None).await.1,
+        json!({"ok": true, "worker": "w"})
+    );
+    assert_eq!(
+        c.call("DELETE", "/api/workers/w", None).await.1,
+        json!({"ok": false, "worker": "w"})
+    );
     assert_eq!(c.get("/tubemail/w/events").await["events"], json!([]));
     hub.stop().await;
 }
@@ -248,16 +416,32 @@ async fn openapi_and_metrics_describe_the_hub() {
     let doc = c.get("/api/openapi.json").await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    for p in ["/tubemail/{worker}/register", "/api/workers/{worker}/send", "/api/events/stream", "/api/flows"] {
+    for p in [
+        "/tubemail/{worker}/register",
+        "/api/workers/{worker}/send",
+        "/api/events/stream",
+        "/api/flows",
+    ] {
         assert!(paths.contains_key(p), "{p} documented");
     }
     let send = &paths["/api/workers/{worker}/send"]["post"];
     assert!(send["requestBody"]["content"]["application/json"]["schema"]["$ref"].is_string());
     assert!(doc["components"]["schemas"]["SendRequest"]["properties"]["message"].is_object());
     c.send("w", "x").await;
-    let resp = c.http.get(c.url("/metrics")).bearer_auth(SECRET).send().await.unwrap();
+    let resp = c
+        .http
+        .get(c.url("/metrics"))
+        .bearer_auth(SECRET)
+        .send()
+        .await
+        .unwrap();
     let text = resp.text().await.unwrap();
-    for m in ["tubemail_workers_online 0", "tubemail_events_appended_total 1", "tubemail_http_request_duration_seconds_bucket", "tubemail_sse_subscribers 0"] {
+    for m in [
+        "tubemail_workers_online 0",
+        "tubemail_events_appended_total 1",
+        "tubemail_http_request_duration_seconds_bucket",
+        "tubemail_sse_subscribers 0",
+    ] {
         assert!(text.contains(m), "{m} in\n{text}");
     }
     hub.stop().await;

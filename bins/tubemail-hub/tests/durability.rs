@@ -1,4 +1,5 @@
 //! Resume, slow readers and crash safety, against the hub binary.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
 
 mod common;
 
@@ -36,7 +37,10 @@ async fn stream_resumes_with_and_without_last_event_id() {
         let got = s.take("channel_event", 50, T).await;
         let ids: Vec<String> = got.iter().map(|m| m.id.clone().unwrap()).collect();
         assert_eq!(ids, sent, "{worker}: exactly the 50 missed, in order");
-        let texts: Vec<&str> = got.iter().map(|m| m.data["content"].as_str().unwrap()).collect();
+        let texts: Vec<&str> = got
+            .iter()
+            .map(|m| m.data["content"].as_str().unwrap())
+            .collect();
         assert_eq!(texts[0], "m0");
         assert_eq!(texts[49], "m49");
         // Nothing more: no duplicate of "first", no repeats.
@@ -68,11 +72,21 @@ async fn a_stalled_reader_gets_everything_later_and_memory_stays_flat() {
     // cache), 1000 more messages (4 MiB) must not grow the hub: nothing is
     // queued per subscriber.
     let grew = rss[3].saturating_sub(rss[1]);
-    assert!(grew < 1536, "hub RSS grew by {grew} KiB over 4 MiB of undelivered messages");
-    let got = stalled.take("channel_event", 1500, Duration::from_secs(60)).await;
+    assert!(
+        grew < 1536,
+        "hub RSS grew by {grew} KiB over 4 MiB of undelivered messages"
+    );
+    let got = stalled
+        .take("channel_event", 1500, Duration::from_secs(60))
+        .await;
     let ids: Vec<String> = got.iter().map(|m| m.id.clone().unwrap()).collect();
     assert_eq!(ids, sent);
-    assert!(got.iter().enumerate().all(|(i, m)| m.data["content"].as_str().unwrap().starts_with(&format!("{i:04}"))));
+    assert!(got.iter().enumerate().all(|(i, m)| {
+        m.data["content"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{i:04}"))
+    }));
 }
 
 #[tokio::test]
@@ -82,7 +96,11 @@ async fn kill_9_loses_no_acknowledged_message_and_no_pending_permission() {
     let mut hub = HubProcess::spawn(dir.path(), port).await;
     let c = hub.client();
     c.register("w", 4242).await;
-    c.post("/tubemail/w/permission-request", json!({"request_id": "perm1", "tool_name": "Bash", "description": "ls"})).await;
+    c.post(
+        "/tubemail/w/permission-request",
+        json!({"request_id": "perm1", "tool_name": "Bash", "description": "ls"}),
+    )
+    .await;
 
     // Senders fire as fast as they can; each keeps the ids the hub acknowledged.
     let stop = Arc::new(AtomicBool::new(false));
@@ -121,7 +139,11 @@ async fn kill_9_loses_no_acknowledged_message_and_no_pending_permission() {
     for t in tasks {
         acked.extend(t.await.unwrap());
     }
-    assert!(acked.len() > 100, "only {} sends were acknowledged", acked.len());
+    assert!(
+        acked.len() > 100,
+        "only {} sends were acknowledged",
+        acked.len()
+    );
 
     let hub = HubProcess::spawn(dir.path(), port).await;
     let c = hub.client();
@@ -129,35 +151,61 @@ async fn kill_9_loses_no_acknowledged_message_and_no_pending_permission() {
     let mut since = String::from("start");
     loop {
         // The compat route reads from the start for an unknown `since`.
-        let page = c.get(&format!("/tubemail/w/events?limit=500&since={since}")).await["events"].clone();
+        let page = c
+            .get(&format!("/tubemail/w/events?limit=500&since={since}"))
+            .await["events"]
+            .clone();
         let page = page.as_array().unwrap().clone();
         if page.is_empty() {
             break;
         }
-        since = page.last().unwrap()["event_id"].as_str().unwrap().to_owned();
+        since = page.last().unwrap()["event_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         stored.extend(page);
     }
     let inbound: Vec<(String, String)> = stored
         .iter()
         .filter(|e| e["kind"] == "inbound")
-        .map(|e| (e["event_id"].as_str().unwrap().to_owned(), e["content"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["event_id"].as_str().unwrap().to_owned(),
+                e["content"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     let ids: Vec<&String> = inbound.iter().map(|(id, _)| id).collect();
     let mut sorted = ids.clone();
     sorted.sort();
     sorted.dedup();
     assert_eq!(ids, sorted, "ids strictly increasing, no duplicates");
-    let stored_set: std::collections::HashMap<&String, &String> = inbound.iter().map(|(i, t)| (i, t)).collect();
+    let stored_set: std::collections::HashMap<&String, &String> =
+        inbound.iter().map(|(i, t)| (i, t)).collect();
     for (id, text) in &acked {
-        assert_eq!(stored_set.get(id).copied(), Some(text), "acknowledged {id} ({text}) lost after kill -9");
+        assert_eq!(
+            stored_set.get(id).copied(),
+            Some(text),
+            "acknowledged {id} ({text}) lost after kill -9"
+        );
     }
-    eprintln!("{} acknowledged, {} stored after kill -9", acked.len(), inbound.len());
+    eprintln!(
+        "{} acknowledged, {} stored after kill -9",
+        acked.len(),
+        inbound.len()
+    );
     let pending = c.get("/api/permissions?include_offline=true").await;
     assert_eq!(pending["pending"][0]["request_id"], "perm1", "{pending}");
     // The same channel process reconnecting keeps the prompt...
     c.register("w", 4242).await;
-    assert_eq!(c.get("/api/workers/w/status").await["state"], "waiting_permission");
+    assert_eq!(
+        c.get("/api/workers/w/status").await["state"],
+        "waiting_permission"
+    );
     // ...a new process cannot answer it, so it is dropped.
     c.register("w", 5555).await;
-    assert_eq!(c.get("/api/permissions?include_offline=true").await["pending"], json!([]));
+    assert_eq!(
+        c.get("/api/permissions?include_offline=true").await["pending"],
+        json!([])
+    );
 }

@@ -1,5 +1,6 @@
 //! Auth matrix (generated from the router's own OpenAPI table), host and
 //! origin guards, dev bootstrap, and bad input that must change nothing.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
 
 mod common;
 
@@ -28,7 +29,12 @@ async fn every_route_refuses_missing_and_wrong_bearer() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let public = op["security"] == json!([]);
-            let url = c.url(&path.replace("{worker}", "w").replace("{name}", "f").replace("{run_id}", "r".repeat(22).as_str()));
+            let url = c.url(
+                &path
+                    .replace("{worker}", "w")
+                    .replace("{name}", "f")
+                    .replace("{run_id}", "r".repeat(22).as_str()),
+            );
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let right = format!("Bearer {SECRET}");
             for auth in [None, Some("Bearer wrong-secret"), Some(right.as_str())] {
@@ -38,7 +44,8 @@ async fn every_route_refuses_missing_and_wrong_bearer() {
                 }
                 // A refusal is immediate; with the right secret, waits and
                 // manager round trips may take longer: that is not a 401.
-                let sent = tokio::time::timeout(std::time::Duration::from_secs(1), req.send()).await;
+                let sent =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), req.send()).await;
                 let status = sent.map_or(0, |r| r.unwrap().status().as_u16());
                 if auth == Some(right.as_str()) || public {
                     assert_ne!(status, 401, "{method} {path} with the right secret");
@@ -51,15 +58,62 @@ async fn every_route_refuses_missing_and_wrong_bearer() {
     }
     assert!(checked >= 40, "only {checked} routes documented");
     // Routes outside the table too.
-    assert_eq!(c.http.get(c.url("/api/openapi.json")).send().await.unwrap().status(), 401);
-    assert_eq!(c.http.get(c.url("/no/such/route")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        c.http
+            .get(c.url("/api/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        c.http
+            .get(c.url("/no/such/route"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     // Bearer details as the original: distinct messages, query token only on the global stream.
-    let r = c.http.get(c.url("/api/workers")).header("Authorization", "bearer x").send().await.unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"detail": "missing bearer token"}));
-    let r = c.http.get(c.url("/api/workers")).header("Authorization", "Bearer nope").send().await.unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"detail": "invalid bearer token"}));
-    assert_eq!(c.http.get(c.url(&format!("/api/workers?token={SECRET}"))).send().await.unwrap().status(), 401);
-    let r = c.http.get(c.url(&format!("/api/events/stream?token={SECRET}"))).send().await.unwrap();
+    let r = c
+        .http
+        .get(c.url("/api/workers"))
+        .header("Authorization", "bearer x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"detail": "missing bearer token"})
+    );
+    let r = c
+        .http
+        .get(c.url("/api/workers"))
+        .header("Authorization", "Bearer nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"detail": "invalid bearer token"})
+    );
+    assert_eq!(
+        c.http
+            .get(c.url(&format!("/api/workers?token={SECRET}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = c
+        .http
+        .get(c.url(&format!("/api/events/stream?token={SECRET}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     hub.stop().await;
 }
@@ -69,17 +123,53 @@ async fn host_and_origin_guards() {
     let (_d, hub, c) = hub().await;
     let status = |r: reqwest::Response| r.status().as_u16();
     // DNS rebinding: a foreign host name pointing at us is refused.
-    let r = c.http.get(c.url("/api/workers")).bearer_auth(SECRET).header("Host", "evil.example:8004").send().await.unwrap();
+    let r = c
+        .http
+        .get(c.url("/api/workers"))
+        .bearer_auth(SECRET)
+        .header("Host", "evil.example:8004")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status(r), 403);
-    let r = c.http.get(c.url("/api/workers")).bearer_auth(SECRET).header("Host", "localhost:8004").send().await.unwrap();
+    let r = c
+        .http
+        .get(c.url("/api/workers"))
+        .bearer_auth(SECRET)
+        .header("Host", "localhost:8004")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status(r), 200);
     // A cross-site page cannot change state, even with a stolen secret.
-    let r = c.http.post(c.url("/api/workers/w/send")).bearer_auth(SECRET).header("Origin", "https://evil.example").json(&json!({"message": "x"})).send().await.unwrap();
+    let r = c
+        .http
+        .post(c.url("/api/workers/w/send"))
+        .bearer_auth(SECRET)
+        .header("Origin", "https://evil.example")
+        .json(&json!({"message": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status(r), 403);
     let same = format!("http://{}", hub.addr);
-    let r = c.http.post(c.url("/api/workers/w/send")).bearer_auth(SECRET).header("Origin", same).json(&json!({"message": "x"})).send().await.unwrap();
+    let r = c
+        .http
+        .post(c.url("/api/workers/w/send"))
+        .bearer_auth(SECRET)
+        .header("Origin", same)
+        .json(&json!({"message": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status(r), 200);
-    assert_eq!(c.get("/api/workers/w/events").await["events"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        c.get("/api/workers/w/events").await["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     hub.stop().await;
 }
 
@@ -104,12 +194,18 @@ async fn dev_bootstrap_is_loopback_only() {
     let call = |req| async { app.clone().oneshot(req).await.unwrap() };
     let ok = call(bootstrap_request("127.0.0.1:5000", "127.0.0.1:8004", None)).await;
     assert_eq!(ok.status(), 200);
-    let body: Value = serde_json::from_slice(&axum::body::to_bytes(ok.into_body(), 1 << 16).await.unwrap()).unwrap();
+    let body: Value =
+        serde_json::from_slice(&axum::body::to_bytes(ok.into_body(), 1 << 16).await.unwrap())
+            .unwrap();
     assert_eq!(body, json!({"bearer": SECRET}));
     for (peer, host, extra) in [
         ("10.1.2.3:5000", "127.0.0.1:8004", None),
         ("127.0.0.1:5000", "hub.example", None),
-        ("127.0.0.1:5000", "localhost:8004", Some(("X-Forwarded-For", "203.0.113.9"))),
+        (
+            "127.0.0.1:5000",
+            "localhost:8004",
+            Some(("X-Forwarded-For", "203.0.113.9")),
+        ),
     ] {
         let r = call(bootstrap_request(peer, host, extra)).await;
         assert_eq!(r.status(), 403, "{peer} {host} {extra:?}");
@@ -120,7 +216,10 @@ async fn dev_bootstrap_is_loopback_only() {
     let mut opts = Options::new(dir.path(), SECRET);
     opts.dev_bootstrap = false;
     let state = tubemail_hub::Hub::open(opts).unwrap();
-    let r = tubemail_hub::app(state.clone()).oneshot(bootstrap_request("127.0.0.1:5000", "localhost", None)).await.unwrap();
+    let r = tubemail_hub::app(state.clone())
+        .oneshot(bootstrap_request("127.0.0.1:5000", "localhost", None))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     state.engine.shutdown().await;
 }
@@ -142,51 +241,178 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
     let before = snapshot(&c).await;
     let raw = |method: &str, path: &str, body: Vec<u8>| {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        c.http.request(m, c.url(path)).bearer_auth(SECRET).header("Content-Type", "application/json").body(body).send()
+        c.http
+            .request(m, c.url(path))
+            .bearer_auth(SECRET)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
     };
     let long = "a".repeat(65);
     let cases: Vec<(&str, String, Vec<u8>, u16)> = vec![
-        ("POST", "/tubemail/..%2F..%2Fetc/register".into(), br#"{"cwd":"/"}"#.to_vec(), 400),
-        ("POST", "/tubemail/a..b/outbound".into(), br#"{"text":"x"}"#.to_vec(), 400),
-        ("POST", format!("/tubemail/{long}/register"), br#"{"cwd":"/"}"#.to_vec(), 400),
-        ("POST", "/tubemail/a%01b/register".into(), br#"{"cwd":"/"}"#.to_vec(), 400),
-        ("POST", "/tubemail/a%0Ab/outbound".into(), br#"{"text":"x"}"#.to_vec(), 400),
-        ("POST", "/api/workers/.hidden/send".into(), br#"{"message":"x"}"#.to_vec(), 400),
+        (
+            "POST",
+            "/tubemail/..%2F..%2Fetc/register".into(),
+            br#"{"cwd":"/"}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/tubemail/a..b/outbound".into(),
+            br#"{"text":"x"}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            format!("/tubemail/{long}/register"),
+            br#"{"cwd":"/"}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/tubemail/a%01b/register".into(),
+            br#"{"cwd":"/"}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/tubemail/a%0Ab/outbound".into(),
+            br#"{"text":"x"}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/api/workers/.hidden/send".into(),
+            br#"{"message":"x"}"#.to_vec(),
+            400,
+        ),
         ("GET", "/api/workers/..%2Fx/events".into(), vec![], 400),
-        ("POST", "/tubemail/w/outbound".into(), b"{not json".to_vec(), 422),
-        ("POST", "/tubemail/w/outbound".into(), br#"{"text": 5}"#.to_vec(), 422),
-        ("POST", "/tubemail/w/outbound".into(), br#"{"meta": {}}"#.to_vec(), 422),
-        ("POST", "/tubemail/w/outbound".into(), br#"{"text": "x", "meta": []}"#.to_vec(), 422),
+        (
+            "POST",
+            "/tubemail/w/outbound".into(),
+            b"{not json".to_vec(),
+            422,
+        ),
+        (
+            "POST",
+            "/tubemail/w/outbound".into(),
+            br#"{"text": 5}"#.to_vec(),
+            422,
+        ),
+        (
+            "POST",
+            "/tubemail/w/outbound".into(),
+            br#"{"meta": {}}"#.to_vec(),
+            422,
+        ),
+        (
+            "POST",
+            "/tubemail/w/outbound".into(),
+            br#"{"text": "x", "meta": []}"#.to_vec(),
+            422,
+        ),
         ("POST", "/tubemail/w/register".into(), vec![], 422),
-        ("POST", "/api/workers/w/send".into(), br#"{"message": null}"#.to_vec(), 422),
-        ("POST", "/tubemail/w/permission-response".into(), br#"{"request_id":"x","behavior":"maybe"}"#.to_vec(), 422),
-        ("POST", "/tubemail/w/context-pct".into(), br#"{"pct": 101}"#.to_vec(), 400),
-        ("POST", "/tubemail/w/context-pct".into(), br#"{"pct": "lots"}"#.to_vec(), 400),
-        ("POST", "/tubemail/w/active".into(), br#"{"is_active": "yes"}"#.to_vec(), 400),
-        ("POST", "/api/workers/w/send".into(), format!(r#"{{"message":"{}"}}"#, "x".repeat(1_100_000)).into_bytes(), 413),
+        (
+            "POST",
+            "/api/workers/w/send".into(),
+            br#"{"message": null}"#.to_vec(),
+            422,
+        ),
+        (
+            "POST",
+            "/tubemail/w/permission-response".into(),
+            br#"{"request_id":"x","behavior":"maybe"}"#.to_vec(),
+            422,
+        ),
+        (
+            "POST",
+            "/tubemail/w/context-pct".into(),
+            br#"{"pct": 101}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/tubemail/w/context-pct".into(),
+            br#"{"pct": "lots"}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/tubemail/w/active".into(),
+            br#"{"is_active": "yes"}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/api/workers/w/send".into(),
+            format!(r#"{{"message":"{}"}}"#, "x".repeat(1_100_000)).into_bytes(),
+            413,
+        ),
         ("GET", "/api/workers/w/events?since=zzz".into(), vec![], 400),
-        ("GET", "/api/workers/w/events?since=0000099999".into(), vec![], 400),
-        ("GET", "/api/workers/w/events?limit=lots".into(), vec![], 422),
-        ("GET", "/api/workers/w/wait?since=nope&timeout_s=1".into(), vec![], 400),
+        (
+            "GET",
+            "/api/workers/w/events?since=0000099999".into(),
+            vec![],
+            400,
+        ),
+        (
+            "GET",
+            "/api/workers/w/events?limit=lots".into(),
+            vec![],
+            422,
+        ),
+        (
+            "GET",
+            "/api/workers/w/wait?since=nope&timeout_s=1".into(),
+            vec![],
+            400,
+        ),
         ("GET", "/tubemail/w/stream?since=nope".into(), vec![], 400),
         ("GET", "/api/permissions?worker=..".into(), vec![], 400),
-        ("POST", "/api/workers/w/keystroke".into(), br#"{"keys": "   "}"#.to_vec(), 400),
+        (
+            "POST",
+            "/api/workers/w/keystroke".into(),
+            br#"{"keys": "   "}"#.to_vec(),
+            400,
+        ),
     ];
     for (method, path, body, want) in cases {
         let resp = raw(method, &path, body).await.unwrap();
         let status = resp.status().as_u16();
-        let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         assert_eq!(status, want, "{method} {path}: {body}");
-        assert!(ct.starts_with("application/json"), "{method} {path}: content-type {ct}");
-        assert!(body["detail"].is_string() || body["detail"].is_array(), "{method} {path}: {body}");
+        assert!(
+            ct.starts_with("application/json"),
+            "{method} {path}: content-type {ct}"
+        );
+        assert!(
+            body["detail"].is_string() || body["detail"].is_array(),
+            "{method} {path}: {body}"
+        );
         if status == 422 {
-            assert!(body["detail"][0]["loc"][0] == "body" || body["detail"][0]["loc"][0] == "query", "{body}");
+            assert!(
+                body["detail"][0]["loc"][0] == "body" || body["detail"][0]["loc"][0] == "query",
+                "{body}"
+            );
         }
     }
     // The original's soft errors (HTTP 200) where it had them.
-    let r = c.post("/api/permissions/resolve", json!({"worker": "w", "request_id": "x", "behavior": "maybe"})).await;
-    assert_eq!(r, json!({"ok": false, "error": "behavior must be 'allow' or 'deny'"}));
+    let r = c
+        .post(
+            "/api/permissions/resolve",
+            json!({"worker": "w", "request_id": "x", "behavior": "maybe"}),
+        )
+        .await;
+    assert_eq!(
+        r,
+        json!({"ok": false, "error": "behavior must be 'allow' or 'deny'"})
+    );
     // The compat events route keeps the original rule: an unknown since reads from the start.
     let compat = c.get("/tubemail/w/events?since=notanid").await;
     assert_eq!(compat["events"].as_array().unwrap().len(), 1);

@@ -101,12 +101,17 @@ impl Notice {
     /// SSE event name and JSON data (with `worker`).
     pub fn to_sse(&self) -> (&'static str, Value) {
         match self {
-            Notice::ContextPct { worker, context_pct } => {
-                ("context_pct", json!({"worker": worker, "context_pct": context_pct}))
-            }
-            Notice::ActiveState { worker, is_active } => {
-                ("active_state", json!({"worker": worker, "is_active": is_active}))
-            }
+            Notice::ContextPct {
+                worker,
+                context_pct,
+            } => (
+                "context_pct",
+                json!({"worker": worker, "context_pct": context_pct}),
+            ),
+            Notice::ActiveState { worker, is_active } => (
+                "active_state",
+                json!({"worker": worker, "is_active": is_active}),
+            ),
             Notice::Registered { worker, cwd } => {
                 ("worker_registered", json!({"worker": worker, "cwd": cwd}))
             }
@@ -128,7 +133,11 @@ impl Notice {
 }
 
 fn meta_str(rec: &Record, key: &str) -> Value {
-    rec.event.meta.get(key).cloned().unwrap_or_else(|| json!(""))
+    rec.event
+        .meta
+        .get(key)
+        .cloned()
+        .unwrap_or_else(|| json!(""))
 }
 
 /// SSE event name and data of a timeline event on a worker's own stream
@@ -216,7 +225,11 @@ impl Subscription {
                 return Err(end);
             }
             self.published.borrow_and_update();
-            match self.engine.timeline_after(&self.worker, self.cursor, true).await {
+            match self
+                .engine
+                .timeline_after(&self.worker, self.cursor, true)
+                .await
+            {
                 Ok(batch) if !batch.is_empty() => {
                     if let Some(last) = batch.last() {
                         self.cursor = last.seq();
@@ -282,7 +295,9 @@ pub struct GlobalSubscription {
 
 impl std::fmt::Debug for GlobalSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GlobalSubscription").field("cursor", &self.cursor).finish_non_exhaustive()
+        f.debug_struct("GlobalSubscription")
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
     }
 }
 
@@ -294,7 +309,9 @@ impl GlobalSubscription {
             loop {
                 match self.notices.try_recv() {
                     Ok(n) => items.push(GlobalItem::Notice(n)),
-                    Err(broadcast::error::TryRecvError::Lagged(n)) => items.push(GlobalItem::Lagged(n)),
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                        items.push(GlobalItem::Lagged(n));
+                    }
                     Err(_) => break,
                 }
             }
@@ -346,7 +363,11 @@ impl Engine {
     /// `from` resumes after that event (an SSE `Last-Event-ID`); without it
     /// the stream continues after the last event a previous subscription
     /// handed over, so messages sent while the worker was away are delivered.
-    pub async fn subscribe(&self, worker: &WorkerName, from: Option<EventId>) -> Result<Subscription> {
+    pub async fn subscribe(
+        &self,
+        worker: &WorkerName,
+        from: Option<EventId>,
+    ) -> Result<Subscription> {
         if let Some(id) = from {
             self.check_cursor(worker, id).await?;
         }
@@ -361,7 +382,8 @@ impl Engine {
             }
             let n = entry.evictions.len();
             (n >= STORM_THRESHOLD && entry.online()).then(|| {
-                Duration::from_millis(250u64 << (n - STORM_THRESHOLD).min(5)).min(Duration::from_secs(8))
+                Duration::from_millis(250u64 << (n - STORM_THRESHOLD).min(5))
+                    .min(Duration::from_secs(8))
             })
         };
         if let Some(delay) = delay {

@@ -85,18 +85,26 @@ impl Engine {
 
     /// Runs a flow: sends its body to `worker` (else its default worker)
     /// with the flow's meta overlaid by `meta`, and records the run.
-    pub async fn run_flow(&self, name: &FlowName, worker: Option<WorkerName>, meta: Meta) -> Result<RunStarted> {
+    pub async fn run_flow(
+        &self,
+        name: &FlowName,
+        worker: Option<WorkerName>,
+        meta: Meta,
+    ) -> Result<RunStarted> {
         let run_id = new_run_id()?;
         self.write(|st, tx| {
             let flow = st
                 .flows
                 .get(name)
                 .ok_or_else(|| Error::NotFound(format!("flow not found: '{name}'")))?;
-            let target = worker.or_else(|| flow.default_worker.clone()).ok_or_else(|| {
-                Error::BadRequest(
-                    "no target worker: pass `worker=` or set a `default_worker` on the flow".into(),
-                )
-            })?;
+            let target = worker
+                .or_else(|| flow.default_worker.clone())
+                .ok_or_else(|| {
+                    Error::BadRequest(
+                        "no target worker: pass `worker=` or set a `default_worker` on the flow"
+                            .into(),
+                    )
+                })?;
             let mut all = flow.meta.clone();
             all.extend(meta);
             all.entry("flow_name")
@@ -136,7 +144,12 @@ impl Engine {
             return Ok(None);
         };
         let events = self
-            .events_between(&run.worker, run.first_event_id, run.finished_at, RUN_LOG_LIMIT)
+            .events_between(
+                &run.worker,
+                run.first_event_id,
+                run.finished_at,
+                RUN_LOG_LIMIT,
+            )
             .await?;
         Ok(Some(RunLog {
             run_id: run.run_id,

@@ -29,13 +29,21 @@ pub struct PermissionAsk {
 
 impl Engine {
     /// Records a permission request (idempotent per request id).
-    pub async fn permission_request(&self, worker: &WorkerName, ask: PermissionAsk) -> Result<Appended> {
+    pub async fn permission_request(
+        &self,
+        worker: &WorkerName,
+        ask: PermissionAsk,
+    ) -> Result<Appended> {
         if ask.request_id.is_empty() {
             return Err(Error::BadRequest("request_id must not be empty".into()));
         }
         self.write(|st, tx| {
             let entry = st.entry(worker, tx.now, tx.recording_default);
-            if let Some(p) = entry.pending.iter().find(|p| p.request_id == ask.request_id) {
+            if let Some(p) = entry
+                .pending
+                .iter()
+                .find(|p| p.request_id == ask.request_id)
+            {
                 return Ok(Appended {
                     event_id: EventId(p.event_seq.unwrap_or(0)),
                     ts: p.requested_at,
@@ -44,8 +52,18 @@ impl Engine {
             let mut meta = Meta::new();
             meta.insert("request_id".into(), Value::String(ask.request_id.clone()));
             meta.insert("description".into(), Value::String(ask.description.clone()));
-            meta.insert("input_preview".into(), Value::String(ask.input_preview.clone()));
-            let ev = tx.append(st, worker, EventKind::PermissionRequest, ask.tool_name.clone(), meta, None);
+            meta.insert(
+                "input_preview".into(),
+                Value::String(ask.input_preview.clone()),
+            );
+            let ev = tx.append(
+                st,
+                worker,
+                EventKind::PermissionRequest,
+                ask.tool_name.clone(),
+                meta,
+                None,
+            );
             let row = PermissionRow {
                 worker: worker.clone(),
                 request_id: ask.request_id,
@@ -78,14 +96,28 @@ impl Engine {
             let Some(entry) = st.workers.get_mut(worker) else {
                 return Ok(false);
             };
-            let Some(pos) = entry.pending.iter().position(|p| p.request_id == request_id) else {
+            let Some(pos) = entry
+                .pending
+                .iter()
+                .position(|p| p.request_id == request_id)
+            else {
                 return Ok(false);
             };
             entry.pending.remove(pos);
-            tx.push(Mutation::DeletePermission(worker.clone(), request_id.to_owned()));
+            tx.push(Mutation::DeletePermission(
+                worker.clone(),
+                request_id.to_owned(),
+            ));
             let mut meta = Meta::new();
             meta.insert("request_id".into(), Value::String(request_id.to_owned()));
-            tx.append(st, worker, EventKind::PermissionResponse, behavior.as_str().into(), meta, None);
+            tx.append(
+                st,
+                worker,
+                EventKind::PermissionResponse,
+                behavior.as_str().into(),
+                meta,
+                None,
+            );
             Ok(true)
         })
         .await
@@ -93,7 +125,11 @@ impl Engine {
 
     /// Pending prompts, oldest first; `online_only` hides workers whose
     /// channel is not connected (as `/api/permissions`).
-    pub fn pending_permissions(&self, worker: Option<&WorkerName>, online_only: bool) -> Vec<PendingPermission> {
+    pub fn pending_permissions(
+        &self,
+        worker: Option<&WorkerName>,
+        online_only: bool,
+    ) -> Vec<PendingPermission> {
         let st = self.lock();
         let mut out: Vec<PendingPermission> = st
             .workers
@@ -123,7 +159,10 @@ impl Engine {
     /// response exists and the request is over a minute old, or (with no
     /// request event) the worker has been quiet for a minute. Returns the
     /// counts per worker (non-zero only).
-    pub async fn sweep_permissions(&self, worker: Option<&WorkerName>) -> Result<BTreeMap<WorkerName, usize>> {
+    pub async fn sweep_permissions(
+        &self,
+        worker: Option<&WorkerName>,
+    ) -> Result<BTreeMap<WorkerName, usize>> {
         let swept = self
             .write(|st, tx| Ok(sweep(st, worker, tx.now, |m| tx.push(m))))
             .await?;
@@ -166,7 +205,10 @@ fn sweep(
             !proven
         });
         for id in &dropped {
-            persist(Mutation::DeletePermission(entry.row.name.clone(), id.clone()));
+            persist(Mutation::DeletePermission(
+                entry.row.name.clone(),
+                id.clone(),
+            ));
         }
         if !dropped.is_empty() {
             out.push((entry.row.name.clone(), dropped));

@@ -43,7 +43,10 @@ impl Engine {
                 let mut dropped = Vec::new();
                 if new_process {
                     for p in entry.pending.drain(..) {
-                        tx.push(Mutation::DeletePermission(worker.clone(), p.request_id.clone()));
+                        tx.push(Mutation::DeletePermission(
+                            worker.clone(),
+                            p.request_id.clone(),
+                        ));
                         dropped.push(p.request_id);
                     }
                 }

@@ -66,12 +66,16 @@ impl Engine {
     /// The settings as on disk (re-read each call, as the original).
     pub fn settings(&self) -> Result<HubConfig> {
         let config = load(&self.inner.config.settings_path)?;
-        *self.inner.hub_config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
+        *self
+            .inner
+            .hub_config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = config.clone();
         Ok(config)
     }
 
     /// Merges, validates, saves and applies a settings update.
-    pub fn update_settings(&self, patch: SettingsPatch) -> Result<HubConfig> {
+    pub fn update_settings(&self, patch: &SettingsPatch) -> Result<HubConfig> {
         let mut config = self.settings()?;
         if let Some(v) = patch.recording_enabled_by_default {
             config.recording_enabled_by_default = v;
@@ -86,7 +90,11 @@ impl Engine {
             .validate()
             .map_err(|e| Error::BadRequest(format!("invalid settings: {e}")))?;
         save(&self.inner.config.settings_path, &config)?;
-        *self.inner.hub_config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
+        *self
+            .inner
+            .hub_config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = config.clone();
         Ok(config)
     }
 }

@@ -176,7 +176,11 @@ impl WorkerEntry {
             .filter(|_| now - r.observed_active_at < OBSERVED_FRESH_S)
         {
             if active {
-                (WorkerState::Busy, StateSignal::ObservedActive, r.active_since)
+                (
+                    WorkerState::Busy,
+                    StateSignal::ObservedActive,
+                    r.active_since,
+                )
             } else {
                 (WorkerState::Idle, StateSignal::ObservedIdle, r.active_since)
             }
@@ -315,13 +319,20 @@ impl State {
         for p in snap.permissions {
             match self.workers.get_mut(&p.worker) {
                 Some(e) => e.pending.push(p),
-                None => tracing::warn!(worker = %p.worker, "permission of an unknown worker ignored"),
+                None => {
+                    tracing::warn!(worker = %p.worker, "permission of an unknown worker ignored");
+                }
             }
         }
         for e in self.workers.values_mut() {
-            e.pending.sort_by(|a, b| a.requested_at.total_cmp(&b.requested_at));
+            e.pending
+                .sort_by(|a, b| a.requested_at.total_cmp(&b.requested_at));
         }
-        self.flows = snap.flows.into_iter().map(|f| (f.name.clone(), f)).collect();
+        self.flows = snap
+            .flows
+            .into_iter()
+            .map(|f| (f.name.clone(), f))
+            .collect();
         self.next_seq = self.next_seq.max(snap.max_seq + 1);
         self.idem.clear();
     }
@@ -334,7 +345,12 @@ impl State {
     }
 
     /// The entry of `name`, created (not yet persisted) if unknown.
-    pub(crate) fn entry(&mut self, name: &WorkerName, now: Timestamp, recording: bool) -> &mut WorkerEntry {
+    pub(crate) fn entry(
+        &mut self,
+        name: &WorkerName,
+        now: Timestamp,
+        recording: bool,
+    ) -> &mut WorkerEntry {
         self.workers.entry(name.clone()).or_insert_with(|| {
             let mut row = WorkerRow::new(name.clone(), now);
             row.recording_enabled = recording;
@@ -348,7 +364,10 @@ mod tests {
     use super::*;
 
     fn entry() -> WorkerEntry {
-        WorkerEntry::new(WorkerRow::new(WorkerName::new("w").unwrap(), 1000.0), 1000.0)
+        WorkerEntry::new(
+            WorkerRow::new(WorkerName::new("w").unwrap(), 1000.0),
+            1000.0,
+        )
     }
 
     fn with_last(e: &mut WorkerEntry, kind: EventKind, ts: f64) {
@@ -361,7 +380,10 @@ mod tests {
     #[test]
     fn idle_without_events() {
         let r = entry().reason(1001.0);
-        assert_eq!((r.state, r.signal, r.since), (WorkerState::Idle, StateSignal::NoUnansweredInbound, 1000.0));
+        assert_eq!(
+            (r.state, r.signal, r.since),
+            (WorkerState::Idle, StateSignal::NoUnansweredInbound, 1000.0)
+        );
     }
 
     #[test]
@@ -369,9 +391,15 @@ mod tests {
         let mut e = entry();
         with_last(&mut e, EventKind::Inbound, 2000.0);
         let r = e.reason(2100.0);
-        assert_eq!((r.state, r.signal, r.since), (WorkerState::Busy, StateSignal::UnansweredInbound, 2000.0));
+        assert_eq!(
+            (r.state, r.signal, r.since),
+            (WorkerState::Busy, StateSignal::UnansweredInbound, 2000.0)
+        );
         let r = e.reason(2601.0);
-        assert_eq!((r.state, r.signal, r.since), (WorkerState::Idle, StateSignal::InboundDecayed, 2600.0));
+        assert_eq!(
+            (r.state, r.signal, r.since),
+            (WorkerState::Idle, StateSignal::InboundDecayed, 2600.0)
+        );
     }
 
     #[test]
@@ -389,7 +417,10 @@ mod tests {
         e.row.last_activity = 2005.0;
         assert_eq!(e.reason(2060.0).state, WorkerState::Busy);
         let r = e.reason(2066.0);
-        assert_eq!((r.state, r.signal, r.since), (WorkerState::Idle, StateSignal::QuietAfterInbound, 2065.0));
+        assert_eq!(
+            (r.state, r.signal, r.since),
+            (WorkerState::Idle, StateSignal::QuietAfterInbound, 2065.0)
+        );
     }
 
     #[test]
@@ -400,7 +431,10 @@ mod tests {
         e.row.observed_active_at = 2001.0;
         e.row.active_since = 1990.0;
         let r = e.reason(2010.0);
-        assert_eq!((r.state, r.signal, r.since), (WorkerState::Idle, StateSignal::ObservedIdle, 1990.0));
+        assert_eq!(
+            (r.state, r.signal, r.since),
+            (WorkerState::Idle, StateSignal::ObservedIdle, 1990.0)
+        );
         // Stale observation falls back to the timeline.
         assert_eq!(e.reason(2040.0).signal, StateSignal::UnansweredInbound);
         e.pending.push(PermissionRow {
@@ -413,7 +447,14 @@ mod tests {
             event_seq: None,
         });
         let r = e.reason(2010.0);
-        assert_eq!((r.state, r.signal, r.since), (WorkerState::WaitingPermission, StateSignal::PendingPermission, 2003.0));
+        assert_eq!(
+            (r.state, r.signal, r.since),
+            (
+                WorkerState::WaitingPermission,
+                StateSignal::PendingPermission,
+                2003.0
+            )
+        );
     }
 
     fn rec(seq: u64, len: usize) -> Arc<Record> {
@@ -439,9 +480,19 @@ mod tests {
         }
         // Holds 13..=15; floor moved to 12.
         assert!(ring.after(11, |_| true, 10).is_none());
-        let got: Vec<u64> = ring.after(12, |_| true, 10).unwrap().iter().map(|r| r.seq()).collect();
+        let got: Vec<u64> = ring
+            .after(12, |_| true, 10)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq())
+            .collect();
         assert_eq!(got, vec![13, 14, 15]);
-        let got: Vec<u64> = ring.after(13, |_| true, 1).unwrap().iter().map(|r| r.seq()).collect();
+        let got: Vec<u64> = ring
+            .after(13, |_| true, 1)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq())
+            .collect();
         assert_eq!(got, vec![14]);
     }
 

@@ -70,7 +70,11 @@ impl Engine {
         idem_key: Option<String>,
     ) -> Result<(Event, bool)> {
         if let Some(key) = &idem_key {
-            let hit = self.lock().idem.get(&(worker.clone(), key.clone())).cloned();
+            let hit = self
+                .lock()
+                .idem
+                .get(&(worker.clone(), key.clone()))
+                .cloned();
             if let Some(ev) = hit {
                 return Ok((ev, true));
             }
@@ -128,7 +132,12 @@ impl Engine {
 
     /// A reply from the worker. Afterwards, permissions the reply proves
     /// answered are swept (the original's auto-sweep).
-    pub async fn outbound(&self, worker: &WorkerName, text: String, meta: Meta) -> Result<Appended> {
+    pub async fn outbound(
+        &self,
+        worker: &WorkerName,
+        text: String,
+        meta: Meta,
+    ) -> Result<Appended> {
         let idem = meta
             .get("idempotency_key")
             .and_then(Value::as_str)
@@ -146,7 +155,13 @@ impl Engine {
     /// Asks the worker to stop what it is doing.
     pub async fn interrupt(&self, worker: &WorkerName) -> Result<Appended> {
         let (ev, _) = self
-            .append(worker, EventKind::Interrupt, String::new(), Meta::new(), None)
+            .append(
+                worker,
+                EventKind::Interrupt,
+                String::new(),
+                Meta::new(),
+                None,
+            )
             .await?;
         Ok(Appended {
             event_id: ev.event_id,
@@ -155,7 +170,12 @@ impl Engine {
     }
 
     /// A control command to the worker's manager (`meta.kind` = `kind`).
-    pub async fn control(&self, worker: &WorkerName, content: String, kind: &str) -> Result<SendReceipt> {
+    pub async fn control(
+        &self,
+        worker: &WorkerName,
+        content: String,
+        kind: &str,
+    ) -> Result<SendReceipt> {
         let target = worker.manager()?;
         let (ev, _) = self
             .append(&target, EventKind::Inbound, content, kind_meta(kind), None)
@@ -187,7 +207,10 @@ impl Engine {
                     && e.meta.get("kind").and_then(Value::as_str) == Some(reply_kind)
             })
             .await?;
-        Ok(reply.map_or(ControlOutcome::TimedOut(sent.event_id), ControlOutcome::Answered))
+        Ok(reply.map_or(
+            ControlOutcome::TimedOut(sent.event_id),
+            ControlOutcome::Answered,
+        ))
     }
 
     /// Reads a worker's timeline. `strict` refuses a `since` that is not an
@@ -203,7 +226,9 @@ impl Engine {
         let since = match since.filter(|s| !s.is_empty()) {
             None => Since::Newest,
             Some(s) => match EventId::parse(s) {
-                Some(id) if !strict || self.check_cursor(worker, id).await.is_ok() => Since::After(id),
+                Some(id) if !strict || self.check_cursor(worker, id).await.is_ok() => {
+                    Since::After(id)
+                }
                 _ if strict => {
                     return Err(Error::BadRequest(format!(
                         "unknown since: {s:?} is not an event id of worker {worker}"
@@ -262,7 +287,9 @@ impl Engine {
             None => EventId(self.published_seq(worker)),
         };
         let timeout = timeout.min(self.inner.config.max_wait);
-        let found = self.wait_inner(worker, cursor, timeout, |_| true, true).await?;
+        let found = self
+            .wait_inner(worker, cursor, timeout, |_| true, true)
+            .await?;
         Ok(found)
     }
 
@@ -314,10 +341,7 @@ impl Engine {
     }
 
     fn published_seq(&self, worker: &WorkerName) -> u64 {
-        self.lock()
-            .workers
-            .get(worker)
-            .map_or(0, |e| e.ring_last())
+        self.lock().workers.get(worker).map_or(0, |e| e.ring_last())
     }
 
     /// Checks the original's idle gate; `Err(state)` when not idle.
@@ -345,7 +369,11 @@ impl Engine {
         tokio::time::sleep(delay).await;
         let rename = if restore_name {
             let r = self
-                .control(worker, format!("/rename {worker}"), &format!("rename:{worker}"))
+                .control(
+                    worker,
+                    format!("/rename {worker}"),
+                    &format!("rename:{worker}"),
+                )
                 .await?;
             tokio::time::sleep(delay).await;
             Some(r.event_id)

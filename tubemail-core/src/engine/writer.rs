@@ -48,7 +48,11 @@ pub(crate) fn spawn(store: Arc<dyn Store>, engine: Weak<Inner>) -> WriterHandle 
 }
 
 impl WriterHandle {
-    fn submit(&self, muts: Vec<Mutation>, events: Vec<Arc<Record>>) -> Result<oneshot::Receiver<Result<(), Arc<StoreError>>>> {
+    fn submit(
+        &self,
+        muts: Vec<Mutation>,
+        events: Vec<Arc<Record>>,
+    ) -> Result<oneshot::Receiver<Result<(), Arc<StoreError>>>> {
         let (done, rx) = oneshot::channel();
         self.tx
             .send(Msg::Commit { muts, events, done })
@@ -74,7 +78,11 @@ fn run(rx: &mpsc::Receiver<Msg>, store: &dyn Store, engine: &Weak<Inner>) {
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Commit { muts: m, events: e, done } => {
+                Msg::Commit {
+                    muts: m,
+                    events: e,
+                    done,
+                } => {
                     muts.extend(m);
                     events.extend(e);
                     dones.push(done);
@@ -245,7 +253,10 @@ impl Engine {
     /// Runs `f` on the state under the lock, queues what it changed and
     /// waits until that is committed. `f` must check everything that can
     /// fail before it changes anything.
-    pub(crate) async fn write<R>(&self, f: impl FnOnce(&mut State, &mut Tx) -> Result<R>) -> Result<R> {
+    pub(crate) async fn write<R>(
+        &self,
+        f: impl FnOnce(&mut State, &mut Tx) -> Result<R>,
+    ) -> Result<R> {
         let recording_default = self.hub_config().recording_enabled_by_default;
         let (out, rx) = {
             let mut st = self.lock();

@@ -45,7 +45,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -124,7 +126,10 @@ impl SqliteStore {
         &self.path
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
@@ -134,7 +139,8 @@ impl SqliteStore {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
                 .map_err(db)?;
-                c.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+                c.busy_timeout(std::time::Duration::from_secs(5))
+                    .map_err(db)?;
                 // Readers mostly serve streams that fell behind: a small
                 // page cache each keeps memory flat.
                 c.execute_batch("PRAGMA cache_size = -512").map_err(db)?;
@@ -184,12 +190,17 @@ type RawEvent = (u64, String, f64, String, String, String);
 
 fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
     let seq: i64 = r.get(0)?;
-    Ok((seq as u64, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    Ok((
+        seq as u64,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
-fn decode_event(
-    (seq, worker, ts, kind, content, meta): RawEvent,
-) -> Result<Record, StoreError> {
+fn decode_event((seq, worker, ts, kind, content, meta): RawEvent) -> Result<Record, StoreError> {
     Ok(Record {
         worker: WorkerName::new(worker).map_err(corrupt)?,
         event: Event {
@@ -210,7 +221,9 @@ impl Store for SqliteStore {
             permissions: load_rows(&conn, "SELECT row FROM permissions")?,
             flows: load_rows(&conn, "SELECT row FROM flows ORDER BY name")?,
             max_seq: conn
-                .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get::<_, i64>(0))
+                .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| {
+                    r.get::<_, i64>(0)
+                })
                 .map_err(db)? as u64,
         })
     }
@@ -263,9 +276,11 @@ impl Store for SqliteStore {
                     .map_err(db)?;
                 }
                 Mutation::DeletePermission(worker, id) => {
-                    tx.prepare_cached("DELETE FROM permissions WHERE worker = ?1 AND request_id = ?2")
-                        .and_then(|mut s| s.execute(params![worker.as_str(), id]))
-                        .map_err(db)?;
+                    tx.prepare_cached(
+                        "DELETE FROM permissions WHERE worker = ?1 AND request_id = ?2",
+                    )
+                    .and_then(|mut s| s.execute(params![worker.as_str(), id]))
+                    .map_err(db)?;
                 }
                 Mutation::Flow(f) => {
                     tx.prepare_cached("INSERT OR REPLACE INTO flows (name, row) VALUES (?1, ?2)")
@@ -288,7 +303,8 @@ impl Store for SqliteStore {
     }
 
     fn events(&self, q: &EventQuery) -> Result<Vec<Record>, StoreError> {
-        let mut sql = String::from("SELECT seq, worker, ts, kind, content, meta FROM events WHERE seq > ?1");
+        let mut sql =
+            String::from("SELECT seq, worker, ts, kind, content, meta FROM events WHERE seq > ?1");
         let mut args: Vec<rusqlite::types::Value> = vec![(q.after as i64).into()];
         if let Some(w) = &q.worker {
             args.push(w.as_str().to_owned().into());
@@ -302,7 +318,11 @@ impl Store for SqliteStore {
             let list: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
             sql.push_str(&format!(" AND kind IN ({})", list.join(",")));
         }
-        sql.push_str(if q.newest { " ORDER BY seq DESC" } else { " ORDER BY seq ASC" });
+        sql.push_str(if q.newest {
+            " ORDER BY seq DESC"
+        } else {
+            " ORDER BY seq ASC"
+        });
         args.push((q.limit as i64).into());
         sql.push_str(&format!(" LIMIT ?{}", args.len()));
         self.read(|conn| {
@@ -312,7 +332,10 @@ impl Store for SqliteStore {
                 .map_err(db)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(db)?;
-            let mut out = raw.into_iter().map(decode_event).collect::<Result<Vec<_>, _>>()?;
+            let mut out = raw
+                .into_iter()
+                .map(decode_event)
+                .collect::<Result<Vec<_>, _>>()?;
             if q.newest {
                 out.reverse();
             }
@@ -337,9 +360,13 @@ impl Store for SqliteStore {
                     "SELECT seq, worker, ts, kind, content, meta FROM events
                      WHERE worker = ?1 AND idem_key = ?2",
                 )
-                .and_then(|mut s| s.query_row(params![worker.as_str(), key], event_from_row).optional())
+                .and_then(|mut s| {
+                    s.query_row(params![worker.as_str(), key], event_from_row)
+                        .optional()
+                })
                 .map_err(db)?;
-            raw.map(|r| decode_event(r).map(|rec| rec.event)).transpose()
+            raw.map(|r| decode_event(r).map(|rec| rec.event))
+                .transpose()
         })
     }
 

@@ -4,9 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
+use tubemail_core::WorkerName;
 use tubemail_core::api::{FlowRunRequest, FlowSaveRequest, FlowsResponse, RunResponse};
 use tubemail_core::engine::Error as EngineError;
-use tubemail_core::WorkerName;
 
 use crate::AppState;
 use crate::error::ApiResult;
@@ -14,24 +14,31 @@ use crate::extract::{JsonBody, flow_name, soft_error, worker_name};
 use crate::openapi::{Api, Route};
 
 pub fn add(api: Api) -> Api {
-    api.add(Route::get("/api/flows", "Every flow").returns::<FlowsResponse>(), get(list))
-        .add(
-            Route::post("/api/flows", "Save (or overwrite) a flow").body::<FlowSaveRequest>(),
-            post(save),
-        )
-        .add(Route::delete("/api/flows/{name}", "Delete a flow (runs stay)"), delete(remove))
-        .add(
-            Route::post("/api/flows/{name}/run", "Send a flow to a worker").body::<FlowRunRequest>(),
-            post(run),
-        )
-        .add(
-            Route::get("/api/flows/runs/{run_id}", "A run with its worker's events").returns::<RunResponse>(),
-            get(run_log),
-        )
-        .add(
-            Route::post("/api/flows/runs/{run_id}/finish", "Mark a run finished"),
-            post(finish),
-        )
+    api.add(
+        Route::get("/api/flows", "Every flow").returns::<FlowsResponse>(),
+        get(list),
+    )
+    .add(
+        Route::post("/api/flows", "Save (or overwrite) a flow").body::<FlowSaveRequest>(),
+        post(save),
+    )
+    .add(
+        Route::delete("/api/flows/{name}", "Delete a flow (runs stay)"),
+        delete(remove),
+    )
+    .add(
+        Route::post("/api/flows/{name}/run", "Send a flow to a worker").body::<FlowRunRequest>(),
+        post(run),
+    )
+    .add(
+        Route::get("/api/flows/runs/{run_id}", "A run with its worker's events")
+            .returns::<RunResponse>(),
+        get(run_log),
+    )
+    .add(
+        Route::post("/api/flows/runs/{run_id}/finish", "Mark a run finished"),
+        post(finish),
+    )
 }
 
 async fn list(State(s): State<AppState>) -> Json<FlowsResponse> {
@@ -40,7 +47,10 @@ async fn list(State(s): State<AppState>) -> Json<FlowsResponse> {
     })
 }
 
-async fn save(State(s): State<AppState>, JsonBody(b): JsonBody<FlowSaveRequest>) -> ApiResult<Json<Value>> {
+async fn save(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<FlowSaveRequest>,
+) -> ApiResult<Json<Value>> {
     if b.name.is_empty() || b.body.is_empty() {
         return Ok(Json(soft_error("name and body required")));
     }
@@ -84,7 +94,11 @@ async fn run(
         .filter(|w| !w.is_empty())
         .map(worker_name)
         .transpose()?;
-    match s.engine.run_flow(&flow, worker, b.meta.unwrap_or_default()).await {
+    match s
+        .engine
+        .run_flow(&flow, worker, b.meta.unwrap_or_default())
+        .await
+    {
         Ok(r) => Ok(Json(json!({
             "ok": true, "run_id": r.run_id, "first_event_id": r.first_event_id,
             "queued_at": r.queued_at, "worker": r.worker,

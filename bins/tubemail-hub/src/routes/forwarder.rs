@@ -5,13 +5,13 @@ use axum::extract::State;
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::Value;
+use tubemail_core::Appended;
 use tubemail_core::api::{
-    ActiveRequest, ChangedResponse, ContextPctRequest, EventsResponse, OkResponse,
-    OutboundRequest, PermissionRequestBody, PermissionResponseBody, RegisterRequest,
-    RegisterResponse, ResolveResponse,
+    ActiveRequest, ChangedResponse, ContextPctRequest, EventsResponse, OkResponse, OutboundRequest,
+    PermissionRequestBody, PermissionResponseBody, RegisterRequest, RegisterResponse,
+    ResolveResponse,
 };
 use tubemail_core::engine::{PermissionAsk, Registration};
-use tubemail_core::Appended;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -20,17 +20,28 @@ use crate::openapi::{Api, Route};
 
 pub fn add(api: Api) -> Api {
     api.add(
-        Route::post("/tubemail/{worker}/register", "Register (or re-register) a worker")
-            .body::<RegisterRequest>()
-            .returns::<RegisterResponse>(),
+        Route::post(
+            "/tubemail/{worker}/register",
+            "Register (or re-register) a worker",
+        )
+        .body::<RegisterRequest>()
+        .returns::<RegisterResponse>(),
         post(register),
     )
     .add(
-        Route::post("/tubemail/{worker}/unregister", "End the worker's streams; keep its state").returns::<OkResponse>(),
+        Route::post(
+            "/tubemail/{worker}/unregister",
+            "End the worker's streams; keep its state",
+        )
+        .returns::<OkResponse>(),
         post(unregister),
     )
     .add(
-        Route::post("/tubemail/{worker}/goodbye", "Clean exit: mark exited and end its streams").returns::<OkResponse>(),
+        Route::post(
+            "/tubemail/{worker}/goodbye",
+            "Clean exit: mark exited and end its streams",
+        )
+        .returns::<OkResponse>(),
         post(goodbye),
     )
     .add(
@@ -40,41 +51,62 @@ pub fn add(api: Api) -> Api {
         post(outbound),
     )
     .add(
-        Route::get("/tubemail/{worker}/events", "Read the timeline (original rules: unknown `since` reads from the start)")
-            .query::<CompatEventsQuery>()
-            .returns::<EventsResponse>(),
+        Route::get(
+            "/tubemail/{worker}/events",
+            "Read the timeline (original rules: unknown `since` reads from the start)",
+        )
+        .query::<CompatEventsQuery>()
+        .returns::<EventsResponse>(),
         axum::routing::get(events),
     )
     .add(
-        Route::post("/tubemail/{worker}/permission-request", "The worker asks to run a tool")
-            .body::<PermissionRequestBody>()
-            .returns::<Appended>(),
+        Route::post(
+            "/tubemail/{worker}/permission-request",
+            "The worker asks to run a tool",
+        )
+        .body::<PermissionRequestBody>()
+        .returns::<Appended>(),
         post(permission_request),
     )
     .add(
-        Route::post("/tubemail/{worker}/permission-response", "A prompt was answered at the worker")
-            .body::<PermissionResponseBody>()
-            .returns::<ResolveResponse>(),
+        Route::post(
+            "/tubemail/{worker}/permission-response",
+            "A prompt was answered at the worker",
+        )
+        .body::<PermissionResponseBody>()
+        .returns::<ResolveResponse>(),
         post(permission_response),
     )
     .add(
-        Route::post("/tubemail/{worker}/context-pct", "Context window use from the manager")
-            .body::<ContextPctRequest>()
-            .returns::<ChangedResponse>(),
+        Route::post(
+            "/tubemail/{worker}/context-pct",
+            "Context window use from the manager",
+        )
+        .body::<ContextPctRequest>()
+        .returns::<ChangedResponse>(),
         post(context_pct),
     )
     .add(
-        Route::post("/tubemail/{worker}/active", "Activity observation (heartbeat) from the manager")
-            .body::<ActiveRequest>()
-            .returns::<ChangedResponse>(),
+        Route::post(
+            "/tubemail/{worker}/active",
+            "Activity observation (heartbeat) from the manager",
+        )
+        .body::<ActiveRequest>()
+        .returns::<ChangedResponse>(),
         post(active),
     )
     .add(
-        Route::post("/tubemail/{worker}/pty-out", "Terminal output from the manager (404 while nobody watches)"),
+        Route::post(
+            "/tubemail/{worker}/pty-out",
+            "Terminal output from the manager (404 while nobody watches)",
+        ),
         post(no_pty_clients),
     )
     .add(
-        Route::post("/tubemail/{worker}/pty-control", "Terminal control from the manager (404 while nobody watches)"),
+        Route::post(
+            "/tubemail/{worker}/pty-control",
+            "Terminal control from the manager (404 while nobody watches)",
+        ),
         post(no_pty_clients),
     )
 }
@@ -136,7 +168,10 @@ async fn events(
     QueryArgs(q): QueryArgs<CompatEventsQuery>,
 ) -> ApiResult<Json<EventsResponse>> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
-    let events = s.engine.events(&w, q.since.as_deref(), limit, false).await?;
+    let events = s
+        .engine
+        .events(&w, q.since.as_deref(), limit, false)
+        .await?;
     Ok(Json(EventsResponse { events }))
 }
 
@@ -159,7 +194,10 @@ async fn permission_response(
     Worker(w): Worker,
     JsonBody(b): JsonBody<PermissionResponseBody>,
 ) -> ApiResult<Json<ResolveResponse>> {
-    let ok = s.engine.resolve_permission(&w, &b.request_id, b.behavior).await?;
+    let ok = s
+        .engine
+        .resolve_permission(&w, &b.request_id, b.behavior)
+        .await?;
     Ok(Json(ResolveResponse {
         ok,
         request_id: b.request_id,

@@ -13,13 +13,25 @@ use crate::openapi::{Api, Route};
 use crate::{metrics, security};
 
 pub fn add(api: Api) -> Api {
-    api.add(Route::get("/health", "Liveness and fleet counts").public().returns::<Health>(), get(health))
-        .add(Route::get("/metrics", "Prometheus metrics"), get(prometheus))
-        .add(
-            Route::get("/api/dev-bootstrap", "The secret, for a browser on this machine (loopback only)").public(),
-            get(security::dev_bootstrap),
+    api.add(
+        Route::get("/health", "Liveness and fleet counts")
+            .public()
+            .returns::<Health>(),
+        get(health),
+    )
+    .add(
+        Route::get("/metrics", "Prometheus metrics"),
+        get(prometheus),
+    )
+    .add(
+        Route::get(
+            "/api/dev-bootstrap",
+            "The secret, for a browser on this machine (loopback only)",
         )
-        .add(Route::get("/", "Landing page").public(), get(landing))
+        .public(),
+        get(security::dev_bootstrap),
+    )
+    .add(Route::get("/", "Landing page").public(), get(landing))
 }
 
 fn dir_size(path: &Path) -> u64 {
@@ -54,7 +66,11 @@ async fn health(State(s): State<AppState>) -> Response {
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
-    h.git_sha = std::env::var("TUBEMAIL_GIT_SHA").unwrap_or_default().chars().take(7).collect();
+    h.git_sha = std::env::var("TUBEMAIL_GIT_SHA")
+        .unwrap_or_default()
+        .chars()
+        .take(7)
+        .collect();
     h.uptime = uptime(s.started.elapsed().as_secs());
     h.disk_mb = (bytes as f64 / 1_048_576.0 * 10.0).round() / 10.0;
     let mut body = serde_json::to_string_pretty(&h).unwrap_or_default();
@@ -91,5 +107,8 @@ async fn landing(headers: axum::http::HeaderMap) -> Html<String> {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -96,7 +96,9 @@ async fn send(
         .map(str::to_owned)
         .or(b.idempotency_key);
     if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
-        return Err(ApiError::bad_request("idempotency key must be 1-200 characters"));
+        return Err(ApiError::bad_request(
+            "idempotency key must be 1-200 characters",
+        ));
     }
     let receipt = s
         .engine
@@ -155,7 +157,9 @@ async fn wait(
     };
     let secs = q.timeout_s.unwrap_or(30.0);
     if !secs.is_finite() || secs < 0.0 {
-        return Err(ApiError::bad_request("timeout_s must be a number of seconds >= 0"));
+        return Err(ApiError::bad_request(
+            "timeout_s must be a number of seconds >= 0",
+        ));
     }
     let timeout = Duration::from_secs_f64(secs.min(300.0));
     let events = tokio::select! {
@@ -170,9 +174,15 @@ async fn interrupt(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Js
     Ok(Json(json!({"ok": true, "event_id": a.event_id})))
 }
 
-async fn control(s: &AppState, w: &tubemail_core::WorkerName, kind: &str) -> ApiResult<Json<Value>> {
+async fn control(
+    s: &AppState,
+    w: &tubemail_core::WorkerName,
+    kind: &str,
+) -> ApiResult<Json<Value>> {
     let sent = s.engine.control(w, kind.to_owned(), kind).await?;
-    Ok(Json(json!({"ok": true, "event_id": sent.event_id, "routed_to": sent.worker})))
+    Ok(Json(
+        json!({"ok": true, "event_id": sent.event_id, "routed_to": sent.worker}),
+    ))
 }
 
 async fn restart(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
@@ -193,7 +203,10 @@ async fn keystroke(
         return Err(ApiError::bad_request("keys must name at least one key"));
     }
     let kind = format!("keystroke:{}", hex(&bytes));
-    let sent = s.engine.control(&w, format!("keystroke:{}", b.keys), &kind).await?;
+    let sent = s
+        .engine
+        .control(&w, format!("keystroke:{}", b.keys), &kind)
+        .await?;
     Ok(Json(json!({
         "event_id": sent.event_id, "queued_at": sent.queued_at,
         "routed_to": sent.worker, "bytes_sent": bytes.len(),
@@ -209,7 +222,11 @@ async fn clear_and_send(
         return Err(ApiError::bad_request("delay_s must be between 0 and 30"));
     }
     let delay = Duration::from_secs_f64(b.delay_s);
-    match s.engine.clear_and_send(&w, b.message, delay, b.restore_name).await? {
+    match s
+        .engine
+        .clear_and_send(&w, b.message, delay, b.restore_name)
+        .await?
+    {
         Ok(done) => Ok((StatusCode::OK, Json(json!(done)))),
         Err(state) => Ok((
             StatusCode::CONFLICT,
@@ -221,12 +238,19 @@ async fn clear_and_send(
     }
 }
 
-fn manager_reply(outcome: ControlOutcome, what: &str, within: Duration) -> ApiResult<tubemail_core::Event> {
+fn manager_reply(
+    outcome: ControlOutcome,
+    what: &str,
+    within: Duration,
+) -> ApiResult<tubemail_core::Event> {
     match outcome {
         ControlOutcome::Answered(ev) => Ok(ev),
         ControlOutcome::TimedOut(_) => Err(ApiError::Status(
             StatusCode::GATEWAY_TIMEOUT,
-            format!("manager did not answer {what} within {}s (worker may be offline)", within.as_secs()),
+            format!(
+                "manager did not answer {what} within {}s (worker may be offline)",
+                within.as_secs()
+            ),
         )),
     }
 }
@@ -234,10 +258,18 @@ fn manager_reply(outcome: ControlOutcome, what: &str, within: Duration) -> ApiRe
 async fn health(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
     let out = s
         .engine
-        .control_and_wait(&w, "health_check".into(), "health_check", "health_response", MANAGER_REPLY)
+        .control_and_wait(
+            &w,
+            "health_check".into(),
+            "health_check",
+            "health_response",
+            MANAGER_REPLY,
+        )
         .await?;
     let ev = manager_reply(out, "health_check", MANAGER_REPLY)?;
-    Ok(Json(serde_json::from_str(&ev.content).unwrap_or_else(|_| json!({"raw": ev.content}))))
+    Ok(Json(
+        serde_json::from_str(&ev.content).unwrap_or_else(|_| json!({"raw": ev.content})),
+    ))
 }
 
 /// How much of the screen.
@@ -253,13 +285,17 @@ async fn screenshot(
     Worker(w): Worker,
     QueryArgs(q): QueryArgs<ScreenshotQuery>,
 ) -> ApiResult<Json<Value>> {
-    let kind = q.max_lines.map_or_else(|| "screenshot".to_owned(), |n| format!("screenshot:{n}"));
+    let kind = q
+        .max_lines
+        .map_or_else(|| "screenshot".to_owned(), |n| format!("screenshot:{n}"));
     let out = s
         .engine
         .control_and_wait(&w, "screenshot".into(), &kind, "screenshot", MANAGER_REPLY)
         .await?;
     let ev = manager_reply(out, "screenshot", MANAGER_REPLY)?;
-    Ok(Json(json!({"worker": w, "screen": ev.content, "event_id": ev.event_id})))
+    Ok(Json(
+        json!({"worker": w, "screen": ev.content, "event_id": ev.event_id}),
+    ))
 }
 
 /// Which MCP server to reconnect.
@@ -280,8 +316,16 @@ async fn reconnect_mcp(
     let kind = format!("reconnect_mcp:{}", b.server);
     let out = s
         .engine
-        .control_and_wait(&w, kind.clone(), &kind, "reconnect_mcp_result", RECONNECT_REPLY)
+        .control_and_wait(
+            &w,
+            kind.clone(),
+            &kind,
+            "reconnect_mcp_result",
+            RECONNECT_REPLY,
+        )
         .await?;
     let ev = manager_reply(out, "reconnect_mcp", RECONNECT_REPLY)?;
-    Ok(Json(serde_json::from_str(&ev.content).unwrap_or_else(|_| json!({"raw": ev.content}))))
+    Ok(Json(
+        serde_json::from_str(&ev.content).unwrap_or_else(|_| json!({"raw": ev.content})),
+    ))
 }

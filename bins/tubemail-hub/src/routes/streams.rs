@@ -144,24 +144,25 @@ async fn global_stream(
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let from = resume_point(&headers, q.since.as_deref())?;
     let sub = s.engine.subscribe_global(from).await?;
-    let stream = futures::stream::unfold((sub, VecDeque::new()), |(mut sub, mut queue)| async move {
-        if queue.is_empty() {
-            queue.extend(sub.next_batch().await);
-        }
-        let item = queue.pop_front()?;
-        let ev = match &item {
-            GlobalItem::Event(rec) => {
-                let (name, data) = global_sse(rec);
-                sse(name, &data, Some(rec.event.event_id))
+    let stream =
+        futures::stream::unfold((sub, VecDeque::new()), |(mut sub, mut queue)| async move {
+            if queue.is_empty() {
+                queue.extend(sub.next_batch().await);
             }
-            GlobalItem::Notice(n) => {
-                let (name, data) = n.to_sse();
-                sse(name, &data, None)
-            }
-            GlobalItem::Lagged(n) => sse("resync", &json!({"skipped_notices": n}), None),
-        };
-        Some((Ok(ev), (sub, queue)))
-    })
-    .take_until(s.shutdown.clone().cancelled_owned());
+            let item = queue.pop_front()?;
+            let ev = match &item {
+                GlobalItem::Event(rec) => {
+                    let (name, data) = global_sse(rec);
+                    sse(name, &data, Some(rec.event.event_id))
+                }
+                GlobalItem::Notice(n) => {
+                    let (name, data) = n.to_sse();
+                    sse(name, &data, None)
+                }
+                GlobalItem::Lagged(n) => sse("resync", &json!({"skipped_notices": n}), None),
+            };
+            Some((Ok(ev), (sub, queue)))
+        })
+        .take_until(s.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEPALIVE).text("ping")))
 }

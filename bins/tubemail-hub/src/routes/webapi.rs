@@ -28,14 +28,20 @@ pub fn add(api: Api) -> Api {
         axum::routing::delete(purge),
     )
     .add(
-        Route::post("/api/workers/{worker}/update-manager", "Ask the manager to update itself (idle workers unless force)")
-            .query::<ForceQuery>(),
+        Route::post(
+            "/api/workers/{worker}/update-manager",
+            "Ask the manager to update itself (idle workers unless force)",
+        )
+        .query::<ForceQuery>(),
         post(update_manager),
     )
     .add(
-        Route::get("/api/permissions", "Pending permission prompts (online workers unless include_offline)")
-            .query::<PermissionsQuery>()
-            .returns::<PermissionsResponse>(),
+        Route::get(
+            "/api/permissions",
+            "Pending permission prompts (online workers unless include_offline)",
+        )
+        .query::<PermissionsQuery>()
+        .returns::<PermissionsResponse>(),
         get(permissions),
     )
     .add(
@@ -44,8 +50,7 @@ pub fn add(api: Api) -> Api {
         post(resolve),
     )
     .add(
-        Route::post("/api/permissions/sweep", "Drop prompts proven answered")
-            .query::<SweepQuery>(),
+        Route::post("/api/permissions/sweep", "Drop prompts proven answered").query::<SweepQuery>(),
         post(sweep),
     )
     .add(
@@ -53,9 +58,12 @@ pub fn add(api: Api) -> Api {
         get(settings),
     )
     .add(
-        Route::put("/api/settings", "Update hub settings (absent or null keys unchanged)")
-            .body::<SettingsPatch>()
-            .returns::<HubConfig>(),
+        Route::put(
+            "/api/settings",
+            "Update hub settings (absent or null keys unchanged)",
+        )
+        .body::<SettingsPatch>()
+        .returns::<HubConfig>(),
         axum::routing::put(update_settings),
     )
 }
@@ -102,8 +110,13 @@ async fn update_manager(
             "state": state,
         })));
     }
-    let sent = s.engine.control(&w, "update_manager".into(), "update_manager").await?;
-    Ok(Json(json!({"ok": true, "event_id": sent.event_id, "routed_to": sent.worker})))
+    let sent = s
+        .engine
+        .control(&w, "update_manager".into(), "update_manager")
+        .await?;
+    Ok(Json(
+        json!({"ok": true, "event_id": sent.event_id, "routed_to": sent.worker}),
+    ))
 }
 
 /// Filters of the pending list.
@@ -129,13 +142,20 @@ async fn permissions(
     }))
 }
 
-async fn resolve(State(s): State<AppState>, JsonBody(b): JsonBody<ResolveRequest>) -> ApiResult<Json<Value>> {
+async fn resolve(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<ResolveRequest>,
+) -> ApiResult<Json<Value>> {
     let Some(behavior) = Behavior::parse(&b.behavior) else {
         return Ok(Json(soft_error("behavior must be 'allow' or 'deny'")));
     };
     // Like the original, an unknown or malformed worker simply resolves nothing.
     let ok = match WorkerName::new(b.worker) {
-        Ok(w) => s.engine.resolve_permission(&w, &b.request_id, behavior).await?,
+        Ok(w) => {
+            s.engine
+                .resolve_permission(&w, &b.request_id, behavior)
+                .await?
+        }
         Err(_) => false,
     };
     Ok(Json(json!({"ok": ok, "request_id": b.request_id})))
@@ -149,7 +169,10 @@ pub struct SweepQuery {
     worker: Option<String>,
 }
 
-async fn sweep(State(s): State<AppState>, QueryArgs(q): QueryArgs<SweepQuery>) -> ApiResult<Json<Value>> {
+async fn sweep(
+    State(s): State<AppState>,
+    QueryArgs(q): QueryArgs<SweepQuery>,
+) -> ApiResult<Json<Value>> {
     let worker = q.worker.as_deref().map(worker_name).transpose()?;
     let swept = s.engine.sweep_permissions(worker.as_ref()).await?;
     let total: usize = swept.values().sum();
@@ -164,5 +187,5 @@ async fn update_settings(
     State(s): State<AppState>,
     JsonBody(patch): JsonBody<SettingsPatch>,
 ) -> ApiResult<Json<HubConfig>> {
-    Ok(Json(s.engine.update_settings(patch)?))
+    Ok(Json(s.engine.update_settings(&patch)?))
 }

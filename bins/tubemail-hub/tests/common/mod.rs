@@ -30,10 +30,17 @@ impl TestHub {
     pub async fn start_with(options: Options) -> TestHub {
         let dir = options.data_dir.clone();
         let state = Hub::open(options).expect("hub opens");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
-        TestHub { addr, state, dir, task }
+        TestHub {
+            addr,
+            state,
+            dir,
+            task,
+        }
     }
 
     pub fn client(&self) -> Client {
@@ -92,7 +99,8 @@ impl HubProcess {
 
     /// Resident set size of the hub, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -137,7 +145,11 @@ impl Client {
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "hub did not come up at {}", self.base);
+            assert!(
+                Instant::now() < deadline,
+                "hub did not come up at {}",
+                self.base
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -145,7 +157,10 @@ impl Client {
     /// Request with the bearer; returns status and JSON (Null if not JSON).
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.http.request(m, self.url(path)).bearer_auth(&self.secret);
+        let mut req = self
+            .http
+            .request(m, self.url(path))
+            .bearer_auth(&self.secret);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -168,13 +183,19 @@ impl Client {
     }
 
     pub async fn register(&self, worker: &str, pid: i64) -> Value {
-        self.post(&format!("/tubemail/{worker}/register"), json!({"cwd": "/tmp/proj", "pid": pid}))
-            .await
+        self.post(
+            &format!("/tubemail/{worker}/register"),
+            json!({"cwd": "/tmp/proj", "pid": pid}),
+        )
+        .await
     }
 
     pub async fn send(&self, worker: &str, message: &str) -> String {
         let v = self
-            .post(&format!("/api/workers/{worker}/send"), json!({"message": message}))
+            .post(
+                &format!("/api/workers/{worker}/send"),
+                json!({"message": message}),
+            )
             .await;
         v["event_id"].as_str().expect("event_id").to_owned()
     }
@@ -211,11 +232,21 @@ impl EventStream {
     pub async fn next(&mut self, within: Duration) -> Option<Msg> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let item = tokio::time::timeout_at(deadline, self.inner.next()).await.ok()??;
+            let item = tokio::time::timeout_at(deadline, self.inner.next())
+                .await
+                .ok()??;
             let sse = item.ok()?;
             if let Some(event) = sse.event {
-                let data = sse.data.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
-                return Some(Msg { event, id: sse.id, data });
+                let data = sse
+                    .data
+                    .as_deref()
+                    .and_then(|d| serde_json::from_str(d).ok())
+                    .unwrap_or(Value::Null);
+                return Some(Msg {
+                    event,
+                    id: sse.id,
+                    data,
+                });
             }
         }
     }
