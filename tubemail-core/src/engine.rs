@@ -94,6 +94,9 @@ pub struct EngineConfig {
     pub purge_max_age: Duration,
     /// Longest `wait_for_activity`.
     pub max_wait: Duration,
+    /// A permission request counts as answered by a later reply only once
+    /// it is this old (original: 60 s).
+    pub sweep_grace: Duration,
 }
 
 impl EngineConfig {
@@ -103,6 +106,7 @@ impl EngineConfig {
             settings_path: settings_path.into(),
             purge_max_age: Duration::from_secs(3600),
             max_wait: Duration::from_secs(300),
+            sweep_grace: Duration::from_secs(60),
         }
     }
 }

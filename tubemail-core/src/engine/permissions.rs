@@ -5,14 +5,11 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::delivery::Notice;
-use super::state::{BUSY_QUIET_S, State};
+use super::state::State;
 use super::{Engine, Error, Result};
 use crate::name::WorkerName;
 use crate::store::{Mutation, PermissionRow};
 use crate::wire::{Appended, Behavior, EventId, EventKind, Meta, PendingPermission, Timestamp};
-
-/// A request is taken as answered only when it is at least this old (s).
-const SWEEP_GRACE_S: f64 = BUSY_QUIET_S;
 
 /// A permission request as the channel posts it.
 #[derive(Debug, Clone, Default)]
@@ -163,8 +160,9 @@ impl Engine {
         &self,
         worker: Option<&WorkerName>,
     ) -> Result<BTreeMap<WorkerName, usize>> {
+        let grace = self.inner.config.sweep_grace.as_secs_f64();
         let swept = self
-            .write(|st, tx| Ok(sweep(st, worker, tx.now, |m| tx.push(m))))
+            .write(|st, tx| Ok(sweep(st, worker, tx.now, grace, |m| tx.push(m))))
             .await?;
         let mut counts = BTreeMap::new();
         for (w, ids) in swept {
@@ -184,6 +182,7 @@ fn sweep(
     st: &mut State,
     only: Option<&WorkerName>,
     now: Timestamp,
+    grace: f64,
     mut persist: impl FnMut(Mutation),
 ) -> Vec<(WorkerName, Vec<String>)> {
     let mut out = Vec::new();
@@ -192,11 +191,11 @@ fn sweep(
             continue;
         }
         let answered = entry.row.last_answer_seq;
-        let quiet = now - entry.row.last_activity > SWEEP_GRACE_S;
+        let quiet = now - entry.row.last_activity > grace;
         let mut dropped = Vec::new();
         entry.pending.retain(|p| {
             let proven = match p.event_seq {
-                Some(seq) => answered > seq && now - p.requested_at > SWEEP_GRACE_S,
+                Some(seq) => answered > seq && now - p.requested_at >= grace,
                 None => quiet,
             };
             if proven {
