@@ -286,7 +286,7 @@ fn refuses_foreign_and_newer_databases_without_touching_them() {
     let before = std::fs::read(&newer).unwrap();
     match SqliteStore::open(&newer) {
         Err(e @ StoreError::SchemaTooNew { found: 99, .. }) => {
-            assert!(e.to_string().contains("newer"))
+            assert!(e.to_string().contains("newer"));
         }
         other => panic!("{other:?}"),
     }

@@ -16,7 +16,8 @@ mod openapi;
 mod routes;
 mod security;
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,24 +128,61 @@ pub fn app(state: AppState) -> Router {
     routes::router(state)
 }
 
-/// Serves `state` on `listener` until `state.shutdown` is cancelled, then
-/// ends streams and flushes the store.
+/// Serves `state` over plain HTTP on `listener` until `state.shutdown` is
+/// cancelled, then ends streams and flushes the store.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     let tasks = spawn_background(&state);
     let shutdown = state.shutdown.clone();
     let engine = state.engine.clone();
-    let router = app(state);
     let result = axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await;
+    finish(tasks, &engine).await;
+    result
+}
+
+/// `server.crt` and `server.key` in the data dir, when both exist: the hub
+/// then serves HTTPS only.
+pub fn tls_files(data_dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let cert = data_dir.join("server.crt");
+    let key = data_dir.join("server.key");
+    (cert.is_file() && key.is_file()).then_some((cert, key))
+}
+
+/// Like [`serve`], over TLS with a PEM certificate chain and key.
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    state: AppState,
+    cert: &Path,
+    key: &Path,
+) -> std::io::Result<()> {
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+    listener.set_nonblocking(true)?;
+    let handle = axum_server::Handle::new();
+    let on_shutdown = handle.clone();
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        on_shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let tasks = spawn_background(&state);
+    let engine = state.engine.clone();
+    let result = axum_server::from_tcp_rustls(listener, config)?
+        .handle(handle)
+        .serve(app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .await;
+    finish(tasks, &engine).await;
+    result
+}
+
+async fn finish(tasks: Vec<tokio::task::JoinHandle<()>>, engine: &Engine) {
     for t in tasks {
         t.abort();
     }
     engine.shutdown().await;
-    result
 }
 
 fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {

@@ -130,19 +130,31 @@ async fn main() -> Result<()> {
     options.dev_bootstrap = std::env::var("TUBEMAIL_DISABLE_DEV_BOOTSTRAP").as_deref() != Ok("1");
     let state = Hub::open(options)
         .with_context(|| format!("failed to open the hub in {}", data_dir.display()))?;
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
+    let listener = std::net::TcpListener::bind(args.bind)
         .with_context(|| format!("failed to listen on {}", args.bind))?;
-    tracing::info!(addr = %listener.local_addr()?, data_dir = %data_dir.display(), "tubemail-hub listening");
+    let addr = listener.local_addr()?;
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         shutdown.cancel();
     });
-    tubemail_hub::serve(listener, state)
-        .await
-        .context("server failed")?;
+    match tubemail_hub::tls_files(&data_dir) {
+        Some((cert, key)) => {
+            tracing::info!(%addr, data_dir = %data_dir.display(), "tubemail-hub listening (https)");
+            tubemail_hub::serve_tls(listener, state, &cert, &key)
+                .await
+                .context("server failed")?;
+        }
+        None => {
+            tracing::info!(%addr, data_dir = %data_dir.display(), "tubemail-hub listening");
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            tubemail_hub::serve(listener, state)
+                .await
+                .context("server failed")?;
+        }
+    }
     tracing::info!("stopped; store flushed");
     Ok(())
 }
