@@ -1,0 +1,232 @@
+//! `tubemail-bench`: a load generator for the TubeMail hub.
+//!
+//! Spawns the hub (fresh temp data dir, random secret) once per scenario, or
+//! drives a running one (`--url`, `--secret`), and prints a human-readable
+//! report to stdout. Scenarios: `latency`, `throughput`, `memory`, or `all`.
+//! Logs go to stderr (`RUST_LOG`, default `info`).
+
+mod api;
+mod collector;
+mod hub;
+mod latency;
+mod memory;
+mod throughput;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::{Parser, ValueEnum};
+
+use crate::hub::{HubOptions, Target, default_hub_bin, open_files_limit};
+
+/// Which scenario(s) to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Sequential sends: send -> stream receipt latency.
+    Latency,
+    /// Concurrent senders: acknowledged msg/s, then exactly-once check.
+    Throughput,
+    /// Hub RSS idle and with many idle streamed workers.
+    Memory,
+    /// All three, each against a fresh hub.
+    All,
+}
+
+/// Load generator for the TubeMail hub.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Scenario to run.
+    #[arg(value_enum, default_value_t = Scenario::All)]
+    scenario: Scenario,
+    /// Hub binary to spawn [default: tubemail-hub next to this executable].
+    #[arg(long)]
+    hub_bin: Option<PathBuf>,
+    /// Use the hub running at this base URL instead of spawning one.
+    #[arg(long)]
+    url: Option<String>,
+    /// Secret of the hub given by --url.
+    #[arg(long, env = "TUBEMAIL_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Pid of the hub given by --url, to read its RSS (memory scenario).
+    #[arg(long)]
+    hub_pid: Option<u32>,
+    /// Log filter for a spawned hub, as RUST_LOG and TUBEMAIL_LOG (its output goes to hub.log in its temp dir).
+    #[arg(long, default_value = "warn")]
+    hub_log: String,
+    /// Streamed workers in the latency and throughput scenarios.
+    #[arg(long, default_value_t = 100)]
+    workers: usize,
+    /// Measured messages in the latency scenario.
+    #[arg(long, default_value_t = 2000)]
+    messages: usize,
+    /// Unmeasured warm-up messages before them.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// Concurrent senders in the throughput scenario.
+    #[arg(long, default_value_t = 16)]
+    senders: usize,
+    /// Duration of the throughput scenario, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Idle streamed workers in the memory scenario.
+    #[arg(long, default_value_t = 1000)]
+    idle_workers: usize,
+    /// A message not on its stream this many seconds after its send is lost.
+    #[arg(long, default_value_t = 5.0)]
+    deadline: f64,
+    /// Minimum settle time before each RSS sample, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    settle: f64,
+}
+
+/// Worker names `b<tag>-<kind>-<i>`, unique per run so a shared hub's
+/// earlier runs do not interfere.
+fn names(tag: &str, kind: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("b{tag}-{kind}-{i:04}")).collect()
+}
+
+/// Seconds from a CLI float.
+fn secs(s: f64, what: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(s).map_err(|e| anyhow::anyhow!("--{what} {s}: {e}"))
+}
+
+/// Runs one scenario against a fresh (or the given) hub; returns its report
+/// and whether the hub stayed up.
+async fn run_one(
+    cli: &Cli,
+    scenario: Scenario,
+    opts: &HubOptions<'_>,
+    tag: &str,
+) -> Result<(String, bool)> {
+    let deadline = secs(cli.deadline, "deadline")?;
+    if scenario == Scenario::Memory && opts.url.is_some() && opts.pid.is_none() {
+        let skipped = "== memory ==\n  skipped: --url without --hub-pid, so RSS cannot be read\n";
+        return Ok((skipped.to_owned(), true));
+    }
+    let mut target = Target::start(opts).await?;
+    let report = match scenario {
+        Scenario::Latency => {
+            let cfg = latency::LatencyConfig {
+                names: names(tag, "lat", cli.workers),
+                messages: cli.messages,
+                warmup: cli.warmup,
+                deadline,
+            };
+            latency::run(&target, &cfg).await.map(|r| r.to_string())
+        }
+        Scenario::Throughput => {
+            let cfg = throughput::ThroughputConfig {
+                names: names(tag, "tp", cli.workers),
+                senders: cli.senders,
+                duration: secs(cli.seconds, "seconds")?,
+                deadline,
+            };
+            throughput::run(&target, &cfg).await.map(|r| r.to_string())
+        }
+        Scenario::Memory => {
+            let cfg = memory::MemoryConfig {
+                names: names(tag, "idle", cli.idle_workers),
+                settle: secs(cli.settle, "settle")?,
+                deadline,
+            };
+            memory::run(&target, &cfg).await.map(|r| r.to_string())
+        }
+        Scenario::All => bail!("`all` is not a single scenario"),
+    };
+    let died = target.exited();
+    target.shutdown().await;
+    match (report, died) {
+        (Ok(r), None) => Ok((r, true)),
+        (Ok(r), Some(d)) => Ok((format!("{r}  HUB DIED during the scenario: {d}\n"), false)),
+        (Err(e), Some(d)) => Err(e.context(d)),
+        (Err(e), None) => Err(e),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    if cli.workers == 0 || cli.senders == 0 {
+        bail!("--workers and --senders must be at least 1");
+    }
+    let hub_bin = match &cli.hub_bin {
+        Some(p) => p.clone(),
+        None => default_hub_bin()?,
+    };
+    let scenarios: Vec<Scenario> = match cli.scenario {
+        Scenario::All => vec![Scenario::Latency, Scenario::Throughput, Scenario::Memory],
+        s => vec![s],
+    };
+    // Every stream is its own connection, on both sides (the spawned hub
+    // inherits this process's limits).
+    let needed = cli.workers.max(cli.idle_workers) as u64 + cli.senders as u64 + 64;
+    match open_files_limit() {
+        Some(limit) if limit < needed => tracing::warn!(
+            limit,
+            needed,
+            "RLIMIT_NOFILE too low for this many streams; run `ulimit -n 4096` first"
+        ),
+        Some(_) => {}
+        None => tracing::warn!("could not read RLIMIT_NOFILE"),
+    }
+    let opts = HubOptions {
+        bin: &hub_bin,
+        log: &cli.hub_log,
+        url: cli.url.as_deref(),
+        secret: cli.secret.as_deref(),
+        pid: cli.hub_pid,
+        pool: cli.senders + 8,
+    };
+    let mut tag = [0u8; 3];
+    getrandom::fill(&mut tag).map_err(|e| anyhow::anyhow!("getrandom: {e}"))?;
+    let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+
+    println!("tubemail-bench {}", env!("CARGO_PKG_VERSION"));
+    match &cli.url {
+        Some(url) => println!("hub: running at {url} (pid {:?})", cli.hub_pid),
+        None => println!("hub: spawned fresh per scenario from {}", hub_bin.display()),
+    }
+    println!(
+        "config: workers={} messages={} (+{} warm-up) senders={} seconds={} idle-workers={} deadline={}s cores={}",
+        cli.workers,
+        cli.messages,
+        cli.warmup,
+        cli.senders,
+        cli.seconds,
+        cli.idle_workers,
+        cli.deadline,
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    println!();
+    let mut failed = 0;
+    for scenario in scenarios {
+        tracing::info!(?scenario, "starting");
+        match run_one(&cli, scenario, &opts, &tag).await {
+            Ok((report, hub_ok)) => {
+                println!("{report}");
+                if !hub_ok {
+                    failed += 1;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("== {scenario:?} ==\n  FAILED: {e:#}\n");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} scenario(s) failed");
+    }
+    Ok(())
+}
