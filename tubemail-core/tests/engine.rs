@@ -292,3 +292,62 @@ fn refuses_foreign_and_newer_databases_without_touching_them() {
     }
     assert_eq!(std::fs::read(&newer).unwrap(), before);
 }
+
+#[tokio::test]
+async fn only_workers_offline_and_idle_past_the_max_age_are_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), |c| c.purge_max_age = Duration::from_millis(50));
+    e.register(&w("gone"), reg(Some(1))).await.unwrap();
+    e.send(&w("gone"), "history".into(), Meta::new(), None)
+        .await
+        .unwrap();
+    e.register(&w("here"), reg(Some(2))).await.unwrap();
+    let sub = e.subscribe(&w("here"), None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let purged = e.purge_stale().await.unwrap();
+    assert_eq!(purged, vec![w("gone")]);
+    assert!(e.worker(&w("gone")).is_none());
+    assert!(
+        e.events(&w("gone"), None, 10, true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(e.worker(&w("here")).is_some(), "online workers stay");
+    drop(sub);
+    e.shutdown().await;
+    drop(e);
+
+    // After a restart, offline time counts from the restart: nobody is purged
+    // at boot, however old their last activity.
+    let e = open(dir.path(), |c| c.purge_max_age = Duration::from_secs(3600));
+    assert!(e.purge_stale().await.unwrap().is_empty());
+    assert!(e.worker(&w("here")).is_some());
+    e.shutdown().await;
+}
+
+#[tokio::test]
+async fn takeover_storms_are_slowed_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), |_| {});
+    let mut subs = Vec::new();
+    let t = std::time::Instant::now();
+    for _ in 0..6 {
+        subs.push(e.subscribe(&w("a"), None).await.unwrap());
+    }
+    let quick = t.elapsed();
+    let t = std::time::Instant::now();
+    subs.push(e.subscribe(&w("a"), None).await.unwrap());
+    let slowed = t.elapsed();
+    assert!(quick < Duration::from_millis(200), "{quick:?}");
+    assert!(slowed >= Duration::from_millis(200), "{slowed:?}");
+    // Every older subscription was told it was superseded.
+    for s in subs.iter_mut().take(6) {
+        assert_eq!(
+            s.next_batch().await.unwrap_err(),
+            tubemail_core::engine::SubscriptionEnd::Superseded
+        );
+    }
+    drop(subs);
+    e.shutdown().await;
+}

@@ -371,11 +371,12 @@ impl Engine {
         if let Some(id) = from {
             self.check_cursor(worker, id).await?;
         }
+        let recording_default = self.hub_config().recording_enabled_by_default;
         // Damp reconnect storms: two processes fighting over one name would
         // otherwise evict each other as fast as they can reconnect.
         let delay = {
             let mut st = self.lock();
-            let entry = st.entry(worker, now(), false);
+            let entry = st.entry(worker, now(), recording_default);
             let cutoff = Instant::now() - STORM_WINDOW;
             while entry.evictions.front().is_some_and(|t| *t < cutoff) {
                 entry.evictions.pop_front();
@@ -390,7 +391,6 @@ impl Engine {
             tracing::warn!(worker = %worker, ?delay, "repeated stream takeovers; slowing this one down");
             tokio::time::sleep(delay).await;
         }
-        let recording_default = self.hub_config().recording_enabled_by_default;
         let mut st = self.lock();
         let id = st.next_sub_id;
         st.next_sub_id += 1;

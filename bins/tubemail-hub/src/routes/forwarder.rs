@@ -167,12 +167,7 @@ async fn events(
     Worker(w): Worker,
     QueryArgs(q): QueryArgs<CompatEventsQuery>,
 ) -> ApiResult<Json<EventsResponse>> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
-    let events = s
-        .engine
-        .events(&w, q.since.as_deref(), limit, false)
-        .await?;
-    Ok(Json(EventsResponse { events }))
+    super::ops::read_events(&s, &w, q.since.as_deref(), q.limit.unwrap_or(50), false).await
 }
 
 async fn permission_request(

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tubemail_core::api::{ClearAndSendRequest, EventsResponse, KeystrokeRequest, SendRequest};
 use tubemail_core::engine::ControlOutcome;
-use tubemail_core::{EventId, SendReceipt, WorkerStatus, hex, keystroke_bytes};
+use tubemail_core::{EventId, SendReceipt, WorkerName, WorkerStatus, hex, keystroke_bytes};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -123,8 +123,20 @@ async fn events(
     Worker(w): Worker,
     QueryArgs(q): QueryArgs<EventsQuery>,
 ) -> ApiResult<Json<EventsResponse>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 500) as usize;
-    let events = s.engine.events(&w, q.since.as_deref(), limit, true).await?;
+    read_events(&s, &w, q.since.as_deref(), q.limit.unwrap_or(100), true).await
+}
+
+/// Reads a timeline page (`limit` clamped to 1–500); `strict` refuses an
+/// unknown `since` instead of reading from the start.
+pub(super) async fn read_events(
+    s: &AppState,
+    w: &WorkerName,
+    since: Option<&str>,
+    limit: i64,
+    strict: bool,
+) -> ApiResult<Json<EventsResponse>> {
+    let limit = limit.clamp(1, 500) as usize;
+    let events = s.engine.events(w, since, limit, strict).await?;
     Ok(Json(EventsResponse { events }))
 }
 
