@@ -237,3 +237,16 @@ pub fn open_files_limit() -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
 }
+
+/// CPU time (user + system) a process has used so far, from
+/// `/proc/<pid>/stat` (`"self"` for this process); clock ticks are taken as
+/// Linux's fixed `USER_HZ` of 100.
+pub fn cpu_time(pid: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name, starting at `state`.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}

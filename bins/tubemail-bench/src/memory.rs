@@ -145,7 +145,10 @@ impl fmt::Display for MemoryReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.workers;
         let row = |label: String, rss: u64, note: String| {
-            format!("  {label:<32} {:>10}  {note}\n", mib(rss))
+            format!("  {label:<32} {:>10}  {note}", mib(rss))
+                .trim_end()
+                .to_owned()
+                + "\n"
         };
         writeln!(f, "== memory ({n} idle workers) ==")?;
         f.write_str(&row("RSS idle:".into(), self.idle.rss_kb, String::new()))?;

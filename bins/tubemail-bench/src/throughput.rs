@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::api::{Api, SendError, StreamEvent};
 use crate::collector::{Collector, Delivery, Expected, Percentiles, show};
-use crate::hub::Target;
+use crate::hub::{Target, cpu_time};
 use crate::latency::{note_error, write_odd};
 
 /// Settings for the throughput scenario.
@@ -66,6 +66,13 @@ pub struct ThroughputReport {
     delivery: Delivery,
     /// Odd stream events and closed streams.
     odd: (usize, Vec<String>, usize),
+    /// CPU used while sending by the hub (when its pid is known) and by the bench.
+    cpu: (Option<Duration>, Option<Duration>),
+}
+
+/// CPU used between two readings.
+fn cpu_delta(before: Option<Duration>, after: Option<Duration>) -> Option<Duration> {
+    Some(after?.saturating_sub(before?))
 }
 
 /// One sender's loop.
@@ -128,6 +135,9 @@ pub async fn run(target: &Target, cfg: &ThroughputConfig) -> Result<ThroughputRe
 
     let names = Arc::new(cfg.names.clone());
     let next = Arc::new(AtomicUsize::new(0));
+    let hub_pid = target.pid.map(|p| p.to_string());
+    let hub_cpu = hub_pid.as_deref().and_then(cpu_time);
+    let own_cpu = cpu_time("self");
     let started = Instant::now();
     let end = started + cfg.duration;
     let tasks: Vec<_> = (0..cfg.senders)
@@ -143,6 +153,10 @@ pub async fn run(target: &Target, cfg: &ThroughputConfig) -> Result<ThroughputRe
         logs.push(t.await.context("sender task panicked")?);
     }
     let elapsed = started.elapsed();
+    let cpu = (
+        cpu_delta(hub_cpu, hub_pid.as_deref().and_then(cpu_time)),
+        cpu_delta(own_cpu, cpu_time("self")),
+    );
     tracing::info!(?elapsed, "throughput: senders done, waiting for arrivals");
 
     let mut expected = Vec::new();
@@ -187,6 +201,7 @@ pub async fn run(target: &Target, cfg: &ThroughputConfig) -> Result<ThroughputRe
             collector.odd_samples,
             collector.closed.len(),
         ),
+        cpu,
     })
 }
 
@@ -208,6 +223,19 @@ impl fmt::Display for ThroughputReport {
             f,
             "  acknowledged: {} in {:.2} s = {:.0} msg/s; failed sends: {}",
             self.acked, secs, rate, failed
+        )?;
+        let share = |d: Option<Duration>| {
+            d.map_or_else(
+                || "n/a".to_owned(),
+                |d| format!("{:.0}% of a core", 100.0 * d.as_secs_f64() / secs.max(1e-9)),
+            )
+        };
+        writeln!(
+            f,
+            "  CPU while sending: hub {}, bench {} ({} cores shared)",
+            share(self.cpu.0),
+            share(self.cpu.1),
+            std::thread::available_parallelism().map_or(0, usize::from)
         )?;
         for (k, v) in &self.errors {
             writeln!(f, "    {k}: {v}")?;
