@@ -124,6 +124,8 @@ pub struct Metrics {
     pub global_subscribers: AtomicU64,
     /// Store commits since start.
     pub commits: AtomicU64,
+    /// Time spent committing, in microseconds.
+    pub commit_micros: AtomicU64,
 }
 
 /// The engine handle; cheap to clone.

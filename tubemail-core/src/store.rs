@@ -217,6 +217,24 @@ pub struct Snapshot {
     pub flows: Vec<Flow>,
     /// Newest event sequence (0 = none).
     pub max_seq: u64,
+    /// Per-worker timeline figures, computed from the events themselves.
+    pub timelines: Vec<TimelineStats>,
+}
+
+/// A worker's timeline figures as the events table has them. Worker rows
+/// are not rewritten for every event; these are the truth at load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineStats {
+    /// Worker.
+    pub worker: WorkerName,
+    /// Number of events.
+    pub count: u64,
+    /// Newest event.
+    pub last_seq: u64,
+    /// Its kind.
+    pub last_kind: EventKind,
+    /// Its time.
+    pub last_ts: Timestamp,
 }
 
 /// Which events to read.

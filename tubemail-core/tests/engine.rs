@@ -76,6 +76,16 @@ async fn a_restart_keeps_timelines_permissions_and_flows() {
     assert_eq!(e.pending_permissions(None, false).len(), 1);
     assert_eq!(e.status(&w("a")).state, WorkerState::WaitingPermission);
     assert_eq!(e.flows().len(), 1);
+    // Timeline figures come from the events, not from a row rewritten per event.
+    let st = e.status(&w("a"));
+    assert_eq!((st.event_count, st.last_event_id), (3, Some(events[2].event_id)));
+    e.send(&w("b"), "x".into(), Meta::new(), None).await.unwrap();
+    e.send(&w("b"), "y".into(), Meta::new(), None).await.unwrap();
+    e.shutdown().await;
+    drop(e);
+    let e = open(dir.path(), |_| {});
+    let b = e.status(&w("b"));
+    assert_eq!((b.event_count, b.state), (2, WorkerState::Busy));
     // Ids keep increasing after the restart.
     let next = e
         .send(&w("a"), "two".into(), Meta::new(), None)

@@ -92,6 +92,13 @@ pub fn render(http: &HttpMetrics, engine: &Engine) -> String {
         "gauge",
         get(&m.global_subscribers),
     );
+    let _ = writeln!(
+        out,
+        "# HELP tubemail_commit_seconds_total Time spent in store commits.\n\
+         # TYPE tubemail_commit_seconds_total counter\n\
+         tubemail_commit_seconds_total {}",
+        get(&m.commit_micros) as f64 / 1e6
+    );
     let name = "tubemail_http_request_duration_seconds";
     let _ = writeln!(
         out,

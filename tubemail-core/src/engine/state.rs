@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use super::delivery::SubscriptionEnd;
 use crate::name::{FlowName, WorkerName};
-use crate::store::{PermissionRow, Record, Snapshot, WorkerRow};
+use crate::store::{PermissionRow, Record, Snapshot, TimelineStats, WorkerRow};
 use crate::wire::{
     Event, EventId, EventKind, Flow, Presence, StateReason, StateSignal, Timestamp, WorkerState,
     WorkerStatus, WorkerSummary,
@@ -113,6 +113,8 @@ pub(crate) struct WorkerEntry {
     pub evictions: VecDeque<Instant>,
     /// `row.delivered_seq` changed and is not yet persisted.
     pub cursor_dirty: bool,
+    /// The row is in the store (else the next change must write it).
+    pub persisted: bool,
 }
 
 impl WorkerEntry {
@@ -127,6 +129,7 @@ impl WorkerEntry {
             published: watch::channel(last).0,
             evictions: VecDeque::new(),
             cursor_dirty: false,
+            persisted: true,
         }
     }
 
@@ -305,16 +308,39 @@ impl State {
     /// runtime parts (subscriptions, rings) of workers that still exist.
     pub(crate) fn absorb(&mut self, snap: Snapshot, now: Timestamp) {
         let mut old = std::mem::take(&mut self.workers);
-        for row in snap.workers {
+        let mut stats: HashMap<WorkerName, TimelineStats> = snap
+            .timelines
+            .into_iter()
+            .map(|t| (t.worker.clone(), t))
+            .collect();
+        for mut row in snap.workers {
+            // The events are the truth for timeline figures.
+            let t = stats.remove(&row.name);
+            row.event_count = t.as_ref().map_or(0, |t| t.count);
+            row.last_seq = t.as_ref().map_or(0, |t| t.last_seq);
+            row.last_kind = t.as_ref().map(|t| t.last_kind);
+            row.last_ts = t.as_ref().map_or(0.0, |t| t.last_ts);
+            row.last_activity = row.last_activity.max(row.last_ts);
             let entry = match old.remove(&row.name) {
                 Some(mut e) => {
                     e.row = row;
                     e.pending.clear();
+                    e.persisted = true;
                     e
                 }
                 None => WorkerEntry::new(row, now),
             };
             self.workers.insert(entry.row.name.clone(), entry);
+        }
+        for t in stats.into_values() {
+            // Events of a worker whose row is missing (it was created by an
+            // event whose row write had not landed): keep the timeline.
+            let mut row = WorkerRow::new(t.worker.clone(), t.last_ts);
+            row.event_count = t.count;
+            row.last_seq = t.last_seq;
+            row.last_kind = Some(t.last_kind);
+            row.last_ts = t.last_ts;
+            self.workers.insert(t.worker, WorkerEntry::new(row, now));
         }
         for p in snap.permissions {
             match self.workers.get_mut(&p.worker) {
@@ -354,7 +380,9 @@ impl State {
         self.workers.entry(name.clone()).or_insert_with(|| {
             let mut row = WorkerRow::new(name.clone(), now);
             row.recording_enabled = recording;
-            WorkerEntry::new(row, now)
+            let mut entry = WorkerEntry::new(row, now);
+            entry.persisted = false;
+            entry
         })
     }
 }

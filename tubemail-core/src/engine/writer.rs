@@ -97,8 +97,16 @@ fn run(rx: &mpsc::Receiver<Msg>, store: &dyn Store, engine: &Weak<Inner>) {
             }
         }
         if !muts.is_empty() {
+            let muts = coalesce(muts);
+            let started = std::time::Instant::now();
             let result = store.commit(&muts).map_err(Arc::new);
             let inner = engine.upgrade();
+            if let Some(inner) = &inner {
+                inner.metrics.commit_micros.fetch_add(
+                    started.elapsed().as_micros() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
             match &result {
                 Ok(()) => {
                     if let Some(inner) = &inner {
@@ -121,6 +129,23 @@ fn run(rx: &mpsc::Receiver<Msg>, store: &dyn Store, engine: &Weak<Inner>) {
             return;
         }
     }
+}
+
+/// Drops worker rows that a later row of the same worker in the batch
+/// replaces anyway (a busy worker is touched by every operation); the
+/// committed result is the same, with far fewer writes.
+fn coalesce(muts: Vec<Mutation>) -> Vec<Mutation> {
+    let mut seen = std::collections::HashSet::new();
+    let mut keep: Vec<Mutation> = muts
+        .into_iter()
+        .rev()
+        .filter(|m| match m {
+            Mutation::Worker(row) => seen.insert(row.name.clone()),
+            _ => true,
+        })
+        .collect();
+    keep.reverse();
+    keep
 }
 
 impl Inner {
@@ -214,10 +239,15 @@ impl Tx {
         row.last_kind = Some(kind);
         row.last_ts = self.now;
         row.last_activity = self.now;
-        if matches!(kind, EventKind::Outbound | EventKind::PermissionResponse) {
+        let answer = matches!(kind, EventKind::Outbound | EventKind::PermissionResponse);
+        if answer {
             row.last_answer_seq = seq;
         }
-        self.touch(worker);
+        // Counters are recomputed from the events at load, so the row is
+        // written only when it is new or holds something events do not.
+        if answer || !entry.persisted {
+            self.touch(worker);
+        }
         let rec = Arc::new(Record {
             worker: worker.clone(),
             event: event.clone(),
@@ -239,9 +269,10 @@ impl Tx {
         self.muts.push(m);
     }
 
-    fn finish(mut self, st: &State) -> (Vec<Mutation>, Vec<Arc<Record>>) {
+    fn finish(mut self, st: &mut State) -> (Vec<Mutation>, Vec<Arc<Record>>) {
         for name in &self.dirty {
-            if let Some(entry) = st.workers.get(name) {
+            if let Some(entry) = st.workers.get_mut(name) {
+                entry.persisted = true;
                 self.muts.push(Mutation::Worker(entry.row.clone()));
             }
         }
@@ -262,7 +293,7 @@ impl Engine {
             let mut st = self.lock();
             let mut tx = Tx::new(now(), recording_default);
             let out = f(&mut st, &mut tx)?;
-            let (muts, events) = tx.finish(&st);
+            let (muts, events) = tx.finish(&mut st);
             let rx = if muts.is_empty() {
                 None
             } else {
