@@ -97,6 +97,10 @@ pub struct EngineConfig {
     /// A permission request counts as answered by a later reply only once
     /// it is this old (original: 60 s).
     pub sweep_grace: Duration,
+    /// A manager that reconnects without an id is not sent control
+    /// commands older than this: keystrokes or a restart queued while it was
+    /// away would act on a screen nobody is looking at any more.
+    pub stale_control: Duration,
 }
 
 impl EngineConfig {
@@ -107,6 +111,7 @@ impl EngineConfig {
             purge_max_age: Duration::from_secs(3600),
             max_wait: Duration::from_secs(300),
             sweep_grace: Duration::from_secs(60),
+            stale_control: Duration::from_secs(60),
         }
     }
 }
@@ -151,6 +156,8 @@ struct Inner {
     hub_config: Mutex<crate::wire::HubConfig>,
     metrics: Metrics,
     started_at: f64,
+    /// A stream-position flush is scheduled.
+    cursor_flush_pending: std::sync::atomic::AtomicBool,
 }
 
 /// Seconds since the epoch, now.
@@ -183,6 +190,7 @@ impl Engine {
                 hub_config: Mutex::new(hub_config),
                 metrics: Metrics::default(),
                 started_at,
+                cursor_flush_pending: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         Ok(engine)

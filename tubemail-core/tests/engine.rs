@@ -78,9 +78,16 @@ async fn a_restart_keeps_timelines_permissions_and_flows() {
     assert_eq!(e.flows().len(), 1);
     // Timeline figures come from the events, not from a row rewritten per event.
     let st = e.status(&w("a"));
-    assert_eq!((st.event_count, st.last_event_id), (3, Some(events[2].event_id)));
-    e.send(&w("b"), "x".into(), Meta::new(), None).await.unwrap();
-    e.send(&w("b"), "y".into(), Meta::new(), None).await.unwrap();
+    assert_eq!(
+        (st.event_count, st.last_event_id),
+        (3, Some(events[2].event_id))
+    );
+    e.send(&w("b"), "x".into(), Meta::new(), None)
+        .await
+        .unwrap();
+    e.send(&w("b"), "y".into(), Meta::new(), None)
+        .await
+        .unwrap();
     e.shutdown().await;
     drop(e);
     let e = open(dir.path(), |_| {});
@@ -359,5 +366,58 @@ async fn takeover_storms_are_slowed_down() {
         );
     }
     drop(subs);
+    e.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_returning_manager_skips_stale_control_commands_but_workers_get_their_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), |c| c.stale_control = Duration::from_millis(200));
+    e.control(&w("a"), "keystroke:x".into(), "keystroke:78")
+        .await
+        .unwrap();
+    e.send(&w("a"), "old mail".into(), Meta::new(), None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fresh = e
+        .control(&w("a"), "screenshot".into(), "screenshot")
+        .await
+        .unwrap();
+
+    let mut mgr = e.subscribe(&w("a-manager"), None).await.unwrap();
+    let got: Vec<EventId> = mgr
+        .next_batch()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.event.event_id)
+        .collect();
+    assert_eq!(got, vec![fresh.event_id], "only the fresh control command");
+    let mut worker = e.subscribe(&w("a"), None).await.unwrap();
+    let mail = worker.next_batch().await.unwrap();
+    assert_eq!(mail[0].event.content, "old mail", "mail waits however old");
+    drop((mgr, worker));
+    e.shutdown().await;
+}
+
+#[tokio::test]
+async fn delivered_positions_are_persisted_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), |_| {});
+    let mut sub = e.subscribe(&w("a"), None).await.unwrap();
+    let sent = e
+        .send(&w("a"), "m".into(), Meta::new(), None)
+        .await
+        .unwrap();
+    let batch = sub.next_batch().await.unwrap();
+    sub.mark_delivered(batch[0].event.event_id, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // No shutdown: what a crash would leave behind.
+    let store = SqliteStore::open(dir.path().join("tubemail.db")).unwrap();
+    let snap = tubemail_core::store::Store::load(&store).unwrap();
+    let row = snap.workers.iter().find(|r| r.name == w("a")).unwrap();
+    assert_eq!(row.delivered_seq, sent.event_id.0);
+    drop(sub);
     e.shutdown().await;
 }

@@ -209,9 +209,6 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     };
     let e = &state.engine;
     vec![
-        every(Duration::from_secs(1), e.clone(), "flush cursors", |e| {
-            Box::pin(async move { e.flush_cursors().await })
-        }),
         every(
             Duration::from_secs(60),
             e.clone(),

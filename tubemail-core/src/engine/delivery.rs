@@ -24,6 +24,9 @@ const BATCH: usize = 256;
 const STORM_WINDOW: Duration = Duration::from_secs(10);
 /// Evictions within the window before new subscriptions are slowed down.
 const STORM_THRESHOLD: usize = 5;
+/// Stream positions are persisted this soon after a delivery, so a hub
+/// crash replays at most this much to a subscriber that brings no id.
+const CURSOR_FLUSH_DELAY: Duration = Duration::from_millis(50);
 
 /// Why a stream ended from the hub's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -264,6 +267,8 @@ impl Subscription {
             entry.row.delivered_seq = id.0;
             entry.cursor_dirty = true;
         }
+        drop(st);
+        self.engine.schedule_cursor_flush();
     }
 }
 
@@ -371,6 +376,19 @@ impl Engine {
         if let Some(id) = from {
             self.check_cursor(worker, id).await?;
         }
+        let stale_floor = if from.is_none() && worker.is_manager() {
+            let q = EventQuery {
+                worker: Some(worker.clone()),
+                until_ts: Some(now() - self.inner.config.stale_control.as_secs_f64()),
+                newest: true,
+                limit: 1,
+                ..EventQuery::default()
+            };
+            let newest_stale = self.read(move |s| s.events(&q)).await?;
+            newest_stale.first().map_or(0, Record::seq)
+        } else {
+            0
+        };
         let recording_default = self.hub_config().recording_enabled_by_default;
         // Damp reconnect storms: two processes fighting over one name would
         // otherwise evict each other as fast as they can reconnect.
@@ -402,7 +420,7 @@ impl Engine {
         }
         let (end_tx, end_rx) = watch::channel(None);
         entry.subs.push((id, end_tx));
-        let cursor = from.map_or(entry.row.delivered_seq, |e| e.0);
+        let cursor = from.map_or(entry.row.delivered_seq.max(stale_floor), |e| e.0);
         let published = entry.published.subscribe();
         drop(st);
         self.inner
@@ -525,6 +543,24 @@ impl Engine {
         };
         let rows = self.read(move |s| s.events(&q)).await?;
         Ok(rows.into_iter().map(Arc::new).collect())
+    }
+
+    /// Persists stream positions soon, once for many deliveries.
+    fn schedule_cursor_flush(&self) {
+        if self.inner.cursor_flush_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(CURSOR_FLUSH_DELAY).await;
+            engine
+                .inner
+                .cursor_flush_pending
+                .store(false, Ordering::Release);
+            if let Err(e) = engine.flush_cursors().await {
+                tracing::warn!(error = %e, "could not persist stream positions");
+            }
+        });
     }
 
     /// Persists stream positions that changed since the last flush.
