@@ -17,6 +17,7 @@ test: lint rust-test compat-test
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
 rust-test:
 	$(CARGO) build --workspace --locked

@@ -30,7 +30,7 @@ pub use delivery::{GlobalItem, GlobalSubscription, Notice, Subscription, Subscri
 pub use delivery::{global_sse, worker_sse};
 pub use flows::RunStarted;
 pub use permissions::PermissionAsk;
-pub use registry::{Registered, Registration};
+pub use registry::Registration;
 pub use settings::SettingsPatch;
 pub use timeline::{ClearAndSend, ControlOutcome, Since};
 

@@ -3,18 +3,10 @@
 use super::delivery::{Notice, SubscriptionEnd};
 use super::state::unknown_status;
 use super::{Engine, Error, Result, now};
+use crate::api::RegisterResponse;
 use crate::name::WorkerName;
 use crate::store::Mutation;
 use crate::wire::{Health, Presence, WorkerStatus, WorkerSummary};
-
-/// What a registration answers (`{"worker", "cursor"}`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Registered {
-    /// The worker.
-    pub worker: WorkerName,
-    /// Id of the worker's newest event, or `""`.
-    pub cursor: String,
-}
 
 /// Registration details.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +26,11 @@ impl Engine {
     /// (same pid, or a pid not known on either side), as after a hub restart
     /// or a reconnect; a different pid means a new process whose prompts can
     /// never be answered, so they are dropped.
-    pub async fn register(&self, worker: &WorkerName, reg: Registration) -> Result<Registered> {
+    pub async fn register(
+        &self,
+        worker: &WorkerName,
+        reg: Registration,
+    ) -> Result<RegisterResponse> {
         let (out, dropped) = self
             .write(|st, tx| {
                 let entry = st.entry(worker, tx.now, tx.recording_default);
@@ -69,7 +65,7 @@ impl Engine {
                     String::new()
                 };
                 Ok((
-                    Registered {
+                    RegisterResponse {
                         worker: worker.clone(),
                         cursor,
                     },

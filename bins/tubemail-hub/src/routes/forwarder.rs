@@ -116,21 +116,12 @@ async fn register(
     Worker(w): Worker,
     JsonBody(b): JsonBody<RegisterRequest>,
 ) -> ApiResult<Json<RegisterResponse>> {
-    let r = s
-        .engine
-        .register(
-            &w,
-            Registration {
-                cwd: b.cwd,
-                pid: b.pid,
-                forwarder_version: b.forwarder_version,
-            },
-        )
-        .await?;
-    Ok(Json(RegisterResponse {
-        worker: r.worker,
-        cursor: r.cursor,
-    }))
+    let reg = Registration {
+        cwd: b.cwd,
+        pid: b.pid,
+        forwarder_version: b.forwarder_version,
+    };
+    Ok(Json(s.engine.register(&w, reg).await?))
 }
 
 async fn unregister(State(s): State<AppState>, Worker(w): Worker) -> Json<OkResponse> {
