@@ -11,6 +11,7 @@
 
 mod error;
 mod extract;
+mod mcp;
 mod metrics;
 mod openapi;
 mod routes;

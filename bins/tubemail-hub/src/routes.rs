@@ -19,6 +19,18 @@ use crate::error::ApiError;
 use crate::openapi::Api;
 use crate::security;
 
+/// `/mcp` → 307 `/mcp/`, keeping the query (clients that drop the slash).
+async fn mcp_redirect(uri: axum::http::Uri) -> impl IntoResponse {
+    let target = match uri.query() {
+        Some(q) => format!("/mcp/?{q}"),
+        None => "/mcp/".to_owned(),
+    };
+    (
+        StatusCode::TEMPORARY_REDIRECT,
+        [(axum::http::header::LOCATION, target)],
+    )
+}
+
 /// Every route behind the security guard.
 pub fn router(state: AppState) -> Router {
     let api = Api::new();
@@ -38,6 +50,8 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
+        .route_service("/mcp/", crate::mcp::service(state.clone()))
+        .route("/mcp", axum::routing::any(mcp_redirect))
         .fallback(|| async { ApiError::not_found("Not Found") })
         .method_not_allowed_fallback(|| async {
             ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed".into())

@@ -419,3 +419,41 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
     assert_eq!(snapshot(&c).await, before, "bad input changed the store");
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn mcp_needs_the_bearer_and_mcp_without_slash_redirects() {
+    let (_d, hub, c) = hub().await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let post = |auth: Option<&str>| {
+        let mut r = c
+            .http
+            .post(c.url("/mcp/"))
+            .header("Accept", "application/json, text/event-stream")
+            .json(&init);
+        if let Some(a) = auth {
+            r = r.header("Authorization", a);
+        }
+        r.send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), 401);
+    assert_eq!(post(Some("Bearer nope")).await.unwrap().status(), 401);
+    let ok = post(Some(&format!("Bearer {SECRET}"))).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.headers().contains_key("mcp-session-id"));
+    let body = ok.text().await.unwrap();
+    assert!(body.contains(r#""name":"tubemail""#), "{body}");
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_follow
+        .get(c.url("/mcp?a=1"))
+        .bearer_auth(SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["location"], "/mcp/?a=1");
+    hub.stop().await;
+}

@@ -1,0 +1,163 @@
+//! MCP at `/mcp/` (streamable HTTP, rmcp): the `tm_*` tools an orchestrator
+//! drives workers with. Each tool calls the same engine method as its REST
+//! twin under `/api/`; this module only adapts arguments and result shapes.
+//!
+//! # Layout
+//! - `tools`: the 32 tools (names, parameters and shapes of the original).
+//! - `table`: the text roster of `tm_list_workers`.
+
+mod table;
+mod tools;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, JsonObject, ProtocolVersion, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, ServerHandler, tool_handler};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+/// Usage notes sent as the server's `instructions` (and by `get_instructions`).
+pub const INSTRUCTIONS: &str = "\
+TubeMail drives fleets of Claude Code workers. Each worker is a claude session \
+started with `claude-tm`; its name is `<project dir>-tm` (or `<dir>-<role>-tm`).
+
+- See who is there: tm_list_workers (text roster), tm_status(worker) for one worker's \
+state (idle / busy / waiting_permission) with the reason.
+- Give work: tm_send(worker, message). Slash commands such as /compact or /clear go to \
+the worker's manager, which types them into the terminal.
+- Get replies: tm_wait_for_activity(worker, since=<event_id of your send>) waits (up to \
+45 s per call) for new events; tm_receive(worker, since) reads the timeline. Replies \
+are `outbound` events. Pass the last event_id you saw as `since` to read only newer ones.
+- Permission prompts: tm_pending_permissions, then tm_respond_permission(worker, \
+request_id, 'allow'|'deny').
+- Control: tm_interrupt, tm_restart, tm_stop, tm_keystroke, tm_screenshot, tm_health, \
+tm_clear_and_send (idle workers only), tm_update_manager.
+- Saved messages: tm_save_flow, tm_list_flows, tm_run_flow, tm_get_run_log, tm_finish_run.
+
+Event ids are ordered strings: a later event has a greater id.";
+
+/// The MCP handler: one per session.
+#[derive(Clone)]
+pub struct HubMcp {
+    state: AppState,
+    tool_router: ToolRouter<Self>,
+}
+
+impl HubMcp {
+    fn new(state: AppState) -> Self {
+        HubMcp {
+            state,
+            tool_router: Self::tool_router(),
+        }
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for HubMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("tubemail", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    /// Versions up to 2025-11-25 keep a session with a standalone stream, so
+    /// notifications sent outside a request (`tools/list_changed`) reach the
+    /// client; the stateless 2026-07-28 mode would drop them.
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25))
+    }
+}
+
+/// The tower service mounted at `/mcp/`. Bearer, Host and Origin checks run
+/// in the hub's guard before it, as for every route.
+pub fn service(state: AppState) -> StreamableHttpService<HubMcp, LocalSessionManager> {
+    let config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(state.shutdown.child_token())
+        .with_max_request_body_bytes(state.options.max_body_bytes)
+        .disable_allowed_hosts();
+    StreamableHttpService::new(
+        move || Ok(HubMcp::new(state.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
+/// What every tool returns.
+type ToolResult = Result<CallToolResult, ErrorData>;
+
+/// A dict result: JSON text plus `structuredContent`.
+fn dict(value: impl Serialize) -> ToolResult {
+    let value = serde_json::to_value(value).map_err(|e| {
+        ErrorData::internal_error(format!("failed to encode the result: {e}"), None)
+    })?;
+    Ok(CallToolResult::structured(value))
+}
+
+/// A list result: the JSON list as text, `{"result": [...]}` as
+/// `structuredContent` (as the original's FastMCP does).
+fn list(items: impl Serialize) -> ToolResult {
+    let value = serde_json::to_value(items).map_err(|e| {
+        ErrorData::internal_error(format!("failed to encode the result: {e}"), None)
+    })?;
+    let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+    result.structured_content = Some(json!({ "result": value }));
+    Ok(result)
+}
+
+/// A plain text result.
+fn text(s: impl Into<String>) -> ToolResult {
+    Ok(CallToolResult::success(vec![ContentBlock::text(s.into())]))
+}
+
+/// A tool-level error (`isError: true`) the caller can act on.
+fn fail(message: impl Into<String>) -> ToolResult {
+    Ok(CallToolResult::error(vec![ContentBlock::text(
+        message.into(),
+    )]))
+}
+
+/// Output schema: any JSON object (shapes that vary by outcome).
+fn any_object() -> Arc<JsonObject> {
+    Arc::new(
+        json!({"type": "object", "additionalProperties": true})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    )
+}
+
+/// Output schema of a list result: `{"result": [T]}`.
+fn list_of<T: schemars::JsonSchema + std::any::Any>() -> Arc<JsonObject> {
+    let item = rmcp::handler::server::common::schema_for_output::<T>();
+    let mut item: Value = Value::Object((*item).clone());
+    // Definitions must live at the root of the wrapping schema.
+    let defs = item.as_object_mut().and_then(|o| o.remove("$defs"));
+    let mut schema = json!({
+        "type": "object",
+        "properties": {"result": {"type": "array", "items": item}},
+        "required": ["result"],
+    });
+    if let Some(defs) = defs {
+        schema["$defs"] = defs;
+    }
+    Arc::new(schema.as_object().cloned().unwrap_or_default())
+}
+
+/// Output schema of a dict result of type `T`.
+fn object_of<T: schemars::JsonSchema + std::any::Any>() -> Arc<JsonObject> {
+    rmcp::handler::server::common::schema_for_output::<T>()
+}
