@@ -147,6 +147,21 @@ impl Api {
         })
     }
 
+    /// Base URL without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The bearer secret.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// The pooled client for short requests.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Whether `GET /health` answers 200 right now.
     pub async fn healthy(&self) -> bool {
         match self.http.get(format!("{}/health", self.base)).send().await {

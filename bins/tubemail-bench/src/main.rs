@@ -9,6 +9,7 @@ mod api;
 mod collector;
 mod hub;
 mod latency;
+mod mcp;
 mod memory;
 mod throughput;
 
@@ -30,7 +31,9 @@ enum Scenario {
     Throughput,
     /// Hub RSS idle and with many idle streamed workers.
     Memory,
-    /// All three, each against a fresh hub.
+    /// MCP tool-call latency and wait wake-up.
+    Mcp,
+    /// All four, each against a fresh hub.
     All,
 }
 
@@ -77,6 +80,15 @@ struct Cli {
     /// A message not on its stream this many seconds after its send is lost.
     #[arg(long, default_value_t = 5.0)]
     deadline: f64,
+    /// Measured tm_status calls in the mcp scenario.
+    #[arg(long, default_value_t = 2000)]
+    mcp_calls: usize,
+    /// Measured wake-ups of tm_wait_for_activity in the mcp scenario.
+    #[arg(long, default_value_t = 50)]
+    mcp_wakes: usize,
+    /// In the mcp scenario, also check that a 600 s wait returns within 46 s (takes 45 s).
+    #[arg(long)]
+    check_cap: bool,
     /// Minimum settle time before each RSS sample, in seconds.
     #[arg(long, default_value_t = 1.0)]
     settle: f64,
@@ -134,6 +146,15 @@ async fn run_one(
             };
             memory::run(&target, &cfg).await.map(|r| r.to_string())
         }
+        Scenario::Mcp => {
+            let cfg = mcp::McpConfig {
+                worker: format!("b{tag}-mcp-tm"),
+                calls: cli.mcp_calls,
+                wakes: cli.mcp_wakes,
+                check_cap: cli.check_cap,
+            };
+            mcp::run(&target, &cfg).await.map(|r| r.to_string())
+        }
         Scenario::All => bail!("`all` is not a single scenario"),
     };
     let died = target.exited();
@@ -165,7 +186,12 @@ async fn main() -> Result<()> {
         None => default_hub_bin()?,
     };
     let scenarios: Vec<Scenario> = match cli.scenario {
-        Scenario::All => vec![Scenario::Latency, Scenario::Throughput, Scenario::Memory],
+        Scenario::All => vec![
+            Scenario::Latency,
+            Scenario::Throughput,
+            Scenario::Memory,
+            Scenario::Mcp,
+        ],
         s => vec![s],
     };
     // Every stream is its own connection, on both sides (the spawned hub

@@ -135,6 +135,13 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
     let tasks = spawn_background(&state);
     let shutdown = state.shutdown.clone();
     let engine = state.engine.clone();
+    // Streams write many small frames; without TCP_NODELAY the second of
+    // two quick writes waits for the peer's delayed ACK (~40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -171,7 +178,10 @@ pub async fn serve_tls(
     });
     let tasks = spawn_background(&state);
     let engine = state.engine.clone();
-    let result = axum_server::from_tcp_rustls(listener, config)?
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    let result = axum_server::from_tcp(listener)?
+        .acceptor(acceptor)
         .handle(handle)
         .serve(app(state).into_make_service_with_connect_info::<SocketAddr>())
         .await;
