@@ -157,11 +157,6 @@ impl Api {
         &self.secret
     }
 
-    /// The pooled client for short requests.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
     /// Whether `GET /health` answers 200 right now.
     pub async fn healthy(&self) -> bool {
         match self.http.get(format!("{}/health", self.base)).send().await {

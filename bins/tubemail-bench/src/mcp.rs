@@ -55,8 +55,15 @@ fn response_for(body: &str, id: u64) -> Option<Value> {
 impl Session {
     async fn open(target: &Target) -> Result<Session> {
         let api = &target.api;
+        // Longer than the hub's 45 s wait cap (the shared client stops at 30 s).
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("building MCP client")?;
         let mut s = Session {
-            http: api.http().clone(),
+            http,
             url: format!("{}/mcp/", api.base()),
             secret: api.secret().to_owned(),
             id: String::new(),

@@ -154,10 +154,33 @@ fn list_of<T: schemars::JsonSchema + std::any::Any>() -> Arc<JsonObject> {
     if let Some(defs) = defs {
         schema["$defs"] = defs;
     }
+    strip_numeric_formats(&mut schema);
     Arc::new(schema.as_object().cloned().unwrap_or_default())
 }
 
 /// Output schema of a dict result of type `T`.
 fn object_of<T: schemars::JsonSchema + std::any::Any>() -> Arc<JsonObject> {
-    rmcp::handler::server::common::schema_for_output::<T>()
+    let mut schema =
+        Value::Object((*rmcp::handler::server::common::schema_for_output::<T>()).clone());
+    strip_numeric_formats(&mut schema);
+    Arc::new(schema.as_object().cloned().unwrap_or_default())
+}
+
+/// schemars marks integers with Rust formats (`uint64`, `int32`, …) that
+/// JSON Schema validators do not know and warn about; the type and minimum
+/// already say everything a client can check.
+fn strip_numeric_formats(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let numeric = map.get("format").and_then(Value::as_str).is_some_and(|f| {
+                f.starts_with("int") || f.starts_with("uint") || f == "double" || f == "float"
+            });
+            if numeric {
+                map.remove("format");
+            }
+            map.values_mut().for_each(strip_numeric_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_numeric_formats),
+        _ => {}
+    }
 }
