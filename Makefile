@@ -1,18 +1,19 @@
 # TubeMail: one entry point for running, testing and benchmarking.
 #   make run    start the hub on 127.0.0.1:8004 (data in ~/.local/share/tubemail)
-#   make test   every test: lints, Rust unit + integration tests, Python compat suite
+#   make test   every test: lints, Rust unit + integration tests, the TypeScript MCP
+#               SDK test, and the Python suites (original channel, MCP SDK)
 #   make bench  release build + load generator, figures on stdout
 
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := target/test-venv
 
-.PHONY: run test lint rust-test compat-test bench
+.PHONY: run test lint rust-test node-test python-test bench
 
 run:
 	$(CARGO) run --release -p tubemail-hub --
 
-test: lint rust-test compat-test
+test: lint rust-test node-test python-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -23,12 +24,19 @@ rust-test:
 	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked
 
-# The original Python channel (PyPI tubemail-channel 1.2.0) against our hub.
-compat-test:
+# The official TypeScript MCP SDK against /mcp/.
+node-test:
+	$(CARGO) build --workspace --locked
+	cd tests/mcp-node && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/mcp-node && TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub npm test
+
+# The original Python channel (PyPI tubemail-channel 1.2.0) and the official
+# Python MCP SDK against our hub.
+python-test:
 	$(CARGO) build --workspace --locked
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q -r tests/compat/requirements.txt
-	TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub $(VENV)/bin/python -m pytest tests/compat -q
+	$(VENV)/bin/python -m pip install -q -r tests/compat/requirements.txt -r tests/mcp/requirements.txt
+	TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub $(VENV)/bin/python -m pytest tests/compat tests/mcp -q
 
 bench:
 	scripts/bench.sh

@@ -20,6 +20,8 @@ use crate::openapi::Api;
 use crate::security;
 
 /// `/mcp` → 307 `/mcp/`, keeping the query (clients that drop the slash).
+/// The request body is not read, so the connection cannot be reused: say so
+/// (`Connection: close`) rather than let the client find a closed socket.
 async fn mcp_redirect(uri: axum::http::Uri) -> impl IntoResponse {
     let target = match uri.query() {
         Some(q) => format!("/mcp/?{q}"),
@@ -27,7 +29,10 @@ async fn mcp_redirect(uri: axum::http::Uri) -> impl IntoResponse {
     };
     (
         StatusCode::TEMPORARY_REDIRECT,
-        [(axum::http::header::LOCATION, target)],
+        [
+            (axum::http::header::LOCATION, target),
+            (axum::http::header::CONNECTION, "close".to_owned()),
+        ],
     )
 }
 

@@ -157,6 +157,7 @@ pub struct RespondArgs {
     /// The request_id from tm_pending_permissions.
     request_id: String,
     /// `allow` or `deny`.
+    #[schemars(extend("enum" = ["allow", "deny"]))]
     behavior: String,
 }
 
