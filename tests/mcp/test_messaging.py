@@ -364,3 +364,26 @@ async def test_list_workers_groups_roles_by_directory(hub: Hub, new_worker, list
     ra, rb = row_of(text, a), row_of(text, b)
     assert any(m in ra for m in ("├─ ", "└─ ")) and any(m in rb for m in ("├─ ", "└─ ")), f"{ra!r} / {rb!r}"
     assert "🟢" in head[0], f"group header not 🟢 although one role is online: {head[0]!r}"
+
+
+async def test_wait_reports_progress_when_asked(hub: Hub, worker: str) -> None:
+    """A client that passes a progress token hears from a long wait every 5 s."""
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with mcp_client(hub) as c:
+        with anyio.fail_after(20):
+            r = await c.call_tool(
+                "tm_wait_for_activity",
+                {"worker": worker, "timeout_s": 6},
+                read_timeout_seconds=20,
+                progress_callback=on_progress,
+            )
+    assert not r.is_error, dump_result(r)
+    assert r.structured_content == {"result": []}, dump_result(r)
+    assert seen, "no progress notification during a 6 s wait"
+    progress, total, message = seen[0]
+    assert progress == 5 and total == 6, seen
+    assert message and worker in message, seen
