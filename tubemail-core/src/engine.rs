@@ -32,7 +32,7 @@ pub use flows::RunStarted;
 pub use permissions::PermissionAsk;
 pub use registry::Registration;
 pub use settings::SettingsPatch;
-pub use timeline::{ClearAndSend, ControlOutcome, Since};
+pub use timeline::{ClearAndSend, ControlOutcome, MANAGER_REPLY, RECONNECT_REPLY, Since};
 
 use crate::name::NameError;
 use crate::store::{Store, StoreError};

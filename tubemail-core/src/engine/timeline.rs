@@ -10,8 +10,8 @@ use super::{Engine, Error, Result};
 use crate::name::WorkerName;
 use crate::store::EventQuery;
 use crate::wire::{
-    Appended, Event, EventId, EventKind, Meta, SendReceipt, Timestamp, WorkerState,
-    is_harness_command,
+    Appended, Event, EventId, EventKind, Meta, SendReceipt, Timestamp, WorkerState, hex,
+    is_harness_command, keystroke_bytes,
 };
 
 /// Where a read starts.
@@ -48,6 +48,12 @@ pub struct ClearAndSend {
     /// Timelines of each step.
     pub routed_to: Value,
 }
+
+/// How long a manager has to answer a health check or a screenshot
+/// (the original's 5 s).
+pub const MANAGER_REPLY: Duration = Duration::from_secs(5);
+/// How long a manager has to answer an MCP reconnect (the original's 30 s).
+pub const RECONNECT_REPLY: Duration = Duration::from_secs(30);
 
 const ROUTED_WORKER: &str = "worker (tubemail channel)";
 const ROUTED_MANAGER: &str = "manager (harness command)";
@@ -211,6 +217,84 @@ impl Engine {
             ControlOutcome::TimedOut(sent.event_id),
             ControlOutcome::Answered,
         ))
+    }
+
+    /// `tm_health`: asks the manager for process health (`health_response`).
+    pub async fn health_check(&self, worker: &WorkerName) -> Result<ControlOutcome> {
+        self.control_and_wait(
+            worker,
+            "health_check".into(),
+            "health_check",
+            "health_response",
+            MANAGER_REPLY,
+        )
+        .await
+    }
+
+    /// `tm_screenshot`: asks the manager for the screen text (`screenshot:<N>`
+    /// when a line count is given; the original dropped it).
+    pub async fn screenshot(
+        &self,
+        worker: &WorkerName,
+        max_lines: Option<u32>,
+    ) -> Result<ControlOutcome> {
+        let kind = max_lines.map_or_else(|| "screenshot".to_owned(), |n| format!("screenshot:{n}"));
+        self.control_and_wait(
+            worker,
+            "screenshot".into(),
+            &kind,
+            "screenshot",
+            MANAGER_REPLY,
+        )
+        .await
+    }
+
+    /// `tm_reconnect_mcp`: asks the manager to reconnect one MCP server.
+    pub async fn reconnect_mcp(&self, worker: &WorkerName, server: &str) -> Result<ControlOutcome> {
+        if server.trim().is_empty() {
+            return Err(Error::BadRequest(
+                "server must name one of the worker's MCP servers".into(),
+            ));
+        }
+        let kind = format!("reconnect_mcp:{server}");
+        self.control_and_wait(
+            worker,
+            kind.clone(),
+            &kind,
+            "reconnect_mcp_result",
+            RECONNECT_REPLY,
+        )
+        .await
+    }
+
+    /// `tm_keystroke`: keys typed by the manager; also returns the byte count.
+    pub async fn keystroke(&self, worker: &WorkerName, keys: &str) -> Result<(SendReceipt, usize)> {
+        let bytes = keystroke_bytes(keys);
+        if bytes.is_empty() {
+            return Err(Error::BadRequest(
+                "keys must name at least one key, e.g. \"esc\" or \"y enter\"".into(),
+            ));
+        }
+        let kind = format!("keystroke:{}", hex(&bytes));
+        let sent = self
+            .control(worker, format!("keystroke:{keys}"), &kind)
+            .await?;
+        Ok((sent, bytes.len()))
+    }
+
+    /// `tm_update_manager`: refused (`Err(state)`) unless the worker is idle
+    /// or `force` is set.
+    pub async fn update_manager(
+        &self,
+        worker: &WorkerName,
+        force: bool,
+    ) -> Result<std::result::Result<SendReceipt, WorkerState>> {
+        if !force && let Err(state) = self.idle_gate(worker) {
+            return Ok(Err(state));
+        }
+        Ok(Ok(self
+            .control(worker, "update_manager".into(), "update_manager")
+            .await?))
     }
 
     /// Reads a worker's timeline. `strict` refuses a `since` that is not an

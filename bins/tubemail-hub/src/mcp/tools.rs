@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tubemail_core::engine::{ControlOutcome, Error as EngineError};
 use tubemail_core::{
     Behavior, Event, FlowName, FlowSummary, Meta, PendingPermission, SendReceipt, WorkerName,
-    WorkerStatus, hex, keystroke_bytes,
+    WorkerStatus,
 };
 
 use super::{
@@ -24,10 +24,6 @@ use super::{
 const MAX_WAIT: Duration = Duration::from_secs(45);
 /// Progress notifications while a wait runs (when the client asked).
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-/// How long a manager has to answer health and screenshot (original: 5 s).
-const MANAGER_REPLY: Duration = Duration::from_secs(5);
-/// How long a manager has to answer an MCP reconnect (original: 30 s).
-const RECONNECT_REPLY: Duration = Duration::from_secs(30);
 
 /// Validates a worker name or returns an explanatory tool error.
 macro_rules! worker {
@@ -524,46 +520,27 @@ impl HubMcp {
     #[tool(description = "Type keys into the worker's terminal via its manager.", output_schema = any_object())]
     async fn tm_keystroke(&self, Parameters(a): Parameters<KeystrokeArgs>) -> ToolResult {
         let w = worker!(a.worker);
-        let bytes = keystroke_bytes(&a.keys);
-        if bytes.is_empty() {
-            return fail("keys must name at least one key, e.g. \"esc\" or \"y enter\"");
-        }
-        let kind = format!("keystroke:{}", hex(&bytes));
-        let sent = engine!(
-            self.state
-                .engine
-                .control(&w, format!("keystroke:{}", a.keys), &kind)
-                .await
-        );
+        let (sent, bytes) = engine!(self.state.engine.keystroke(&w, &a.keys).await);
         dict(
-            json!({"event_id": sent.event_id, "queued_at": sent.queued_at, "routed_to": sent.worker, "bytes_sent": bytes.len()}),
+            json!({"event_id": sent.event_id, "queued_at": sent.queued_at, "routed_to": sent.worker, "bytes_sent": bytes}),
         )
     }
 
     #[tool(description = "Ask the worker's manager to update itself and restart. Refused unless the worker is idle, or force=true.", output_schema = any_object())]
     async fn tm_update_manager(&self, Parameters(a): Parameters<UpdateManagerArgs>) -> ToolResult {
         let w = worker!(a.worker);
-        if !a.force
-            && let Err(state) = self.state.engine.idle_gate(&w)
-        {
-            let status = self.state.engine.status(&w);
-            return dict(json!({
+        match engine!(self.state.engine.update_manager(&w, a.force).await) {
+            Ok(sent) => dict(json!({
+                "event_id": sent.event_id, "queued_at": sent.queued_at, "routed_to": sent.worker,
+                "forced": a.force,
+                "note": "the manager updates itself and restarts claude with --continue",
+            })),
+            Err(state) => dict(json!({
                 "error": format!("worker not idle (state={}); pass force=True to override", json!(state).as_str().unwrap_or("unknown")),
                 "state": state,
-                "pending_count": status.pending_count,
-            }));
+                "pending_count": self.state.engine.status(&w).pending_count,
+            })),
         }
-        let sent = engine!(
-            self.state
-                .engine
-                .control(&w, "update_manager".into(), "update_manager")
-                .await
-        );
-        dict(json!({
-            "event_id": sent.event_id, "queued_at": sent.queued_at, "routed_to": sent.worker,
-            "forced": a.force,
-            "note": "the manager updates itself and restarts claude with --continue",
-        }))
     }
 
     #[tool(description = "For an idle worker: /clear, then /rename <worker> (restore_name), then the message, with delay_s between steps.", output_schema = any_object())]
@@ -622,19 +599,7 @@ impl HubMcp {
     #[tool(description = "Process health from the worker's manager (cpu_percent, memory_mb, uptime_s, child_alive, restart_count); waits up to 5 s.", output_schema = any_object())]
     async fn tm_health(&self, Parameters(a): Parameters<WorkerArgs>) -> ToolResult {
         let w = worker!(a.worker);
-        let out = engine!(
-            self.state
-                .engine
-                .control_and_wait(
-                    &w,
-                    "health_check".into(),
-                    "health_check",
-                    "health_response",
-                    MANAGER_REPLY
-                )
-                .await
-        );
-        match out {
+        match engine!(self.state.engine.health_check(&w).await) {
             ControlOutcome::Answered(ev) => dict(parse_json_reply(&ev)),
             ControlOutcome::TimedOut(_) => dict(
                 json!({"error": "manager did not respond within 5s", "child_alive": "unknown"}),
@@ -678,14 +643,8 @@ impl HubMcp {
     #[tool(description = "The text on the worker's screen, from its manager; waits up to 5 s.")]
     async fn tm_screenshot(&self, Parameters(a): Parameters<ScreenshotArgs>) -> ToolResult {
         let w = worker!(a.worker);
-        let kind = format!("screenshot:{}", a.max_lines.clamp(1, 10_000));
-        let out = engine!(
-            self.state
-                .engine
-                .control_and_wait(&w, "screenshot".into(), &kind, "screenshot", MANAGER_REPLY)
-                .await
-        );
-        match out {
+        let lines = u32::try_from(a.max_lines.clamp(1, 10_000)).unwrap_or(50);
+        match engine!(self.state.engine.screenshot(&w, Some(lines)).await) {
             ControlOutcome::Answered(ev) => text(ev.content),
             ControlOutcome::TimedOut(_) => {
                 text("(manager did not respond within 5s — may be offline)")
@@ -815,23 +774,7 @@ impl HubMcp {
 
     async fn reconnect(&self, raw: &str, server: &str) -> ToolResult {
         let w = worker!(raw.to_owned());
-        if server.trim().is_empty() {
-            return fail("server must name one of the worker's MCP servers");
-        }
-        let kind = format!("reconnect_mcp:{server}");
-        let out = engine!(
-            self.state
-                .engine
-                .control_and_wait(
-                    &w,
-                    kind.clone(),
-                    &kind,
-                    "reconnect_mcp_result",
-                    RECONNECT_REPLY
-                )
-                .await
-        );
-        match out {
+        match engine!(self.state.engine.reconnect_mcp(&w, server).await) {
             ControlOutcome::Answered(ev) => dict(parse_json_reply(&ev)),
             ControlOutcome::TimedOut(_) => dict(json!({
                 "error": "manager did not post a reconnect_mcp_result within 30s",

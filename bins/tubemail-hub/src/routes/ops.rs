@@ -10,18 +10,13 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tubemail_core::api::{ClearAndSendRequest, EventsResponse, KeystrokeRequest, SendRequest};
-use tubemail_core::engine::ControlOutcome;
-use tubemail_core::{EventId, SendReceipt, WorkerName, WorkerStatus, hex, keystroke_bytes};
+use tubemail_core::engine::{ControlOutcome, MANAGER_REPLY, RECONNECT_REPLY};
+use tubemail_core::{EventId, SendReceipt, WorkerName, WorkerStatus};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryArgs, Worker};
 use crate::openapi::{Api, Route};
-
-/// How long a manager has to answer health and screenshot (original: 5 s).
-const MANAGER_REPLY: Duration = Duration::from_secs(5);
-/// How long a manager has to answer an MCP reconnect (original: 30 s).
-const RECONNECT_REPLY: Duration = Duration::from_secs(30);
 
 pub fn add(api: Api) -> Api {
     api.add(
@@ -210,18 +205,10 @@ async fn keystroke(
     Worker(w): Worker,
     JsonBody(b): JsonBody<KeystrokeRequest>,
 ) -> ApiResult<Json<Value>> {
-    let bytes = keystroke_bytes(&b.keys);
-    if bytes.is_empty() {
-        return Err(ApiError::bad_request("keys must name at least one key"));
-    }
-    let kind = format!("keystroke:{}", hex(&bytes));
-    let sent = s
-        .engine
-        .control(&w, format!("keystroke:{}", b.keys), &kind)
-        .await?;
+    let (sent, bytes) = s.engine.keystroke(&w, &b.keys).await?;
     Ok(Json(json!({
         "event_id": sent.event_id, "queued_at": sent.queued_at,
-        "routed_to": sent.worker, "bytes_sent": bytes.len(),
+        "routed_to": sent.worker, "bytes_sent": bytes,
     })))
 }
 
@@ -268,17 +255,11 @@ fn manager_reply(
 }
 
 async fn health(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
-    let out = s
-        .engine
-        .control_and_wait(
-            &w,
-            "health_check".into(),
-            "health_check",
-            "health_response",
-            MANAGER_REPLY,
-        )
-        .await?;
-    let ev = manager_reply(out, "health_check", MANAGER_REPLY)?;
+    let ev = manager_reply(
+        s.engine.health_check(&w).await?,
+        "health_check",
+        MANAGER_REPLY,
+    )?;
     Ok(Json(
         serde_json::from_str(&ev.content).unwrap_or_else(|_| json!({"raw": ev.content})),
     ))
@@ -297,13 +278,7 @@ async fn screenshot(
     Worker(w): Worker,
     QueryArgs(q): QueryArgs<ScreenshotQuery>,
 ) -> ApiResult<Json<Value>> {
-    let kind = q
-        .max_lines
-        .map_or_else(|| "screenshot".to_owned(), |n| format!("screenshot:{n}"));
-    let out = s
-        .engine
-        .control_and_wait(&w, "screenshot".into(), &kind, "screenshot", MANAGER_REPLY)
-        .await?;
+    let out = s.engine.screenshot(&w, q.max_lines).await?;
     let ev = manager_reply(out, "screenshot", MANAGER_REPLY)?;
     Ok(Json(
         json!({"worker": w, "screen": ev.content, "event_id": ev.event_id}),
@@ -322,20 +297,7 @@ async fn reconnect_mcp(
     Worker(w): Worker,
     JsonBody(b): JsonBody<ReconnectRequest>,
 ) -> ApiResult<Json<Value>> {
-    if b.server.trim().is_empty() {
-        return Err(ApiError::bad_request("server must not be empty"));
-    }
-    let kind = format!("reconnect_mcp:{}", b.server);
-    let out = s
-        .engine
-        .control_and_wait(
-            &w,
-            kind.clone(),
-            &kind,
-            "reconnect_mcp_result",
-            RECONNECT_REPLY,
-        )
-        .await?;
+    let out = s.engine.reconnect_mcp(&w, &b.server).await?;
     let ev = manager_reply(out, "reconnect_mcp", RECONNECT_REPLY)?;
     Ok(Json(
         serde_json::from_str(&ev.content).unwrap_or_else(|_| json!({"raw": ev.content})),

@@ -99,24 +99,17 @@ async fn update_manager(
     Worker(w): Worker,
     QueryArgs(q): QueryArgs<ForceQuery>,
 ) -> ApiResult<Json<Value>> {
-    if !q.force
-        && let Err(state) = s.engine.idle_gate(&w)
-    {
-        let state = serde_json::to_value(state).unwrap_or(Value::Null);
-        let name = state.as_str().unwrap_or("unknown");
-        return Ok(Json(json!({
-            "ok": false,
-            "error": format!("worker not idle (state={name}); pass force=true to override"),
-            "state": state,
-        })));
-    }
-    let sent = s
-        .engine
-        .control(&w, "update_manager".into(), "update_manager")
-        .await?;
-    Ok(Json(
-        json!({"ok": true, "event_id": sent.event_id, "routed_to": sent.worker}),
-    ))
+    Ok(Json(match s.engine.update_manager(&w, q.force).await? {
+        Ok(sent) => json!({"ok": true, "event_id": sent.event_id, "routed_to": sent.worker}),
+        Err(state) => {
+            let name = json!(state);
+            json!({
+                "ok": false,
+                "error": format!("worker not idle (state={}); pass force=true to override", name.as_str().unwrap_or("unknown")),
+                "state": state,
+            })
+        }
+    }))
 }
 
 /// Filters of the pending list.
