@@ -5,17 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, SECRET, TestHub};
+use common::{SECRET, hub};
 use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(10);
-
-async fn hub() -> (tempfile::TempDir, TestHub, Client) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let hub = TestHub::start(dir.path()).await;
-    let c = hub.client();
-    (dir, hub, c)
-}
 
 #[tokio::test]
 async fn channel_round_trip_in_original_shapes() {

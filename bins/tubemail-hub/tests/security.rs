@@ -9,17 +9,10 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
-use common::{Client, SECRET, TestHub};
+use common::{Client, SECRET, hub};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tubemail_hub::Options;
-
-async fn hub() -> (tempfile::TempDir, TestHub, Client) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let hub = TestHub::start(dir.path()).await;
-    let c = hub.client();
-    (dir, hub, c)
-}
 
 #[tokio::test]
 async fn every_route_refuses_missing_and_wrong_bearer() {

@@ -54,6 +54,14 @@ impl TestHub {
     }
 }
 
+/// A hub on a fresh data dir with a client for it (keep the dir alive).
+pub async fn hub() -> (tempfile::TempDir, TestHub, Client) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = TestHub::start(dir.path()).await;
+    let c = hub.client();
+    (dir, hub, c)
+}
+
 /// The hub binary as a child process (for kill -9 and RSS).
 pub struct HubProcess {
     pub child: Child,
