@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -31,39 +29,15 @@ from typing import Any, Callable
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hubproc import REPO_ROOT, HttpResult, HubProcess, clean_env, hub_binary, tail  # noqa: E402  (tests/hubproc.py)
+
 CHANNEL_REQ = "tubemail-channel==1.2.0"
 CHANNEL_VERSION = "1.2.0"
 
 #: upper bound for any single wait in this suite (seconds)
 WAIT_S = 20.0
 POLL_S = 0.05
-
-# Env vars that must not leak from the developer's shell into the
-# processes under test.
-_SCRUB_PREFIXES = ("TUBEMAIL_", "TM_")
-_SCRUB_NAMES = {"ANTHROPIC_API_KEY"}
-
-
-def _clean_env() -> dict[str, str]:
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(_SCRUB_PREFIXES) and k not in _SCRUB_NAMES
-    }
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def _tail(path: Path, limit: int = 4000) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        return f"<unreadable {path}: {e}>"
-    text = _ANSI.sub("", data[-limit:].decode("utf-8", "replace"))
-    return ("…" if len(data) > limit else "") + text
-
 
 # ── venv with the original channel ───────────────────────────────────────────
 
@@ -142,7 +116,7 @@ def channel_script() -> Path:
 
 @pytest.fixture(scope="session")
 def hub_bin() -> Path:
-    path = Path(os.environ.get("TUBEMAIL_HUB_BIN", REPO_ROOT / "target" / "debug" / "tubemail-hub"))
+    path = hub_binary()
     if not path.is_file() or not os.access(path, os.X_OK):
         pytest.fail(
             f"hub binary not found at {path}: build it first "
@@ -152,126 +126,8 @@ def hub_bin() -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class HttpResult:
-    def __init__(self, method: str, url: str, body: Any, status: int, raw: bytes, headers: Any):
-        self.method = method
-        self.url = url
-        self.request_body = body
-        self.status = status
-        self.raw = raw
-        self.headers = headers
-        try:
-            self.json: Any = json.loads(raw.decode("utf-8")) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self.json = None
-
-    def describe(self) -> str:
-        req = "" if self.request_body is None else " " + json.dumps(self.request_body)
-        return (
-            f"{self.method} {self.url}{req} -> {self.status} "
-            f"{self.raw[:2000].decode('utf-8', 'replace')!r}"
-        )
-
-
-class Hub:
-    """A running ``tubemail-hub`` process plus a tiny stdlib HTTP client."""
-
-    def __init__(self, binary: Path, workdir: Path):
-        self.binary = binary
-        self.secret = secrets.token_urlsafe(24)
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.data_dir = workdir / "hub-data"
-        self.data_dir.mkdir()
-        self.log_path = workdir / "hub.log"
-        env = _clean_env()
-        env["TUBEMAIL_SECRET"] = self.secret
-        env.setdefault("RUST_LOG", "info")
-        env["NO_COLOR"] = "1"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [str(binary), "--bind", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-    # -- lifecycle --
-
-    def wait_healthy(self, timeout: float = WAIT_S) -> None:
-        deadline = time.monotonic() + timeout
-        last = "no attempt"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"hub exited with code {self.proc.returncode} before /health answered\n"
-                    f"--- hub log ---\n{self.log_tail()}"
-                )
-            try:
-                r = self.request("GET", "/health", auth=False, timeout=2.0)
-                if r.status == 200:
-                    return
-                last = r.describe()
-            except OSError as e:  # connection refused while binding, etc.
-                last = repr(e)
-            time.sleep(POLL_S)
-        raise AssertionError(
-            f"hub /health did not answer 200 within {timeout:.0f}s (last: {last})\n"
-            f"--- hub log ---\n{self.log_tail()}"
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self._log.close()
-
-    def log_tail(self) -> str:
-        self._log.flush()
-        return _tail(self.log_path)
-
-    # -- HTTP --
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        auth: bool = True,
-        timeout: float = 10.0,
-    ) -> HttpResult:
-        url = self.base + path
-        data = None
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        if auth:
-            headers["Authorization"] = f"Bearer {self.secret}"
-        req = urllib.request.Request(url, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return HttpResult(method, url, body, resp.status, resp.read(), resp.headers)
-        except urllib.error.HTTPError as e:
-            return HttpResult(method, url, body, e.code, e.read(), e.headers)
-
-    def get(self, path: str, **kw: Any) -> HttpResult:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, body: Any = None, **kw: Any) -> HttpResult:
-        return self.request("POST", path, body, **kw)
+class Hub(HubProcess):
+    """Our hub, plus the roster calls the compat tests use."""
 
     def workers(self) -> HttpResult:
         return self.get("/api/workers")
@@ -303,7 +159,7 @@ class ChannelProc:
         self.worker = worker
         self.tag = tag
         self.stderr_path = home.parent / f"channel-{tag}.stderr"
-        env = _clean_env()
+        env = clean_env()
         env.update(
             {
                 "TUBEMAIL_HUB_URL": hub.base,
@@ -350,9 +206,9 @@ class ChannelProc:
             self.eof = True
             self._cond.notify_all()
 
-    def stderr_tail(self) -> str:
+    def stderrtail(self) -> str:
         self._stderr.flush()
-        return _tail(self.stderr_path)
+        return tail(self.stderr_path)
 
     def received_dump(self, start: int = 0) -> str:
         with self._cond:
@@ -389,7 +245,7 @@ class ChannelProc:
         raise AssertionError(
             f"[{self.tag}] waiting for {what}: {why}\n"
             f"--- received on channel stdout ---\n{self.received_dump(start)}\n"
-            f"--- channel stderr ---\n{self.stderr_tail()}\n{diag()}"
+            f"--- channel stderr ---\n{self.stderrtail()}\n{diag()}"
         )
 
     def count(self) -> int:
@@ -485,9 +341,9 @@ class Harness:
         self.home.mkdir()
 
     def diag(self) -> str:
-        parts = [f"--- hub log ({self.hub.log_path}) ---\n{self.hub.log_tail()}"]
+        parts = [f"--- hub log ({self.hub.log_path}) ---\n{self.hub.logtail()}"]
         for c in self.channels:
-            parts.append(f"--- stderr of channel {c.tag} ---\n{c.stderr_tail()}")
+            parts.append(f"--- stderr of channel {c.tag} ---\n{c.stderrtail()}")
         return "\n".join(parts)
 
     def fail(self, msg: str) -> None:

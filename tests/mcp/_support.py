@@ -26,7 +26,7 @@ import os
 import re
 import secrets
 import socket
-import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -43,7 +43,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hubproc import HubProcess, hub_binary  # noqa: E402, F401  (tests/hubproc.py, shared with tests/compat; hub_binary is re-exported)
+
 
 #: upper bound for ordinary waits (seconds)
 WAIT_S = 15.0
@@ -57,138 +59,15 @@ EVENT_ID = re.compile(r"^[0-9]{10,20}$")
 #: TM_WORKER_NAME in the environment of the ``env_hub`` fixture's hub
 ENV_WORKER = f"envw-{secrets.token_hex(3)}-tm"
 
-_SCRUB_PREFIXES = ("TUBEMAIL_", "TM_")
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB_PREFIXES)}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tail(path: Path, limit: int = 4000) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        return f"<unreadable {path}: {e}>"
-    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", data[-limit:].decode("utf-8", "replace"))
-    return ("…" if len(data) > limit else "") + text
-
-
-def hub_binary() -> Path:
-    return Path(os.environ.get("TUBEMAIL_HUB_BIN", REPO_ROOT / "target" / "debug" / "tubemail-hub"))
-
-
 # ── the hub process and its plain-HTTP side ──────────────────────────────────
 
 
-class HttpResult:
-    def __init__(self, method: str, url: str, body: Any, status: int, raw: bytes, headers: Any):
-        self.method, self.url, self.request_body = method, url, body
-        self.status, self.raw, self.headers = status, raw, headers
-        try:
-            self.json: Any = json.loads(raw.decode("utf-8")) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self.json = None
-
-    def describe(self) -> str:
-        req = "" if self.request_body is None else " " + json.dumps(self.request_body)
-        return f"{self.method} {self.url}{req} -> {self.status} {self.raw[:2000].decode('utf-8', 'replace')!r}"
-
-
-class Hub:
-    """A running ``tubemail-hub`` with a tiny stdlib HTTP client."""
+class Hub(HubProcess):
+    """A running ``tubemail-hub`` plus the worker side of the protocol."""
 
     def __init__(self, binary: Path, workdir: Path, extra_env: dict[str, str] | None = None):
-        self.secret = secrets.token_urlsafe(24)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        super().__init__(binary, workdir, extra_env)
         self.mcp_url = f"{self.base}/mcp/"
-        self.data_dir = workdir / "hub-data"
-        self.data_dir.mkdir(parents=True)
-        self.log_path = workdir / "hub.log"
-        env = clean_env()
-        env["TUBEMAIL_SECRET"] = self.secret
-        env.setdefault("RUST_LOG", "info")
-        env["NO_COLOR"] = "1"
-        env.update(extra_env or {})
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [str(binary), "--bind", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-    def wait_healthy(self, timeout: float = WAIT_S) -> None:
-        deadline = time.monotonic() + timeout
-        last = "no attempt"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"hub exited with code {self.proc.returncode} before /health answered\n"
-                    f"--- hub log ---\n{self.log_tail()}"
-                )
-            try:
-                r = self.request("GET", "/health", auth=False, timeout=2.0)
-                if r.status == 200:
-                    return
-                last = r.describe()
-            except OSError as e:
-                last = repr(e)
-            time.sleep(POLL_S)
-        raise AssertionError(f"hub /health not 200 within {timeout:.0f}s (last: {last})\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self._log.close()
-
-    def log_tail(self, limit: int = 4000) -> str:
-        try:
-            self._log.flush()
-        except ValueError:
-            pass
-        return tail(self.log_path, limit)
-
-    # -- HTTP --
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        auth: bool = True,
-        headers: dict[str, str] | None = None,
-        timeout: float = 10.0,
-        raw_body: bytes | None = None,
-    ) -> HttpResult:
-        url = self.base + path
-        data = raw_body
-        hdrs = {"Accept": "application/json"}
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            hdrs["Content-Type"] = "application/json"
-        if auth:
-            hdrs["Authorization"] = f"Bearer {self.secret}"
-        hdrs.update(headers or {})
-        req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return HttpResult(method, url, body, resp.status, resp.read(), resp.headers)
-        except urllib.error.HTTPError as e:
-            return HttpResult(method, url, body, e.code, e.read(), e.headers)
 
     def post_ok(self, path: str, body: Any = None) -> Any:
         __tracebackhide__ = True
