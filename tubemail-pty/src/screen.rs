@@ -1,0 +1,119 @@
+//! What the terminal shows (a vt100 model) and how to type into a TUI.
+
+use std::num::NonZeroU16;
+
+use crate::{Error, Result, Size};
+
+/// Lines of scrollback the screen model keeps.
+const SCROLLBACK: usize = 1000;
+
+/// A vt100 screen fed with the pty's output.
+pub struct Screen {
+    parser: vt100::Parser,
+}
+
+impl std::fmt::Debug for Screen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (rows, cols) = self.parser.screen().size();
+        f.debug_struct("Screen")
+            .field("rows", &rows)
+            .field("cols", &cols)
+            .finish_non_exhaustive()
+    }
+}
+
+fn dims(size: Size) -> Result<(NonZeroU16, NonZeroU16)> {
+    Ok((
+        NonZeroU16::new(size.rows).ok_or(Error::ZeroSize)?,
+        NonZeroU16::new(size.cols).ok_or(Error::ZeroSize)?,
+    ))
+}
+
+impl Screen {
+    /// An empty screen of `size`.
+    pub fn new(size: Size) -> Result<Screen> {
+        let (rows, cols) = dims(size)?;
+        Ok(Screen {
+            parser: vt100::Parser::new(rows, cols, SCROLLBACK),
+        })
+    }
+
+    /// Applies output bytes (escape sequences included).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.parser.process(bytes);
+    }
+
+    /// Follows a terminal resize.
+    pub fn resize(&mut self, size: Size) -> Result<()> {
+        let (rows, cols) = dims(size)?;
+        self.parser.set_size(rows, cols);
+        Ok(())
+    }
+
+    /// The visible text, one line per row, trailing blanks trimmed.
+    pub fn text(&self) -> String {
+        let lines = self.lines();
+        let end = lines
+            .iter()
+            .rposition(|l| !l.is_empty())
+            .map_or(0, |i| i + 1);
+        lines[..end].join("\n")
+    }
+
+    /// The last `n` non-blank-trailing rows of the visible text.
+    pub fn last_lines(&self, n: usize) -> String {
+        let lines = self.lines();
+        let end = lines
+            .iter()
+            .rposition(|l| !l.is_empty())
+            .map_or(0, |i| i + 1);
+        lines[end.saturating_sub(n)..end].join("\n")
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let screen = self.parser.screen();
+        let (_, cols) = screen.size();
+        screen
+            .rows(0, cols.get())
+            .map(|r| r.trim_end().to_owned())
+            .collect()
+    }
+}
+
+/// Frames `text` as a bracketed paste and returns it with the Enter to
+/// send after a short pause: a TUI like Claude Code's treats a pasted
+/// newline as text, not as "submit", so multi-line messages stay whole and
+/// the separate Enter submits them.
+pub fn paste_input(text: &str) -> (Vec<u8>, &'static [u8]) {
+    let mut out = Vec::with_capacity(text.len() + 12);
+    out.extend_from_slice(b"\x1b[200~");
+    // A paste-end sequence inside the text would end the paste early.
+    out.extend_from_slice(text.replace("\x1b[201~", "").as_bytes());
+    out.extend_from_slice(b"\x1b[201~");
+    (out, b"\r")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn screen_follows_cursor_moves_and_clears() {
+        let mut s = Screen::new(Size { rows: 5, cols: 20 }).unwrap();
+        s.feed(b"hello\r\nworld");
+        assert_eq!(s.text(), "hello\nworld");
+        // Move home and overwrite; clear the rest of the screen.
+        s.feed(b"\x1b[H\x1b[2JHI");
+        assert_eq!(s.text(), "HI");
+        s.feed(b"\r\n\x1b[31mred\x1b[0m  ");
+        assert_eq!(s.last_lines(1), "red");
+        assert!(Screen::new(Size { rows: 0, cols: 1 }).is_err());
+    }
+
+    #[test]
+    fn paste_is_bracketed_and_cannot_be_cut_short() {
+        let (paste, enter) = paste_input("a\nb\x1b[201~c");
+        assert_eq!(paste, b"\x1b[200~a\nbc\x1b[201~");
+        assert_eq!(enter, b"\r");
+    }
+}
