@@ -267,3 +267,19 @@ fn default_delay() -> f64 {
 fn default_true() -> bool {
     true
 }
+
+wire_struct! {
+    /// `PUT /api/settings`: absent or `null` keys are left as they are.
+    #[derive(Default)]
+    pub struct SettingsPatch {
+        /// New workers start recording.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub recording_enabled_by_default: Option<bool>,
+        /// Rotate a recording file at this size (≥ 65 536).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub recording_max_bytes_per_file: Option<u64>,
+        /// Recording files kept per worker (1–64).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub recording_keep_files: Option<u32>,
+    }
+}

@@ -3,25 +3,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use serde::Deserialize;
+pub use crate::api::SettingsPatch;
 
 use super::{Engine, Error, Result};
 use crate::wire::HubConfig;
-
-/// A partial settings update; absent or `null` keys are left as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct SettingsPatch {
-    /// New workers start recording.
-    #[serde(default)]
-    pub recording_enabled_by_default: Option<bool>,
-    /// Rotate a recording file at this size (≥ 65 536).
-    #[serde(default)]
-    pub recording_max_bytes_per_file: Option<u64>,
-    /// Recording files kept per worker (1–64).
-    #[serde(default)]
-    pub recording_keep_files: Option<u32>,
-}
 
 /// Reads the settings; a missing file means defaults, an unreadable one is
 /// reported and defaults are used (the file is left as it is).

@@ -1,0 +1,456 @@
+//! [`Client`] and the orchestrator's operations.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tubemail_core::api::{EventsResponse, PermissionsResponse, SettingsPatch, WorkersResponse};
+use tubemail_core::{
+    Behavior, Event, EventId, Flow, Health, HubConfig, Meta, PendingPermission, RunLog,
+    SendReceipt, WorkerName, WorkerStatus, WorkerSummary,
+};
+
+use crate::error::{Error, Result};
+use crate::stream::EventStream;
+
+/// The hub URL when none is configured.
+pub const DEFAULT_HUB_URL: &str = "http://localhost:8004";
+
+/// A handle on one hub; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub(crate) base: String,
+    pub(crate) secret: String,
+    pub(crate) http: reqwest::Client,
+    /// For streams and long waits: no overall timeout.
+    pub(crate) long: reqwest::Client,
+}
+
+/// Builds a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    secret: Option<String>,
+    timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// The hub's base URL (default [`DEFAULT_HUB_URL`]).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// The bearer secret.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+
+    /// Timeout of ordinary requests (default 30 s; streams have none).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<Client> {
+        let secret = self
+            .secret
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| Error::Config("no secret (set TUBEMAIL_SECRET)".into()))?;
+        let base = self.url.trim().trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Error::Config(format!(
+                "hub URL must start with http:// or https://, not {base:?}"
+            )));
+        }
+        let build = |timeout: Option<Duration>| {
+            let mut b = reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .connect_timeout(Duration::from_secs(10));
+            if let Some(t) = timeout {
+                b = b.timeout(t);
+            }
+            b.build()
+                .map_err(|e| Error::Config(format!("HTTP client: {e}")))
+        };
+        Ok(Client {
+            base,
+            secret: secret.trim().to_owned(),
+            http: build(Some(self.timeout))?,
+            long: build(None)?,
+        })
+    }
+}
+
+/// Percent-encodes a path segment (names allow spaces).
+pub(crate) fn seg(name: &str) -> String {
+    name.replace('%', "%25").replace(' ', "%20")
+}
+
+/// The hub's `detail` (a message, or FastAPI-style list), else the body.
+fn detail(body: &str) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(v) => match &v["detail"] {
+            Value::String(s) => s.clone(),
+            Value::Null => body.to_owned(),
+            other => other.to_string(),
+        },
+        Err(_) => body.to_owned(),
+    }
+}
+
+/// Maps an HTTP status and body to a typed error.
+pub(crate) fn status_error(status: StatusCode, body: &str) -> Error {
+    let d = detail(body);
+    match status.as_u16() {
+        401 => Error::Unauthorized(d),
+        404 => Error::NotFound(d),
+        400 | 413 | 422 => Error::BadRequest(d),
+        s => Error::Server {
+            status: s,
+            detail: d,
+        },
+    }
+}
+
+impl Client {
+    /// A builder with the defaults.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            url: DEFAULT_HUB_URL.into(),
+            secret: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// From `TUBEMAIL_HUB_URL` (empty = default) and `TUBEMAIL_SECRET`.
+    pub fn from_env() -> Result<Client> {
+        let mut b = Client::builder();
+        if let Ok(url) = std::env::var("TUBEMAIL_HUB_URL")
+            && !url.trim().is_empty()
+        {
+            b = b.url(url);
+        }
+        if let Ok(secret) = std::env::var("TUBEMAIL_SECRET") {
+            b = b.secret(secret);
+        }
+        b.build()
+    }
+
+    /// The hub's base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+        long: bool,
+    ) -> Result<T> {
+        let url = format!("{}{path}", self.base);
+        let client = if long { &self.long } else { &self.http };
+        let mut req = client.request(method, &url).bearer_auth(&self.secret);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|source| Error::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|source| Error::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
+        if !status.is_success() {
+            return Err(status_error(status, &text));
+        }
+        serde_json::from_str(&text).map_err(|e| Error::Decode(format!("{path}: {e}")))
+    }
+
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.call(Method::GET, path, None::<&Value>, false).await
+    }
+
+    pub(crate) async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<T> {
+        self.call(Method::POST, path, Some(body), false).await
+    }
+
+    /// `GET /health` (no secret needed, but sent anyway).
+    pub async fn health(&self) -> Result<Health> {
+        self.get("/health").await
+    }
+
+    /// The roster.
+    pub async fn workers(&self) -> Result<Vec<WorkerSummary>> {
+        Ok(self.get::<WorkersResponse>("/api/workers").await?.workers)
+    }
+
+    /// One roster row.
+    pub async fn worker(&self, w: &WorkerName) -> Result<WorkerSummary> {
+        self.get(&format!("/api/workers/{}", seg(w.as_str()))).await
+    }
+
+    /// Sends a message (a harness command goes to the manager). Answered
+    /// once the message is on the hub's disk.
+    pub async fn send(
+        &self,
+        w: &WorkerName,
+        message: &str,
+        meta: Option<Meta>,
+    ) -> Result<SendReceipt> {
+        self.send_with_key(w, message, meta, None).await
+    }
+
+    /// Like [`send`](Self::send); repeating `key` returns the first receipt
+    /// (`duplicate: true`) instead of sending twice.
+    pub async fn send_with_key(
+        &self,
+        w: &WorkerName,
+        message: &str,
+        meta: Option<Meta>,
+        key: Option<&str>,
+    ) -> Result<SendReceipt> {
+        let body = json!({"message": message, "meta": meta, "idempotency_key": key});
+        self.post(&format!("/api/workers/{}/send", seg(w.as_str())), &body)
+            .await
+    }
+
+    /// A worker's timeline after `since` (or the newest `limit`).
+    pub async fn events(
+        &self,
+        w: &WorkerName,
+        since: Option<EventId>,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        let since = since.map(|s| s.to_string()).unwrap_or_default();
+        let path = format!(
+            "/api/workers/{}/events?since={since}&limit={limit}",
+            seg(w.as_str())
+        );
+        Ok(self.get::<EventsResponse>(&path).await?.events)
+    }
+
+    /// State with its reason and receipts.
+    pub async fn status(&self, w: &WorkerName) -> Result<WorkerStatus> {
+        self.get(&format!("/api/workers/{}/status", seg(w.as_str())))
+            .await
+    }
+
+    /// Waits up to `timeout_s` (≤ 300) for events after `since` (or from now).
+    pub async fn wait(
+        &self,
+        w: &WorkerName,
+        since: Option<EventId>,
+        timeout_s: f64,
+    ) -> Result<Vec<Event>> {
+        let since = since.map(|s| s.to_string()).unwrap_or_default();
+        let path = format!(
+            "/api/workers/{}/wait?since={since}&timeout_s={timeout_s}",
+            seg(w.as_str())
+        );
+        Ok(self
+            .call::<EventsResponse>(Method::GET, &path, None::<&Value>, true)
+            .await?
+            .events)
+    }
+
+    async fn control(&self, w: &WorkerName, what: &str) -> Result<EventId> {
+        let v: Value = self
+            .post(
+                &format!("/api/workers/{}/{what}", seg(w.as_str())),
+                &json!({}),
+            )
+            .await?;
+        serde_json::from_value(v["event_id"].clone())
+            .map_err(|e| Error::Decode(format!("{what}: {e}")))
+    }
+
+    /// Interrupts the worker.
+    pub async fn interrupt(&self, w: &WorkerName) -> Result<EventId> {
+        self.control(w, "interrupt").await
+    }
+
+    /// Restarts the worker's claude via its manager.
+    pub async fn restart(&self, w: &WorkerName) -> Result<EventId> {
+        self.control(w, "restart").await
+    }
+
+    /// Stops the worker via its manager.
+    pub async fn stop(&self, w: &WorkerName) -> Result<EventId> {
+        self.control(w, "stop").await
+    }
+
+    /// Types keys (`enter`, `esc`, text, …) via the manager; returns the byte count.
+    pub async fn keystroke(&self, w: &WorkerName, keys: &str) -> Result<u64> {
+        let v: Value = self
+            .post(
+                &format!("/api/workers/{}/keystroke", seg(w.as_str())),
+                &json!({"keys": keys}),
+            )
+            .await?;
+        v["bytes_sent"]
+            .as_u64()
+            .ok_or_else(|| Error::Decode(format!("keystroke: {v}")))
+    }
+
+    /// Removes a worker with its timeline; `true` if it existed.
+    pub async fn purge(&self, w: &WorkerName) -> Result<bool> {
+        let v: Value = self
+            .call(
+                Method::DELETE,
+                &format!("/api/workers/{}", seg(w.as_str())),
+                None::<&Value>,
+                false,
+            )
+            .await?;
+        Ok(v["ok"].as_bool().unwrap_or(false))
+    }
+
+    /// Pending permission prompts (of one worker; of offline ones too).
+    pub async fn pending_permissions(
+        &self,
+        worker: Option<&WorkerName>,
+        include_offline: bool,
+    ) -> Result<Vec<PendingPermission>> {
+        let mut path = format!("/api/permissions?include_offline={include_offline}");
+        if let Some(w) = worker {
+            path.push_str(&format!("&worker={}", seg(w.as_str())));
+        }
+        Ok(self.get::<PermissionsResponse>(&path).await?.pending)
+    }
+
+    /// Answers a prompt; `false` when it was not pending.
+    pub async fn resolve_permission(
+        &self,
+        w: &WorkerName,
+        request_id: &str,
+        behavior: Behavior,
+    ) -> Result<bool> {
+        let body = json!({"worker": w, "request_id": request_id, "behavior": behavior});
+        let v: Value = self.post("/api/permissions/resolve", &body).await?;
+        match v["ok"].as_bool() {
+            Some(ok) => Ok(ok),
+            None => Err(Error::Decode(format!("resolve: {v}"))),
+        }
+    }
+
+    /// Hub settings.
+    pub async fn settings(&self) -> Result<HubConfig> {
+        self.get("/api/settings").await
+    }
+
+    /// Updates hub settings; returns them all.
+    pub async fn update_settings(&self, patch: &SettingsPatch) -> Result<HubConfig> {
+        self.call(Method::PUT, "/api/settings", Some(patch), false)
+            .await
+    }
+
+    /// Every flow.
+    pub async fn flows(&self) -> Result<Vec<Flow>> {
+        let v: Value = self.get("/api/flows").await?;
+        serde_json::from_value(v["flows"].clone()).map_err(|e| Error::Decode(format!("flows: {e}")))
+    }
+
+    /// Saves a flow.
+    pub async fn save_flow(
+        &self,
+        name: &str,
+        body: &str,
+        default_worker: Option<&WorkerName>,
+        meta: Option<Meta>,
+    ) -> Result<Flow> {
+        let req =
+            json!({"name": name, "body": body, "default_worker": default_worker, "meta": meta});
+        let v: Value = self.post("/api/flows", &req).await?;
+        soft(&v)?;
+        serde_json::from_value(v["flow"].clone())
+            .map_err(|e| Error::Decode(format!("save_flow: {e}")))
+    }
+
+    /// Runs a flow; returns the run id and the id of the message it sent.
+    pub async fn run_flow(
+        &self,
+        name: &str,
+        worker: Option<&WorkerName>,
+        meta: Option<Meta>,
+    ) -> Result<(String, EventId)> {
+        let v: Value = self
+            .post(
+                &format!("/api/flows/{}/run", seg(name)),
+                &json!({"worker": worker, "meta": meta}),
+            )
+            .await?;
+        soft(&v)?;
+        let run_id = v["run_id"].as_str().unwrap_or_default().to_owned();
+        let first = serde_json::from_value(v["first_event_id"].clone())
+            .map_err(|e| Error::Decode(format!("run_flow: {e}")))?;
+        Ok((run_id, first))
+    }
+
+    /// A run with its worker's events.
+    pub async fn run_log(&self, run_id: &str) -> Result<RunLog> {
+        let v: Value = self
+            .get(&format!("/api/flows/runs/{}", seg(run_id)))
+            .await?;
+        soft(&v)?;
+        serde_json::from_value(v["run"].clone()).map_err(|e| Error::Decode(format!("run_log: {e}")))
+    }
+
+    /// Deletes a flow; `true` if it existed.
+    pub async fn delete_flow(&self, name: &str) -> Result<bool> {
+        let v: Value = self
+            .call(
+                Method::DELETE,
+                &format!("/api/flows/{}", seg(name)),
+                None::<&Value>,
+                false,
+            )
+            .await?;
+        Ok(v["ok"].as_bool().unwrap_or(false))
+    }
+
+    /// A worker's own stream (what its channel reads), resuming after
+    /// `since` when given, else after what the worker's last stream got.
+    pub async fn worker_stream(
+        &self,
+        w: &WorkerName,
+        since: Option<EventId>,
+    ) -> Result<EventStream> {
+        EventStream::open(
+            self.clone(),
+            format!("/tubemail/{}/stream", seg(w.as_str())),
+            since,
+        )
+        .await
+    }
+
+    /// Every worker's events and status notices, from after `since` (or
+    /// from this call).
+    pub async fn global_stream(&self, since: Option<EventId>) -> Result<EventStream> {
+        EventStream::open(self.clone(), "/api/events/stream".to_owned(), since).await
+    }
+}
+
+/// The original's soft errors (`{"ok": false, "error": …}` with HTTP 200).
+fn soft(v: &Value) -> Result<()> {
+    if v["ok"] == json!(false) {
+        let msg = v["error"].as_str().unwrap_or("refused").to_owned();
+        return Err(if msg.contains("not found") {
+            Error::NotFound(msg)
+        } else {
+            Error::BadRequest(msg)
+        });
+    }
+    Ok(())
+}

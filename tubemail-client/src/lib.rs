@@ -1,0 +1,38 @@
+//! Typed async client for the TubeMail hub.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tubemail_client::Error> {
+//! use futures::StreamExt;
+//! use tubemail_client::Client;
+//!
+//! let hub = Client::from_env()?; // TUBEMAIL_HUB_URL, TUBEMAIL_SECRET
+//! let worker = "myproject-tm".parse()?;
+//! let sent = hub.send(&worker, "run the tests", None).await?;
+//! let replies = hub.wait(&worker, Some(sent.event_id), 30.0).await?;
+//! for ev in replies {
+//!     println!("{:?}: {}", ev.kind, ev.content);
+//! }
+//! let mut events = hub.global_stream(None).await?;
+//! while let Some(ev) = events.next().await {
+//!     let ev = ev?;
+//!     println!("{} {:?} {}", ev.event, ev.id, ev.data);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//! - `client`: [`Client`], its builder, and the orchestrator's operations.
+//! - `worker`: what a channel or manager calls (register, outbound, …).
+//! - `stream`: [`EventStream`], SSE with reconnect and `Last-Event-ID` resume.
+//! - `error`: [`Error`].
+
+mod client;
+mod error;
+mod stream;
+mod worker;
+
+pub use client::{Client, ClientBuilder, DEFAULT_HUB_URL};
+pub use error::{Error, Result};
+pub use stream::{EventStream, StreamEvent};
+pub use tubemail_core as core;

@@ -1,0 +1,90 @@
+//! What a worker's channel or manager calls (the original `/tubemail/*`
+//! protocol).
+
+use serde_json::{Value, json};
+use tubemail_core::api::{RegisterRequest, RegisterResponse};
+use tubemail_core::{Appended, Behavior, Meta, WorkerName};
+
+use crate::client::{Client, seg};
+use crate::error::{Error, Result};
+
+impl Client {
+    /// Registers (or re-registers) a worker.
+    pub async fn register(
+        &self,
+        w: &WorkerName,
+        req: &RegisterRequest,
+    ) -> Result<RegisterResponse> {
+        self.post(&format!("/tubemail/{}/register", seg(w.as_str())), req)
+            .await
+    }
+
+    /// Posts a reply from the worker.
+    pub async fn outbound(
+        &self,
+        w: &WorkerName,
+        text: &str,
+        meta: Option<Meta>,
+    ) -> Result<Appended> {
+        let body = json!({"text": text, "meta": meta.unwrap_or_default()});
+        self.post(&format!("/tubemail/{}/outbound", seg(w.as_str())), &body)
+            .await
+    }
+
+    /// Relays a permission prompt.
+    pub async fn permission_request(
+        &self,
+        w: &WorkerName,
+        request_id: &str,
+        tool_name: &str,
+        description: &str,
+        input_preview: &str,
+    ) -> Result<Appended> {
+        let body = json!({"request_id": request_id, "tool_name": tool_name,
+                          "description": description, "input_preview": input_preview});
+        self.post(
+            &format!("/tubemail/{}/permission-request", seg(w.as_str())),
+            &body,
+        )
+        .await
+    }
+
+    /// Reports a prompt answered at the worker; `false` when not pending.
+    pub async fn permission_response(
+        &self,
+        w: &WorkerName,
+        request_id: &str,
+        behavior: Behavior,
+    ) -> Result<bool> {
+        let body = json!({"request_id": request_id, "behavior": behavior});
+        let v: Value = self
+            .post(
+                &format!("/tubemail/{}/permission-response", seg(w.as_str())),
+                &body,
+            )
+            .await?;
+        v["ok"]
+            .as_bool()
+            .ok_or_else(|| Error::Decode(format!("permission-response: {v}")))
+    }
+
+    /// Ends the worker's streams (keeps its state).
+    pub async fn unregister(&self, w: &WorkerName) -> Result<()> {
+        self.post::<Value>(
+            &format!("/tubemail/{}/unregister", seg(w.as_str())),
+            &json!({}),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Clean exit.
+    pub async fn goodbye(&self, w: &WorkerName) -> Result<()> {
+        self.post::<Value>(
+            &format!("/tubemail/{}/goodbye", seg(w.as_str())),
+            &json!({}),
+        )
+        .await
+        .map(drop)
+    }
+}

@@ -1,0 +1,250 @@
+//! The client against a real hub on a loopback port.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tubemail_client::{Client, Error};
+use tubemail_core::api::{RegisterRequest, SettingsPatch};
+use tubemail_core::{Behavior, EventKind, WorkerName, WorkerState};
+use tubemail_hub::{AppState, Hub, Options};
+
+const SECRET: &str = "client-test-secret";
+
+struct Running {
+    state: AppState,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(dir: &std::path::Path, port: u16) -> Running {
+    let state = Hub::open(Options::new(dir, SECRET)).unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let task = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    Running { state, task }
+}
+
+async fn stop(r: Running) {
+    r.state.shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), r.task).await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn client(port: u16, secret: &str) -> Client {
+    Client::builder()
+        .url(format!("http://127.0.0.1:{port}"))
+        .secret(secret)
+        .build()
+        .unwrap()
+}
+
+fn w(name: &str) -> WorkerName {
+    name.parse().unwrap()
+}
+
+#[tokio::test]
+async fn operations_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hub = start(dir.path(), port).await;
+    let c = client(port, SECRET);
+    let worker = w("proj-tm");
+    let reg = RegisterRequest {
+        cwd: "/tmp/proj".into(),
+        pid: Some(7),
+        forwarder_version: None,
+    };
+    assert_eq!(c.register(&worker, &reg).await.unwrap().cursor, "");
+    assert_eq!(c.health().await.unwrap().workers_total, 1);
+
+    let sent = c
+        .send_with_key(&worker, "hello", None, Some("k1"))
+        .await
+        .unwrap();
+    let again = c
+        .send_with_key(&worker, "hello", None, Some("k1"))
+        .await
+        .unwrap();
+    assert_eq!((sent.event_id, again.duplicate), (again.event_id, true));
+    assert_eq!(c.status(&worker).await.unwrap().state, WorkerState::Busy);
+
+    let c2 = c.clone();
+    let wk = worker.clone();
+    let waiter = tokio::spawn(async move { c2.wait(&wk, Some(sent.event_id), 10.0).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    c.outbound(&worker, "pong", None).await.unwrap();
+    let replies = waiter.await.unwrap().unwrap();
+    assert_eq!(replies[0].content, "pong");
+    let all = c.events(&worker, None, 100).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [EventKind::Inbound, EventKind::Outbound]
+    );
+
+    c.permission_request(&worker, "p1", "Bash", "ls", "ls -la")
+        .await
+        .unwrap();
+    let pending = c.pending_permissions(Some(&worker), true).await.unwrap();
+    assert_eq!(pending[0].request_id, "p1");
+    assert!(
+        c.resolve_permission(&worker, "p1", Behavior::Allow)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !c.resolve_permission(&worker, "p1", Behavior::Allow)
+            .await
+            .unwrap()
+    );
+
+    c.save_flow("daily", "report", Some(&worker), None)
+        .await
+        .unwrap();
+    let (run_id, first) = c.run_flow("daily", None, None).await.unwrap();
+    let log = c.run_log(&run_id).await.unwrap();
+    assert_eq!(log.first_event_id, first);
+    assert!(matches!(
+        c.run_flow("nope", None, None).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(c.delete_flow("daily").await.unwrap());
+
+    let patch = SettingsPatch {
+        recording_keep_files: Some(9),
+        ..SettingsPatch::default()
+    };
+    assert_eq!(
+        c.update_settings(&patch)
+            .await
+            .unwrap()
+            .recording_keep_files,
+        9
+    );
+    assert_eq!(c.keystroke(&worker, "esc enter").await.unwrap(), 2);
+    assert!(c.purge(&worker).await.unwrap());
+    stop(hub).await;
+}
+
+#[tokio::test]
+async fn errors_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hub = start(dir.path(), port).await;
+    let good = client(port, SECRET);
+    let bad = client(port, "wrong");
+    assert!(
+        matches!(bad.workers().await, Err(Error::Unauthorized(d)) if d == "invalid bearer token")
+    );
+    assert!(matches!(
+        good.worker(&w("nobody")).await,
+        Err(Error::NotFound(_))
+    ));
+    let err = good
+        .events(&w("x"), Some(tubemail_core::EventId(999)), 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::BadRequest(d) if d.contains("unknown since")),
+        "{err}"
+    );
+    assert!(matches!(
+        good.keystroke(&w("x"), "   ").await,
+        Err(Error::BadRequest(_))
+    ));
+    assert!(matches!(
+        bad.global_stream(None).await,
+        Err(Error::Unauthorized(_))
+    ));
+    stop(hub).await;
+    assert!(matches!(
+        good.workers().await,
+        Err(Error::Unreachable { .. })
+    ));
+    assert!(matches!(
+        good.global_stream(None).await,
+        Err(Error::Unreachable { .. })
+    ));
+    assert!(matches!(Client::builder().build(), Err(Error::Config(_))));
+    assert!(matches!(
+        "../x".parse::<WorkerName>().map_err(Error::from),
+        Err(Error::Config(_))
+    ));
+}
+
+async fn next(s: &mut tubemail_client::EventStream) -> tubemail_client::StreamEvent {
+    tokio::time::timeout(Duration::from_secs(20), s.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn streams_resume_across_a_hub_restart_without_loss_or_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hub = start(dir.path(), port).await;
+    let c = client(port, SECRET);
+    let worker = w("resume-tm");
+    let mut worker_events = c.worker_stream(&worker, None).await.unwrap();
+    let mut global = c.global_stream(None).await.unwrap();
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        sent.push(
+            c.send(&worker, &format!("m{i}"), None)
+                .await
+                .unwrap()
+                .event_id,
+        );
+    }
+    let mut got = Vec::new();
+    let mut got_global = Vec::new();
+    while got.len() < 5 {
+        let ev = next(&mut worker_events).await;
+        if ev.event == "channel_event" {
+            got.push(ev.id.unwrap());
+        }
+    }
+    while got_global.len() < 5 {
+        let ev = next(&mut global).await;
+        if ev.event == "channel_event" {
+            got_global.push(ev.id.unwrap());
+        }
+    }
+    stop(hub).await;
+    let hub = start(dir.path(), port).await;
+    for i in 5..10 {
+        sent.push(
+            c.send(&worker, &format!("m{i}"), None)
+                .await
+                .unwrap()
+                .event_id,
+        );
+    }
+    while got.len() < 10 {
+        let ev = next(&mut worker_events).await;
+        if ev.event == "channel_event" {
+            got.push(ev.id.unwrap());
+        }
+    }
+    while got_global.len() < 10 {
+        let ev = next(&mut global).await;
+        if ev.event == "channel_event" {
+            got_global.push(ev.id.unwrap());
+        }
+    }
+    assert_eq!(got, sent, "worker stream: every event once, in order");
+    assert_eq!(
+        got_global, sent,
+        "global stream: every event once, in order"
+    );
+    stop(hub).await;
+}
