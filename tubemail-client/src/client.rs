@@ -304,6 +304,58 @@ impl Client {
             .ok_or_else(|| Error::Decode(format!("keystroke: {v}")))
     }
 
+    /// `/clear`, then `/rename <worker>` (when `restore_name`), then the
+    /// message, `delay_s` apart. Refused with [`Error::Server`] 409 unless the
+    /// worker is idle.
+    pub async fn clear_and_send(
+        &self,
+        w: &WorkerName,
+        message: &str,
+        delay_s: f64,
+        restore_name: bool,
+    ) -> Result<Value> {
+        let body = json!({"message": message, "delay_s": delay_s, "restore_name": restore_name});
+        self.call(
+            Method::POST,
+            &format!("/api/workers/{}/clear-and-send", seg(w.as_str())),
+            Some(&body),
+            true,
+        )
+        .await
+    }
+
+    /// Process health from the worker's manager (waits up to 5 s; a
+    /// manager that does not answer is [`Error::Server`] 504).
+    pub async fn manager_health(&self, w: &WorkerName) -> Result<Value> {
+        self.get(&format!("/api/workers/{}/health", seg(w.as_str())))
+            .await
+    }
+
+    /// The screen text from the worker's manager (waits up to 5 s).
+    pub async fn screenshot(&self, w: &WorkerName, max_lines: Option<u32>) -> Result<String> {
+        let q = max_lines
+            .map(|n| format!("?max_lines={n}"))
+            .unwrap_or_default();
+        let v: Value = self
+            .get(&format!("/api/workers/{}/screenshot{q}", seg(w.as_str())))
+            .await?;
+        v["screen"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Decode(format!("screenshot: {v}")))
+    }
+
+    /// Asks the worker's manager to reconnect one MCP server (waits up to 30 s).
+    pub async fn reconnect_mcp(&self, w: &WorkerName, server: &str) -> Result<Value> {
+        self.call(
+            Method::POST,
+            &format!("/api/workers/{}/reconnect-mcp", seg(w.as_str())),
+            Some(&json!({"server": server})),
+            true,
+        )
+        .await
+    }
+
     /// Removes a worker with its timeline; `true` if it existed.
     pub async fn purge(&self, w: &WorkerName) -> Result<bool> {
         let v: Value = self

@@ -129,6 +129,47 @@ async fn operations_round_trip() {
         9
     );
     assert_eq!(c.keystroke(&worker, "esc enter").await.unwrap(), 2);
+    // A simulated manager answers screenshots and health checks.
+    let mgr = w("proj-tm-manager");
+    let mut control = c.worker_stream(&mgr, None).await.unwrap();
+    let mc = c.clone();
+    let manager = tokio::spawn(async move {
+        while let Some(Ok(ev)) = control.next().await {
+            let kind = ev.data["meta"]["kind"].as_str().unwrap_or("").to_owned();
+            let (text, reply) = if kind == "health_check" {
+                (r#"{"child_alive": true}"#.to_owned(), "health_response")
+            } else if kind.starts_with("screenshot") {
+                (format!("screen {kind}"), "screenshot")
+            } else {
+                continue;
+            };
+            let mut meta = tubemail_core::Meta::new();
+            meta.insert("kind".into(), reply.into());
+            mc.outbound(&w("proj-tm-manager"), &text, Some(meta))
+                .await
+                .unwrap();
+        }
+    });
+    assert_eq!(
+        c.screenshot(&worker, Some(12)).await.unwrap(),
+        "screen screenshot:12"
+    );
+    assert_eq!(
+        c.manager_health(&worker).await.unwrap()["child_alive"],
+        true
+    );
+    manager.abort();
+    assert!(matches!(
+        c.clear_and_send(&w("ghost-tm"), "x", 0.0, false).await,
+        Err(Error::Server { status: 409, .. })
+    ));
+    c.register(&w("idle-tm"), &reg).await.unwrap();
+    assert!(matches!(
+        c.clear_and_send(&w("idle-tm"), "fresh start", 0.0, false)
+            .await
+            .unwrap()["message_event_id"],
+        serde_json::Value::String(_)
+    ));
     assert!(c.purge(&worker).await.unwrap());
     stop(hub).await;
 }
