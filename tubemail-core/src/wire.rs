@@ -37,6 +37,18 @@ impl EventId {
     }
 }
 
+/// A string that is not an event id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an event id: {0:?} (event ids are digits, e.g. 0000000042)")]
+pub struct BadEventId(pub String);
+
+impl std::str::FromStr for EventId {
+    type Err = BadEventId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventId::parse(s.trim()).ok_or_else(|| BadEventId(s.to_owned()))
+    }
+}
+
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:010}", self.0)
