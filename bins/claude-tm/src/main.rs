@@ -1,0 +1,64 @@
+//! `claude-tm`: the worker side of TubeMail.
+//!
+//! `claude-tm channel` is the stdio MCP server Claude Code starts as its
+//! `tubemail-channel`: it registers the worker with the hub, pushes hub
+//! messages into the session as channel notifications, relays permission
+//! prompts both ways, and gives the model `reply`, `ack` and
+//! `channel_health`. stdout is the protocol; logs go to stderr.
+
+mod channel;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use tubemail_client::Client;
+use tubemail_client::core::WorkerName;
+
+/// The worker side of TubeMail.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The stdio MCP channel Claude Code loads as `tubemail-channel`.
+    Channel,
+}
+
+/// `TM_WORKER_NAME`, else the directory's name (as the original channel).
+fn worker_name() -> Result<WorkerName> {
+    let name = std::env::var("TM_WORKER_NAME")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| {
+            std::env::current_dir()
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        })
+        .unwrap_or_else(|| "worker".to_owned());
+    name.parse()
+        .with_context(|| format!("{name:?} is not a valid worker name (set TM_WORKER_NAME)"))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TUBEMAIL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match cli.command {
+        Command::Channel => {
+            let client = Client::from_env().context("tubemail-channel needs TUBEMAIL_SECRET")?;
+            channel::run(client, worker_name()?).await?;
+        }
+    }
+    // stdin reads cannot be cancelled; leave without waiting for them.
+    std::process::exit(0);
+}
