@@ -184,3 +184,36 @@ fn strip_numeric_formats(v: &mut Value) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tool list as clients see it (names, descriptions, input and
+    /// output schemas), compared with a reviewed snapshot so no schema
+    /// changes by accident. `UPDATE_SNAPSHOTS=1 cargo test` rewrites it.
+    #[test]
+    fn tool_schemas_match_the_snapshot() {
+        let mut tools: Vec<Value> = HubMcp::tool_router()
+            .list_all()
+            .into_iter()
+            .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+            .collect();
+        tools.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        assert_eq!(tools.len(), 32);
+        let current = serde_json::to_string_pretty(&tools).unwrap_or_default() + "\n";
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/snapshots/mcp-tools.json"
+        );
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(path, &current).unwrap_or_else(|e| panic!("writing {path}: {e}"));
+            return;
+        }
+        let expected = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            expected == current,
+            "MCP tool schemas changed; review and run `UPDATE_SNAPSHOTS=1 cargo test -p tubemail-hub tool_schemas`"
+        );
+    }
+}
