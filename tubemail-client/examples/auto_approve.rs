@@ -1,0 +1,69 @@
+//! Allows permission prompts for a configured set of tools and leaves the
+//! rest to a human (who answers in the web UI, the CLI or at the terminal).
+//!
+//! ```sh
+//! TUBEMAIL_SECRET=… cargo run -p tubemail-client --example auto_approve -- Read Grep Glob
+//! ```
+
+use futures::StreamExt;
+use tubemail_client::core::{Behavior, WorkerName};
+use tubemail_client::{Client, Error};
+
+/// Answers pending and future prompts whose tool is in `allowed`; returns
+/// after `stop_after` approvals (`None`: runs until the stream ends).
+pub async fn run(
+    hub: &Client,
+    allowed: &[String],
+    stop_after: Option<usize>,
+) -> Result<usize, Error> {
+    let mut approved = 0;
+    let done = |n: usize| stop_after.is_some_and(|max| n >= max);
+    // Subscribe first, then clear the backlog, so nothing falls in between.
+    let mut events = hub.global_stream(None).await?;
+    for p in hub.pending_permissions(None, false).await? {
+        if allowed.contains(&p.tool_name)
+            && hub
+                .resolve_permission(&p.worker, &p.request_id, Behavior::Allow)
+                .await?
+        {
+            println!(
+                "allowed {} for {} ({})",
+                p.tool_name, p.worker, p.request_id
+            );
+            approved += 1;
+        }
+    }
+    while !done(approved) {
+        let Some(ev) = events.next().await else { break };
+        let ev = ev?;
+        if ev.event != "permission_request" {
+            continue;
+        }
+        let tool = ev.data["tool_name"].as_str().unwrap_or("");
+        let (Some(worker), Some(id)) = (ev.data["worker"].as_str(), ev.data["request_id"].as_str())
+        else {
+            continue;
+        };
+        let worker: WorkerName = worker.parse()?;
+        if allowed.iter().any(|t| t == tool) {
+            if hub.resolve_permission(&worker, id, Behavior::Allow).await? {
+                println!("allowed {tool} for {worker} ({id})");
+                approved += 1;
+            }
+        } else {
+            println!("left {tool} for {worker} ({id}) to a human");
+        }
+    }
+    Ok(approved)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let allowed: Vec<String> = std::env::args().skip(1).collect();
+    if allowed.is_empty() {
+        return Err("usage: auto_approve <tool name>...".into());
+    }
+    let hub = Client::from_env()?;
+    run(&hub, &allowed, None).await?;
+    Ok(())
+}
