@@ -5,8 +5,12 @@
 //! messages into the session as channel notifications, relays permission
 //! prompts both ways, and gives the model `reply`, `ack` and
 //! `channel_health`. stdout is the protocol; logs go to stderr.
+//!
+//! `claude-tm manager` runs claude in a pty as `<worker>-manager` on the
+//! hub and carries out its control commands.
 
 mod channel;
+mod manager;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -25,6 +29,14 @@ struct Cli {
 enum Command {
     /// The stdio MCP channel Claude Code loads as `tubemail-channel`.
     Channel,
+    /// Run claude (`TUBEMAIL_CLAUDE_BIN`, default `claude`) in a pty and
+    /// carry out the hub's control commands; exits 0 after a stop, 42 to
+    /// be restarted.
+    Manager {
+        /// Arguments passed to claude.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// `TM_WORKER_NAME`, else the directory's name (as the original channel).
@@ -53,12 +65,21 @@ async fn main() -> Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    match cli.command {
+    let code = match cli.command {
         Command::Channel => {
             let client = Client::from_env().context("tubemail-channel needs TUBEMAIL_SECRET")?;
             channel::run(client, worker_name()?).await?;
+            0
         }
-    }
+        Command::Manager { args } => {
+            let client = Client::from_env().context("the manager needs TUBEMAIL_SECRET")?;
+            let program = std::env::var("TUBEMAIL_CLAUDE_BIN")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "claude".to_owned());
+            manager::run(client, worker_name()?, &program, &args).await?
+        }
+    };
     // stdin reads cannot be cancelled; leave without waiting for them.
-    std::process::exit(0);
+    std::process::exit(code);
 }

@@ -1,0 +1,242 @@
+//! The manager: runs claude in a pty and carries out the hub's control
+//! commands (`<worker>-manager` on the hub).
+//!
+//! What it does today: typing harness commands and keystrokes, screenshots
+//! from a vt100 model of the screen, health, and stop/restart through
+//! `/exit` with the launcher's exit codes. Terminal pass-through for a user
+//! at the keyboard and status reporting come with the launcher.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::json;
+use tubemail_client::Client;
+use tubemail_client::core::api::RegisterRequest;
+use tubemail_client::core::{Meta, WorkerName};
+use tubemail_pty::{Pty, PtyCommand, Screen, Size, paste_input};
+
+/// Exit code that asks the launcher to start the manager again.
+pub const RESTART_EXIT: i32 = 42;
+/// Pause between a pasted text and the Enter that submits it.
+const ENTER_GAP: Duration = Duration::from_millis(120);
+
+/// What the manager was asked to do when claude exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnExit {
+    Stop,
+    Restart,
+}
+
+/// A control command, parsed from `meta.kind` (or the content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Control {
+    /// Type text and submit it.
+    Type(String),
+    /// Raw bytes.
+    Keys(Vec<u8>),
+    /// Screen text, the last N lines.
+    Screenshot(Option<usize>),
+    Health,
+    Stop,
+    Restart,
+    Unknown(String),
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    s.len()
+        .is_multiple_of(2)
+        .then(|| {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten()
+}
+
+fn parse(kind: &str) -> Control {
+    match kind.split_once(':') {
+        Some(("type", raw)) => Control::Type(raw.to_owned()),
+        Some(("keystroke", hex)) => {
+            unhex(hex).map_or_else(|| Control::Unknown(kind.to_owned()), Control::Keys)
+        }
+        Some(("screenshot", n)) => Control::Screenshot(n.parse().ok()),
+        Some(("rename", name)) => Control::Type(format!("/rename {name}")),
+        _ => match kind {
+            "screenshot" => Control::Screenshot(None),
+            "health_check" => Control::Health,
+            "force_stop" => Control::Stop,
+            "force_restart" | "restart" | "update_manager" => Control::Restart,
+            "compact" => Control::Type("/compact".into()),
+            "clear" => Control::Type("/clear".into()),
+            other => Control::Unknown(other.to_owned()),
+        },
+    }
+}
+
+struct Manager {
+    hub: Client,
+    me: WorkerName,
+    pty: Arc<Pty>,
+    screen: Arc<Mutex<Screen>>,
+    started: Instant,
+    on_exit: Mutex<Option<OnExit>>,
+}
+
+impl Manager {
+    async fn reply(&self, text: &str, kind: &str) {
+        let mut meta = Meta::new();
+        meta.insert("kind".into(), kind.into());
+        if let Err(e) = self.hub.outbound(&self.me, text, Some(meta)).await {
+            tracing::warn!(error = %e, kind, "could not answer the hub");
+        }
+    }
+
+    async fn type_text(&self, text: &str) -> std::io::Result<()> {
+        let (paste, enter) = paste_input(text);
+        self.pty.write_all(&paste).await?;
+        tokio::time::sleep(ENTER_GAP).await;
+        self.pty.write_all(enter).await
+    }
+
+    async fn handle(&self, control: Control) -> std::io::Result<()> {
+        match control {
+            Control::Type(text) => self.type_text(&text).await?,
+            Control::Keys(bytes) => self.pty.write_all(&bytes).await?,
+            Control::Screenshot(n) => {
+                let text = {
+                    let screen = self.screen.lock().unwrap_or_else(|p| p.into_inner());
+                    n.map_or_else(|| screen.text(), |n| screen.last_lines(n))
+                };
+                self.reply(&text, "screenshot").await;
+            }
+            Control::Health => {
+                let rss_kb = std::fs::read_to_string(format!("/proc/{}/status", self.pty.pid()))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("VmRSS:"))
+                            .and_then(|v| {
+                                v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()
+                            })
+                    });
+                let body = json!({
+                    "child_alive": rss_kb.is_some(),
+                    "memory_mb": rss_kb.map(|k| (k / 102.4).round() / 10.0),
+                    "uptime_s": self.started.elapsed().as_secs(),
+                    "restart_count": 0,
+                });
+                self.reply(&body.to_string(), "health_response").await;
+            }
+            Control::Stop | Control::Restart => {
+                let want = if control == Control::Stop {
+                    OnExit::Stop
+                } else {
+                    OnExit::Restart
+                };
+                *self.on_exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(want);
+                self.type_text("/exit").await?;
+            }
+            Control::Unknown(kind) => tracing::debug!(kind, "ignoring control command"),
+        }
+        Ok(())
+    }
+}
+
+/// Runs `program args` for worker `worker` until it exits; returns the
+/// launcher exit code: 0 after a stop, [`RESTART_EXIT`] after a restart
+/// request, 1 when claude ended on its own (the launcher retries).
+pub async fn run(
+    hub: Client,
+    worker: WorkerName,
+    program: &str,
+    args: &[String],
+) -> anyhow::Result<i32> {
+    let me = worker.manager()?;
+    let pty = Arc::new(Pty::spawn(
+        &PtyCommand::new(program)
+            .args(args)
+            .env("TM_WORKER_NAME", worker.as_str())
+            .size(Size::default()),
+    )?);
+    let screen = Arc::new(Mutex::new(Screen::new(Size::default())?));
+    let reg = RegisterRequest {
+        cwd: std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        pid: Some(i64::from(std::process::id())),
+        forwarder_version: Some(format!("claude-tm {}", env!("CARGO_PKG_VERSION"))),
+    };
+    hub.register(&me, &reg).await?;
+    let mut control = hub.worker_stream(&me, None).await?;
+    let m = Arc::new(Manager {
+        hub: hub.clone(),
+        me: me.clone(),
+        pty: pty.clone(),
+        screen: screen.clone(),
+        started: Instant::now(),
+        on_exit: Mutex::new(None),
+    });
+    // Output feeds the screen model until claude is gone.
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n @ 1..) = pty.read(&mut buf).await {
+            screen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .feed(&buf[..n]);
+        }
+    });
+    let commands = {
+        let m = m.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(ev)) = control.next().await {
+                if ev.event != "channel_event" {
+                    continue;
+                }
+                let kind = ev.data["meta"]["kind"]
+                    .as_str()
+                    .filter(|k| !k.is_empty())
+                    .or_else(|| ev.data["content"].as_str())
+                    .unwrap_or("")
+                    .to_owned();
+                if let Err(e) = m.handle(parse(&kind)).await {
+                    tracing::warn!(error = %e, kind, "control command failed");
+                }
+            }
+        })
+    };
+    let _ = reader.await;
+    commands.abort();
+    if let Err(e) = hub.unregister(&me).await {
+        tracing::debug!(error = %e, "unregister at exit failed");
+    }
+    let on_exit = *m.on_exit.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(match on_exit {
+        Some(OnExit::Stop) => 0,
+        Some(OnExit::Restart) => RESTART_EXIT,
+        None => 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_kinds() {
+        assert_eq!(parse("type:/compact"), Control::Type("/compact".into()));
+        assert_eq!(parse("keystroke:1b0d"), Control::Keys(vec![0x1b, 0x0d]));
+        assert_eq!(
+            parse("keystroke:zz"),
+            Control::Unknown("keystroke:zz".into())
+        );
+        assert_eq!(parse("screenshot:20"), Control::Screenshot(Some(20)));
+        assert_eq!(parse("screenshot"), Control::Screenshot(None));
+        assert_eq!(parse("rename:w-tm"), Control::Type("/rename w-tm".into()));
+        assert_eq!(parse("force_stop"), Control::Stop);
+        assert_eq!(parse("update_manager"), Control::Restart);
+        assert_eq!(parse("health_check"), Control::Health);
+    }
+}

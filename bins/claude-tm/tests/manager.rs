@@ -1,0 +1,100 @@
+//! `claude-tm manager` with a stand-in claude, driven through a real hub.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use tubemail_core::engine::ControlOutcome;
+use tubemail_core::{Meta, WorkerName};
+use tubemail_hub::{Hub, Options};
+
+const SECRET: &str = "manager-test-secret";
+
+/// A prompt loop that echoes what is typed and leaves on /exit.
+const FAKE_CLAUDE: &str = r#"#!/bin/sh
+printf 'READY> '
+while IFS= read -r line; do
+  case "$line" in
+    *"/exit"*) echo bye; exit 0;;
+  esac
+  printf 'you said: %s\nREADY> ' "$line"
+done
+"#;
+
+async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn types_commands_reads_the_screen_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake-claude");
+    std::fs::write(&fake, FAKE_CLAUDE).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = Hub::open(Options::new(dir.path().join("hub"), SECRET)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let engine = state.engine.clone();
+    let worker: WorkerName = "mgr-tm".parse().unwrap();
+
+    let mut manager = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-tm"))
+        .arg("manager")
+        .env("TUBEMAIL_HUB_URL", &url)
+        .env("TUBEMAIL_SECRET", SECRET)
+        .env("TM_WORKER_NAME", worker.as_str())
+        .env("TUBEMAIL_CLAUDE_BIN", &fake)
+        .env("TUBEMAIL_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mgr = worker.manager().unwrap();
+    eventually("the manager online", async || {
+        engine.worker(&mgr).filter(|w| w.online)
+    })
+    .await;
+
+    // A harness command goes to the manager, which types it into claude.
+    let sent = engine
+        .send(&worker, "/compact".into(), Meta::new(), None)
+        .await
+        .unwrap();
+    assert_eq!(sent.worker, mgr);
+    let screen = eventually("the typed command on screen", async || {
+        match engine.screenshot(&worker, None).await.unwrap() {
+            ControlOutcome::Answered(ev) if ev.content.contains("you said: /compact") => {
+                Some(ev.content)
+            }
+            _ => None,
+        }
+    })
+    .await;
+    assert!(screen.contains("READY>"), "{screen}");
+
+    match engine.health_check(&worker).await.unwrap() {
+        ControlOutcome::Answered(ev) => {
+            let v: serde_json::Value = serde_json::from_str(&ev.content).unwrap();
+            assert_eq!(v["child_alive"], true, "{v}");
+        }
+        other => panic!("no health answer: {other:?}"),
+    }
+
+    engine
+        .control(&worker, "force_stop".into(), "force_stop")
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), manager.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "a stop exits 0");
+    state.shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+}
