@@ -7,9 +7,11 @@
 //! `channel_health`. stdout is the protocol; logs go to stderr.
 //!
 //! `claude-tm manager` runs claude in a pty as `<worker>-manager` on the
-//! hub and carries out its control commands.
+//! hub and carries out its control commands; `claude-tm` alone is the
+//! launcher that keeps the manager running.
 
 mod channel;
+mod launcher;
 mod manager;
 
 use anyhow::{Context, Result};
@@ -21,8 +23,17 @@ use tubemail_client::core::WorkerName;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Hub URL (else TUBEMAIL_HUB_URL, else http://localhost:8004).
+    #[arg(long)]
+    hub: Option<String>,
+    /// Role: the worker becomes `<dir>-<role>-tm`.
+    #[arg(long)]
+    role: Option<String>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Arguments passed to claude.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    claude_args: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,18 +77,52 @@ async fn main() -> Result<()> {
         )
         .init();
     let code = match cli.command {
-        Command::Channel => {
+        Some(Command::Channel) => {
             let client = Client::from_env().context("tubemail-channel needs TUBEMAIL_SECRET")?;
             channel::run(client, worker_name()?).await?;
             0
         }
-        Command::Manager { args } => {
+        Some(Command::Manager { args }) => {
             let client = Client::from_env().context("the manager needs TUBEMAIL_SECRET")?;
             let program = std::env::var("TUBEMAIL_CLAUDE_BIN")
                 .ok()
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "claude".to_owned());
             manager::run(client, worker_name()?, &program, &args).await?
+        }
+        None => {
+            let dir = std::env::current_dir().context("no current directory")?;
+            let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+            let real: std::collections::HashMap<String, String> = std::env::vars().collect();
+            let mut extra = launcher::env_from_files(&dir, home.as_deref(), &real);
+            if let Some(url) = &cli.hub {
+                extra.retain(|(k, _)| k != "TUBEMAIL_HUB_URL");
+                extra.push(("TUBEMAIL_HUB_URL".into(), url.clone()));
+            }
+            let lookup = |key: &str| {
+                extra
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| real.get(key).cloned())
+                    .filter(|v| !v.is_empty())
+            };
+            let worker = launcher::worker_name(
+                lookup("TM_WORKER_NAME").as_deref(),
+                &dir,
+                cli.role.as_deref(),
+            )?;
+            let Some(secret) = lookup("TUBEMAIL_SECRET") else {
+                anyhow::bail!(
+                    "no TUBEMAIL_SECRET: set it in the environment, in ./.env or in ~/.config/tubemail/.env \
+                     (the hub keeps it in its data dir, file `secret`)"
+                );
+            };
+            let url = lookup("TUBEMAIL_HUB_URL")
+                .unwrap_or_else(|| tubemail_client::DEFAULT_HUB_URL.to_owned());
+            let hub = Client::builder().url(url).secret(secret).build().ok();
+            launcher::run(worker, hub, extra, cli.claude_args).await?
         }
     };
     // stdin reads cannot be cancelled; leave without waiting for them.
