@@ -34,6 +34,52 @@ impl Default for Size {
     }
 }
 
+/// The size of the terminal on `fd` (say, the user's stdin), or `None`
+/// when it is not a terminal.
+pub fn terminal_size(fd: std::os::fd::BorrowedFd<'_>) -> Option<Size> {
+    unix::terminal_size(fd).map(|w| Size {
+        rows: w.ws_row,
+        cols: w.ws_col,
+    })
+}
+
+/// Puts the terminal on `fd` in raw mode until the guard drops (also when
+/// unwinding from a panic), so keys reach the child as typed.
+pub fn raw_mode(fd: std::os::fd::BorrowedFd<'_>) -> Result<RawMode> {
+    use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+    let saved = tcgetattr(fd).map_err(|source| Error::Control {
+        what: "read terminal modes",
+        source,
+    })?;
+    let mut raw = saved.clone();
+    cfmakeraw(&mut raw);
+    tcsetattr(fd, SetArg::TCSANOW, &raw).map_err(|source| Error::Control {
+        what: "enter raw mode",
+        source,
+    })?;
+    let fd = fd.try_clone_to_owned().map_err(|e| Error::Control {
+        what: "keep the terminal",
+        source: nix::Error::from_raw(e.raw_os_error().unwrap_or(0)),
+    })?;
+    Ok(RawMode { fd, saved })
+}
+
+/// Restores the terminal's modes when dropped.
+#[derive(Debug)]
+pub struct RawMode {
+    fd: std::os::fd::OwnedFd,
+    saved: nix::sys::termios::Termios,
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        use nix::sys::termios::{SetArg, tcsetattr};
+        if let Err(e) = tcsetattr(&self.fd, SetArg::TCSANOW, &self.saved) {
+            tracing::warn!(error = %e, "could not restore the terminal");
+        }
+    }
+}
+
 /// Why a pty operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -51,6 +51,13 @@ pub(crate) fn read_winsize(fd: BorrowedFd<'_>) -> nix::Result<Winsize> {
     Ok(size)
 }
 
+/// The size of the terminal on `fd` (e.g. the user's stdin), if it is one.
+pub(crate) fn terminal_size(fd: BorrowedFd<'_>) -> Option<Winsize> {
+    read_winsize(fd)
+        .ok()
+        .filter(|w| w.ws_row > 0 && w.ws_col > 0)
+}
+
 /// Registers the (non-blocking) master with the tokio reactor.
 pub(crate) fn register(master: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
     // SAFETY: `OwnedFd` owns an open descriptor that stays open, and keeps

@@ -1,20 +1,23 @@
 //! The manager: runs claude in a pty and carries out the hub's control
 //! commands (`<worker>-manager` on the hub).
 //!
-//! What it does today: typing harness commands and keystrokes, screenshots
-//! from a vt100 model of the screen, health, and stop/restart through
-//! `/exit` with the launcher's exit codes. Terminal pass-through for a user
-//! at the keyboard and status reporting come with the launcher.
+//! It passes the user's terminal through (raw mode, keys, resize) when
+//! started from one, types harness commands and keystrokes, answers
+//! screenshots from a vt100 model of the screen and health checks, and
+//! stops or restarts through `/exit` with the launcher's exit codes.
+//! Status reporting (context-pct, active) comes next.
 
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tubemail_client::Client;
 use tubemail_client::core::api::RegisterRequest;
 use tubemail_client::core::{Meta, WorkerName};
-use tubemail_pty::{Pty, PtyCommand, Screen, Size, paste_input};
+use tubemail_pty::{Pty, PtyCommand, Screen, paste_input};
 
 /// Exit code that asks the launcher to start the manager again.
 pub const RESTART_EXIT: i32 = 42;
@@ -144,6 +147,40 @@ impl Manager {
     }
 }
 
+/// Copies the user's keys into the pty and follows their terminal's size.
+fn spawn_passthrough(pty: Arc<Pty>, screen: Arc<Mutex<Screen>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = vec![0u8; 4096];
+        let mut winch =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
+        loop {
+            let resized = async {
+                match winch.as_mut() {
+                    Some(w) => w.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                n = stdin.read(&mut buf) => match n {
+                    Ok(n @ 1..) => {
+                        if pty.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ => break,
+                },
+                Some(()) = resized => {
+                    if let Some(size) = tubemail_pty::terminal_size(std::io::stdin().as_fd()) {
+                        let _ = pty.resize(size);
+                        let _ = screen.lock().unwrap_or_else(|p| p.into_inner()).resize(size);
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// Runs `program args` for worker `worker` until it exits; returns the
 /// launcher exit code: 0 after a stop, [`RESTART_EXIT`] after a restart
 /// request, 1 when claude ended on its own (the launcher retries).
@@ -154,13 +191,21 @@ pub async fn run(
     args: &[String],
 ) -> anyhow::Result<i32> {
     let me = worker.manager()?;
+    // A user at a terminal sees and drives claude directly.
+    let user_tty = tubemail_pty::terminal_size(std::io::stdin().as_fd());
+    let size = user_tty.unwrap_or_default();
     let pty = Arc::new(Pty::spawn(
         &PtyCommand::new(program)
             .args(args)
             .env("TM_WORKER_NAME", worker.as_str())
-            .size(Size::default()),
+            .size(size),
     )?);
-    let screen = Arc::new(Mutex::new(Screen::new(Size::default())?));
+    let screen = Arc::new(Mutex::new(Screen::new(size)?));
+    let _raw = match user_tty {
+        Some(_) => Some(tubemail_pty::raw_mode(std::io::stdin().as_fd())?),
+        None => None,
+    };
+    let passthrough = user_tty.map(|_| spawn_passthrough(pty.clone(), screen.clone()));
     let reg = RegisterRequest {
         cwd: std::env::current_dir()
             .map(|d| d.display().to_string())
@@ -178,14 +223,20 @@ pub async fn run(
         started: Instant::now(),
         on_exit: Mutex::new(None),
     });
-    // Output feeds the screen model until claude is gone.
+    // Output feeds the screen model (and the user's terminal) until claude
+    // is gone.
+    let mirror = user_tty.is_some();
     let reader = tokio::spawn(async move {
+        let mut out = tokio::io::stdout();
         let mut buf = vec![0u8; 16 * 1024];
         while let Ok(n @ 1..) = pty.read(&mut buf).await {
             screen
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .feed(&buf[..n]);
+            if mirror && (out.write_all(&buf[..n]).await.is_err() || out.flush().await.is_err()) {
+                break;
+            }
         }
     });
     let commands = {
@@ -209,6 +260,9 @@ pub async fn run(
     };
     let _ = reader.await;
     commands.abort();
+    if let Some(p) = passthrough {
+        p.abort();
+    }
     if let Err(e) = hub.unregister(&me).await {
         tracing::debug!(error = %e, "unregister at exit failed");
     }

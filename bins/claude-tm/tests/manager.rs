@@ -98,3 +98,83 @@ async fn types_commands_reads_the_screen_and_stops() {
     state.shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
 }
+
+/// Prints its terminal size at start and on every resize, echoes lines.
+const SIZE_CLAUDE: &str = r#"#!/bin/sh
+trap 'echo "size:$(stty size)"' WINCH
+echo "size:$(stty size)"
+while :; do
+  if IFS= read -r line; then
+    case "$line" in *"/exit"*) exit 0;; esac
+    echo "you said: $line"
+  fi
+done
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_at_a_terminal_drives_claude_through_the_manager() {
+    use tubemail_pty::{Pty, PtyCommand, Size};
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("size-claude");
+    std::fs::write(&fake, SIZE_CLAUDE).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = Hub::open(Options::new(dir.path().join("hub"), SECRET)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let worker: WorkerName = "tty-tm".parse().unwrap();
+
+    // The user's terminal is a pty of its own, 30x100.
+    let mut user = Pty::spawn(
+        &PtyCommand::new(env!("CARGO_BIN_EXE_claude-tm"))
+            .arg("manager")
+            .env("TUBEMAIL_HUB_URL", &url)
+            .env("TUBEMAIL_SECRET", SECRET)
+            .env("TM_WORKER_NAME", worker.as_str())
+            .env("TUBEMAIL_CLAUDE_BIN", &fake)
+            .env("TUBEMAIL_LOG", "off")
+            .size(Size {
+                rows: 30,
+                cols: 100,
+            }),
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let mut read_until = async |user: &Pty, seen: &mut String, want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !seen.contains(want) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let n = tokio::time::timeout(left, user.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("no {want:?}; saw {seen:?}"))
+                .unwrap();
+            assert!(n > 0, "terminal closed before {want:?}; saw {seen:?}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    read_until(&user, &mut seen, "size:30 100").await;
+    // Keys typed at the terminal reach claude, raw.
+    user.write_all(b"hello\r").await.unwrap();
+    read_until(&user, &mut seen, "you said: hello").await;
+    // Resizing the terminal resizes claude's.
+    user.resize(Size {
+        rows: 40,
+        cols: 120,
+    })
+    .unwrap();
+    read_until(&user, &mut seen, "size:40 120").await;
+
+    state
+        .engine
+        .control(&worker, "force_stop".into(), "force_stop")
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), user.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    state.shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+}
