@@ -68,6 +68,30 @@ impl Client {
             .ok_or_else(|| Error::Decode(format!("permission-response: {v}")))
     }
 
+    /// Reports context window use (the manager posts under the worker's
+    /// name); `true` when it changed.
+    pub async fn context_pct(&self, w: &WorkerName, pct: Option<u8>) -> Result<bool> {
+        let v: Value = self
+            .post(
+                &format!("/tubemail/{}/context-pct", seg(w.as_str())),
+                &json!({"pct": pct}),
+            )
+            .await?;
+        Ok(v["changed"].as_bool().unwrap_or(false))
+    }
+
+    /// Reports whether the worker is working (also a heartbeat); `true`
+    /// when it changed.
+    pub async fn set_active(&self, w: &WorkerName, is_active: bool) -> Result<bool> {
+        let v: Value = self
+            .post(
+                &format!("/tubemail/{}/active", seg(w.as_str())),
+                &json!({"is_active": is_active}),
+            )
+            .await?;
+        Ok(v["changed"].as_bool().unwrap_or(false))
+    }
+
     /// Ends the worker's streams (keeps its state).
     pub async fn unregister(&self, w: &WorkerName) -> Result<()> {
         self.post::<Value>(

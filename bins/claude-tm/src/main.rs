@@ -13,6 +13,7 @@
 mod channel;
 mod launcher;
 mod manager;
+mod status;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

@@ -5,7 +5,8 @@
 //! started from one, types harness commands and keystrokes, answers
 //! screenshots from a vt100 model of the screen and health checks, and
 //! stops or restarts through `/exit` with the launcher's exit codes.
-//! Status reporting (context-pct, active) comes next.
+//! Every 3 s it reports the worker's context use and activity from the
+//! screen.
 
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,12 @@ use tubemail_pty::{Pty, PtyCommand, Screen, paste_input};
 
 /// Exit code that asks the launcher to start the manager again.
 pub const RESTART_EXIT: i32 = 42;
+/// How often the screen is checked for context use and activity.
+const STATUS_EVERY: Duration = Duration::from_secs(3);
+/// Activity is re-posted this often even unchanged, so the hub's 30 s
+/// freshness window never lapses during a long steady state.
+const ACTIVE_HEARTBEAT: Duration = Duration::from_secs(9);
+
 /// Pause between a pasted text and the Enter that submits it.
 const ENTER_GAP: Duration = Duration::from_millis(120);
 
@@ -147,6 +154,34 @@ impl Manager {
     }
 }
 
+/// Posts context use (on change) and activity (on change, and as a
+/// heartbeat) for the worker, read from the screen every few seconds.
+fn spawn_status(
+    hub: Client,
+    worker: WorkerName,
+    screen: Arc<Mutex<Screen>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_pct: Option<Option<u8>> = None;
+        let mut last_active: Option<(bool, Instant)> = None;
+        let mut tick = tokio::time::interval(STATUS_EVERY);
+        loop {
+            tick.tick().await;
+            let text = screen.lock().unwrap_or_else(|p| p.into_inner()).text();
+            let pct = crate::status::context_pct(&text);
+            if last_pct != Some(pct) && hub.context_pct(&worker, pct).await.is_ok() {
+                last_pct = Some(pct);
+            }
+            let active = crate::status::is_active(&text);
+            let due = last_active
+                .is_none_or(|(was, at)| was != active || at.elapsed() >= ACTIVE_HEARTBEAT);
+            if due && hub.set_active(&worker, active).await.is_ok() {
+                last_active = Some((active, Instant::now()));
+            }
+        }
+    })
+}
+
 /// Copies the user's keys into the pty and follows their terminal's size.
 fn spawn_passthrough(pty: Arc<Pty>, screen: Arc<Mutex<Screen>>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -258,8 +293,10 @@ pub async fn run(
             }
         })
     };
+    let status = spawn_status(m.hub.clone(), worker.clone(), m.screen.clone());
     let _ = reader.await;
     commands.abort();
+    status.abort();
     if let Some(p) = passthrough {
         p.abort();
     }

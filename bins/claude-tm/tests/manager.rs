@@ -178,3 +178,52 @@ async fn a_user_at_a_terminal_drives_claude_through_the_manager() {
     state.shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_context_use_and_activity_from_the_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("busy-claude");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nprintf 'context 42%%\\n* Mulling... (3s)\\n'\nexec sleep 30\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = Hub::open(Options::new(dir.path().join("hub"), SECRET)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let engine = state.engine.clone();
+    let worker: WorkerName = "busy-tm".parse().unwrap();
+    // The channel registers the worker itself; status lands on that entry.
+    engine
+        .register(&worker, tubemail_core::engine::Registration::default())
+        .await
+        .unwrap();
+
+    let mut manager = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-tm"))
+        .arg("manager")
+        .env("TUBEMAIL_HUB_URL", &url)
+        .env("TUBEMAIL_SECRET", SECRET)
+        .env("TM_WORKER_NAME", worker.as_str())
+        .env("TUBEMAIL_CLAUDE_BIN", &fake)
+        .env("TUBEMAIL_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let row = eventually("context and activity on the roster", async || {
+        engine
+            .worker(&worker)
+            .filter(|w| w.context_pct == Some(42) && w.observed_active == Some(true))
+    })
+    .await;
+    assert_eq!(row.state, tubemail_core::WorkerState::Busy);
+    assert_eq!(
+        row.state_reason.signal,
+        tubemail_core::StateSignal::ObservedActive
+    );
+    let _ = manager.kill().await;
+    state.shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+}
