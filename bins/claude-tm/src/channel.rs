@@ -14,7 +14,6 @@ use rmcp::service::{NotificationContext, Peer};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tubemail_client::core::api::RegisterRequest;
 use tubemail_client::core::{Behavior, Meta, WorkerName};
 use tubemail_client::{Client, StreamEvent};
 
@@ -218,13 +217,7 @@ async fn deliver(peer: &Peer<RoleServer>, ev: &StreamEvent) {
 /// Registers, then follows the worker's stream for as long as the channel
 /// lives. The stream resumes by itself after hub restarts.
 async fn pump(ch: Channel, peer: Peer<RoleServer>) {
-    let reg = RegisterRequest {
-        cwd: std::env::current_dir()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default(),
-        pid: Some(i64::from(std::process::id())),
-        forwarder_version: Some(format!("claude-tm {}", env!("CARGO_PKG_VERSION"))),
-    };
+    let reg = crate::registration();
     loop {
         match ch.client.register(&ch.worker, &reg).await {
             Ok(_) => {

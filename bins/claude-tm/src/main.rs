@@ -51,6 +51,19 @@ enum Command {
     },
 }
 
+/// What this process registers with: its directory, its pid (a new pid
+/// tells the hub that older permission prompts cannot be answered) and
+/// version.
+fn registration() -> tubemail_client::core::api::RegisterRequest {
+    tubemail_client::core::api::RegisterRequest {
+        cwd: std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        pid: Some(i64::from(std::process::id())),
+        forwarder_version: Some(format!("claude-tm {}", env!("CARGO_PKG_VERSION"))),
+    }
+}
+
 /// `TM_WORKER_NAME`, else the directory's name (as the original channel).
 fn worker_name() -> Result<WorkerName> {
     let name = std::env::var("TM_WORKER_NAME")

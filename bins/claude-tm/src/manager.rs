@@ -16,7 +16,6 @@ use futures::StreamExt;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tubemail_client::Client;
-use tubemail_client::core::api::RegisterRequest;
 use tubemail_client::core::{Meta, WorkerName};
 use tubemail_pty::{Pty, PtyCommand, Screen, paste_input};
 
@@ -241,13 +240,7 @@ pub async fn run(
         None => None,
     };
     let passthrough = user_tty.map(|_| spawn_passthrough(pty.clone(), screen.clone()));
-    let reg = RegisterRequest {
-        cwd: std::env::current_dir()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default(),
-        pid: Some(i64::from(std::process::id())),
-        forwarder_version: Some(format!("claude-tm {}", env!("CARGO_PKG_VERSION"))),
-    };
+    let reg = crate::registration();
     hub.register(&me, &reg).await?;
     let mut control = hub.worker_stream(&me, None).await?;
     let m = Arc::new(Manager {
