@@ -2,6 +2,8 @@
 //! over stdio, against a real hub.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
 
+mod common;
+
 use std::time::Duration;
 
 use rmcp::model::{CallToolRequestParams, ClientNotification, CustomNotification};
@@ -11,7 +13,6 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tubemail_core::Behavior;
-use tubemail_hub::{Hub, Options};
 
 const SECRET: &str = "channel-test-secret";
 
@@ -41,10 +42,8 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<(String, Value)>) -> (String, Val
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_round_trip_and_permission_relay() {
     let dir = tempfile::tempdir().unwrap();
-    let state = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let hub = common::TestHub::start(dir.path(), SECRET).await;
+    let (state, url) = (hub.state.clone(), hub.url.clone());
     let engine = state.engine.clone();
     let worker: tubemail_core::WorkerName = "chan-tm".parse().unwrap();
     // Mail sent before the channel starts waits for it.
@@ -136,6 +135,5 @@ async fn channel_round_trip_and_permission_relay() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    state.shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    hub.stop().await;
 }

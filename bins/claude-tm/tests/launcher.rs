@@ -2,12 +2,12 @@
 //! directory, restart with `--continue`, stop.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
 
-use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use tubemail_core::WorkerName;
 use tubemail_core::engine::ControlOutcome;
-use tubemail_hub::{Hub, Options};
 
 const SECRET: &str = "launcher-test-secret";
 
@@ -21,32 +21,18 @@ while IFS= read -r line; do
 done
 "#;
 
-async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_with_continue_and_stops_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("proj");
     std::fs::create_dir(&project).unwrap();
     let fake = dir.path().join("fake-claude");
-    std::fs::write(&fake, FAKE_CLAUDE).unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fake = common::script(fake, FAKE_CLAUDE);
     // The secret comes from the project's .env, as a user would keep it.
     std::fs::write(project.join(".env"), format!("TUBEMAIL_SECRET={SECRET}\n")).unwrap();
 
-    let state = Hub::open(Options::new(dir.path().join("hub"), SECRET)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let hub = common::TestHub::start(&dir.path().join("hub"), SECRET).await;
+    let (state, url) = (hub.state.clone(), hub.url.clone());
     let engine = state.engine.clone();
 
     let mut launcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-tm"))
@@ -66,7 +52,10 @@ async fn restarts_with_continue_and_stops_on_request() {
         ControlOutcome::Answered(ev) if ev.content.contains(needle) => Some(ev.content),
         _ => None,
     };
-    eventually("the first claude", async || screen_has("args:[]").await).await;
+    common::eventually("the first claude", Duration::from_secs(15), async || {
+        screen_has("args:[]").await
+    })
+    .await;
 
     assert!(engine.worker(&mgr).unwrap().online);
     engine
@@ -74,9 +63,11 @@ async fn restarts_with_continue_and_stops_on_request() {
         .await
         .unwrap();
     // A new manager starts claude again, now with --continue.
-    eventually("claude restarted with --continue", async || {
-        screen_has("args:[--continue]").await
-    })
+    common::eventually(
+        "claude restarted with --continue",
+        Duration::from_secs(15),
+        async || screen_has("args:[--continue]").await,
+    )
     .await;
 
     engine
@@ -88,6 +79,5 @@ async fn restarts_with_continue_and_stops_on_request() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    state.shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    hub.stop().await;
 }

@@ -1,12 +1,12 @@
 //! `claude-tm manager` with a stand-in claude, driven through a real hub.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
 
-use std::os::unix::fs::PermissionsExt;
+mod common;
+
 use std::time::{Duration, Instant};
 
 use tubemail_core::engine::ControlOutcome;
 use tubemail_core::{Meta, WorkerName};
-use tubemail_hub::{Hub, Options};
 
 const SECRET: &str = "manager-test-secret";
 
@@ -21,27 +21,13 @@ while IFS= read -r line; do
 done
 "#;
 
-async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn types_commands_reads_the_screen_and_stops() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("fake-claude");
-    std::fs::write(&fake, FAKE_CLAUDE).unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let state = Hub::open(Options::new(dir.path().join("hub"), SECRET)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let fake = common::script(fake, FAKE_CLAUDE);
+    let hub = common::TestHub::start(&dir.path().join("hub"), SECRET).await;
+    let (state, url) = (hub.state.clone(), hub.url.clone());
     let engine = state.engine.clone();
     let worker: WorkerName = "mgr-tm".parse().unwrap();
 
@@ -56,7 +42,7 @@ async fn types_commands_reads_the_screen_and_stops() {
         .spawn()
         .unwrap();
     let mgr = worker.manager().unwrap();
-    eventually("the manager online", async || {
+    common::eventually("the manager online", Duration::from_secs(10), async || {
         engine.worker(&mgr).filter(|w| w.online)
     })
     .await;
@@ -67,14 +53,16 @@ async fn types_commands_reads_the_screen_and_stops() {
         .await
         .unwrap();
     assert_eq!(sent.worker, mgr);
-    let screen = eventually("the typed command on screen", async || {
-        match engine.screenshot(&worker, None).await.unwrap() {
+    let screen = common::eventually(
+        "the typed command on screen",
+        Duration::from_secs(10),
+        async || match engine.screenshot(&worker, None).await.unwrap() {
             ControlOutcome::Answered(ev) if ev.content.contains("you said: /compact") => {
                 Some(ev.content)
             }
             _ => None,
-        }
-    })
+        },
+    )
     .await;
     assert!(screen.contains("READY>"), "{screen}");
 
@@ -95,8 +83,7 @@ async fn types_commands_reads_the_screen_and_stops() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0), "a stop exits 0");
-    state.shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    hub.stop().await;
 }
 
 /// Prints its terminal size at start and on every resize, echoes lines.
@@ -116,12 +103,9 @@ async fn a_user_at_a_terminal_drives_claude_through_the_manager() {
     use tubemail_pty::{Pty, PtyCommand, Size};
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("size-claude");
-    std::fs::write(&fake, SIZE_CLAUDE).unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let state = Hub::open(Options::new(dir.path().join("hub"), SECRET)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let fake = common::script(fake, SIZE_CLAUDE);
+    let hub = common::TestHub::start(&dir.path().join("hub"), SECRET).await;
+    let (state, url) = (hub.state.clone(), hub.url.clone());
     let worker: WorkerName = "tty-tm".parse().unwrap();
 
     // The user's terminal is a pty of its own, 30x100.
@@ -175,24 +159,19 @@ async fn a_user_at_a_terminal_drives_claude_through_the_manager() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    state.shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    hub.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_context_use_and_activity_from_the_screen() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("busy-claude");
-    std::fs::write(
-        &fake,
+    let fake = common::script(
+        fake,
         "#!/bin/sh\nprintf 'context 42%%\\n* Mulling... (3s)\\n'\nexec sleep 30\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let state = Hub::open(Options::new(dir.path().join("hub"), SECRET)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    );
+    let hub = common::TestHub::start(&dir.path().join("hub"), SECRET).await;
+    let (state, url) = (hub.state.clone(), hub.url.clone());
     let engine = state.engine.clone();
     let worker: WorkerName = "busy-tm".parse().unwrap();
     // The channel registers the worker itself; status lands on that entry.
@@ -212,11 +191,15 @@ async fn reports_context_use_and_activity_from_the_screen() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let row = eventually("context and activity on the roster", async || {
-        engine
-            .worker(&worker)
-            .filter(|w| w.context_pct == Some(42) && w.observed_active == Some(true))
-    })
+    let row = common::eventually(
+        "context and activity on the roster",
+        Duration::from_secs(10),
+        async || {
+            engine
+                .worker(&worker)
+                .filter(|w| w.context_pct == Some(42) && w.observed_active == Some(true))
+        },
+    )
     .await;
     assert_eq!(row.state, tubemail_core::WorkerState::Busy);
     assert_eq!(
@@ -224,6 +207,5 @@ async fn reports_context_use_and_activity_from_the_screen() {
         tubemail_core::StateSignal::ObservedActive
     );
     let _ = manager.kill().await;
-    state.shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    hub.stop().await;
 }
