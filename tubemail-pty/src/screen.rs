@@ -50,6 +50,29 @@ impl Screen {
         Ok(())
     }
 
+    /// The size the model has.
+    pub fn size(&self) -> Size {
+        let (rows, cols) = self.parser.screen().size();
+        Size {
+            rows: rows.get(),
+            cols: cols.get(),
+        }
+    }
+
+    /// Escape sequences that redraw this screen on a freshly reset
+    /// terminal of the same size: the alternate screen when it is in use,
+    /// contents with colours and attributes, cursor, and input modes
+    /// (bracketed paste, application keys, mouse reporting).
+    pub fn repaint(&self) -> Vec<u8> {
+        let screen = self.parser.screen();
+        let mut out = Vec::new();
+        if screen.alternate_screen() {
+            out.extend_from_slice(b"\x1b[?1049h");
+        }
+        out.extend_from_slice(screen.state_formatted().as_bytes());
+        out
+    }
+
     /// The visible text, one line per row, trailing blanks trimmed.
     pub fn text(&self) -> String {
         let lines = self.lines();
@@ -108,6 +131,28 @@ mod tests {
         s.feed(b"\r\n\x1b[31mred\x1b[0m  ");
         assert_eq!(s.last_lines(1), "red");
         assert!(Screen::new(Size { rows: 0, cols: 1 }).is_err());
+    }
+
+    #[test]
+    fn repaint_redraws_the_same_screen() {
+        let size = Size { rows: 4, cols: 12 };
+        let mut s = Screen::new(size).unwrap();
+        s.feed(b"one\r\n\x1b[1;31mtwo\x1b[0m\r\nthree\x1b[?2004h");
+        let mut copy = Screen::new(size).unwrap();
+        copy.feed(b"garbage\r\nmore garbage");
+        copy.feed(&s.repaint());
+        assert_eq!(copy.text(), s.text());
+        assert_eq!(copy.size(), size);
+        assert!(copy.parser.screen().bracketed_paste());
+        assert_eq!(
+            copy.parser.screen().cursor_position(),
+            s.parser.screen().cursor_position()
+        );
+        s.feed(b"\x1b[?1049hALT");
+        let mut alt = Screen::new(size).unwrap();
+        alt.feed(&s.repaint());
+        assert!(alt.parser.screen().alternate_screen());
+        assert_eq!(alt.text(), "ALT");
     }
 
     #[test]
