@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - `routes/`: one file per route group (forwarder plumbing, web-UI API,
-//!   flows, operations, streams, meta).
+//!   flows, operations, streams, meta) and `routes/ui` (the embedded web UI,
+//!   served at `/` after every API route).
 //! - `security`: bearer, Host allow-list, Origin checks, dev bootstrap.
 //! - `extract`/`error`: input parsing and the original's error bodies.
 //! - `openapi`: the route table that builds both the router and its
@@ -48,6 +49,8 @@ pub struct Options {
     pub dev_bootstrap: bool,
     /// Offline, idle workers older than this are purged.
     pub purge_max_age: Duration,
+    /// Serve the web UI from this directory instead of the one built in.
+    pub ui_dir: Option<PathBuf>,
 }
 
 impl Options {
@@ -61,6 +64,7 @@ impl Options {
             max_body_bytes: 1024 * 1024,
             dev_bootstrap: true,
             purge_max_age: Duration::from_secs(3600),
+            ui_dir: None,
         }
     }
 }

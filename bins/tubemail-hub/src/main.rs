@@ -40,6 +40,9 @@ struct Args {
     /// Offline, idle workers are purged after this many seconds.
     #[arg(long, env = "TUBEMAIL_WORKER_PURGE_MAX_AGE_S", default_value_t = 3600)]
     purge_max_age_s: u64,
+    /// Serve the web UI from this directory instead of the one built in.
+    #[arg(long, env = "TUBEMAIL_STATIC_DIR")]
+    ui_dir: Option<PathBuf>,
     /// Log filter (tracing env-filter syntax, e.g. `info`, `tubemail_hub=debug`).
     #[arg(long, env = "TUBEMAIL_LOG", default_value = "info")]
     log: String,
@@ -127,6 +130,7 @@ async fn main() -> Result<()> {
     options.allowed_origins = args.allowed_origins;
     options.max_body_bytes = args.max_body_bytes;
     options.purge_max_age = Duration::from_secs(args.purge_max_age_s);
+    options.ui_dir = args.ui_dir;
     options.dev_bootstrap = std::env::var("TUBEMAIL_DISABLE_DEV_BOOTSTRAP").as_deref() != Ok("1");
     let state = Hub::open(options)
         .with_context(|| format!("failed to open the hub in {}", data_dir.display()))?;

@@ -5,6 +5,7 @@ mod forwarder;
 mod meta;
 mod ops;
 mod streams;
+pub(crate) mod ui;
 mod webapi;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     let api = ops::add(api);
     let api = flows::add(api);
     let api = meta::add(api);
+    let api = ui::add(api);
     let (router, doc) = api.finish();
     let doc = Arc::new(doc);
     router
@@ -57,7 +59,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route_service("/mcp/", crate::mcp::service(state.clone()))
         .route("/mcp", axum::routing::any(mcp_redirect))
-        .fallback(|| async { ApiError::not_found("Not Found") })
+        .fallback(ui::fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed".into())
                 .into_response()

@@ -48,7 +48,7 @@ fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
         return Err(ApiError::forbidden("cross-origin request refused"));
     }
     let path = req.uri().path();
-    if PUBLIC.contains(&path) {
+    if PUBLIC.contains(&path) || crate::routes::ui::serves(path) {
         return Ok(());
     }
     let token = bearer(req.headers()).or_else(|| {

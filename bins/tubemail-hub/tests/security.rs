@@ -62,12 +62,22 @@ async fn every_route_refuses_missing_and_wrong_bearer() {
     );
     assert_eq!(
         c.http
-            .get(c.url("/no/such/route"))
+            .get(c.url("/api/no/such/route"))
             .send()
             .await
             .unwrap()
             .status(),
         401
+    );
+    // Outside the API, paths belong to the web UI (deep links): no bearer.
+    assert_eq!(
+        c.http
+            .get(c.url("/no/such/route"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
     );
     // Bearer details as the original: distinct messages, query token only on the global stream.
     let r = c

@@ -1,10 +1,10 @@
-//! Health, metrics, the landing page and the dev bootstrap.
+//! Health, metrics and the dev bootstrap (the page at `/` is in `ui`).
 
 use std::path::Path;
 
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tubemail_core::Health;
 
@@ -31,7 +31,6 @@ pub fn add(api: Api) -> Api {
         .public(),
         get(security::dev_bootstrap),
     )
-    .add(Route::get("/", "Landing page").public(), get(landing))
 }
 
 fn dir_size(path: &Path) -> u64 {
@@ -84,31 +83,4 @@ async fn prometheus(State(s): State<AppState>) -> Response {
         metrics::render(&s.metrics, &s.engine),
     )
         .into_response()
-}
-
-async fn landing(headers: axum::http::HeaderMap) -> Html<String> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost:8004");
-    let host = html_escape(host);
-    Html(format!(
-        r#"<!doctype html><html><head><meta charset="utf-8"><title>TubeMail hub</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}code,pre{{background:#f3f3f3;padding:.1rem .3rem;border-radius:4px}}pre{{padding:.8rem;overflow:auto}}</style></head>
-<body><h1>TubeMail hub {version}</h1>
-<p>The hub is running. The web UI is not built into this binary yet.</p>
-<p>Orchestrate workers over MCP by adding this to <code>.mcp.json</code> (the secret is in <code>secret</code> in the hub's data dir):</p>
-<pre>{{"mcpServers": {{"tubemail": {{"type": "http", "url": "http://{host}/mcp/",
-  "headers": {{"Authorization": "Bearer &lt;secret&gt;"}}}}}}}}</pre>
-<p>Or use the JSON API: <a href="/api/openapi.json">/api/openapi.json</a> (bearer required), health at <a href="/health">/health</a>.</p>
-</body></html>"#,
-        version = env!("CARGO_PKG_VERSION"),
-    ))
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
