@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use tubemail_core::api::{RegisterRequest, RegisterResponse};
-use tubemail_core::{Appended, Behavior, Meta, WorkerName};
+use tubemail_core::{Appended, Behavior, EventId, Meta, WorkerName};
 
 use crate::client::{Client, seg};
 use crate::error::{Error, Result};
@@ -87,6 +87,19 @@ impl Client {
             .post(
                 &format!("/tubemail/{}/active", seg(w.as_str())),
                 &json!({"is_active": is_active}),
+            )
+            .await?;
+        Ok(v["changed"].as_bool().unwrap_or(false))
+    }
+
+    /// Confirms that events up to `through` reached the worker's session;
+    /// a later stream opened without an id resumes after it. `true` when
+    /// the position moved.
+    pub async fn delivered(&self, w: &WorkerName, through: EventId) -> Result<bool> {
+        let v: Value = self
+            .post(
+                &format!("/tubemail/{}/delivered", seg(w.as_str())),
+                &json!({ "through": through }),
             )
             .await?;
         Ok(v["changed"].as_bool().unwrap_or(false))

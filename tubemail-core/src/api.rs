@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::name::WorkerName;
-use crate::wire::{Event, Flow, Meta, PendingPermission, RunLog, WorkerSummary};
+use crate::wire::{Event, EventId, Flow, Meta, PendingPermission, RunLog, WorkerSummary};
 
 #[cfg(feature = "schema")]
 use schemars::JsonSchema;
@@ -98,6 +98,15 @@ wire_struct! {
         /// Whether the worker is working.
         #[serde(default)]
         pub is_active: Value,
+    }
+}
+
+wire_struct! {
+    /// `POST /tubemail/{w}/delivered`: the worker passed events up to
+    /// `through` on to its session.
+    pub struct DeliveredRequest {
+        /// Id of the newest event passed on.
+        pub through: EventId,
     }
 }
 

@@ -102,6 +102,9 @@ pub struct WorkerRow {
     /// Newest event the worker's stream handed over (0 = none).
     #[serde(default)]
     pub delivered_seq: u64,
+    /// Newest event the worker confirmed it passed on to claude (0 = none).
+    #[serde(default)]
+    pub acked_seq: u64,
 }
 
 impl WorkerRow {
@@ -126,6 +129,7 @@ impl WorkerRow {
             last_ts: 0.0,
             last_answer_seq: 0,
             delivered_seq: 0,
+            acked_seq: 0,
         }
     }
 }

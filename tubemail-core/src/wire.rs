@@ -332,6 +332,10 @@ pub struct WorkerStatus {
     pub last_event_id: Option<EventId>,
     /// The newest event the worker's stream has handed over.
     pub delivered_through: Option<EventId>,
+    /// The newest event the worker confirmed it passed on to its session
+    /// (the channel acknowledges each notification it writes to claude).
+    #[serde(default)]
+    pub acknowledged_through: Option<EventId>,
 }
 
 /// Hub settings kept in `hub-config.json` (original keys and bounds).

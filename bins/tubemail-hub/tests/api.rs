@@ -240,6 +240,72 @@ async fn newest_subscriber_wins_and_the_old_one_is_told() {
 }
 
 #[tokio::test]
+async fn a_fresh_stream_resumes_after_the_last_acknowledged_event() {
+    let (_d, hub, c) = hub().await;
+    c.register("w", 1).await;
+    let first = c.send("w", "one").await;
+    let second = c.send("w", "two").await;
+    let mut stream = c.stream("/tubemail/w/stream", None).await;
+    let got = stream.take("channel_event", 2, T).await;
+    assert_eq!(got[1].id.as_deref(), Some(second.as_str()));
+    // The worker passed only the first on before its stream died.
+    let ack = c
+        .post("/tubemail/w/delivered", json!({"through": first}))
+        .await;
+    assert_eq!(ack, json!({"ok": true, "changed": true}));
+    let again = c
+        .post("/tubemail/w/delivered", json!({"through": first}))
+        .await;
+    assert_eq!(again["changed"], false);
+    drop(stream);
+    let status = c.get("/api/workers/w/status").await;
+    assert_eq!(status["acknowledged_through"], json!(first));
+    assert_eq!(status["delivered_through"], json!(second));
+
+    let mut fresh = c.stream("/tubemail/w/stream", None).await;
+    let got = fresh.take("channel_event", 1, T).await;
+    assert_eq!(got[0].data["content"], "two", "the unconfirmed event again");
+
+    let (code, body) = c
+        .call(
+            "POST",
+            "/tubemail/w/delivered",
+            Some(json!({"through": "9999999999"})),
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not on w's timeline"),
+        "{body}"
+    );
+    let (code, _) = c
+        .call(
+            "POST",
+            "/tubemail/nobody/delivered",
+            Some(json!({"through": first})),
+        )
+        .await;
+    assert_eq!(code, 404);
+    let (code, body) = c
+        .call(
+            "POST",
+            "/tubemail/w/delivered",
+            Some(json!({"through": "x"})),
+        )
+        .await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(
+        body["detail"][0]["loc"],
+        json!(["body", "through"]),
+        "{body}"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
 async fn flows_and_runs() {
     let (_d, hub, c) = hub().await;
     let bad = c.post("/api/flows", json!({"name": "", "body": "x"})).await;

@@ -420,7 +420,14 @@ impl Engine {
         }
         let (end_tx, end_rx) = watch::channel(None);
         entry.subs.push((id, end_tx));
-        let cursor = from.map_or(entry.row.delivered_seq.max(stale_floor), |e| e.0);
+        // Without an id, continue after what the worker confirmed when it
+        // confirms deliveries (a stream that died before passing an event
+        // on gets it again), else after what was handed over.
+        let resume_after = match entry.row.acked_seq {
+            0 => entry.row.delivered_seq,
+            acked => acked,
+        };
+        let cursor = from.map_or(resume_after.max(stale_floor), |e| e.0);
         let published = entry.published.subscribe();
         drop(st);
         self.inner
@@ -543,6 +550,30 @@ impl Engine {
         };
         let rows = self.read(move |s| s.events(&q)).await?;
         Ok(rows.into_iter().map(Arc::new).collect())
+    }
+
+    /// The worker confirms it passed events up to `through` on to its
+    /// session; durable before it returns. `Ok(false)` when nothing moved.
+    pub async fn acknowledge(&self, worker: &WorkerName, through: EventId) -> Result<bool> {
+        self.write(|st, tx| {
+            let entry = st
+                .workers
+                .get_mut(worker)
+                .ok_or_else(|| Error::NotFound(format!("unknown worker: {worker}")))?;
+            if through.0 > entry.row.last_seq {
+                return Err(Error::BadRequest(format!(
+                    "event {through} is not on {worker}'s timeline"
+                )));
+            }
+            if through.0 <= entry.row.acked_seq {
+                return Ok(false);
+            }
+            entry.row.acked_seq = through.0;
+            entry.row.delivered_seq = entry.row.delivered_seq.max(through.0);
+            tx.touch(worker);
+            Ok(true)
+        })
+        .await
     }
 
     /// Persists stream positions soon, once for many deliveries.

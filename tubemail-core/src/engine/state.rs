@@ -258,6 +258,7 @@ impl WorkerEntry {
             last_event_id: self.last_event_id(),
             delivered_through: (self.row.delivered_seq > 0)
                 .then_some(EventId(self.row.delivered_seq)),
+            acknowledged_through: (self.row.acked_seq > 0).then_some(EventId(self.row.acked_seq)),
         }
     }
 }
@@ -277,6 +278,7 @@ pub(crate) fn unknown_status() -> WorkerStatus {
         presence: None,
         last_event_id: None,
         delivered_through: None,
+        acknowledged_through: None,
     }
 }
 

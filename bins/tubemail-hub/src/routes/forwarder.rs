@@ -7,9 +7,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use tubemail_core::Appended;
 use tubemail_core::api::{
-    ActiveRequest, ChangedResponse, ContextPctRequest, EventsResponse, OkResponse, OutboundRequest,
-    PermissionRequestBody, PermissionResponseBody, RegisterRequest, RegisterResponse,
-    ResolveResponse,
+    ActiveRequest, ChangedResponse, ContextPctRequest, DeliveredRequest, EventsResponse,
+    OkResponse, OutboundRequest, PermissionRequestBody, PermissionResponseBody, RegisterRequest,
+    RegisterResponse, ResolveResponse,
 };
 use tubemail_core::engine::{PermissionAsk, Registration};
 
@@ -94,6 +94,15 @@ pub fn add(api: Api) -> Api {
         .body::<ActiveRequest>()
         .returns::<ChangedResponse>(),
         post(active),
+    )
+    .add(
+        Route::post(
+            "/tubemail/{worker}/delivered",
+            "The worker passed events up to `through` on to its session (a fresh stream resumes after it)",
+        )
+        .body::<DeliveredRequest>()
+        .returns::<ChangedResponse>(),
+        post(delivered),
     )
     .add(
         Route::post(
@@ -231,6 +240,15 @@ async fn active(
         return Err(ApiError::bad_request("is_active must be a boolean"));
     };
     let changed = s.engine.set_active(&w, is_active).await?;
+    Ok(Json(ChangedResponse { ok: true, changed }))
+}
+
+async fn delivered(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+    JsonBody(b): JsonBody<DeliveredRequest>,
+) -> ApiResult<Json<ChangedResponse>> {
+    let changed = s.engine.acknowledge(&w, b.through).await?;
     Ok(Json(ChangedResponse { ok: true, changed }))
 }
 
