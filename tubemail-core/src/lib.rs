@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod name;
+pub mod recording;
 pub mod wire;
 
 #[cfg(feature = "engine")]
