@@ -1,0 +1,304 @@
+"""Support for the end-to-end suite: the pinned Claude Code CLI, a hub that
+can be restarted in place, ``claude-tm`` in a pty as a user starts it, and an
+orchestrator speaking MCP to the hub with the official Python SDK.
+
+Every wait is bounded and its failure message carries what was seen.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import anyio
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "mcp"))
+
+from _support import Hub, call, mcp_client  # noqa: E402  (tests/mcp/_support.py)
+from hubproc import clean_env, tail  # noqa: E402
+
+#: the version pinned in tests/e2e/package.json
+PINNED = json.loads((HERE / "package.json").read_text())["dependencies"]["@anthropic-ai/claude-code"]
+API_KEY = "sk-e2e-test-key"
+
+T = TypeVar("T")
+
+
+def wait_until(what: str, f: Callable[[], T | None], timeout: float = 60.0, every: float = 0.2, show: Callable[[], str] | None = None) -> T:
+    """Polls ``f`` until it returns something truthy; fails after ``timeout``."""
+    __tracebackhide__ = True
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = f()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            extra = f"\n{show()}" if show else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r}){extra}")
+        time.sleep(every)
+
+
+# ── the CLI ──────────────────────────────────────────────────────────────────
+
+
+def install_claude(cache: Path) -> tuple[Path | None, str]:
+    """Installs the pinned CLI with ``npm ci`` into ``cache`` (reused when the
+    right version is there). Returns (path to ``claude``, why not)."""
+    exe = cache / "node_modules" / ".bin" / "claude"
+
+    def version() -> str:
+        try:
+            out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60,
+                                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cache)})
+            return out.stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    if exe.exists() and version().startswith(PINNED + " "):
+        return exe, ""
+    npm = shutil.which("npm")
+    if npm is None:
+        return None, "npm is not installed"
+    cache.mkdir(parents=True, exist_ok=True)
+    for f in ("package.json", "package-lock.json"):
+        shutil.copyfile(HERE / f, cache / f)
+    try:
+        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=cache,
+                           capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return None, "npm ci of @anthropic-ai/claude-code timed out after 600 s"
+    if r.returncode != 0:
+        return None, f"npm ci of @anthropic-ai/claude-code@{PINNED} failed: {(r.stderr or r.stdout)[-1500:]}"
+    got = version()
+    if not got.startswith(PINNED + " "):
+        return None, f"installed CLI does not run or is not {PINNED}: {got!r}"
+    return exe, ""
+
+
+# ── the hub ──────────────────────────────────────────────────────────────────
+
+
+class E2EHub(Hub):
+    """A hub process that can be killed and started again on the same port
+    and data dir."""
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def start_again(self) -> None:
+        env = clean_env()
+        env.update({"TUBEMAIL_SECRET": self.secret, "RUST_LOG": "info", "NO_COLOR": "1"})
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(self.binary), "--bind", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+        )
+        self.wait_healthy()
+
+
+# ── the orchestrator ─────────────────────────────────────────────────────────
+
+
+class Orchestrator:
+    """Calls the hub's MCP tools (one SDK session per call, synchronously)."""
+
+    def __init__(self, hub: Hub):
+        self.hub = hub
+
+    def raw(self, name: str, args: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
+        async def go() -> Any:
+            async with mcp_client(self.hub) as c:
+                return await call(c, name, args or {}, timeout=timeout)
+
+        return anyio.run(go)
+
+    def __call__(self, name: str, args: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
+        """The tool's value: structured content (unwrapped ``result``), else
+        the text parsed as JSON, else the text. A tool error fails."""
+        __tracebackhide__ = True
+        r = self.raw(name, args, timeout)
+        texts = [b.text for b in r.content if getattr(b, "type", None) == "text"]
+        assert not r.is_error, f"{name}({args}) failed: {texts}"
+        sc = r.structured_content
+        if sc is not None:
+            return sc["result"] if isinstance(sc, dict) and set(sc) == {"result"} else sc
+        text = "\n".join(texts)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+
+    def events(self, worker: str, since: str | None = None) -> list[dict[str, Any]]:
+        args: dict[str, Any] = {"worker": worker, "limit": 500}
+        if since:
+            args["since"] = since
+        return self("tm_receive", args)
+
+    def screen(self, worker: str, lines: int = 60) -> str:
+        v = self("tm_screenshot", {"worker": worker, "max_lines": lines}, timeout=30)
+        return v if isinstance(v, str) else json.dumps(v)
+
+
+# ── claude-tm in a pty ───────────────────────────────────────────────────────
+
+
+def claude_json(project: Path) -> dict[str, Any]:
+    """``~/.claude.json`` that skips onboarding, the API-key question and the
+    trust dialog for ``project``, and turns channels on offline."""
+    return {
+        "hasCompletedOnboarding": True,
+        "lastOnboardingVersion": PINNED,
+        "theme": "dark",
+        "customApiKeyResponses": {"approved": [API_KEY[-20:]], "rejected": []},
+        "projects": {str(project): {"hasTrustDialogAccepted": True, "allowedTools": []}},
+        "cachedGrowthBookFeatures": {"tengu_harbor": True, "tengu_harbor_permissions": True},
+    }
+
+
+def procs_with_env(marker: str) -> list[tuple[int, str]]:
+    """Processes whose environment holds ``marker`` (``KEY=value``)."""
+    found = []
+    needle = marker.encode() + b"\0"
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            env = (d / "environ").read_bytes()
+            if needle in env:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found.append((int(d.name), cmd[:200]))
+        except OSError:
+            continue
+    return found
+
+
+class Worker:
+    """``claude-tm`` started in ``<root>/<project>`` inside a pty, with its own
+    HOME (pre-seeded ``.claude.json``) and runtime dir. The worker is named
+    ``<project>-tm`` by claude-tm itself."""
+
+    def __init__(
+        self,
+        root: Path,
+        project: str,
+        *,
+        hub: Hub,
+        api_url: str,
+        claude: Path,
+        claude_tm: Path,
+        args: list[str] | None = None,
+        cols: int = 120,
+        rows: int = 40,
+    ):
+        self.name = f"{project}-tm"
+        self.dir = root / project
+        self.home = root / f"{project}.home"
+        self.runtime = root / f"{project}.run"
+        for d in (self.dir, self.home, self.runtime):
+            d.mkdir(parents=True, exist_ok=True)
+        self.runtime.chmod(0o700)
+        (self.home / ".claude.json").write_text(json.dumps(claude_json(self.dir)))
+        self.log_path = root / f"{project}.log"
+        self.out = bytearray()
+        self._lock = threading.Lock()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "TERM": "xterm-256color",
+            "LANG": "C.UTF-8",
+            "XDG_RUNTIME_DIR": str(self.runtime),
+            "ANTHROPIC_BASE_URL": api_url,
+            "ANTHROPIC_API_KEY": API_KEY,
+            "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_ERROR_REPORTING": "1",
+            # Everything not on loopback fails fast (telemetry, flags, marketplace).
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "TUBEMAIL_HUB_URL": hub.base,
+            "TUBEMAIL_SECRET": hub.secret,
+            "TUBEMAIL_CLAUDE_BIN": str(claude),
+            "TUBEMAIL_LOG": "info",
+            "E2E_WORKER": self.name,  # marks every process of this worker
+        }
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self._log = open(self.log_path, "ab")
+
+        def controlling_tty() -> None:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(
+            [str(claude_tm), *(args or [])],
+            cwd=self.dir,
+            stdin=slave,
+            stdout=slave,
+            stderr=self._log,
+            env=env,
+            start_new_session=True,
+            preexec_fn=controlling_tty,
+        )
+        os.close(slave)
+        self.master = master
+        self._reader = threading.Thread(target=self._read, name=f"pty-{project}", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self._lock:
+                self.out += data
+
+    def type(self, data: str | bytes) -> None:
+        """Keys as the user types them at the terminal."""
+        os.write(self.master, data.encode() if isinstance(data, str) else data)
+
+    def processes(self) -> list[tuple[int, str]]:
+        return procs_with_env(f"E2E_WORKER={self.name}")
+
+    def describe(self) -> str:
+        return f"--- {self.name} claude-tm log ---\n{tail(self.log_path, 3000)}"
+
+    def stop(self) -> None:
+        """Ends whatever is left (teardown)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        for pid, _ in self.processes():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+        self._log.close()
