@@ -1,0 +1,179 @@
+// Hub settings (recording defaults) and this browser's bearer and theme.
+
+import { useEffect, useState } from 'react';
+import { api } from '../lib/api';
+import { formatBytes } from '../lib/format';
+import type { Health, HubSettings } from '../lib/types';
+import { useAction, useToast } from './ui';
+
+export type ThemeChoice = 'system' | 'dark' | 'light';
+
+export function SettingsTab(props: {
+  bearer: string;
+  onForget: () => void;
+  theme: ThemeChoice;
+  onTheme: (t: ThemeChoice) => void;
+  health: Health | null;
+}) {
+  const run = useAction();
+  const toast = useToast();
+  const [settings, setSettings] = useState<HubSettings | null>(null);
+  const [draft, setDraft] = useState<{ on: boolean; mib: string; keep: string } | null>(null);
+  const [show, setShow] = useState(false);
+
+  useEffect(() => {
+    void run('Load settings', () => api.settings()).then((s) => {
+      if (!s) return;
+      setSettings(s);
+      setDraft({
+        on: s.recording_enabled_by_default,
+        mib: String(Math.round((s.recording_max_bytes_per_file / 1024 / 1024) * 100) / 100),
+        keep: String(s.recording_keep_files),
+      });
+    });
+  }, [run]);
+
+  const save = async () => {
+    if (!draft) return;
+    const bytes = Math.round(Number(draft.mib) * 1024 * 1024);
+    const keep = Number(draft.keep);
+    if (!Number.isFinite(bytes) || bytes < 65536) {
+      toast('error', 'Max file size must be at least 0.0625 MiB (64 KiB).');
+      return;
+    }
+    if (!Number.isInteger(keep) || keep < 1 || keep > 64) {
+      toast('error', 'Files kept must be a whole number from 1 to 64.');
+      return;
+    }
+    const s = await run(
+      'Save settings',
+      () =>
+        api.saveSettings({
+          recording_enabled_by_default: draft.on,
+          recording_max_bytes_per_file: bytes,
+          recording_keep_files: keep,
+        }),
+      'Settings saved',
+    );
+    if (s) setSettings(s);
+  };
+
+  const masked = props.bearer.length <= 8 ? '••••••••' : `${props.bearer.slice(0, 4)}${'•'.repeat(16)}${props.bearer.slice(-2)}`;
+
+  return (
+    <section className="tab settings" aria-label="Settings">
+      <div className="card">
+        <h2>Recording defaults</h2>
+        <p className="muted small">
+          New workers start recording their terminal when this is on. Each recording rotates at the size limit; the
+          newest files are kept.
+        </p>
+        {draft ? (
+          <form
+            onSubmit={(e) => {
+              e.preventDefault();
+              void save();
+            }}
+          >
+            <label className="check">
+              <input type="checkbox" checked={draft.on} onChange={(e) => setDraft({ ...draft, on: e.target.checked })} />
+              Record new workers by default
+            </label>
+            <div className="form-grid">
+              <label className="field">
+                <span>Max file size (MiB)</span>
+                <input
+                  type="number"
+                  min={0.0625}
+                  step="any"
+                  value={draft.mib}
+                  aria-label="Max file size in MiB"
+                  onChange={(e) => setDraft({ ...draft, mib: e.target.value })}
+                />
+              </label>
+              <label className="field">
+                <span>Files kept per worker</span>
+                <input
+                  type="number"
+                  min={1}
+                  max={64}
+                  value={draft.keep}
+                  aria-label="Files kept per worker"
+                  onChange={(e) => setDraft({ ...draft, keep: e.target.value })}
+                />
+              </label>
+            </div>
+            {settings && (
+              <p className="muted small">
+                Now: {settings.recording_enabled_by_default ? 'on' : 'off'}, {formatBytes(settings.recording_max_bytes_per_file)} ×{' '}
+                {settings.recording_keep_files} files.
+              </p>
+            )}
+            <button className="btn btn-primary" type="submit">
+              Save
+            </button>
+          </form>
+        ) : (
+          <div className="loading">Loading…</div>
+        )}
+      </div>
+
+      <div className="card">
+        <h2>Access</h2>
+        <p className="muted small">This browser signs in with the hub's bearer secret, kept in localStorage.</p>
+        <div className="secret-row">
+          <code className="secret" aria-label="Bearer secret">
+            {show ? props.bearer : masked}
+          </code>
+          <button className="btn btn-sm" onClick={() => setShow((s) => !s)}>
+            {show ? 'Hide' : 'Show'}
+          </button>
+          <button
+            className="btn btn-sm"
+            onClick={() =>
+              navigator.clipboard.writeText(props.bearer).then(
+                () => toast('ok', 'Secret copied'),
+                () => toast('error', 'The browser refused clipboard access'),
+              )
+            }
+          >
+            Copy
+          </button>
+          <button className="btn btn-sm btn-danger-ghost" onClick={props.onForget}>
+            Forget in this browser
+          </button>
+        </div>
+      </div>
+
+      <div className="card">
+        <h2>Appearance</h2>
+        <div className="segmented" role="radiogroup" aria-label="Theme">
+          {(['system', 'dark', 'light'] as const).map((t) => (
+            <button key={t} role="radio" aria-checked={props.theme === t} className={props.theme === t ? 'on' : ''} onClick={() => props.onTheme(t)}>
+              {t}
+            </button>
+          ))}
+        </div>
+      </div>
+
+      {props.health && (
+        <div className="card">
+          <h2>Hub</h2>
+          <dl className="facts">
+            <dt>Version</dt>
+            <dd>
+              {props.health.version}
+              {props.health.git_sha ? ` (${props.health.git_sha})` : ''}
+            </dd>
+            <dt>Uptime</dt>
+            <dd>{props.health.uptime}</dd>
+            <dt>Workers</dt>
+            <dd>
+              {props.health.workers_online} online · {props.health.workers_total} known
+            </dd>
+          </dl>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,33 @@
+// One shared 1 s clock for everything that ticks (busy time, "ago").
+
+import { useSyncExternalStore } from 'react';
+
+let now = Date.now() / 1000;
+const listeners = new Set<() => void>();
+let timer: ReturnType<typeof setInterval> | null = null;
+
+function subscribe(fn: () => void): () => void {
+  listeners.add(fn);
+  if (timer === null) {
+    timer = setInterval(() => {
+      now = Date.now() / 1000;
+      listeners.forEach((l) => l());
+    }, 1000);
+  }
+  return () => {
+    listeners.delete(fn);
+    if (listeners.size === 0 && timer !== null) {
+      clearInterval(timer);
+      timer = null;
+    }
+  };
+}
+
+/** Epoch seconds, updated every second while someone shows a clock. */
+export function useNow(): number {
+  return useSyncExternalStore(subscribe, () => now);
+}
+
+export function nowSeconds(): number {
+  return Date.now() / 1000;
+}

@@ -1,0 +1,82 @@
+// Wire shapes of the hub's JSON API (see /api/openapi.json).
+
+export type WorkerStateName = 'idle' | 'busy' | 'waiting_permission' | 'unknown';
+export type Presence = 'online' | 'offline' | 'exited';
+
+export interface StateReason {
+  state: WorkerStateName;
+  signal: string;
+  since: number;
+}
+
+export interface Worker {
+  name: string;
+  cwd: string;
+  online: boolean;
+  state: WorkerStateName;
+  last_activity: number;
+  pending_count: number;
+  event_count: number;
+  forwarder_version: string;
+  exited_cleanly: boolean;
+  recording_enabled: boolean;
+  context_pct: number | null;
+  registered_at?: number;
+  presence?: Presence;
+  state_reason?: StateReason;
+  pid?: number | null;
+  observed_active?: boolean | null;
+  last_event_id?: string | null;
+}
+
+export interface PendingPermission {
+  worker: string;
+  request_id: string;
+  tool_name: string;
+  description: string;
+  input_preview: string;
+}
+
+export interface Flow {
+  name: string;
+  body: string;
+  default_worker: string | null;
+  meta: Record<string, unknown>;
+  created_at: number;
+  updated_at: number;
+  last_run_at: number | null;
+}
+
+export interface TimelineEvent {
+  event_id: string;
+  ts: number;
+  kind: string;
+  content: string;
+  meta: Record<string, unknown>;
+}
+
+export interface RunLog {
+  run_id: string;
+  flow_name: string;
+  worker: string;
+  started_at: number;
+  first_event_id: string;
+  finished_at: number | null;
+  events: TimelineEvent[];
+}
+
+export interface HubSettings {
+  recording_enabled_by_default: boolean;
+  recording_max_bytes_per_file: number;
+  recording_keep_files: number;
+}
+
+export interface Health {
+  status: string;
+  version: string;
+  git_sha: string;
+  uptime: string;
+  workers_online: number;
+  workers_total: number;
+  pending_permissions: number;
+}
