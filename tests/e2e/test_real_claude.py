@@ -72,3 +72,149 @@ def test_send_reaches_the_model_and_reply_reaches_the_orchestrator(w: Worker, ap
     follow = api.wait_for(lambda r: r.answered_by == f"{tok}:then", "the reply's tool result")
     assert "delivered" in follow.last_user, follow.last_user
     assert not tm("tm_pending_permissions", {"worker": w.name})
+
+
+# ── (b) permission prompts ───────────────────────────────────────────────────
+
+
+def bash_rule(api: FakeApi, tok: str, w: Worker) -> str:
+    """The model asks to run Bash, which needs approval; returns the file the
+    command would write."""
+    name = f"ran-{tok}.txt"
+    api.on(tok, tool="Bash", tool_input={"command": f"echo {tok} > {name}", "description": f"write {name}"})
+    return name
+
+
+def pending(tm: Orchestrator, w: Worker) -> list[dict[str, Any]]:
+    return tm("tm_pending_permissions", {"worker": w.name})
+
+
+def wait_prompt(tm: Orchestrator, w: Worker, hub: E2EHub, tok: str) -> dict[str, Any]:
+    p = wait_until(
+        "a pending permission request",
+        lambda: [x for x in pending(tm, w) if tok in x["input_preview"]],
+        60,
+        0.5,
+        lambda: tm.screen(w.name),
+    )[0]
+    assert p["tool_name"] == "Bash" and p["online"], p
+    assert re.fullmatch(r"[a-km-z]{5}", p["request_id"]), p
+    web = hub.get_ok(f"/api/permissions?worker={hub.q(w.name)}")
+    assert [x["request_id"] for x in web["pending"]] == [p["request_id"]], web
+    return p
+
+
+def prompt_gone_from_screen(tm: Orchestrator, w: Worker) -> bool:
+    return "Do you want to proceed?" not in tm.screen(w.name)
+
+
+@pytest.mark.parametrize("behavior", ["allow", "deny"])
+def test_permission_answered_through_the_hub(
+    w: Worker, api: FakeApi, tm: Orchestrator, hub: E2EHub, behavior: str
+) -> None:
+    tok = token(f"B{behavior}")
+    name = bash_rule(api, tok, w)
+    tm("tm_send", {"worker": w.name, "message": f"{tok} run the command"})
+    p = wait_prompt(tm, w, hub, tok)
+    assert "Do you want to proceed?" in tm.screen(w.name)
+    r = tm("tm_respond_permission", {"worker": w.name, "request_id": p["request_id"], "behavior": behavior})
+    assert r.get("ok") is True, r
+
+    follow = api.wait_for(lambda r: r.answered_by == f"{tok}:then", "the Bash tool result")
+    result = follow.tool_results[0]
+    if behavior == "allow":
+        assert not result.get("is_error"), result
+        assert (w.dir / name).read_text().strip() == tok
+    else:
+        assert result.get("is_error") is True, result
+        assert "Denied via channel tubemail-channel" in follow.last_user, follow.last_user
+        assert not (w.dir / name).exists()
+    assert not pending(tm, w)
+    wait_until("the prompt to leave the screen", lambda: prompt_gone_from_screen(tm, w), 30, 0.5)
+
+
+@pytest.mark.parametrize("key,behavior", [("\r", "allow"), ("3", "deny")])
+def test_permission_answered_at_the_terminal_leaves_no_ghost(
+    w: Worker, api: FakeApi, tm: Orchestrator, hub: E2EHub, key: str, behavior: str
+) -> None:
+    tok = token(f"T{behavior}")
+    name = bash_rule(api, tok, w)
+    tm("tm_send", {"worker": w.name, "message": f"{tok} run the command"})
+    p = wait_prompt(tm, w, hub, tok)
+    time.sleep(0.5)  # the person reads the prompt
+    w.type(key)
+    wait_until(
+        "the hub to drop the prompt answered at the terminal",
+        lambda: not pending(tm, w),
+        30,
+        0.5,
+        lambda: tm.screen(w.name),
+    )
+    assert not hub.get_ok(f"/api/permissions?worker={hub.q(w.name)}")["pending"]
+    answers = [
+        e for e in tm.events(w.name) if e["kind"] == "permission_response" and e["meta"].get("request_id") == p["request_id"]
+    ]
+    assert [e["content"] for e in answers] == [behavior], answers
+    if behavior == "allow":
+        wait_until("the command's file", lambda: (w.dir / name).exists(), 30)
+    else:
+        assert not (w.dir / name).exists()
+
+
+# ── (f) what a message may contain ───────────────────────────────────────────
+
+
+def ask_plain(api: FakeApi, tok: str) -> None:
+    api.on(tok, text=f"noted {tok}")
+
+
+def test_quotes_newlines_unicode_arrive_intact(w: Worker, api: FakeApi, tm: Orchestrator) -> None:
+    tok = token("F")
+    ask_plain(api, tok)
+    body = f"{tok} \"double\" and 'single' quotes\nsecond line\n\ttabbed & <b>tags</b>\nünïcödé ✓ 日本語 🚀 \\ backslash"
+    tm("tm_send", {"worker": w.name, "message": body})
+    req = api.wait_for(lambda r: tok in r.last_user, f"{tok} in a model request")
+    got = [b for a, b in channel_blocks(req.last_user) if tok in b]
+    assert got == [body], req.last_user
+
+
+def test_a_100_kb_message_arrives_whole(w: Worker, api: FakeApi, tm: Orchestrator) -> None:
+    tok = token("BIG")
+    ask_plain(api, tok)
+    line = "0123456789abcdefghijklmnopqrstuvwxyz ÄÖÜ äöü — the quick brown fox\n"
+    body = tok + "\n" + (line * (100_000 // len(line.encode()) + 1))
+    assert len(body.encode()) > 100_000
+    tm("tm_send", {"worker": w.name, "message": body})
+    req = api.wait_for(lambda r: tok in r.last_user, f"{tok} in a model request", timeout=90)
+    got = [b for a, b in channel_blocks(req.last_user) if tok in b]
+    assert len(got) == 1, req.last_user[:2000]
+    assert got[0] == body, f"{len(got[0])} chars arrived of {len(body)}"
+
+
+def test_odd_meta_reaches_the_model_as_strings(w: Worker, api: FakeApi, tm: Orchestrator) -> None:
+    tok = token("M")
+    ask_plain(api, tok)
+    meta = {
+        "n": 42,
+        "ratio": 0.5,
+        "flag": True,
+        "nothing": None,
+        "obj": {"a": [1, "x"]},
+        "in-reply-to": "msg-7",
+        "1st": "first",
+        "with space": "s",
+        "source": "spoofed",
+        "plain_key": "v",
+    }
+    tm("tm_send", {"worker": w.name, "message": f"{tok} meta test", "meta": meta})
+    req = api.wait_for(lambda r: tok in r.last_user, f"{tok} in a model request")
+    attrs = [a for a, b in channel_blocks(req.last_user) if tok in b]
+    assert attrs, req.last_user
+    a = attrs[0]
+    # The CLI's own attribute stays the channel's name.
+    assert req.last_user.count('source="tubemail-channel"') >= 1
+    assert ' source="spoofed"' not in req.last_user, req.last_user
+    assert a["plain_key"] == "v"
+    assert a["n"] == "42" and a["ratio"] == "0.5" and a["flag"] == "true", a
+    assert "nothing" in a and "obj" in a, a
+    assert "msg-7" in a.values() and "first" in a.values() and "s" in a.values() and "spoofed" in a.values(), a
