@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { patchWorker, permissionsAfter } from './fleet';
+import type { PendingPermission, Worker } from './types';
+
+const p = (worker: string, request_id: string, tool_name = 'Bash'): PendingPermission => ({
+  worker,
+  request_id,
+  tool_name,
+  description: '',
+  input_preview: '',
+});
+
+describe('permission list from stream events', () => {
+  it('adds once, removes on answer, clears by id or wholesale', () => {
+    let list: PendingPermission[] = [];
+    list = permissionsAfter(list, 'permission_request', { worker: 'a', request_id: 'x', tool_name: 'Bash' });
+    list = permissionsAfter(list, 'permission_request', { worker: 'a', request_id: 'x', tool_name: 'Bash' });
+    list = permissionsAfter(list, 'permission_request', { worker: 'b', request_id: 'y', tool_name: 'Edit' });
+    expect(list.map((x) => x.request_id)).toEqual(['x', 'y']);
+    expect(permissionsAfter(list, 'permission_response', { worker: 'a', request_id: 'x' })).toEqual([list[1]]);
+    // Same id on another worker stays.
+    expect(permissionsAfter(list, 'permission_response', { worker: 'b', request_id: 'x' })).toHaveLength(2);
+    expect(permissionsAfter(list, 'permissions_cleared', { worker: 'b', request_ids: ['y'] })).toEqual([list[0]]);
+    expect(permissionsAfter(list, 'worker_offline', { worker: 'a' })).toEqual([list[1]]);
+    expect(permissionsAfter(list, 'outbound', { worker: 'a' })).toBe(list);
+  });
+});
+
+describe('row patches', () => {
+  const w = { name: 'a', online: true, presence: 'online', context_pct: null, exited_cleanly: false } as Worker;
+  it('applies notices at once', () => {
+    expect(patchWorker(w, 'context_pct', { context_pct: 33 }).context_pct).toBe(33);
+    expect(patchWorker(w, 'worker_offline', {})).toMatchObject({ online: false, presence: 'offline' });
+    expect(patchWorker(w, 'worker_exited', {})).toMatchObject({ online: false, presence: 'exited' });
+    expect(patchWorker({ ...w, online: false }, 'worker_online', {})).toMatchObject({ online: true });
+    expect(patchWorker(w, 'outbound', {})).toBe(w);
+  });
+  it('keeps the worker list stable for p()', () => {
+    expect(p('a', 'b').tool_name).toBe('Bash');
+  });
+});
