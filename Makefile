@@ -1,19 +1,33 @@
 # TubeMail: one entry point for running, testing and benchmarking.
-#   make run    start the hub on 127.0.0.1:8004 (data in ~/.local/share/tubemail)
+#   make run    build the web UI, then start the hub on 127.0.0.1:8004
+#               (data in ~/.local/share/tubemail)
 #   make test   every test: lints, Rust unit + integration tests, the TypeScript MCP
-#               SDK test, and the Python suites (original channel, MCP SDK)
+#               SDK test, the Python suites (original channel, MCP SDK) and the
+#               web UI (vitest + headless Chromium against a real hub)
 #   make bench  release build + load generator, figures on stdout
 
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := target/test-venv
 
-.PHONY: run test lint rust-test node-test python-test bench
+.PHONY: run test lint rust-test node-test python-test ui ui-test bench
 
-run:
+run: ui
 	$(CARGO) run --release -p tubemail-hub --
 
-test: lint rust-test node-test python-test
+test: lint rust-test node-test python-test ui-test
+
+# The web UI: frontend/dist, embedded into the hub at build time.
+ui:
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+# Unit tests (vitest), then the browser suite: headless Chromium
+# (CHROMIUM_BIN, default /usr/bin/chromium) against a real hub; screenshots
+# of each tab land in target/ui-screenshots.
+ui-test: ui
+	$(CARGO) build -p tubemail-hub --locked
+	cd frontend && npm test
+	cd frontend && TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub npm run e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
