@@ -105,6 +105,51 @@ impl Client {
         Ok(v["changed"].as_bool().unwrap_or(false))
     }
 
+    /// Posts terminal output of the worker (the manager posts under the
+    /// worker's name). `Ok(false)` when nobody watches or records it (the
+    /// hub's 404): stop streaming until the next `pty_attach`.
+    pub async fn pty_out(&self, w: &WorkerName, bytes: Vec<u8>) -> Result<bool> {
+        let url = format!("{}/tubemail/{}/pty-out", self.base, seg(w.as_str()));
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.secret)
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|source| Error::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(crate::client::status_error(status, &body));
+        }
+        Ok(true)
+    }
+
+    /// Posts a terminal control object for the worker's viewers (e.g.
+    /// `{"kind":"size","cols":C,"rows":R}`); `Ok(false)` as for
+    /// [`Client::pty_out`].
+    pub async fn pty_control(&self, w: &WorkerName, control: &Value) -> Result<bool> {
+        match self
+            .post::<Value>(
+                &format!("/tubemail/{}/pty-control", seg(w.as_str())),
+                control,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Ends the worker's streams (keeps its state).
     pub async fn unregister(&self, w: &WorkerName) -> Result<()> {
         self.post::<Value>(

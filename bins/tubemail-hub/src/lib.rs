@@ -6,6 +6,8 @@
 //!   flows, operations, streams, meta) and `routes/ui` (the embedded web UI,
 //!   served at `/` after every API route).
 //! - `security`: bearer, Host allow-list, Origin checks, dev bootstrap.
+//! - `terminal`: browser terminals (output rings, screen models, tickets)
+//!   and the recorder, shared by `routes/pty`, `routes/recording` and MCP.
 //! - `extract`/`error`: input parsing and the original's error bodies.
 //! - `openapi`: the route table that builds both the router and its
 //!   OpenAPI document.
@@ -17,6 +19,7 @@ mod metrics;
 mod openapi;
 mod routes;
 mod security;
+pub mod terminal;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,6 +54,8 @@ pub struct Options {
     pub purge_max_age: Duration,
     /// Serve the web UI from this directory instead of the one built in.
     pub ui_dir: Option<PathBuf>,
+    /// Browser terminal bridge tunables.
+    pub pty: terminal::PtyOptions,
 }
 
 impl Options {
@@ -65,6 +70,7 @@ impl Options {
             dev_bootstrap: true,
             purge_max_age: Duration::from_secs(3600),
             ui_dir: None,
+            pty: terminal::PtyOptions::default(),
         }
     }
 }
@@ -82,6 +88,8 @@ pub struct AppState {
     pub metrics: Arc<HttpMetrics>,
     /// When the hub started.
     pub started: std::time::Instant,
+    /// Browser terminals, tickets and recordings.
+    pub terminals: Arc<terminal::Terminals>,
 }
 
 /// Opening the hub failed.
@@ -102,6 +110,9 @@ pub enum OpenError {
     /// The engine could not start.
     #[error("failed to start the engine")]
     Engine(#[from] tubemail_core::engine::Error),
+    /// The recorder thread could not start.
+    #[error("failed to start the recorder")]
+    Recorder(#[source] std::io::Error),
 }
 
 /// A hub ready to serve.
@@ -118,12 +129,16 @@ impl Hub {
         let mut config = EngineConfig::new(options.data_dir.join("hub-config.json"));
         config.purge_max_age = options.purge_max_age;
         let engine = Engine::start(Arc::new(store), config)?;
+        let terminals =
+            terminal::Terminals::new(engine.clone(), &options.data_dir, options.pty.clone())
+                .map_err(OpenError::Recorder)?;
         Ok(AppState {
             engine,
             options: Arc::new(options),
             shutdown: CancellationToken::new(),
             metrics: Arc::new(HttpMetrics::default()),
             started: std::time::Instant::now(),
+            terminals: Arc::new(terminals),
         })
     }
 }
@@ -139,6 +154,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
     let tasks = spawn_background(&state);
     let shutdown = state.shutdown.clone();
     let engine = state.engine.clone();
+    let recorder = state.terminals.recorder.clone();
     // Streams write many small frames; without TCP_NODELAY the second of
     // two quick writes waits for the peer's delayed ACK (~40 ms).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -152,6 +168,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await;
+    recorder.flush().await;
     finish(tasks, &engine).await;
     result
 }
@@ -182,13 +199,19 @@ pub async fn serve_tls(
     });
     let tasks = spawn_background(&state);
     let engine = state.engine.clone();
+    let recorder = state.terminals.recorder.clone();
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
         .acceptor(axum_server::accept::NoDelayAcceptor::new());
     let result = axum_server::from_tcp(listener)?
         .acceptor(acceptor)
         .handle(handle)
-        .serve(app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .serve(
+            app(state)
+                .layer(axum::Extension(routes::Tls))
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
         .await;
+    recorder.flush().await;
     finish(tasks, &engine).await;
     result
 }

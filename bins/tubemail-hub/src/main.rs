@@ -132,6 +132,9 @@ async fn main() -> Result<()> {
     options.purge_max_age = Duration::from_secs(args.purge_max_age_s);
     options.ui_dir = args.ui_dir;
     options.dev_bootstrap = std::env::var("TUBEMAIL_DISABLE_DEV_BOOTSTRAP").as_deref() != Ok("1");
+    // Terminal WebSockets only over TLS when asked, or when serving TLS.
+    options.pty.tls_only = std::env::var("TUBEMAIL_PTY_TLS_ONLY").as_deref() == Ok("1")
+        || tubemail_hub::tls_files(&data_dir).is_some();
     let state = Hub::open(options)
         .with_context(|| format!("failed to open the hub in {}", data_dir.display()))?;
     let listener = std::net::TcpListener::bind(args.bind)

@@ -4,6 +4,8 @@ mod flows;
 mod forwarder;
 mod meta;
 mod ops;
+mod pty;
+mod recording;
 mod streams;
 pub(crate) mod ui;
 mod webapi;
@@ -19,6 +21,9 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi::Api;
 use crate::security;
+
+pub use pty::Tls;
+pub(crate) use recording::frame_limit;
 
 /// `/mcp` → 307 `/mcp/`, keeping the query (clients that drop the slash).
 /// The request body is not read, so the connection cannot be reused: say so
@@ -46,6 +51,8 @@ pub fn router(state: AppState) -> Router {
     let api = ops::add(api);
     let api = flows::add(api);
     let api = meta::add(api);
+    let api = pty::add(api);
+    let api = recording::add(api);
     let api = ui::add(api);
     let (router, doc) = api.finish();
     let doc = Arc::new(doc);

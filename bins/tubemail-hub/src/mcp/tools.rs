@@ -11,6 +11,7 @@ use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tubemail_core::engine::{ControlOutcome, Error as EngineError};
+use tubemail_core::recording::{FramesQuery, RecordError};
 use tubemail_core::{
     Behavior, Event, FlowName, FlowSummary, Meta, PendingPermission, SendReceipt, WorkerName,
     WorkerStatus,
@@ -613,9 +614,12 @@ impl HubMcp {
         Parameters(a): Parameters<RecordingToggleArgs>,
     ) -> ToolResult {
         let w = worker!(a.worker);
-        match self.state.engine.set_recording(&w, a.enabled).await {
+        match self.state.terminals.set_recording(&w, a.enabled).await {
             Ok(()) => {
-                let mut status = self.recording_status(&w);
+                let mut status = match self.recording_status(&w).await {
+                    Ok(s) => s,
+                    Err(e) => return e,
+                };
                 status["ok"] = json!(true);
                 dict(status)
             }
@@ -629,15 +633,29 @@ impl HubMcp {
     #[tool(description = "Recording state and files of a worker.", output_schema = any_object())]
     async fn tm_recording_status(&self, Parameters(a): Parameters<WorkerArgs>) -> ToolResult {
         let w = worker!(a.worker);
-        dict(self.recording_status(&w))
+        match self.recording_status(&w).await {
+            Ok(status) => dict(status),
+            Err(e) => e,
+        }
     }
 
     #[tool(description = "Recorded terminal text frames of a worker, oldest first, filtered by time and a regex.", output_schema = any_object())]
     async fn tm_get_recording(&self, Parameters(a): Parameters<GetRecordingArgs>) -> ToolResult {
         let w = worker!(a.worker);
-        let _ = (a.since, a.until, a.grep, a.limit);
-        // The recorder comes with the terminal bridge; until then nothing is recorded.
-        dict(json!({"worker": w, "frames": [], "truncated": false}))
+        let query = FramesQuery {
+            since: a.since,
+            until: a.until,
+            grep: a.grep,
+            limit: crate::routes::frame_limit(Some(a.limit)),
+        };
+        match self.state.terminals.frames(&w, query).await {
+            Ok(frames) => dict(frames),
+            Err(e @ (RecordError::BadRegex(_) | RecordError::BadTime(_))) => fail(e.to_string()),
+            Err(e) => {
+                tracing::error!(error = ?e, "recordings unreadable");
+                fail("could not read the recordings (see the hub's log)")
+            }
+        }
     }
 
     #[tool(description = "The text on the worker's screen, from its manager; waits up to 5 s.")]
@@ -783,20 +801,13 @@ impl HubMcp {
         }
     }
 
-    fn recording_status(&self, w: &WorkerName) -> Value {
-        let config = self.state.engine.hub_config();
-        let enabled = self
-            .state
-            .engine
-            .worker(w)
-            .is_some_and(|s| s.recording_enabled);
-        json!({
-            "worker": w,
-            "enabled": enabled,
-            "active_file": null,
-            "files": [],
-            "max_bytes_per_file": config.recording_max_bytes_per_file,
-            "keep_files": config.recording_keep_files,
-        })
+    async fn recording_status(&self, w: &WorkerName) -> Result<Value, ToolResult> {
+        match self.state.terminals.status(w).await {
+            Ok(status) => Ok(json!(status)),
+            Err(e) => {
+                tracing::error!(error = ?e, "recordings unreadable");
+                Err(fail("could not list the recordings (see the hub's log)"))
+            }
+        }
     }
 }

@@ -104,20 +104,6 @@ pub fn add(api: Api) -> Api {
         .returns::<ChangedResponse>(),
         post(delivered),
     )
-    .add(
-        Route::post(
-            "/tubemail/{worker}/pty-out",
-            "Terminal output from the manager (404 while nobody watches)",
-        ),
-        post(no_pty_clients),
-    )
-    .add(
-        Route::post(
-            "/tubemail/{worker}/pty-control",
-            "Terminal control from the manager (404 while nobody watches)",
-        ),
-        post(no_pty_clients),
-    )
 }
 
 async fn register(
@@ -250,12 +236,6 @@ async fn delivered(
 ) -> ApiResult<Json<ChangedResponse>> {
     let changed = s.engine.acknowledge(&w, b.through).await?;
     Ok(Json(ChangedResponse { ok: true, changed }))
-}
-
-/// No browser terminal or recorder consumes pty bytes yet, which the
-/// original answers with 404 so the manager stops streaming.
-async fn no_pty_clients(Worker(_): Worker) -> ApiError {
-    ApiError::not_found("no pty clients attached")
 }
 
 #[cfg(test)]

@@ -16,9 +16,12 @@ use axum::routing::get;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
 use tubemail_core::EventId;
 use tubemail_core::engine::{GlobalItem, Subscription, global_sse, worker_sse};
 use tubemail_core::store::Record;
+
+use crate::terminal::ManagerEvent;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -91,6 +94,11 @@ struct WorkerFeed {
     queue: VecDeque<Arc<Record>>,
     batch_len: u64,
     ended: bool,
+    /// A manager's live terminal events (`pty_attach`, `pty_data`, …),
+    /// never stored and never on the global stream.
+    live: Option<tokio::sync::broadcast::Receiver<ManagerEvent>>,
+    /// Start with `pty_attach`: a browser watches or the worker is recorded.
+    attach_first: bool,
 }
 
 async fn worker_stream(
@@ -101,14 +109,24 @@ async fn worker_stream(
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let from = resume_point(&headers, q.since.as_deref())?;
     let sub = s.engine.subscribe(&w, from).await?;
+    let (live, attach_first) = match s.terminals.manager_feed(&w) {
+        Some((rx, wanted)) => (Some(rx), wanted),
+        None => (None, false),
+    };
     let feed = WorkerFeed {
         sub,
         queue: VecDeque::new(),
         batch_len: 0,
         ended: false,
+        live,
+        attach_first,
     };
     let stream = futures::stream::unfold(feed, |mut f| async move {
         loop {
+            if f.attach_first {
+                f.attach_first = false;
+                return Some((Ok(sse("pty_attach", &json!({}), None)), f));
+            }
             if let Some(rec) = f.queue.pop_front() {
                 if f.queue.is_empty() {
                     // The whole batch is handed over: remember the position
@@ -121,7 +139,29 @@ async fn worker_stream(
             if f.ended {
                 return None;
             }
-            match f.sub.next_batch().await {
+            let WorkerFeed { sub, live, .. } = &mut f;
+            let next_live = async {
+                match live.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let batch = tokio::select! {
+                biased;
+                ev = next_live => match ev {
+                    Ok((name, data)) => return Some((Ok(sse(name, &data, None)), f)),
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "manager stream fell behind; terminal events dropped");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => {
+                        f.live = None;
+                        continue;
+                    }
+                },
+                b = sub.next_batch() => b,
+            };
+            match batch {
                 Ok(batch) => {
                     f.batch_len = batch.len() as u64;
                     f.queue.extend(batch);

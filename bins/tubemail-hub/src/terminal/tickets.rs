@@ -1,0 +1,128 @@
+//! WebSocket tickets: single-use, short-lived, scoped to one worker.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use tubemail_core::WorkerName;
+
+/// How long a ticket stays valid (the original's 30 s).
+pub const TICKET_TTL: Duration = Duration::from_secs(30);
+/// Open tickets at most; more answer 429 until some expire or are used.
+const MAX_OPEN: usize = 1024;
+
+/// Why a ticket was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketError {
+    /// Never issued, already used, or burned.
+    Unknown,
+    /// Issued for another worker (it is burned now).
+    WrongWorker,
+    /// Older than [`TICKET_TTL`].
+    Expired,
+}
+
+impl TicketError {
+    /// A short reason for logs and the refusal body.
+    pub fn reason(self) -> &'static str {
+        match self {
+            TicketError::Unknown => "unknown or already used ticket",
+            TicketError::WrongWorker => "ticket is for another worker",
+            TicketError::Expired => "ticket expired",
+        }
+    }
+}
+
+/// The open tickets (in memory only, like the original).
+#[derive(Debug, Default)]
+pub struct Tickets {
+    open: Mutex<HashMap<String, (WorkerName, Instant)>>,
+}
+
+impl Tickets {
+    /// Issues a ticket for `worker`: 32 random bytes, URL-safe base64
+    /// (43 characters). `None` when too many are open.
+    pub fn issue(&self, worker: &WorkerName) -> Option<String> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).ok()?;
+        let ticket = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.len() >= MAX_OPEN {
+            open.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+            if open.len() >= MAX_OPEN {
+                return None;
+            }
+        }
+        open.insert(ticket.clone(), (worker.clone(), Instant::now()));
+        Some(ticket)
+    }
+
+    /// Takes `ticket` out (whatever the outcome) and checks it is for
+    /// `worker` and still fresh.
+    pub fn consume(&self, ticket: &str, worker: &WorkerName) -> Result<(), TicketError> {
+        let taken = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(ticket);
+        let Some((owner, at)) = taken else {
+            return Err(TicketError::Unknown);
+        };
+        if owner != *worker {
+            return Err(TicketError::WrongWorker);
+        }
+        if at.elapsed() >= TICKET_TTL {
+            return Err(TicketError::Expired);
+        }
+        Ok(())
+    }
+
+    /// Drops expired tickets.
+    pub fn sweep(&self) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+    }
+
+    /// Ages every ticket by `by` (tests of expiry without waiting).
+    #[doc(hidden)]
+    pub fn age_all(&self, by: Duration) {
+        for (_, at) in self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values_mut()
+        {
+            *at = at.checked_sub(by).unwrap_or(*at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_use_scoped_and_expiring() {
+        let t = Tickets::default();
+        let a: WorkerName = "a-tm".parse().unwrap();
+        let b: WorkerName = "b-tm".parse().unwrap();
+        let one = t.issue(&a).unwrap();
+        assert_eq!(one.len(), 43);
+        assert_ne!(one, t.issue(&a).unwrap());
+        assert_eq!(t.consume(&one, &a), Ok(()));
+        assert_eq!(t.consume(&one, &a), Err(TicketError::Unknown));
+        let two = t.issue(&a).unwrap();
+        assert_eq!(t.consume(&two, &b), Err(TicketError::WrongWorker));
+        assert_eq!(t.consume(&two, &a), Err(TicketError::Unknown), "burned");
+        let three = t.issue(&a).unwrap();
+        t.age_all(TICKET_TTL);
+        assert_eq!(t.consume(&three, &a), Err(TicketError::Expired));
+        let four = t.issue(&a).unwrap();
+        t.age_all(TICKET_TTL);
+        t.sweep();
+        assert_eq!(t.consume(&four, &a), Err(TicketError::Unknown));
+    }
+}
