@@ -335,6 +335,12 @@ operations! {
     #[pyo3(signature = (worker, is_active))]
     fn set_active(worker: String, is_active: bool);
 
+    /// Worker side: confirms that events up to `through` (an event id)
+    /// reached the worker's session; a later stream opened without an id
+    /// resumes after it. `True` when the position moved.
+    #[pyo3(signature = (worker, through))]
+    fn delivered(worker: String, through: SinceArg);
+
     /// Worker side: ends the worker's streams (keeps its state).
     #[pyo3(signature = (worker))]
     fn unregister(worker: String);

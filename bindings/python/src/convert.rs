@@ -475,6 +475,8 @@ record! {
         last_event_id: Option<String>,
         /// The newest event the worker's stream has handed over.
         delivered_through: Option<String>,
+        /// The newest event the worker confirmed it passed on to its session.
+        acknowledged_through: Option<String>,
     }
 }
 

@@ -10,6 +10,7 @@ use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 use tubemail_client::core::{EventId, WorkerName};
 use tubemail_client::{Client, Error, EventStream, StreamEvent as RustStreamEvent};
 
@@ -137,6 +138,8 @@ impl Feed {
 struct Shared {
     feed: Arc<Mutex<Feed>>,
     last: Arc<StdMutex<Option<EventId>>>,
+    /// Cancelled by `close()`, ending a `next()` waiting in another thread.
+    closed: CancellationToken,
     what: String,
 }
 
@@ -145,6 +148,7 @@ impl Shared {
         Shared {
             feed: Arc::new(Mutex::new(feed)),
             last: Arc::new(StdMutex::new(since)),
+            closed: CancellationToken::new(),
             what,
         }
     }
@@ -174,10 +178,15 @@ impl Shared {
     }
 
     async fn next(self) -> Option<Item> {
-        self.feed.lock().await.next().await
+        tokio::select! {
+            biased;
+            () = self.closed.cancelled() => None,
+            item = async { self.feed.lock().await.next().await } => item,
+        }
     }
 
     async fn close(self) {
+        self.closed.cancel();
         *self.feed.lock().await = Feed::Closed;
     }
 

@@ -163,6 +163,9 @@ impl Core {
     op!(set_active(worker: String, is_active: bool) => |hub| {
         hub.set_active(&worker_name(&worker)?, is_active).await
     });
+    op!(delivered(worker: String, through: SinceArg) => |hub| {
+        hub.delivered(&worker_name(&worker)?, through.0).await
+    });
     op!(unregister(worker: String) => |hub| hub.unregister(&worker_name(&worker)?).await);
     op!(goodbye(worker: String) => |hub| hub.goodbye(&worker_name(&worker)?).await);
 }
