@@ -182,7 +182,7 @@ def procs_with_env(marker: str) -> list[tuple[int, str]]:
             env = (d / "environ").read_bytes()
             if needle in env:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                found.append((int(d.name), cmd[:200]))
+                found.append((int(d.name), cmd))
         except OSError:
             continue
     return found

@@ -34,6 +34,16 @@ def channel_blocks(text: str) -> list[tuple[dict[str, str], str]]:
     return out
 
 
+def idle_screen(tm: Orchestrator, w: Worker, timeout: float = 60.0) -> str:
+    """The screen once claude waits at its prompt."""
+
+    def get() -> str | None:
+        s = tm.screen(w.name, 60)
+        return s if "for shortcuts" in s else None
+
+    return wait_until("the idle prompt on screen", get, timeout, 0.5, lambda: tm.screen(w.name))
+
+
 def outbound(tm: Orchestrator, worker: str, pred: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
     return [e for e in tm.events(worker) if e["kind"] == "outbound" and pred(e)]
 
@@ -218,3 +228,145 @@ def test_odd_meta_reaches_the_model_as_strings(w: Worker, api: FakeApi, tm: Orch
     assert a["n"] == "42" and a["ratio"] == "0.5" and a["flag"] == "true", a
     assert "nothing" in a and "obj" in a, a
     assert "msg-7" in a.values() and "first" in a.values() and "s" in a.values() and "spoofed" in a.values(), a
+
+
+# ── (c) screen and status ────────────────────────────────────────────────────
+
+
+def test_screenshot_shows_the_real_tui(w: Worker, tm: Orchestrator) -> None:
+    s = idle_screen(tm, w)
+    assert "← tubemail-channel:" in s, s
+    assert "for shortcuts" in s and re.search(r"^\s*❯", s, re.M), s
+    assert "\x1b" not in s, "a rendered screen, not raw bytes"
+
+
+def test_status_is_busy_while_the_model_streams_and_idle_after(w: Worker, api: FakeApi, tm: Orchestrator) -> None:
+    tok = token("S")
+    api.on(tok, text=f"slowly answering {tok} " + "word " * 40, chunks=30, delay=0.5)
+    tm("tm_send", {"worker": w.name, "message": f"{tok} take your time"})
+    api.wait_for(lambda r: tok in r.last_user, f"{tok} in a model request")
+
+    def state() -> dict[str, Any]:
+        return tm("tm_status", {"worker": w.name})
+
+    busy = wait_until("tm_status busy", lambda: (s := state())["state"] == "busy" and s, 30, 0.5)
+    assert busy["state_reason"]["signal"] == "observed_active", busy
+    wait_until(
+        "the streamed answer on screen", lambda: f"slowly answering {tok}" in tm.screen(w.name), 60, 0.5
+    )
+    idle = wait_until("tm_status idle", lambda: (s := state())["state"] == "idle" and s, 60, 0.5)
+    assert idle["state_reason"]["signal"] in ("observed_idle", "no_unanswered_inbound"), idle
+
+
+# ── (d) harness commands ─────────────────────────────────────────────────────
+
+
+def test_compact_and_clear_reach_the_tui_as_commands(w: Worker, api: FakeApi, tm: Orchestrator) -> None:
+    before = len(api.requests(side=None))
+    sent = tm("tm_send", {"worker": w.name, "message": "/compact"})
+    assert sent["routed_to"].startswith("manager"), sent
+    # /compact makes the CLI ask the model for a summary of the conversation.
+    req = wait_until(
+        "a summary request after /compact",
+        lambda: [r for r in api.requests(side=None)[before:] if "summary" in r.all_text().lower()],
+        90,
+        0.5,
+        lambda: api.dump() + "\n" + tm.screen(w.name),
+    )[0]
+    assert "E2E-A-" in req.all_text(), "the summary request carries the conversation so far"
+    wait_until("compaction done", lambda: "ompact" in tm.screen(w.name) and "for shortcuts" in tm.screen(w.name), 60, 0.5)
+
+    sent = tm("tm_send", {"worker": w.name, "message": "/clear"})
+    assert sent["routed_to"].startswith("manager"), sent
+    time.sleep(1.0)
+    wait_until("the prompt after /clear", lambda: "for shortcuts" in tm.screen(w.name), 30, 0.5)
+    # The next message starts a fresh conversation: no earlier turn in it.
+    tok = token("D")
+    api.on(tok, text=f"fresh {tok}")
+    tm("tm_send", {"worker": w.name, "message": f"{tok} after clear"})
+    req = api.wait_for(lambda r: tok in r.last_user, f"{tok} in a model request")
+    assert "E2E-A-" not in req.all_text() and "E2E-M-" not in req.all_text(), req.all_text()[:3000]
+
+
+# ── (e) the hub goes away and comes back ─────────────────────────────────────
+
+
+def test_hub_restart_mid_session(w: Worker, api: FakeApi, tm: Orchestrator, hub: E2EHub) -> None:
+    tok = token("E")
+    api.on(tok, tool=REPLY_TOOL, tool_input={"text": f"written while the hub was down {tok}"})
+    hub.kill()
+    try:
+        # The person at the terminal asks something; the model replies
+        # through the channel while the hub is down.
+        w.type(f"{tok} from the terminal")
+        time.sleep(0.3)
+        w.type("\r")
+        api.wait_for(lambda r: r.answered_by == f"{tok}:then", "the reply tool's result", timeout=60)
+        time.sleep(2.0)
+    finally:
+        hub.start_again()
+    wait_until("the worker online again", lambda: tm("tm_status", {"worker": w.name})["presence"] == "online", 60, 0.5)
+    wait_until(
+        "the reply written during the outage",
+        lambda: outbound(tm, w.name, lambda e: tok in e["content"]),
+        60,
+        0.5,
+    )
+    # And only once, also after a while.
+    time.sleep(6.0)
+    assert len(outbound(tm, w.name, lambda e: tok in e["content"])) == 1
+
+    # Messages flow to the model again, once each.
+    tok2 = token("E2")
+    api.on(tok2, text=f"back {tok2}")
+    tm("tm_send", {"worker": w.name, "message": f"{tok2} after the restart"})
+    api.wait_for(lambda r: tok2 in r.last_user, f"{tok2} in a model request")
+    time.sleep(3.0)
+    assert len([r for r in api.requests() if tok2 in r.last_user]) == 1, api.dump()
+
+
+# ── (c) restart and stop (last: they end the session) ────────────────────────
+
+
+def claude_pids(w: Worker, cli: str) -> list[int]:
+    return [pid for pid, cmd in w.processes() if cmd.startswith(cli)]
+
+
+def test_restart_continues_the_conversation(w: Worker, api: FakeApi, tm: Orchestrator, claude: Any) -> None:
+    # Something to remember from before the restart.
+    tok = token("R1")
+    api.on(tok, text=f"remember {tok}")
+    tm("tm_send", {"worker": w.name, "message": f"{tok} before restart"})
+    api.wait_for(lambda r: r.answered_by == tok, f"{tok} answered")
+    wait_until("the answer on screen", lambda: f"remember {tok}" in tm.screen(w.name), 30, 0.5)
+    old = claude_pids(w, str(claude))
+    assert len(old) == 1, w.processes()
+
+    tm("tm_restart", {"worker": w.name})
+    wait_until(
+        "a new claude process",
+        lambda: (new := claude_pids(w, str(claude))) and new != old and new,
+        90,
+        0.5,
+        lambda: str(w.processes()) + "\n" + w.describe(),
+    )
+    args = next(cmd for pid, cmd in w.processes() if cmd.startswith(str(claude)))
+    assert "--continue" in args, args
+    wait_until("the channel back online", lambda: tm("tm_status", {"worker": w.name})["presence"] == "online", 90, 0.5)
+    wait_until("the prompt after the restart", lambda: "for shortcuts" in tm.screen(w.name), 90, 0.5, lambda: tm.screen(w.name))
+
+    tok2 = token("R2")
+    api.on(tok2, text=f"continued {tok2}")
+    tm("tm_send", {"worker": w.name, "message": f"{tok2} after restart"})
+    req = api.wait_for(lambda r: tok2 in r.last_user, f"{tok2} in a model request", timeout=60)
+    assert tok in req.all_text(), "the conversation before the restart is in the request"
+
+
+def test_stop_ends_every_process(w: Worker, tm: Orchestrator) -> None:
+    assert w.processes(), "the worker runs"
+    tm("tm_stop", {"worker": w.name})
+    rc = w.proc.wait(timeout=60)
+    assert rc == 0, w.describe()
+    wait_until("no process of the worker left", lambda: not w.processes(), 30, 0.5, lambda: str(w.processes()))
+    st = tm("tm_status", {"worker": w.name})
+    assert st["presence"] != "online", st
