@@ -10,6 +10,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import secrets
 import shutil
 import signal
 import struct
@@ -36,6 +38,20 @@ PINNED = json.loads((HERE / "package.json").read_text())["dependencies"]["@anthr
 API_KEY = "sk-e2e-test-key"
 
 T = TypeVar("T")
+
+CHANNEL_TAG = re.compile(r'<channel source="tubemail-channel"([^>]*)>\n(.*?)\n</channel>', re.S)
+REPLY_TOOL = "mcp__tubemail-channel__reply"
+
+
+def token(label: str) -> str:
+    """A unique marker for one test's messages (the fake model keys off it)."""
+    return f"E2E-{label}-{secrets.token_hex(4)}"
+
+
+def channel_blocks(text: str) -> list[tuple[dict[str, str], str]]:
+    """``(attributes, body)`` of every ``<channel source="tubemail-channel">``
+    block in ``text``."""
+    return [(dict(re.findall(r'(\w+)="([^"]*)"', attrs)), body) for attrs, body in CHANNEL_TAG.findall(text)]
 
 
 def wait_until(what: str, f: Callable[[], T | None], timeout: float = 60.0, every: float = 0.2, show: Callable[[], str] | None = None) -> T:

@@ -7,32 +7,14 @@ answers off its own token, so tests cannot answer each other's turns.
 
 from __future__ import annotations
 
-import json
 import re
-import secrets
 import time
 from typing import Any, Callable
 
 import pytest
 
 from fakeapi import FakeApi
-from support import E2EHub, Orchestrator, Worker, wait_until
-
-CHANNEL_TAG = re.compile(r'<channel source="tubemail-channel"([^>]*)>\n(.*?)\n</channel>', re.S)
-REPLY_TOOL = "mcp__tubemail-channel__reply"
-
-
-def token(label: str) -> str:
-    return f"E2E-{label}-{secrets.token_hex(4)}"
-
-
-def channel_blocks(text: str) -> list[tuple[dict[str, str], str]]:
-    """``(attributes, body)`` of every ``<channel …>`` block in ``text``."""
-    out = []
-    for attrs, body in CHANNEL_TAG.findall(text):
-        out.append((dict(re.findall(r'(\w+)="([^"]*)"', attrs)), body))
-    return out
-
+from support import REPLY_TOOL, E2EHub, Orchestrator, Worker, channel_blocks, token, wait_until
 
 def idle_screen(tm: Orchestrator, w: Worker, timeout: float = 60.0) -> str:
     """The screen once claude waits at its prompt."""
