@@ -3,19 +3,20 @@
 #               (data in ~/.local/share/tubemail)
 #   make test   every test: lints, Rust unit + integration tests, the TypeScript MCP
 #               SDK test, the Python suites (original channel, MCP SDK) and the
-#               web UI (vitest + headless Chromium against a real hub)
+#               web UI (vitest + headless Chromium against a real hub), and the
+#               end-to-end suite with the real Claude Code CLI (npm, offline)
 #   make bench  release build + load generator, figures on stdout
 
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := target/test-venv
 
-.PHONY: run test lint rust-test node-test python-test ui ui-test bench
+.PHONY: run test lint rust-test node-test python-test e2e-test ui ui-test bench
 
 run: ui
 	$(CARGO) run --release -p tubemail-hub --
 
-test: lint rust-test node-test python-test ui-test
+test: lint rust-test node-test python-test ui-test e2e-test
 
 # The web UI: frontend/dist, embedded into the hub at build time.
 ui:
@@ -51,6 +52,18 @@ python-test:
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q -r tests/compat/requirements.txt -r tests/mcp/requirements.txt
 	TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub $(VENV)/bin/python -m pytest tests/compat tests/mcp -q
+
+# The real Claude Code CLI (the version pinned in tests/e2e/package.json,
+# installed with npm into target/claude-code) under claude-tm in a pty,
+# against a real hub and a fake model endpoint; also through the Python
+# bindings, built into the venv with maturin.
+e2e-test:
+	$(CARGO) build --workspace --locked
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q -r tests/e2e/requirements.txt
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q -m bindings/python/Cargo.toml
+	TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub TUBEMAIL_CLAUDE_TM_BIN=$(CURDIR)/target/debug/claude-tm \
+	  $(VENV)/bin/python -m pytest tests/e2e -q
 
 bench:
 	scripts/bench.sh
