@@ -162,6 +162,7 @@ function Console(props: {
     return () => window.removeEventListener('keydown', onKey);
   }, [setTab]);
 
+  const toggleTerminal = useCallback((w: string) => setTerminal((cur) => (cur === w ? null : w)), []);
   const pendingCount = fleet.permissions.length;
   useEffect(() => {
     document.title = pendingCount > 0 ? `(${pendingCount}) TubeMail` : 'TubeMail';
@@ -214,7 +215,7 @@ function Console(props: {
             <WorkersTab
               fleet={fleet}
               selected={terminal}
-              onOpen={(w) => setTerminal((cur) => (cur === w ? null : w))}
+              onOpen={toggleTerminal}
               hubVersion={fleet.health?.version ?? null}
             />
           )}

@@ -1,8 +1,8 @@
 // The roster: grouped by project, sortable, live.
 
-import { memo, useMemo, useState } from 'react';
+import { memo, useCallback, useMemo, useState } from 'react';
 import { api } from '../lib/api';
-import { useNow } from '../lib/clock';
+import { useClock } from '../lib/clock';
 import { managerOf } from '../lib/fleet';
 import type { Fleet } from '../lib/fleet-hook';
 import { formatAgo, formatContext, groupWorkers, stateBadge, type SortKey } from '../lib/format';
@@ -56,6 +56,24 @@ export function WorkersTab({ fleet, selected, onOpen, hubVersion }: Props) {
     }
     return { online, busy, waiting };
   }, [fleet.workers]);
+
+  const { refreshWorker } = fleet;
+  const onRecord = useCallback(
+    (worker: string, on: boolean) =>
+      void run(
+        'Recording',
+        async () => {
+          await api.setRecording(worker, on);
+          refreshWorker(worker);
+        },
+        on ? `Recording ${worker}` : `Stopped recording ${worker}`,
+      ),
+    [run, refreshWorker],
+  );
+  const onInterrupt = useCallback(
+    (worker: string) => void run('Interrupt', () => api.interrupt(worker), `Interrupted ${worker}`),
+    [run],
+  );
 
   const act = (worker: string, action: Pending & { kind: 'confirm' }) => {
     const a = action.action;
@@ -168,17 +186,8 @@ export function WorkersTab({ fleet, selected, onOpen, hubVersion }: Props) {
                     hubVersion={hubVersion}
                     onOpen={onOpen}
                     onAsk={setPending}
-                    onRecord={(on) =>
-                      void run(
-                        'Recording',
-                        async () => {
-                          await api.setRecording(w.name, on);
-                          fleet.refreshWorker(w.name);
-                        },
-                        on ? `Recording ${w.name}` : `Stopped recording ${w.name}`,
-                      )
-                    }
-                    onInterrupt={() => void run('Interrupt', () => api.interrupt(w.name), `Interrupted ${w.name}`)}
+                    onRecord={onRecord}
+                    onInterrupt={onInterrupt}
                   />
                 ))}
               </tbody>
@@ -242,8 +251,8 @@ const Row = memo(function Row(props: {
   hubVersion: string | null;
   onOpen: (w: string) => void;
   onAsk: (p: Pending) => void;
-  onRecord: (on: boolean) => void;
-  onInterrupt: () => void;
+  onRecord: (worker: string, on: boolean) => void;
+  onInterrupt: (worker: string) => void;
 }) {
   const { w, manager } = props;
   const managerUp = Boolean(manager?.online);
@@ -297,7 +306,7 @@ const Row = memo(function Row(props: {
             type="checkbox"
             checked={w.recording_enabled}
             aria-label={`Record ${w.name}`}
-            onChange={(e) => props.onRecord(e.target.checked)}
+            onChange={(e) => props.onRecord(w.name, e.target.checked)}
           />
           <span className="switch-track" />
         </label>
@@ -307,7 +316,7 @@ const Row = memo(function Row(props: {
           <button className="btn btn-sm" onClick={() => props.onAsk({ kind: 'send', worker: w.name })}>
             Send
           </button>
-          <button className="btn btn-sm" onClick={props.onInterrupt} title="Interrupt the current turn (Esc)">
+          <button className="btn btn-sm" onClick={() => props.onInterrupt(w.name)} title="Interrupt the current turn (Esc)">
             Interrupt
           </button>
           <RowMenu worker={w.name} onAsk={props.onAsk} />
@@ -355,8 +364,13 @@ function RowMenu({ worker, onAsk }: { worker: string; onAsk: (p: Pending) => voi
 }
 
 function StateBadge({ w }: { w: Worker }) {
-  const now = useNow();
-  const b = stateBadge(w, now);
+  // Re-render only when the label or tooltip text changes (busy ticks).
+  const key = useClock((now) => {
+    const b = stateBadge(w, now);
+    return `${b.tone}\u0000${b.label}\u0000${b.title}`;
+  });
+  const [tone, label, title] = key.split('\u0000');
+  const b = { tone, label, title };
   return (
     <span className={`badge badge-${b.tone}`} title={b.title}>
       {b.label}
@@ -365,8 +379,8 @@ function StateBadge({ w }: { w: Worker }) {
 }
 
 function Ago({ ts }: { ts: number }) {
-  const now = useNow();
-  return <span className="muted">{formatAgo(ts, now)}</span>;
+  const text = useClock((now) => formatAgo(ts, now));
+  return <span className="muted">{text}</span>;
 }
 
 function ContextBar({ pct }: { pct: number | null }) {

@@ -23,6 +23,14 @@ function subscribe(fn: () => void): () => void {
   };
 }
 
+/**
+ * A value derived from the clock; the component re-renders only when the
+ * derived value changes (e.g. a label that changes once a minute).
+ */
+export function useClock<T>(derive: (now: number) => T): T {
+  return useSyncExternalStore(subscribe, () => derive(now));
+}
+
 /** Epoch seconds, updated every second while someone shows a clock. */
 export function useNow(): number {
   return useSyncExternalStore(subscribe, () => now);

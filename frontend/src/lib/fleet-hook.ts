@@ -5,7 +5,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api } from './api';
 import { EVENT_NAMES, HubEvents, type StreamStatus } from './events';
-import { eventWorker, patchWorker, permissionsAfter } from './fleet';
+import { eventWorker, mergeRoster, patchWorker, permissionsAfter, sameWorker } from './fleet';
 import type { Health, PendingPermission, Worker } from './types';
 
 export type FleetListener = (name: string, data: Record<string, unknown>) => void;
@@ -39,7 +39,7 @@ export function useFleet(bearer: string, onStreamClosed: () => void): Fleet {
   const loadAll = useCallback(async () => {
     try {
       const [ws, ps] = await Promise.all([api.workers(), api.permissions()]);
-      setWorkers(new Map(ws.map((w) => [w.name, w])));
+      setWorkers((prev) => mergeRoster(prev, ws));
       setPermissions(ps);
       setLoaded(true);
     } catch {
@@ -58,7 +58,10 @@ export function useFleet(bearer: string, onStreamClosed: () => void): Fleet {
     }
     for (const name of names) {
       api.worker(name).then(
-        (w) => setWorkers((m) => new Map(m).set(w.name, w)),
+        (w) => setWorkers((m) => {
+          const old = m.get(w.name);
+          return old && sameWorker(old, w) ? m : new Map(m).set(w.name, w);
+        }),
         (e: { status?: number }) => {
           if (e.status === 404)
             setWorkers((m) => {

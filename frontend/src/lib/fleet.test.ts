@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { patchWorker, permissionsAfter } from './fleet';
+import { mergeRoster, patchWorker, permissionsAfter, sameWorker } from './fleet';
 import type { PendingPermission, Worker } from './types';
 
 const p = (worker: string, request_id: string, tool_name = 'Bash'): PendingPermission => ({
@@ -37,5 +37,23 @@ describe('row patches', () => {
   });
   it('keeps the worker list stable for p()', () => {
     expect(p('a', 'b').tool_name).toBe('Bash');
+  });
+});
+
+describe('roster reloads keep unchanged rows', () => {
+  const row = (name: string, since = 0) =>
+    ({ name, online: true, state: 'idle', state_reason: { state: 'idle', signal: 'x', since } }) as unknown as Worker;
+  it('reuses equal rows and replaces changed ones', () => {
+    const a = row('a');
+    const b = row('b');
+    const prev = new Map([
+      ['a', a],
+      ['b', b],
+    ]);
+    const next = mergeRoster(prev, [row('a'), row('b', 5), row('c')]);
+    expect(next.get('a')).toBe(a);
+    expect(next.get('b')).not.toBe(b);
+    expect([...next.keys()]).toEqual(['a', 'b', 'c']);
+    expect(sameWorker(row('a'), { ...row('a'), extra: 1 } as unknown as Worker)).toBe(false);
   });
 });

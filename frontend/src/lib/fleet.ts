@@ -69,6 +69,33 @@ export function patchWorker(w: Worker, name: string, data: Record<string, unknow
   }
 }
 
+/** Field-by-field equality of two rows (keeps unchanged rows' identity). */
+export function sameWorker(a: Worker, b: Worker): boolean {
+  for (const k of Object.keys(b) as (keyof Worker)[]) {
+    const x = a[k];
+    const y = b[k];
+    if (x === y) continue;
+    if (k === 'state_reason' && x && y && typeof x === 'object' && typeof y === 'object') {
+      const r = x as Worker['state_reason'] & object;
+      const s = y as Worker['state_reason'] & object;
+      if (r.state === s.state && r.signal === s.signal && r.since === s.since) continue;
+    }
+    return false;
+  }
+  return Object.keys(a).length === Object.keys(b).length;
+}
+
+/** The roster after a full reload: unchanged rows keep their objects, so
+ * memoised rows do not re-render. */
+export function mergeRoster(prev: Map<string, Worker>, rows: Worker[]): Map<string, Worker> {
+  const next = new Map<string, Worker>();
+  for (const w of rows) {
+    const old = prev.get(w.name);
+    next.set(w.name, old && sameWorker(old, w) ? old : w);
+  }
+  return next;
+}
+
 /** Which worker row an event concerns (its row is refetched). */
 export function eventWorker(data: Record<string, unknown>): string | null {
   return typeof data.worker === 'string' && data.worker ? data.worker : null;

@@ -33,7 +33,10 @@ describe('durations', () => {
   it('says how long ago', () => {
     expect(formatAgo(0, 100)).toBe('never');
     expect(formatAgo(99.5, 100)).toBe('just now');
-    expect(formatAgo(40, 100)).toBe('1m 00s ago');
+    expect(formatAgo(70, 100)).toBe('30s ago');
+    expect(formatAgo(40, 100)).toBe('1m ago');
+    expect(formatAgo(0.5, 3725)).toBe('1h 02m ago');
+    expect(formatAgo(1, 200000)).toBe('2d ago');
   });
   it('context', () => {
     expect(formatContext(null)).toBe('–');

@@ -23,12 +23,16 @@ export function formatDuration(totalSeconds: number): string {
   return `${d}d ${String(h % 24).padStart(2, '0')}h`;
 }
 
-/** "12s ago", "never" for 0. */
+/** "12s ago", "5m ago", "2h 05m ago"; "never" for 0. Coarse on purpose:
+ * past a minute the text changes once a minute, not every second. */
 export function formatAgo(ts: number, now: number): string {
   if (!ts) return 'never';
-  const d = now - ts;
+  const d = Math.floor(now - ts);
   if (d < 2) return 'just now';
-  return `${formatDuration(d)} ago`;
+  if (d < 60) return `${d}s ago`;
+  if (d < 3600) return `${Math.floor(d / 60)}m ago`;
+  if (d < 86400) return `${Math.floor(d / 3600)}h ${String(Math.floor(d / 60) % 60).padStart(2, '0')}m ago`;
+  return `${Math.floor(d / 86400)}d ago`;
 }
 
 const SIGNALS: Record<string, string> = {
