@@ -282,6 +282,24 @@ impl EventIterator {
     }
 }
 
+impl AsyncEventIterator {
+    /// An asyncio future that connects (if not yet) and yields the iterator.
+    fn connected<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let shared = slf.get().shared.clone();
+        let this = slf.clone().unbind();
+        pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
+            shared
+                .feed
+                .lock()
+                .await
+                .connect()
+                .await
+                .map_err(to_py_err)?;
+            Ok(this)
+        })
+    }
+}
+
 /// A stream of `StreamEvent`s for asyncio; iterate it with `async for`.
 ///
 /// `await` it to connect now (errors raise there), or iterate it directly
@@ -318,20 +336,7 @@ impl AsyncEventIterator {
     }
 
     fn __await__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let shared = slf.get().shared.clone();
-        let this = slf.clone().unbind();
-        let fut = pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            shared
-                .feed
-                .lock()
-                .await
-                .connect()
-                .await
-                .map_err(to_py_err)?;
-            Ok(this)
-        })?;
-        fut.call_method0("__await__")
+        Self::connected(slf)?.call_method0("__await__")
     }
 
     /// The id of the newest event yielded (or the `since` it started from).
@@ -350,7 +355,7 @@ impl AsyncEventIterator {
     }
 
     fn __aenter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Self::__await__(slf)
+        Self::connected(slf)
     }
 
     #[pyo3(signature = (*_exc))]
