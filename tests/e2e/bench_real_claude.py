@@ -1,0 +1,121 @@
+"""Latency figures with the real Claude Code CLI (BENCHMARKS.md).
+
+* send → text in the model request: from the orchestrator's ``send`` (Python
+  bindings) until the fake model endpoint has read the request that carries
+  the message; one message at a time, each turn finished before the next.
+* permission request → hub: from the fake model's ``tool_use`` answer until
+  the hub lists the pending prompt; hub → decision applied: from the
+  orchestrator's ``allow`` until the CLI sends the tool's result back.
+
+Usage (after ``make e2e-test`` built everything)::
+
+    TUBEMAIL_HUB_BIN=target/debug/tubemail-hub TUBEMAIL_CLAUDE_TM_BIN=target/debug/claude-tm \\
+      target/test-venv/bin/python tests/e2e/bench_real_claude.py [MESSAGES] [PROMPTS]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import tubemail  # noqa: E402
+
+from fakeapi import FakeApi  # noqa: E402
+from support import REPO, E2EHub, Orchestrator, Worker, install_claude, token, wait_until  # noqa: E402
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def show(label: str, xs: list[float]) -> None:
+    ms = [x * 1000 for x in xs]
+    print(
+        f"{label}: n={len(ms)} p50={statistics.median(ms):.1f} ms p90={pct(ms, 90):.1f} ms "
+        f"min={min(ms):.1f} ms max={max(ms):.1f} ms",
+        flush=True,
+    )
+
+
+def main() -> None:
+    n_msgs = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    n_prompts = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    exe, why = install_claude(Path(os.environ.get("TUBEMAIL_CLAUDE_CODE_DIR", REPO / "target" / "claude-code")))
+    if exe is None:
+        sys.exit(f"cannot install the CLI: {why}")
+    tmp = Path(tempfile.mkdtemp(prefix="tm-bench-"))
+    api = FakeApi().start()
+    hub = E2EHub(Path(os.environ.get("TUBEMAIL_HUB_BIN", REPO / "target/debug/tubemail-hub")), tmp / "hub")
+    hub.wait_healthy()
+    tm = Orchestrator(hub)
+    w = Worker(
+        tmp,
+        "bench",
+        hub=hub,
+        api_url=api.url,
+        claude=exe,
+        claude_tm=Path(os.environ.get("TUBEMAIL_CLAUDE_TM_BIN", REPO / "target/debug/claude-tm")),
+    )
+    try:
+        wait_until("worker online", lambda: tm("tm_status", {"worker": w.name}).get("presence") == "online", 90, 0.5)
+        wait_until("prompt", lambda: "for shortcuts" in tm.screen(w.name), 90, 0.5)
+        client = tubemail.Client(hub.base, hub.secret)
+
+        def idle() -> None:
+            wait_until("idle prompt", lambda: "for shortcuts" in client.screenshot(w.name), 60, 0.05)
+
+        sends: list[float] = []
+        for i in range(n_msgs + 2):
+            tok = token(f"L{i}")
+            api.on(tok, text=f"ok {tok}", times=1)
+            t0 = time.time()
+            client.send(w.name, f"{tok} latency probe")
+            req = api.wait_for(lambda r: tok in r.last_user, tok, timeout=60)
+            if i >= 2:  # the first turns warm up the session
+                sends.append(req.at - t0)
+            api.wait_for(lambda r: r.answered_by == tok, f"{tok} answered", timeout=60)
+            idle()
+        show("send → text in the model request", sends)
+
+        to_hub: list[float] = []
+        applied: list[float] = []
+        for i in range(n_prompts):
+            tok = token(f"P{i}")
+            api.on(tok, tool="Bash", tool_input={"command": f"echo {tok} > probe-{i}.txt", "description": "probe"}, times=1)
+            client.send(w.name, f"{tok} permission probe")
+            asked = api.wait_for(lambda r: r.answered_by == tok, tok, timeout=60)
+            # The tool_use answer has been written once the next poll sees it.
+            p = wait_until(
+                "pending prompt",
+                lambda: [x for x in client.permissions(w.name) if tok in x.input_preview],
+                60,
+                0.005,
+            )[0]
+            to_hub.append(p.requested_at - asked.at)
+            t1 = time.time()
+            client.allow(w.name, p.request_id)
+            done = api.wait_for(lambda r: r.answered_by == f"{tok}:then", f"{tok} result", timeout=60)
+            applied.append(done.at - t1)
+            idle()
+        show("tool_use answered → permission request on the hub", to_hub)
+        show("allow on the hub → tool result at the model", applied)
+    finally:
+        try:
+            tm("tm_stop", {"worker": w.name})
+            w.proc.wait(timeout=30)
+        except Exception:  # noqa: BLE001 - best effort before the hard stop
+            pass
+        w.stop()
+        hub.stop()
+        api.stop()
+
+
+if __name__ == "__main__":
+    main()
