@@ -68,6 +68,31 @@ describe('web UI', () => {
     assert.deepEqual(names, ['gamma-tm', 'beta-tm', 'alpha-tm']);
     await screenshot(page, 'workers');
 
+    // Rec toggle, send, and a destructive action behind a confirmation.
+    await page.getByLabel('Record beta-tm').check();
+    await waitFor('recording on', async () => (await hub.call('GET', '/api/workers/beta-tm/recording')).enabled);
+    await page.getByLabel('Record beta-tm').uncheck();
+    await waitFor('recording off', async () => !(await hub.call('GET', '/api/workers/beta-tm/recording')).enabled);
+    await page.locator('tr[data-worker="gamma-tm"]').getByRole('button', { name: 'Send' }).click();
+    await page.getByLabel('Message', { exact: true }).fill('run the linters');
+    await page.keyboard.press('Control+Enter');
+    await waitFor('the message on the timeline', async () => {
+      const t = await hub.call('GET', '/tubemail/gamma-tm/events?limit=10');
+      return t.events.some((e) => e.kind === 'inbound' && e.content === 'run the linters');
+    });
+    await page.getByRole('button', { name: 'More actions for alpha-tm' }).click();
+    await page.getByRole('menuitem', { name: 'Purge…' }).click();
+    await page.getByRole('dialog').getByText('whole timeline are deleted').waitFor();
+    await screenshot(page, 'workers-confirm');
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    assert.equal(await row.count(), 1);
+    await page.getByRole('button', { name: 'More actions for alpha-tm' }).click();
+    await page.getByRole('menuitem', { name: 'Purge…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Purge' }).click();
+    await row.waitFor({ state: 'detached' });
+    const left = await hub.call('GET', '/api/workers');
+    assert.ok(!left.workers.some((w) => w.name === 'alpha-tm'));
+
     // Live, not polled: the list itself was fetched once per stream open.
     const listCalls = apiCalls.filter((c) => c === 'GET /api/workers').length;
     assert.ok(listCalls <= 2, `roster list fetched ${listCalls} times`);

@@ -1,6 +1,6 @@
 // The roster: grouped by project, sortable, live.
 
-import { memo, useCallback, useMemo, useState } from 'react';
+import { memo, useCallback, useEffect, useMemo, useState } from 'react';
 import { api } from '../lib/api';
 import { useClock } from '../lib/clock';
 import { managerOf } from '../lib/fleet';
@@ -59,15 +59,18 @@ export function WorkersTab({ fleet, selected, onOpen, hubVersion }: Props) {
 
   const { refreshWorker } = fleet;
   const onRecord = useCallback(
-    (worker: string, on: boolean) =>
-      void run(
+    async (worker: string, on: boolean) => {
+      const done = await run(
         'Recording',
         async () => {
           await api.setRecording(worker, on);
           refreshWorker(worker);
+          return true;
         },
         on ? `Recording ${worker}` : `Stopped recording ${worker}`,
-      ),
+      );
+      return done === true;
+    },
     [run, refreshWorker],
   );
   const onInterrupt = useCallback(
@@ -251,10 +254,13 @@ const Row = memo(function Row(props: {
   hubVersion: string | null;
   onOpen: (w: string) => void;
   onAsk: (p: Pending) => void;
-  onRecord: (worker: string, on: boolean) => void;
+  onRecord: (worker: string, on: boolean) => Promise<boolean>;
   onInterrupt: (worker: string) => void;
 }) {
   const { w, manager } = props;
+  // The switch moves at once; the row's refetch confirms it.
+  const [recording, setRecording] = useState<boolean | null>(null);
+  useEffect(() => setRecording(null), [w.recording_enabled]);
   const managerUp = Boolean(manager?.online);
   const version = manager?.forwarder_version || w.forwarder_version;
   const stale = Boolean(props.hubVersion && manager?.forwarder_version && manager.forwarder_version !== props.hubVersion);
@@ -304,9 +310,13 @@ const Row = memo(function Row(props: {
         <label className="switch" title={w.recording_enabled ? 'recording: click to stop' : 'not recording: click to start'}>
           <input
             type="checkbox"
-            checked={w.recording_enabled}
+            checked={recording ?? w.recording_enabled}
             aria-label={`Record ${w.name}`}
-            onChange={(e) => props.onRecord(w.name, e.target.checked)}
+            onChange={(e) => {
+              const on = e.target.checked;
+              setRecording(on);
+              void props.onRecord(w.name, on).then((ok) => !ok && setRecording(null));
+            }}
           />
           <span className="switch-track" />
         </label>

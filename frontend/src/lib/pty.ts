@@ -3,11 +3,13 @@
 // Protocol (hub `/ws/pty/{worker}?ticket=T[&since=N]`): binary frames are
 // pty bytes both ways; text frames are JSON control. We send
 // `{"kind":"resize","cols","rows"}` and `{"kind":"ping"}`; the hub sends
-// `{"kind":"hello","seq":S,...}` right after accept (the next binary frame
-// starts at byte offset S), `{"kind":"snapshot","seq":S}` followed by one
-// binary frame that repaints the whole screen (reset first), and
+// `{"kind":"hello","seq":S,"epoch":E,...}` right after accept (the next
+// binary frame starts at byte offset S), `{"kind":"snapshot","seq":S}`
+// followed by one binary frame that repaints the whole screen (reset first;
+// the repaint does not count towards offsets, which go on at S), and
 // `{"kind":"size","cols","rows"}`. After a network blip we reconnect with a
-// fresh ticket and `since=<bytes seen>`, so nothing is shown twice.
+// fresh ticket, `since=<offset>` and the hub run's `epoch`, so nothing is
+// shown twice (a hub that cannot resume sends a snapshot instead).
 
 export interface SocketLike {
   binaryType: string;
@@ -40,9 +42,16 @@ export interface PtyOptions {
 
 const OPEN = 1;
 
-export function ptyUrl(wsBase: string, worker: string, ticket: string, since: number | null): string {
+export function ptyUrl(
+  wsBase: string,
+  worker: string,
+  ticket: string,
+  since: number | null,
+  epoch: string | null = null,
+): string {
   const q = new URLSearchParams({ ticket });
   if (since !== null) q.set('since', String(since));
+  if (since !== null && epoch !== null) q.set('epoch', epoch);
   return `${wsBase}/ws/pty/${encodeURIComponent(worker)}?${q.toString()}`;
 }
 
@@ -53,6 +62,8 @@ export function wsBaseOf(loc: { protocol: string; host: string }): string {
 export class PtyConnection {
   /** Bytes of pty output seen so far (the hub's offset). */
   seq = 0;
+  /** The hub run the offsets belong to (from `hello`). */
+  epoch: string | null = null;
   private ws: SocketLike | null = null;
   private everConnected = false;
   private snapshotNext = false;
@@ -124,7 +135,7 @@ export class PtyConnection {
     }
     if (this.stopped) return;
     const factory = this.o.factory ?? ((url: string) => new WebSocket(url) as unknown as SocketLike);
-    const ws = factory(ptyUrl(this.o.wsBase, this.o.worker, ticket, this.everConnected ? this.seq : null));
+    const ws = factory(ptyUrl(this.o.wsBase, this.o.worker, ticket, this.everConnected ? this.seq : null, this.epoch));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.onopen = () => {
@@ -183,6 +194,9 @@ export class PtyConnection {
         this.seq = msg.seq;
         if (msg.kind === 'snapshot') this.snapshotNext = true;
       }
+      if (msg.kind === 'hello' && (typeof msg.epoch === 'string' || typeof msg.epoch === 'number')) {
+        this.epoch = String(msg.epoch);
+      }
       if ((msg.kind === 'size' || msg.kind === 'hello') && typeof msg.cols === 'number' && typeof msg.rows === 'number') {
         this.o.onSize?.(msg.cols, msg.rows);
       }
@@ -193,8 +207,12 @@ export class PtyConnection {
     else if (data instanceof Uint8Array) bytes = data;
     else return;
     if (this.snapshotNext) {
+      // The repaint shows the screen at offset `seq`; it is not part of
+      // the byte stream.
       this.snapshotNext = false;
       this.o.onReset();
+      this.o.onData(bytes);
+      return;
     }
     this.seq += bytes.length;
     this.o.onData(bytes);
