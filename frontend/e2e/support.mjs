@@ -218,6 +218,7 @@ export async function echoManager(hub, worker) {
       body: bytes,
     }).catch(() => undefined);
   const seen = [];
+  const typed = [];
   (async () => {
     const reader = res.body.getReader();
     const dec = new TextDecoder();
@@ -247,6 +248,7 @@ export async function echoManager(hub, worker) {
           if (event === 'pty_attach') await out(Buffer.from('\x1b[2J\x1b[Hsim$ '));
           if (event === 'pty_data' && typeof payload.bytes_hex === 'string') {
             const bytes = Buffer.from(payload.bytes_hex, 'hex');
+            typed.push(payload.bytes_hex);
             await out(Buffer.from(bytes.toString('latin1').replace(/\r/g, '\r\n'), 'latin1'));
           }
         }
@@ -256,5 +258,5 @@ export async function echoManager(hub, worker) {
     }
   })();
   hub.streams.push(ctrl);
-  return { seen, close: () => ctrl.abort() };
+  return { seen, typed, close: () => ctrl.abort() };
 }

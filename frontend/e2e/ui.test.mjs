@@ -207,6 +207,12 @@ describe('web UI', () => {
     await page.keyboard.type('hello tubemail');
     await waitFor('the echo', async () => (await screen.innerText()).includes('hello tubemail'));
     assert.ok(mgr.seen.includes('pty_attach'));
+    // Shift+Enter reaches claude as ESC CR (newline without submitting).
+    await page.keyboard.press('Shift+Enter');
+    await waitFor('ESC CR at the manager', async () => mgr.typed.some((h) => h.includes('1b0d')));
+    // Ctrl+C without a selection is SIGINT (^C).
+    await page.keyboard.press('Control+c');
+    await waitFor('^C at the manager', async () => mgr.typed.some((h) => h.includes('03')));
 
     await page.keyboard.press('Control+=');
     await page.keyboard.press('Control+=');
@@ -217,6 +223,15 @@ describe('web UI', () => {
     await page.getByLabel('Terminal of term-tm').locator('[data-font-size="16"]').waitFor();
     await page.keyboard.press('Control+0');
     await page.getByLabel('Terminal of term-tm').locator('[data-font-size="14"]').waitFor();
+
+    // Pop out: the terminal in its own window, live.
+    const [popup] = await Promise.all([
+      page.waitForEvent('popup'),
+      page.getByRole('button', { name: /Pop out/ }).click(),
+    ]);
+    await popup.getByLabel('Terminal of term-tm').locator('[data-status="live"]').waitFor();
+    assert.match(popup.url(), /\/term\/term-tm$/);
+    await popup.close();
     mgr.close();
     await page.close();
   });
