@@ -7,7 +7,7 @@ use crate::convert::{BehaviorArg, MetaArg, SinceArg, worker_name};
 use crate::errors::to_py_err;
 use crate::events::{AsyncEventIterator, EventIterator, Source, open_async, open_blocking};
 use crate::ops::Core;
-use crate::runtime::block;
+use crate::runtime::{awaitable, block};
 
 /// A blocking client for one hub; safe to share between threads.
 ///
@@ -79,7 +79,7 @@ macro_rules! operations {
                 $(#[doc = $doc])*
                 #[pyo3(signature = $sig)]
                 fn $name<'py>(&self, py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
-                    pyo3_async_runtimes::tokio::future_into_py(py, self.core.$name($($arg),*))
+                    awaitable(py, self.core.$name($($arg),*))
                 }
             )*
         }

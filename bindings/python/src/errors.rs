@@ -6,6 +6,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 use tubemail_client::Error;
 
+use crate::runtime::with_python;
+
 create_exception!(
     tubemail,
     TubemailError,
@@ -89,7 +91,8 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// apply).
 pub(crate) fn to_py_err(e: Error) -> PyErr {
     let msg = chain(&e);
-    Python::attach(|py| {
+    let fallback = msg.clone();
+    with_python(|py| {
         let (err, detail, extra): (PyErr, String, Option<(&str, Py<PyAny>)>) = match e {
             Error::Unreachable { url, .. } => (
                 Unreachable::new_err(msg.clone()),
@@ -123,6 +126,12 @@ pub(crate) fn to_py_err(e: Error) -> PyErr {
         }
         err
     })
+    .unwrap_or_else(|| TubemailError::new_err(fallback))
+}
+
+/// The error of a call that finished while the interpreter was exiting.
+pub(crate) fn shutting_down() -> PyErr {
+    TubemailError::new_err("the Python interpreter is shutting down")
 }
 
 /// A `BadRequest` for an argument rejected before anything was sent.

@@ -15,8 +15,8 @@ use tubemail_client::core::{EventId, WorkerName};
 use tubemail_client::{Client, Error, EventStream, StreamEvent as RustStreamEvent};
 
 use crate::convert::StreamEvent;
-use crate::errors::to_py_err;
-use crate::runtime::block;
+use crate::errors::{shutting_down, to_py_err};
+use crate::runtime::{awaitable, block, ready, with_python};
 
 /// How many ready events one wake-up takes off the stream at most.
 const BATCH: usize = 512;
@@ -287,7 +287,7 @@ impl AsyncEventIterator {
     fn connected<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let shared = slf.get().shared.clone();
         let this = slf.clone().unbind();
-        pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
+        awaitable(slf.py(), async move {
             shared
                 .feed
                 .lock()
@@ -321,15 +321,13 @@ impl AsyncEventIterator {
             // Already here: an awaitable that is done, without a trip
             // through the runtime.
             let ev = self.shared.deliver(py, item)?;
-            let fut =
-                pyo3_async_runtimes::tokio::get_current_loop(py)?.call_method0("create_future")?;
-            fut.call_method1("set_result", (ev,))?;
-            return Ok(fut);
+            return ready(py, Bound::new(py, ev)?.into_any());
         }
         let shared = self.shared.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             match shared.clone().next().await {
-                Some(item) => Python::attach(|py| shared.deliver(py, item)),
+                Some(item) => with_python(|py| Py::new(py, shared.deliver(py, item)?))
+                    .unwrap_or_else(|| Err(shutting_down())),
                 None => Err(PyStopAsyncIteration::new_err(())),
             }
         })
@@ -348,7 +346,7 @@ impl AsyncEventIterator {
     /// Drops the connection; iteration stops.
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let shared = self.shared.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             shared.close().await;
             Ok(())
         })
@@ -365,7 +363,7 @@ impl AsyncEventIterator {
         _exc: &Bound<'py, pyo3::types::PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let shared = self.shared.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        awaitable(py, async move {
             shared.close().await;
             Ok(false)
         })

@@ -11,7 +11,8 @@
 //!   [`tubemail_client::EventStream`].
 //! - `convert`: JSON ⇄ Python, argument types, the result classes.
 //! - `errors`: `TubemailError` and its subclasses.
-//! - `runtime`: blocking calls on pyo3-async-runtimes' tokio runtime.
+//! - `runtime`: the tokio runtime, blocking calls, asyncio awaitables, and
+//!   the gate that keeps runtime threads out of an exiting interpreter.
 //!
 //! Tested from Python: `bindings/python/tests` (pytest against a real hub).
 
@@ -47,6 +48,7 @@ fn tubemail_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::RunStarted>()?;
     m.add_class::<convert::Registration>()?;
     errors::register(m)?;
+    runtime::register(m)?;
     m.add("DEFAULT_HUB_URL", tubemail_client::DEFAULT_HUB_URL)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

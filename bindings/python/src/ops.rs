@@ -11,7 +11,8 @@ use tubemail_client::core::api::{RegisterRequest, SettingsPatch};
 use tubemail_client::{Client, Error};
 
 use crate::convert::{BehaviorArg, MetaArg, SinceArg, ToPy, worker_name};
-use crate::errors::to_py_err;
+use crate::errors::{shutting_down, to_py_err};
+use crate::runtime::with_python;
 
 /// What an operation's future yields.
 pub(crate) type Reply = PyResult<Py<PyAny>>;
@@ -54,7 +55,7 @@ impl Core {
 /// Awaits a client call and converts its value with the GIL held.
 async fn finish<T: ToPy>(fut: impl Future<Output = Result<T, Error>>) -> Reply {
     let value = fut.await.map_err(to_py_err)?;
-    Python::attach(|py| value.to_py(py))
+    with_python(|py| value.to_py(py)).unwrap_or_else(|| Err(shutting_down()))
 }
 
 /// Defines `Core::$name(args) -> impl Future<Output = Reply>` running `$body`

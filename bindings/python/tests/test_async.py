@@ -9,7 +9,7 @@ import time
 from typing import Any, Callable
 
 import tubemail
-from conftest import Hub, SimManager
+from pyclient_support import Hub, SimManager
 
 
 def run(coro: Any) -> Any:

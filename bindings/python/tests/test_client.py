@@ -9,7 +9,7 @@ import time
 import pytest
 
 import tubemail
-from conftest import Hub, until
+from pyclient_support import Hub, until
 
 
 def test_health_and_repr(client: tubemail.Client, hub: Hub) -> None:

@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 
 import tubemail
-from conftest import Hub
+from pyclient_support import Hub
 from hubproc import free_port
 
 ALL = (

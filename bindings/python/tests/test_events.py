@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import tubemail
-from conftest import Hub, until
+from pyclient_support import Hub, until
 
 
 class Collector:
