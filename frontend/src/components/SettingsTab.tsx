@@ -58,7 +58,8 @@ export function SettingsTab(props: {
     if (s) setSettings(s);
   };
 
-  const masked = props.bearer.length <= 8 ? '••••••••' : `${props.bearer.slice(0, 4)}${'•'.repeat(16)}${props.bearer.slice(-2)}`;
+  // Nothing of the secret shows until asked (screens get shared).
+  const masked = '•'.repeat(24);
 
   return (
     <section className="tab settings" aria-label="Settings">
