@@ -133,6 +133,18 @@ impl Client {
         Ok(true)
     }
 
+    /// A single-use, 30 s ticket for the worker's terminal WebSocket
+    /// (`/ws/pty/{worker}?ticket=…`).
+    pub async fn pty_ticket(&self, w: &WorkerName) -> Result<String> {
+        let v: Value = self
+            .post("/api/pty-ticket", &json!({"worker": w.as_str()}))
+            .await?;
+        v["ticket"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Decode(format!("pty-ticket: {v}")))
+    }
+
     /// Posts a terminal control object for the worker's viewers (e.g.
     /// `{"kind":"size","cols":C,"rows":R}`); `Ok(false)` as for
     /// [`Client::pty_out`].

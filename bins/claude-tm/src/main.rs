@@ -13,6 +13,7 @@
 mod channel;
 mod launcher;
 mod manager;
+mod pty_stream;
 mod status;
 
 use anyhow::{Context, Result};

@@ -254,14 +254,19 @@ pub async fn run(
     // Output feeds the screen model (and the user's terminal) until claude
     // is gone.
     let mirror = user_tty.is_some();
+    // Browsers and the recorder get the output while attached (pty_stream).
+    let stream =
+        crate::pty_stream::PtyStream::start(hub.clone(), worker.clone(), screen.clone(), mirror);
+    let tee = stream.clone();
     let reader = tokio::spawn(async move {
         let mut out = tokio::io::stdout();
         let mut buf = vec![0u8; 16 * 1024];
         while let Ok(n @ 1..) = pty.read(&mut buf).await {
-            screen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .feed(&buf[..n]);
+            {
+                let mut s = screen.lock().unwrap_or_else(|p| p.into_inner());
+                s.feed(&buf[..n]);
+                tee.tee(&s, &buf[..n]);
+            }
             if mirror && (out.write_all(&buf[..n]).await.is_err() || out.flush().await.is_err()) {
                 break;
             }
@@ -269,8 +274,12 @@ pub async fn run(
     });
     let commands = {
         let m = m.clone();
+        let stream = stream.clone();
         tokio::spawn(async move {
             while let Some(Ok(ev)) = control.next().await {
+                if stream.handle(&ev.event, &ev.data, &m.pty).await {
+                    continue;
+                }
                 if ev.event != "channel_event" {
                     continue;
                 }
@@ -289,6 +298,7 @@ pub async fn run(
     let status = spawn_status(m.hub.clone(), worker.clone(), m.screen.clone());
     let _ = reader.await;
     commands.abort();
+    stream.stop();
     status.abort();
     if let Some(p) = passthrough {
         p.abort();

@@ -95,7 +95,11 @@ impl Terminals {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(worker.clone())
-            .or_insert_with(|| Arc::new(Terminal::new(self.options.ring_bytes)))
+            .or_insert_with(|| {
+                let term = Arc::new(Terminal::new(self.options.ring_bytes));
+                tokio::spawn(follow(term.clone()));
+                term
+            })
             .clone()
     }
 
@@ -238,6 +242,21 @@ impl Terminals {
                     source: std::io::Error::other(e),
                 })
             })
+    }
+}
+
+/// Keeps a terminal's screen model up with its output, on the blocking
+/// pool so parsing never holds up the async threads.
+async fn follow(term: Arc<Terminal>) {
+    let mut end = term.watch_end();
+    while end.changed().await.is_ok() {
+        loop {
+            let t = term.clone();
+            match tokio::task::spawn_blocking(move || t.catch_up(256 << 10)).await {
+                Ok(true) => {}
+                _ => break,
+            }
+        }
     }
 }
 

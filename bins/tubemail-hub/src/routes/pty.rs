@@ -324,6 +324,7 @@ async fn view(
             hello["rows"] = json!(size.rows);
         }
         send_text(&mut tx, &hello).await?;
+        let mut grace = term.end().saturating_sub(cursor);
         if let Some(repaint) = repaint {
             send_text(&mut tx, &json!({"kind": "snapshot", "seq": cursor})).await?;
             tx.send(Message::Binary(Bytes::from(repaint))).await?;
@@ -334,14 +335,22 @@ async fn view(
                 while let Ok(text) = controls.try_recv() {
                     tx.send(Message::Text(text.as_ref().into())).await?;
                 }
-                match term.read(cursor, FRAME, lag) {
+                match term.read(cursor, FRAME, lag + grace) {
                     Read::Data(bytes) => {
                         cursor += bytes.len() as u64;
                         tx.send(Message::Binary(Bytes::from(bytes))).await?;
                     }
-                    Read::UpToDate => break,
+                    Read::UpToDate => {
+                        grace = 0;
+                        break;
+                    }
                     // Too slow: skip to a repaint instead of cutting it off.
-                    Read::Behind => cursor = send_snapshot(&mut tx, term).await?,
+                    Read::Behind => {
+                        cursor = send_snapshot(&mut tx, term).await?;
+                        // The model may lag the ring: allow that much more
+                        // until this viewer has caught up.
+                        grace = term.end().saturating_sub(cursor);
+                    }
                 }
             }
             tokio::select! {

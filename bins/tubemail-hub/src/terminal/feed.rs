@@ -6,9 +6,10 @@
 //! the hub started. The ring keeps the newest bytes, so a viewer (or a
 //! reconnecting one) reads on from its offset while that is still held; one
 //! that fell further behind gets a repaint of the model instead, taken at
-//! an exact offset: the model is fed under its lock before the bytes enter
-//! the ring, so "model state at S, then bytes from S on" has no gap and no
-//! overlap.
+//! an exact offset: the model follows the ring off the hot path
+//! ([`Terminal::catch_up`], on the blocking pool) and knows the offset it
+//! has consumed, so "model state at S, then bytes from S on" has no gap and
+//! no overlap, and parsing never delays output to viewers.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -61,9 +62,12 @@ impl Ring {
 
 struct Model {
     screen: Screen,
-    /// Offset the model has consumed up to (the ring's end).
+    /// Offset the model has consumed up to.
     at: u64,
+    /// The newest known size.
     size: Option<Size>,
+    /// Resizes to apply once the model reaches their offset.
+    resizes: VecDeque<(u64, Size)>,
 }
 
 /// One worker's terminal.
@@ -99,6 +103,7 @@ impl Terminal {
                 screen: Screen::new(Size::default()).unwrap_or_else(|_| unreachable_screen()),
                 at: 0,
                 size: None,
+                resizes: VecDeque::new(),
             }),
             ring: Mutex::new(Ring {
                 bytes: VecDeque::with_capacity(ring_bytes.min(1 << 20)),
@@ -117,26 +122,71 @@ impl Terminal {
         if data.is_empty() {
             return;
         }
-        let mut model = lock(&self.model);
-        model.screen.feed(data);
-        model.at += data.len() as u64;
         let end = {
             let mut ring = lock(&self.ring);
             ring.push(data);
             ring.end()
         };
-        drop(model);
         self.end.send_replace(end);
     }
 
-    /// The terminal changed size (the manager's size echo).
+    /// The terminal changed size (the manager's size echo): from the
+    /// current offset on.
     pub fn resize(&self, size: Size) {
-        let mut model = lock(&self.model);
-        if let Err(e) = model.screen.resize(size) {
-            tracing::debug!(error = %e, "ignoring a zero terminal size");
+        if size.rows == 0 || size.cols == 0 {
             return;
         }
+        let mut model = lock(&self.model);
+        let at = self.end();
+        model.resizes.push_back((at, size));
         model.size = Some(size);
+    }
+
+    /// Feeds the model up to `budget` bytes of the output it has not seen;
+    /// `true` when more is waiting. CPU work: run it off the async threads.
+    pub fn catch_up(&self, budget: usize) -> bool {
+        let mut model = lock(&self.model);
+        let mut fed = 0;
+        loop {
+            while let Some(&(at, size)) = model.resizes.front() {
+                if at > model.at {
+                    break;
+                }
+                model.resizes.pop_front();
+                if let Err(e) = model.screen.resize(size) {
+                    tracing::debug!(error = %e, "ignoring a bad terminal size");
+                }
+            }
+            let (start, end) = {
+                let ring = lock(&self.ring);
+                (ring.start, ring.end())
+            };
+            if model.at < start {
+                // The model fell further behind than the ring holds: it
+                // goes on from the oldest byte kept (the screen repairs
+                // itself with the next full redraw).
+                tracing::debug!(skipped = start - model.at, "terminal model fell behind");
+                model.at = start;
+            }
+            if model.at >= end {
+                return false;
+            }
+            if fed >= budget {
+                return true;
+            }
+            let stop = model
+                .resizes
+                .front()
+                .map_or(end, |&(at, _)| at.min(end))
+                .min(model.at + (budget - fed) as u64);
+            let chunk = match self.read(model.at, (stop - model.at) as usize, u64::MAX) {
+                Read::Data(bytes) => bytes,
+                _ => return false,
+            };
+            model.screen.feed(&chunk);
+            model.at += chunk.len() as u64;
+            fed += chunk.len();
+        }
     }
 
     /// The last known size.
@@ -179,7 +229,8 @@ impl Terminal {
         Read::Data(out)
     }
 
-    /// A repaint of the screen and the offset it is valid at.
+    /// A repaint of the screen and the offset it is valid at (the model
+    /// may lag the ring a little; the bytes from that offset are in it).
     pub fn snapshot(&self) -> (u64, Vec<u8>) {
         let model = lock(&self.model);
         (model.at, model.screen.repaint())
@@ -262,6 +313,9 @@ mod tests {
         let t = Terminal::new(1024);
         t.resize(Size { rows: 3, cols: 10 });
         t.output(b"one\r\ntwo");
+        assert_eq!(t.snapshot().0, 0, "the model follows later");
+        assert!(t.catch_up(4), "more to feed");
+        assert!(!t.catch_up(1024));
         let (at, repaint) = t.snapshot();
         assert_eq!(at, 8);
         let mut copy = Screen::new(Size { rows: 3, cols: 10 }).unwrap();
