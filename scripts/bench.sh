@@ -9,7 +9,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-cargo build --release -p tubemail-bench -p tubemail-hub
+cargo build --release -p tubemail-bench -p tubemail-hub -p claude-tm
 
 # The memory scenario holds ~1000 SSE connections: one fd each in the bench
 # and in the hub (which inherits this limit).

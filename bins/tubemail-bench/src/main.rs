@@ -2,13 +2,14 @@
 //!
 //! Spawns the hub (fresh temp data dir, random secret) once per scenario, or
 //! drives a running one (`--url`, `--secret`), and prints a human-readable
-//! report to stdout. Scenarios: `latency`, `throughput`, `memory`, or `all`.
+//! report to stdout. Scenarios: `latency`, `throughput`, `memory`, `mcp`, `manager`, or `all`.
 //! Logs go to stderr (`RUST_LOG`, default `info`).
 
 mod api;
 mod collector;
 mod hub;
 mod latency;
+mod manager;
 mod mcp;
 mod memory;
 mod throughput;
@@ -33,7 +34,9 @@ enum Scenario {
     Memory,
     /// MCP tool-call latency and wait wake-up.
     Mcp,
-    /// All four, each against a fresh hub.
+    /// claude-tm's manager: keystroke latency, RSS and CPU next to an idle claude.
+    Manager,
+    /// All of them, each against a fresh hub.
     All,
 }
 
@@ -89,6 +92,15 @@ struct Cli {
     /// In the mcp scenario, also check that a 600 s wait returns within 46 s (takes 45 s).
     #[arg(long)]
     check_cap: bool,
+    /// claude-tm binary for the manager scenario [default: next to this executable].
+    #[arg(long)]
+    claude_tm: Option<PathBuf>,
+    /// Measured keystrokes in the manager scenario.
+    #[arg(long, default_value_t = 500)]
+    keys: usize,
+    /// How long claude idles while the manager's CPU use is measured, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    idle_seconds: f64,
     /// Minimum settle time before each RSS sample, in seconds.
     #[arg(long, default_value_t = 1.0)]
     settle: f64,
@@ -155,6 +167,18 @@ async fn run_one(
             };
             mcp::run(&target, &cfg).await.map(|r| r.to_string())
         }
+        Scenario::Manager => {
+            let cfg = manager::ManagerConfig {
+                worker: format!("b{tag}-mgr-tm"),
+                claude_tm: match &cli.claude_tm {
+                    Some(p) => p.clone(),
+                    None => manager::default_claude_tm()?,
+                },
+                keys: cli.keys,
+                idle: secs(cli.idle_seconds, "idle-seconds")?,
+            };
+            manager::run(&target, &cfg).await.map(|r| r.to_string())
+        }
         Scenario::All => bail!("`all` is not a single scenario"),
     };
     let died = target.exited();
@@ -191,6 +215,7 @@ async fn main() -> Result<()> {
             Scenario::Throughput,
             Scenario::Memory,
             Scenario::Mcp,
+            Scenario::Manager,
         ],
         s => vec![s],
     };
