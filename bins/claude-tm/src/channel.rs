@@ -1,4 +1,11 @@
 //! The stdio MCP channel.
+//!
+//! Hub events become `notifications/claude/channel` in the session, and
+//! each one passed on is confirmed to the hub (`/delivered`), so a channel
+//! that dies mid-delivery does not lose a message: the next one resumes
+//! after the last confirmed event. Replies and permission traffic go
+//! through the [`Relay`], which retries and spools while the hub is away.
+//! Nothing here waits on the hub inside the stdio loop.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,8 +21,12 @@ use rmcp::service::{NotificationContext, Peer};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tubemail_client::core::{Behavior, Meta, WorkerName};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+use tubemail_client::core::{Behavior, EventId, Meta, WorkerName};
 use tubemail_client::{Client, StreamEvent};
+
+use crate::relay::{Outcome, Post, Relay};
 
 /// Pause before retrying a failed registration or stream.
 const RETRY: Duration = Duration::from_secs(1);
@@ -27,6 +38,8 @@ struct Health {
     registered: bool,
     register_failures_since_boot: u64,
     last_outbound_success_at: Option<f64>,
+    /// Replies and permission posts waiting on disk for the hub.
+    spooled: usize,
     hub_url: String,
 }
 
@@ -34,9 +47,20 @@ struct Health {
 struct Channel {
     client: Client,
     worker: WorkerName,
+    relay: Arc<Relay>,
     health: Arc<Mutex<Health>>,
     tool_router: ToolRouter<Self>,
 }
+
+/// Arguments of `reconnect_mcp`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct ReconnectArgs {
+    /// Name of the MCP server to reconnect, as `/mcp` lists it.
+    server: String,
+}
+
+/// How long `reconnect_mcp` waits for the manager.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// Arguments of `reply`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -57,7 +81,7 @@ fn now() -> f64 {
 
 #[tool_router]
 impl Channel {
-    fn new(client: Client, worker: WorkerName) -> Self {
+    fn new(client: Client, worker: WorkerName, relay: Arc<Relay>) -> Self {
         let health = Health {
             hub_url: client.url().to_owned(),
             ..Health::default()
@@ -65,9 +89,30 @@ impl Channel {
         Channel {
             client,
             worker,
+            relay,
             health: Arc::new(Mutex::new(health)),
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// Posts through the relay and words the outcome for the model.
+    async fn relay_tool(&self, post: Post, sent: &str) -> Result<CallToolResult, ErrorData> {
+        let text = match self.relay.post(post).await {
+            Outcome::Sent => {
+                self.health().last_outbound_success_at = Some(now());
+                sent.to_owned()
+            }
+            Outcome::Spooled => "the TubeMail hub is unreachable; this is queued and will be \
+                                 delivered when it is back"
+                .to_owned(),
+            Outcome::Failed(e) => {
+                return Err(ErrorData::internal_error(
+                    format!("tubemail hub refused it: {e}"),
+                    None,
+                ));
+            }
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
@@ -79,37 +124,90 @@ impl Channel {
         &self,
         Parameters(a): Parameters<ReplyArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.client
-            .outbound(&self.worker, &a.text, a.meta)
-            .await
-            .map_err(|e| {
-                ErrorData::internal_error(format!("hub post_outbound failed: {e}"), None)
-            })?;
-        self.health().last_outbound_success_at = Some(now());
-        Ok(CallToolResult::success(vec![ContentBlock::text(
-            "delivered to tubemail",
-        )]))
+        let post = Post::Outbound {
+            text: a.text,
+            meta: a.meta.unwrap_or_default(),
+        };
+        self.relay_tool(post, "delivered to tubemail").await
     }
 
     #[tool(description = "Acknowledge a TubeMail message without replying yet.")]
     async fn ack(&self) -> Result<CallToolResult, ErrorData> {
         let mut meta = Meta::new();
         meta.insert("kind".into(), "ack".into());
-        self.client
-            .outbound(&self.worker, "", Some(meta))
-            .await
-            .map_err(|e| {
-                ErrorData::internal_error(format!("hub post_outbound failed: {e}"), None)
-            })?;
-        Ok(CallToolResult::success(vec![ContentBlock::text("acked")]))
+        let post = Post::Outbound {
+            text: String::new(),
+            meta,
+        };
+        self.relay_tool(post, "acked").await
     }
 
     #[tool(description = "Whether this channel is connected to the TubeMail hub.")]
     async fn channel_health(&self) -> Result<CallToolResult, ErrorData> {
+        self.health().spooled = self.relay.spooled();
         let h = self.health().clone();
         let v = serde_json::to_value(h).unwrap_or(Value::Null);
         Ok(CallToolResult::structured(v))
     }
+
+    #[tool(
+        description = "Reconnect one of this session's MCP servers through the /mcp dialog \
+                       (works without the TubeMail hub; the tubemail MCP server included)."
+    )]
+    async fn reconnect_mcp(
+        &self,
+        Parameters(a): Parameters<ReconnectArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let fail = |m: String| ErrorData::internal_error(m, None);
+        let sock = match std::env::var_os("TUBEMAIL_LOCAL_SOCK") {
+            Some(path) => std::path::PathBuf::from(path),
+            None => crate::manager::local_socket(&self.worker).map_err(|e| fail(e.to_string()))?,
+        };
+        let ask = async {
+            let stream = tokio::net::UnixStream::connect(&sock).await?;
+            let (rd, mut wr) = stream.into_split();
+            let mut line = json!({"action": "reconnect_mcp", "server": a.server}).to_string();
+            line.push('\n');
+            wr.write_all(line.as_bytes()).await?;
+            let mut answer = String::new();
+            tokio::io::BufReader::new(rd).read_line(&mut answer).await?;
+            Ok::<_, std::io::Error>(answer)
+        };
+        let answer = tokio::time::timeout(RECONNECT_TIMEOUT, ask)
+            .await
+            .map_err(|_| fail("the manager did not answer in time".into()))?
+            .map_err(|e| fail(format!("could not reach the manager: {e}")))?;
+        let v: Value = serde_json::from_str(&answer)
+            .map_err(|e| fail(format!("unreadable answer from the manager: {e}")))?;
+        Ok(CallToolResult::structured(v))
+    }
+}
+
+/// Meta as Claude Code keeps it: string values under keys matching
+/// `[a-zA-Z_][a-zA-Z0-9_]*`. Other values are sent as JSON text, other
+/// keys are rewritten, and keys the CLI itself puts on the `<channel>` tag
+/// (`source`) get a `tm_` prefix, so nothing the orchestrator sent is
+/// silently dropped.
+fn channel_meta(meta: Option<&serde_json::Map<String, Value>>, id: Option<EventId>) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in meta.into_iter().flatten() {
+        let mut key: String = k
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        if key.is_empty() || key.starts_with(|c: char| c.is_ascii_digit()) || key == "source" {
+            key.insert_str(0, if key == "source" { "tm_" } else { "_" });
+        }
+        let value = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out.insert(key, Value::String(value));
+    }
+    if let Some(id) = id {
+        out.insert("event_id".into(), Value::String(id.to_string()));
+    }
+    Value::Object(out)
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -138,60 +236,57 @@ impl ServerHandler for Channel {
     ) {
         let p = n.params.clone().unwrap_or(Value::Null);
         let s = |k: &str| p[k].as_str().unwrap_or("").to_owned();
-        let result = match n.method.as_str() {
-            "notifications/claude/channel/permission_request" => self
-                .client
-                .permission_request(
-                    &self.worker,
-                    &s("request_id"),
-                    &s("tool_name"),
-                    &s("description"),
-                    &s("input_preview"),
-                )
-                .await
-                .map(drop),
-            "notifications/claude/channel/permission" => {
-                let behavior = Behavior::parse(&s("behavior")).unwrap_or(Behavior::Deny);
-                self.client
-                    .permission_response(&self.worker, &s("request_id"), behavior)
-                    .await
-                    .map(drop)
-            }
+        let post = match n.method.as_str() {
+            "notifications/claude/channel/permission_request" => Post::PermissionRequest {
+                request_id: s("request_id"),
+                tool_name: s("tool_name"),
+                description: s("description"),
+                input_preview: s("input_preview"),
+            },
+            "notifications/claude/channel/permission" => Post::PermissionResponse {
+                request_id: s("request_id"),
+                behavior: Behavior::parse(&s("behavior")).unwrap_or(Behavior::Deny),
+            },
             other => {
                 tracing::debug!(method = other, "ignoring notification");
-                Ok(())
+                return;
             }
         };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, method = n.method, "relaying to the hub failed");
+        // The stdio loop never waits on the hub.
+        let relay = self.relay.clone();
+        tokio::spawn(async move {
+            if let Outcome::Failed(e) = relay.post(post).await {
+                tracing::warn!(error = %e, "relaying to the hub failed");
+            }
+        });
+    }
+}
+
+async fn notify(peer: &Peer<RoleServer>, method: &str, params: Value) -> bool {
+    let n = ServerNotification::CustomNotification(CustomNotification::new(method, Some(params)));
+    match peer.send_notification(n).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not notify claude");
+            false
         }
     }
 }
 
-async fn notify(peer: &Peer<RoleServer>, method: &str, params: Value) {
-    let n = ServerNotification::CustomNotification(CustomNotification::new(method, Some(params)));
-    if let Err(e) = peer.send_notification(n).await {
-        tracing::warn!(error = %e, "could not notify claude");
-    }
-}
-
-/// Turns one hub event into what Claude Code expects.
-async fn deliver(peer: &Peer<RoleServer>, ev: &StreamEvent) {
+/// Turns one hub event into what Claude Code expects; `true` once it is
+/// passed on (or is not for the session).
+async fn deliver(peer: &Peer<RoleServer>, ev: &StreamEvent) -> bool {
     let d = &ev.data;
     match ev.event.as_str() {
         "channel_event" => {
-            let mut meta = d["meta"].as_object().cloned().unwrap_or_default();
-            meta.insert("source".into(), json!("tubemail"));
-            if let Some(id) = ev.id {
-                meta.insert("event_id".into(), json!(id.to_string()));
-            }
             let content = d["content"].as_str().unwrap_or("");
+            let meta = channel_meta(d["meta"].as_object(), ev.id);
             notify(
                 peer,
                 "notifications/claude/channel",
                 json!({"content": content, "meta": meta}),
             )
-            .await;
+            .await
         }
         "permission_response" => {
             let behavior = d["behavior"].as_str().unwrap_or("deny");
@@ -200,22 +295,53 @@ async fn deliver(peer: &Peer<RoleServer>, ev: &StreamEvent) {
                 "notifications/claude/channel/permission",
                 json!({"request_id": d["request_id"], "behavior": behavior}),
             )
-            .await;
+            .await
         }
         "interrupt" => {
             notify(
                 peer,
                 "notifications/claude/channel",
-                json!({"content": "interrupt", "meta": {"source": "tubemail", "kind": "interrupt"}}),
+                json!({"content": "interrupt", "meta": {"kind": "interrupt"}}),
             )
-            .await;
+            .await
         }
-        _ => {}
+        _ => true,
     }
 }
 
-/// Registers, then follows the worker's stream for as long as the channel
-/// lives. The stream resumes by itself after hub restarts.
+/// Confirms deliveries to the hub in the background, newest id only.
+fn spawn_acks(client: Client, worker: WorkerName) -> watch::Sender<Option<EventId>> {
+    let (tx, mut rx) = watch::channel(None::<EventId>);
+    tokio::spawn(async move {
+        let mut confirmed = None;
+        while rx.changed().await.is_ok() {
+            loop {
+                let Some(id) = *rx.borrow_and_update() else {
+                    break;
+                };
+                if confirmed >= Some(id) {
+                    break;
+                }
+                match client.delivered(&worker, id).await {
+                    Ok(_) => confirmed = Some(id),
+                    Err(e) if matches!(e, tubemail_client::Error::BadRequest(_)) => {
+                        tracing::warn!(error = %e, "the hub refused a delivery receipt");
+                        confirmed = Some(id);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "delivery receipt failed; retrying");
+                        tokio::time::sleep(RETRY).await;
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// Registers, delivers anything spooled, then follows the worker's stream
+/// for as long as the channel lives. The stream resumes by itself after
+/// hub restarts.
 async fn pump(ch: Channel, peer: Peer<RoleServer>) {
     let reg = crate::registration();
     loop {
@@ -235,13 +361,25 @@ async fn pump(ch: Channel, peer: Peer<RoleServer>) {
             }
         }
     }
+    ch.relay.spawn_drainer();
+    let acks = spawn_acks(ch.client.clone(), ch.worker.clone());
     loop {
         match ch.client.worker_stream(&ch.worker, None).await {
             Ok(mut stream) => {
                 ch.health().connected = true;
                 while let Some(item) = stream.next().await {
                     match item {
-                        Ok(ev) => deliver(&peer, &ev).await,
+                        Ok(ev) => {
+                            if deliver(&peer, &ev).await {
+                                if let Some(id) = ev.id {
+                                    acks.send_replace(Some(id));
+                                }
+                            } else {
+                                // claude is gone; the next channel picks up
+                                // from the last confirmed event.
+                                return;
+                            }
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "stream refused");
                             break;
@@ -260,7 +398,8 @@ async fn pump(ch: Channel, peer: Peer<RoleServer>) {
 /// unregisters.
 pub async fn run(client: Client, worker: WorkerName) -> anyhow::Result<()> {
     tracing::info!(worker = %worker, hub = client.url(), "tubemail-channel starting");
-    let channel = Channel::new(client.clone(), worker.clone());
+    let relay = Relay::new(client.clone(), worker.clone(), Relay::default_dir(&worker));
+    let channel = Channel::new(client.clone(), worker.clone(), relay);
     let service = channel.serve(rmcp::transport::stdio()).await?;
     let _ = service.waiting().await;
     if let Err(e) = client.unregister(&worker).await {

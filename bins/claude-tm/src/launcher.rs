@@ -113,22 +113,28 @@ pub async fn run(
     extra_env: Vec<(String, String)>,
     args: Vec<String>,
 ) -> Result<i32> {
+    let force = std::env::var("TM_FORCE").is_ok_and(|v| v == "1")
+        || extra_env.iter().any(|(k, v)| k == "TM_FORCE" && v == "1");
+    let _pid_file = crate::runtime::PidFile::claim(&worker, force)?;
     if let Some(hub) = &hub {
         check_hub(hub).await;
     }
     let exe = std::env::current_exe().context("cannot find claude-tm's own path")?;
     let mut args = args;
     let mut crashes = 0;
+    let mut restarts = 0u32;
     loop {
         let started = Instant::now();
         let status = tokio::process::Command::new(&exe)
             .arg("manager")
             .args(&args)
             .env("TM_WORKER_NAME", worker.as_str())
+            .env("TM_RESTART_COUNT", restarts.to_string())
             .envs(extra_env.iter().map(|(k, v)| (k, v)))
             .status()
             .await
             .context("could not start the manager")?;
+        restarts += 1;
         match status.code() {
             Some(0) => return Ok(0),
             Some(RESTART_EXIT) => {

@@ -11,9 +11,16 @@
 //! launcher that keeps the manager running.
 
 mod channel;
+mod claude;
+mod dialogs;
 mod launcher;
 mod manager;
+mod mcp_dialog;
+mod paths;
+mod procs;
 mod pty_stream;
+mod relay;
+mod runtime;
 mod status;
 
 use anyhow::{Context, Result};
@@ -103,7 +110,9 @@ async fn main() -> Result<()> {
                 .ok()
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "claude".to_owned());
-            manager::run(client, worker_name()?, &program, &args).await?
+            let worker = worker_name()?;
+            let args = claude::prepare(&worker, client.url(), &args)?;
+            manager::run(client, worker, &program, &args).await?
         }
         None => {
             let dir = std::env::current_dir().context("no current directory")?;

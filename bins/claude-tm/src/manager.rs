@@ -27,6 +27,9 @@ const STATUS_EVERY: Duration = Duration::from_secs(3);
 /// freshness window never lapses during a long steady state.
 const ACTIVE_HEARTBEAT: Duration = Duration::from_secs(9);
 
+/// CPU use is measured over this window for a health check.
+const HEALTH_SAMPLE: Duration = Duration::from_millis(500);
+
 /// Pause between a pasted text and the Enter that submits it.
 const ENTER_GAP: Duration = Duration::from_millis(120);
 
@@ -47,6 +50,8 @@ enum Control {
     /// Screen text, the last N lines.
     Screenshot(Option<usize>),
     Health,
+    /// Reconnect one MCP server through the `/mcp` dialog.
+    ReconnectMcp(String),
     Stop,
     Restart,
     Unknown(String),
@@ -72,6 +77,9 @@ fn parse(kind: &str) -> Control {
         }
         Some(("screenshot", n)) => Control::Screenshot(n.parse().ok()),
         Some(("rename", name)) => Control::Type(format!("/rename {name}")),
+        Some(("reconnect_mcp", server)) if !server.trim().is_empty() => {
+            Control::ReconnectMcp(server.trim().to_owned())
+        }
         _ => match kind {
             "screenshot" => Control::Screenshot(None),
             "health_check" => Control::Health,
@@ -90,10 +98,43 @@ struct Manager {
     pty: Arc<Pty>,
     screen: Arc<Mutex<Screen>>,
     started: Instant,
+    /// Times the launcher started a manager for this worker before this one.
+    restarts: u32,
     on_exit: Mutex<Option<OnExit>>,
+    /// One `/mcp` dialog at a time (the hub's and the channel's).
+    dialog: tokio::sync::Mutex<()>,
 }
 
 impl Manager {
+    /// Process health of claude and everything it started, plus the
+    /// manager's own memory.
+    async fn health(&self) -> serde_json::Value {
+        let pid = self.pty.pid();
+        let cpu = crate::procs::cpu_percent(pid, HEALTH_SAMPLE).await;
+        let tree = crate::procs::tree(pid);
+        let me = crate::procs::tree(std::process::id()).map(|t| t.rss_bytes);
+        let mb = |b: u64| (b as f64 / 104_857.6).round() / 10.0;
+        json!({
+            "child_alive": tree.is_some(),
+            "child_pid": pid,
+            "processes": tree.map(|t| t.processes),
+            "cpu_percent": cpu,
+            "memory_mb": tree.map(|t| mb(t.rss_bytes)),
+            "manager_memory_mb": me.map(mb),
+            "uptime_s": self.started.elapsed().as_secs(),
+            "restart_count": self.restarts,
+        })
+    }
+
+    async fn reconnect_mcp(&self, server: &str) -> crate::mcp_dialog::Outcome {
+        let _one = self.dialog.lock().await;
+        let tui = crate::mcp_dialog::Tui {
+            pty: &self.pty,
+            screen: &self.screen,
+        };
+        tui.reconnect_mcp(server).await
+    }
+
     async fn reply(&self, text: &str, kind: &str) {
         let mut meta = Meta::new();
         meta.insert("kind".into(), kind.into());
@@ -121,22 +162,19 @@ impl Manager {
                 self.reply(&text, "screenshot").await;
             }
             Control::Health => {
-                let rss_kb = std::fs::read_to_string(format!("/proc/{}/status", self.pty.pid()))
-                    .ok()
-                    .and_then(|s| {
-                        s.lines()
-                            .find_map(|l| l.strip_prefix("VmRSS:"))
-                            .and_then(|v| {
-                                v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()
-                            })
-                    });
-                let body = json!({
-                    "child_alive": rss_kb.is_some(),
-                    "memory_mb": rss_kb.map(|k| (k / 102.4).round() / 10.0),
-                    "uptime_s": self.started.elapsed().as_secs(),
-                    "restart_count": 0,
-                });
+                let body = self.health().await;
                 self.reply(&body.to_string(), "health_response").await;
+            }
+            Control::ReconnectMcp(server) => {
+                let outcome = self.reconnect_mcp(&server).await;
+                let mut meta = Meta::new();
+                meta.insert("kind".into(), "reconnect_mcp_result".into());
+                meta.insert("ok".into(), outcome.ok.into());
+                meta.insert("server".into(), outcome.server.clone().into());
+                let text = serde_json::to_string(&outcome).unwrap_or_default();
+                if let Err(e) = self.hub.outbound(&self.me, &text, Some(meta)).await {
+                    tracing::warn!(error = %e, "could not answer the hub");
+                }
             }
             Control::Stop | Control::Restart => {
                 let want = if control == Control::Stop {
@@ -151,6 +189,89 @@ impl Manager {
         }
         Ok(())
     }
+}
+
+/// Longest request line on the local socket.
+const LOCAL_LINE_MAX: u64 = 64 * 1024;
+
+/// Where the manager of `worker` listens for local requests.
+pub fn local_socket(worker: &WorkerName) -> anyhow::Result<std::path::PathBuf> {
+    Ok(crate::runtime::worker_dir(worker)?.join("manager.sock"))
+}
+
+/// Binds the manager's local socket (`<runtime>/<worker>/manager.sock`,
+/// in a 0700 directory, the socket itself 0600). The channel reaches the
+/// manager through it without the hub. `None` (with a warning) when it
+/// cannot be had; claude still runs.
+fn bind_local(worker: &WorkerName) -> Option<(std::path::PathBuf, tokio::net::UnixListener)> {
+    let path = match local_socket(worker) {
+        Ok(path) => path,
+        Err(e) => {
+            tracing::warn!(error = %e, "no local control socket");
+            return None;
+        }
+    };
+    let _ = std::fs::remove_file(&path);
+    let bound = tokio::net::UnixListener::bind(&path).and_then(|l| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(l)
+    });
+    match bound {
+        Ok(l) => Some((path, l)),
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "no local control socket");
+            None
+        }
+    }
+}
+
+/// Answers one local request: a JSON line in, a JSON line out.
+async fn local_request(m: &Manager, line: &str) -> serde_json::Value {
+    let Ok(req) = serde_json::from_str::<serde_json::Value>(line) else {
+        return json!({"ok": false, "error": "invalid json"});
+    };
+    let mut answer = match req["action"].as_str().unwrap_or("") {
+        "reconnect_mcp" => match req["server"].as_str().map(str::trim) {
+            Some(server) if !server.is_empty() => {
+                serde_json::to_value(m.reconnect_mcp(server).await).unwrap_or_default()
+            }
+            _ => json!({"ok": false, "server": "", "detail": "missing 'server' in request"}),
+        },
+        "health" => {
+            let mut h = m.health().await;
+            h["ok"] = true.into();
+            h
+        }
+        other => json!({"ok": false, "error": format!("unknown action: {other}")}),
+    };
+    if let Some(id) = req.get("request_id") {
+        answer["request_id"] = id.clone();
+    }
+    answer
+}
+
+/// Serves the local socket: one request per connection.
+fn spawn_local(listener: tokio::net::UnixListener, m: Arc<Manager>) -> tokio::task::JoinHandle<()> {
+    use tokio::io::AsyncBufReadExt;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let m = m.clone();
+            tokio::spawn(async move {
+                let (rd, mut wr) = stream.into_split();
+                let mut line = String::new();
+                let mut rd = tokio::io::BufReader::new(rd.take(LOCAL_LINE_MAX));
+                let read = tokio::time::timeout(Duration::from_secs(5), rd.read_line(&mut line));
+                let answer = match read.await {
+                    Ok(Ok(_)) if line.ends_with('\n') => local_request(&m, &line).await,
+                    _ => json!({"ok": false, "error": "expected one JSON line"}),
+                };
+                let mut out = answer.to_string();
+                out.push('\n');
+                let _ = wr.write_all(out.as_bytes()).await;
+            });
+        }
+    })
 }
 
 /// Posts context use (on change) and activity (on change, and as a
@@ -228,12 +349,15 @@ pub async fn run(
     // A user at a terminal sees and drives claude directly.
     let user_tty = tubemail_pty::terminal_size(std::io::stdin().as_fd());
     let size = user_tty.unwrap_or_default();
-    let pty = Arc::new(Pty::spawn(
-        &PtyCommand::new(program)
-            .args(args)
-            .env("TM_WORKER_NAME", worker.as_str())
-            .size(size),
-    )?);
+    let local = bind_local(&worker);
+    let mut command = PtyCommand::new(program)
+        .args(args)
+        .env("TM_WORKER_NAME", worker.as_str())
+        .size(size);
+    if let Some((path, _)) = &local {
+        command = command.env("TUBEMAIL_LOCAL_SOCK", path.as_os_str());
+    }
+    let pty = Arc::new(Pty::spawn(&command)?);
     let screen = Arc::new(Mutex::new(Screen::new(size)?));
     let _raw = match user_tty {
         Some(_) => Some(tubemail_pty::raw_mode(std::io::stdin().as_fd())?),
@@ -249,6 +373,11 @@ pub async fn run(
         pty: pty.clone(),
         screen: screen.clone(),
         started: Instant::now(),
+        restarts: std::env::var("TM_RESTART_COUNT")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+        dialog: tokio::sync::Mutex::new(()),
         on_exit: Mutex::new(None),
     });
     // Output feeds the screen model (and the user's terminal) until claude
@@ -296,10 +425,22 @@ pub async fn run(
         })
     };
     let status = spawn_status(m.hub.clone(), worker.clone(), m.screen.clone());
+    let local = local.map(|(path, listener)| (path, spawn_local(listener, m.clone())));
+    let dialogs = crate::dialogs::spawn(
+        m.pty.clone(),
+        m.screen.clone(),
+        m.hub.clone(),
+        worker.clone(),
+    );
     let _ = reader.await;
     commands.abort();
     stream.stop();
     status.abort();
+    if let Some((path, task)) = local {
+        task.abort();
+        let _ = std::fs::remove_file(path);
+    }
+    dialogs.abort();
     if let Some(p) = passthrough {
         p.abort();
     }
@@ -332,5 +473,13 @@ mod tests {
         assert_eq!(parse("force_stop"), Control::Stop);
         assert_eq!(parse("update_manager"), Control::Restart);
         assert_eq!(parse("health_check"), Control::Health);
+        assert_eq!(
+            parse("reconnect_mcp:github"),
+            Control::ReconnectMcp("github".into())
+        );
+        assert_eq!(
+            parse("reconnect_mcp: "),
+            Control::Unknown("reconnect_mcp: ".into())
+        );
     }
 }

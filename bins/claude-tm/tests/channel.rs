@@ -62,7 +62,8 @@ async fn channel_round_trip_and_permission_relay() {
         .env("TUBEMAIL_HUB_URL", &url)
         .env("TUBEMAIL_SECRET", SECRET)
         .env("TM_WORKER_NAME", worker.as_str())
-        .env("TUBEMAIL_LOG", "warn");
+        .env("TUBEMAIL_LOG", "warn")
+        .env("XDG_STATE_HOME", dir.path().join("state"));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let client = FakeClaude { tx }
         .serve(TokioChildProcess::new(cmd).unwrap())
@@ -75,7 +76,9 @@ async fn channel_round_trip_and_permission_relay() {
     let (method, params) = next(&mut rx).await;
     assert_eq!(method, "notifications/claude/channel");
     assert_eq!(params["content"], "queued before start");
-    assert_eq!(params["meta"]["source"], "tubemail");
+    // No `source` key: the CLI puts its own on the <channel> tag.
+    assert!(params["meta"].get("source").is_none(), "{params}");
+    assert!(params["meta"]["event_id"].as_str().is_some(), "{params}");
 
     engine
         .send(&worker, "live message".into(), Default::default(), None)
@@ -135,5 +138,76 @@ async fn channel_round_trip_and_permission_relay() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_made_while_the_hub_is_away_arrive_when_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hub");
+    let hub = common::TestHub::start(&data, SECRET).await;
+    let addr = hub.url.trim_start_matches("http://").to_owned();
+    let worker: tubemail_core::WorkerName = "away-tm".parse().unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-tm"));
+    cmd.arg("channel")
+        .env("TUBEMAIL_HUB_URL", &hub.url)
+        .env("TUBEMAIL_SECRET", SECRET)
+        .env("TM_WORKER_NAME", worker.as_str())
+        .env("TUBEMAIL_LOG", "warn")
+        .env("XDG_STATE_HOME", dir.path().join("state"));
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let client = FakeClaude { tx }
+        .serve(TokioChildProcess::new(cmd).unwrap())
+        .await
+        .unwrap();
+    let engine = hub.state.engine.clone();
+    common::eventually("registered", Duration::from_secs(15), async || {
+        engine.worker(&worker).filter(|w| w.online).map(drop)
+    })
+    .await;
+    hub.stop().await;
+
+    let mut args = serde_json::Map::new();
+    args.insert("text".into(), json!("written while the hub was away"));
+    let r = client
+        .call_tool(CallToolRequestParams::new("reply").with_arguments(args))
+        .await
+        .unwrap();
+    let said = serde_json::to_string(&r.content).unwrap();
+    assert!(said.contains("queued"), "{said}");
+    client
+        .send_notification(ClientNotification::CustomNotification(CustomNotification::new(
+            "notifications/claude/channel/permission_request",
+            Some(json!({"request_id": "fghij", "tool_name": "Edit", "description": "edit", "input_preview": "{}"})),
+        )))
+        .await
+        .unwrap();
+    let health = client
+        .call_tool(CallToolRequestParams::new("channel_health"))
+        .await
+        .unwrap();
+    assert!(
+        health.structured_content.unwrap()["spooled"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "the reply waits on disk"
+    );
+
+    let hub = common::TestHub::start_on(&data, SECRET, &addr).await;
+    let engine = hub.state.engine.clone();
+    let outbound = common::eventually("the spooled reply", Duration::from_secs(30), async || {
+        let evs = engine.events(&worker, None, 50, true).await.ok()?;
+        let n = evs
+            .iter()
+            .filter(|e| e.content == "written while the hub was away")
+            .count();
+        (n > 0 && !engine.pending_permissions(Some(&worker), false).is_empty()).then_some(n)
+    })
+    .await;
+    assert_eq!(outbound, 1);
+    let pending = engine.pending_permissions(Some(&worker), false);
+    assert_eq!(pending[0].request_id, "fghij");
+    client.cancel().await.unwrap();
     hub.stop().await;
 }

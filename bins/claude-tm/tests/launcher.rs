@@ -1,9 +1,11 @@
 //! `claude-tm` as a user starts it: settings from `.env`, the name from the
-//! directory, restart with `--continue`, stop.
+//! directory, claude's argv with our channel, private runtime files, one
+//! launcher per worker, restart with `--continue`, stop.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use tubemail_core::WorkerName;
@@ -34,28 +36,67 @@ async fn restarts_with_continue_and_stops_on_request() {
     let hub = common::TestHub::start(&dir.path().join("hub"), SECRET).await;
     let (state, url) = (hub.state.clone(), hub.url.clone());
     let engine = state.engine.clone();
+    let runtime = dir.path().join("run");
+    std::fs::create_dir(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
 
-    let mut launcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-tm"))
-        .args(["--hub", &url])
-        .current_dir(&project)
-        .env_remove("TUBEMAIL_SECRET")
-        .env_remove("TM_WORKER_NAME")
-        .env("HOME", dir.path())
-        .env("TUBEMAIL_CLAUDE_BIN", &fake)
-        .env("TUBEMAIL_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let launch = || {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-tm"));
+        cmd.args(["--hub", &url])
+            .current_dir(&project)
+            .env_remove("TUBEMAIL_SECRET")
+            .env_remove("TM_WORKER_NAME")
+            .env_remove("TM_FORCE")
+            .env("HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("TUBEMAIL_CLAUDE_BIN", &fake)
+            .env("TUBEMAIL_LOG", "warn")
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let mut launcher = launch().spawn().unwrap();
     let worker: WorkerName = "proj-tm".parse().unwrap();
     let mgr = worker.manager().unwrap();
     let screen_has = async |needle: &str| match engine.screenshot(&worker, None).await.unwrap() {
         ControlOutcome::Answered(ev) if ev.content.contains(needle) => Some(ev.content),
         _ => None,
     };
+    // claude gets our channel (a private MCP config), the development-channel
+    // flag, our own tools allowed, the plugin and the worker's name.
+    let wd = runtime.join("tubemail/proj-tm");
+    let config = wd.join("mcp.json");
+    let plugin = wd.join("plugin");
+    let ours = format!(
+        "--mcp-config {} --allowedTools mcp__tubemail-channel__reply,mcp__tubemail-channel__ack,\
+         mcp__tubemail-channel__channel_health,mcp__tubemail-channel__reconnect_mcp \
+         --dangerously-load-development-channels server:tubemail-channel --plugin-dir {} --name proj-tm",
+        config.display(),
+        plugin.display()
+    );
     common::eventually("the first claude", Duration::from_secs(15), async || {
-        screen_has("args:[]").await
+        screen_has(&format!("args:[{ours}]")).await
     })
     .await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&config), 0o600);
+    assert_eq!(mode(&wd), 0o700);
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let server = &cfg["mcpServers"]["tubemail-channel"];
+    assert_eq!(server["args"], serde_json::json!(["channel"]));
+    assert_eq!(server["env"]["TM_WORKER_NAME"], "proj-tm");
+    assert!(
+        !cfg.to_string().contains(SECRET),
+        "no secret on disk: {cfg}"
+    );
+    assert!(plugin.join("commands/restart.md").is_file());
+    assert!(plugin.join(".claude-plugin/plugin.json").is_file());
+
+    // A second launcher for the same worker refuses to start.
+    let second = launch().output().await.unwrap();
+    assert_eq!(second.status.code(), Some(1), "{second:?}");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("proj-tm is already running"), "{err}");
 
     assert!(engine.worker(&mgr).unwrap().online);
     engine
@@ -66,7 +107,7 @@ async fn restarts_with_continue_and_stops_on_request() {
     common::eventually(
         "claude restarted with --continue",
         Duration::from_secs(15),
-        async || screen_has("args:[--continue]").await,
+        async || screen_has(&format!("args:[{ours} --continue]")).await,
     )
     .await;
 
@@ -79,5 +120,9 @@ async fn restarts_with_continue_and_stops_on_request() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+    assert!(
+        !wd.join("claude-tm.pid").exists(),
+        "the pid file goes with the launcher"
+    );
     hub.stop().await;
 }

@@ -17,8 +17,13 @@ pub struct TestHub {
 
 impl TestHub {
     pub async fn start(data_dir: &Path, secret: &str) -> TestHub {
+        Self::start_on(data_dir, secret, "127.0.0.1:0").await
+    }
+
+    /// A hub on a given address (to come back where workers look for it).
+    pub async fn start_on(data_dir: &Path, secret: &str, addr: &str) -> TestHub {
         let state = Hub::open(Options::new(data_dir, secret)).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
         TestHub { state, url, server }
@@ -28,6 +33,11 @@ impl TestHub {
         self.state.shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
     }
+}
+
+/// The scripted stand-in for the Claude Code CLI (see its docstring).
+pub fn standin_claude() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/standin-claude.py")
 }
 
 /// Writes an executable script (a stand-in claude).
