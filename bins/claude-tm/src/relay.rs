@@ -7,9 +7,7 @@
 //! While anything is spooled, new posts queue behind it so the hub sees
 //! them in order (a permission answer never overtakes its request).
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -160,7 +158,7 @@ impl Relay {
                 self.wake.notify_one();
                 Outcome::Spooled
             }
-            Err(e) => Outcome::Failed(format!("hub unreachable and the spool failed: {e}")),
+            Err(e) => Outcome::Failed(format!("hub unreachable and the spool failed: {e:#}")),
         }
     }
 
@@ -184,9 +182,9 @@ impl Relay {
         self.files().len()
     }
 
-    fn spool(&self, post: &Post) -> std::io::Result<()> {
+    fn spool(&self, post: &Post) -> anyhow::Result<()> {
         let Some(dir) = &self.dir else {
-            return Err(std::io::Error::other("no spool directory"));
+            anyhow::bail!("no spool directory");
         };
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -194,7 +192,7 @@ impl Relay {
             .unwrap_or(0);
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let name = format!("{nanos:020}-{seq:06}.json");
-        write_private(&dir.join(&name), &serde_json::to_vec(post)?)?;
+        crate::runtime::write_private(&dir.join(&name), &serde_json::to_vec(post)?)?;
         let files = self.files();
         for old in files.iter().take(files.len().saturating_sub(SPOOL_CAP)) {
             tracing::warn!(file = %old.display(), "spool full; dropping the oldest post");
@@ -240,20 +238,6 @@ impl Relay {
             }
         })
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file created 0600, so no
-/// reader ever sees a half-written file or a wider mode.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
