@@ -162,33 +162,36 @@ impl Pty {
     }
 
     /// Reads output; `Ok(0)` once the child is gone and the output drained.
+    ///
+    /// Each call takes part in tokio's cooperative scheduling: a task that
+    /// reads in a loop while the child floods output still yields to the
+    /// other tasks of its worker thread now and then. (`AsyncFd::ready`
+    /// alone never does when the descriptor is always readable, and a task
+    /// woken from such a loop sits in that thread's unstealable LIFO slot.)
     pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            let mut guard = self.master.ready(Interest::READABLE).await?;
-            match guard
-                .try_io(|fd| nix::unistd::read(fd.get_ref(), buf).map_err(std::io::Error::from))
-            {
-                Ok(Ok(n)) => return Ok(n),
-                // After the last slave closes, Linux answers EIO: end of output.
-                Ok(Err(e)) if e.raw_os_error() == Some(nix::libc::EIO) => return Ok(0),
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => {}
-            }
+        let read = self.master.async_io(Interest::READABLE, |fd| {
+            nix::unistd::read(fd, buf).map_err(std::io::Error::from)
+        });
+        match read.await {
+            // After the last slave closes, Linux answers EIO: end of output.
+            Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => Ok(0),
+            r => r,
         }
     }
 
     /// Writes all of `data` to the terminal (the child's input).
     pub async fn write_all(&self, mut data: &[u8]) -> std::io::Result<()> {
         while !data.is_empty() {
-            let mut guard = self.master.ready(Interest::WRITABLE).await?;
-            match guard
-                .try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(std::io::Error::from))
-            {
-                Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(Ok(n)) => data = &data[n..],
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => {}
+            let n = self
+                .master
+                .async_io(Interest::WRITABLE, |fd| {
+                    nix::unistd::write(fd, data).map_err(std::io::Error::from)
+                })
+                .await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
             }
+            data = &data[n..];
         }
         Ok(())
     }

@@ -75,9 +75,15 @@ impl Viewer {
         let msg = tokio::time::timeout(WAIT, self.ws.next())
             .await
             .unwrap_or_else(|_| {
+                let text = self.text();
+                let from = text.len().saturating_sub(2000);
+                let from = (from..text.len())
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(text.len());
                 panic!(
-                    "no frame in time; got {:?} and controls {:?}",
-                    self.text(),
+                    "no frame in time; {} bytes, ending {:?}; controls {:?}",
+                    self.bytes.len(),
+                    &text[from..],
                     self.controls
                 )
             })
@@ -363,5 +369,44 @@ async fn a_recorded_session_has_a_cast_and_searchable_frames() {
         }
     }
     assert!(out.contains("rec-42"), "{out:?}");
+    s.finish().await;
+}
+
+/// Regression: the manager's pty reader used to spin without yielding
+/// while the child flooded output, and the task posting to the hub (woken
+/// from it, so queued on the same runtime thread) got no turn for many
+/// seconds: viewers saw nothing while the manager's queue overflowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_worker_keeps_streaming_and_ctrl_c_stops_it() {
+    let s = setup("flood-tm").await;
+    let mut v = Viewer::open(&s.client, &s.hub.url, &s.worker, None).await;
+    v.until("tm$ ").await;
+    v.keys(b"yes flood-line\r").await;
+    v.until("flood-line\r\nflood-line\r\n").await;
+    // Output keeps reaching the viewer while the shell floods: new bytes
+    // at least every few seconds (the stall lasted 9 s and more).
+    let flooding = Instant::now();
+    let (mut seen, mut last) = (v.seq(), Instant::now());
+    let mut longest = Duration::ZERO;
+    while flooding.elapsed() < Duration::from_secs(15) {
+        v.read_one().await;
+        if v.seq() > seen {
+            longest = longest.max(last.elapsed());
+            (seen, last) = (v.seq(), Instant::now());
+        }
+    }
+    let flooded = v.seq() - v.start;
+    assert!(
+        longest < Duration::from_secs(5),
+        "output stalled for {longest:?} ({flooded} bytes in all)"
+    );
+    assert!(flooded > 1 << 20, "only {flooded} bytes in 15 s of flood");
+    // Ctrl-C from the browser stops `yes`; the shell takes commands again.
+    v.keys(&[0x03]).await;
+    v.keys(b"echo after-$((6*7))\r").await;
+    v.until("after-42\r\ntm$ ").await;
+    let tail = v.tail();
+    let after = &tail[tail.rfind("after-42\r\n").unwrap()..];
+    assert!(!after.contains("flood-line"), "still flooding: {after:?}");
     s.finish().await;
 }
