@@ -93,13 +93,26 @@ impl Screen {
         lines[end.saturating_sub(n)..end].join("\n")
     }
 
+    /// Visible rows as lines: a row the terminal wrapped into the next is
+    /// joined with it, so a long line reads (and searches) as one.
     fn lines(&self) -> Vec<String> {
         let screen = self.parser.screen();
         let (_, cols) = screen.size();
-        screen
-            .rows(0, cols.get())
-            .map(|r| r.trim_end().to_owned())
-            .collect()
+        let mut lines = Vec::new();
+        let mut current = String::new();
+        for (i, row) in screen.rows(0, cols.get()).enumerate() {
+            let wrapped = u16::try_from(i).is_ok_and(|i| screen.row_wrapped(i));
+            if wrapped {
+                current.push_str(&row);
+            } else {
+                current.push_str(row.trim_end());
+                lines.push(std::mem::take(&mut current));
+            }
+        }
+        if !current.is_empty() {
+            lines.push(current.trim_end().to_owned());
+        }
+        lines
     }
 }
 
@@ -131,6 +144,17 @@ mod tests {
         s.feed(b"\r\n\x1b[31mred\x1b[0m  ");
         assert_eq!(s.last_lines(1), "red");
         assert!(Screen::new(Size { rows: 0, cols: 1 }).is_err());
+    }
+
+    #[test]
+    fn wrapped_rows_read_as_one_line() {
+        let mut s = Screen::new(Size { rows: 4, cols: 10 }).unwrap();
+        s.feed(b"0123456789abcdef\r\nnext   \r\n");
+        assert_eq!(s.text(), "0123456789abcdef\nnext");
+        // A row that is merely full is not joined with the next.
+        let mut s = Screen::new(Size { rows: 4, cols: 4 }).unwrap();
+        s.feed(b"abcd\r\nefg");
+        assert_eq!(s.text(), "abcd\nefg");
     }
 
     #[test]

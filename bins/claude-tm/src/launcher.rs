@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use tubemail_client::core::WorkerName;
 use tubemail_client::{Client, Error};
 
@@ -90,12 +90,30 @@ pub fn worker_name(explicit: Option<&str>, dir: &Path, role: Option<&str>) -> Re
     })
 }
 
-/// Says clearly, before claude starts, whether the hub can be used.
-async fn check_hub(hub: &Client) {
+/// Where `program` runs from: itself when it names a path, else the first
+/// executable of that name on `PATH`.
+pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = Path::new(program);
+        return runnable(p).then(|| p.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| runnable(p))
+}
+
+/// Says clearly, before claude starts, whether the hub can be used. A
+/// wrong secret stops here (it does not fix itself); an unreachable hub
+/// does not (the worker connects when it is up).
+async fn check_hub(hub: &Client) -> Result<()> {
     match hub.workers().await {
         Ok(_) => {}
-        Err(Error::Unauthorized(_)) => eprintln!(
-            "claude-tm: the hub at {} rejected TUBEMAIL_SECRET; claude starts, but the hub cannot reach it until the secret is fixed",
+        Err(Error::Unauthorized(_)) => bail!(
+            "the hub at {} rejected TUBEMAIL_SECRET; use the secret from the hub's data dir (file `secret`)",
             hub.url()
         ),
         Err(Error::Unreachable { .. }) => eprintln!(
@@ -104,6 +122,7 @@ async fn check_hub(hub: &Client) {
         ),
         Err(e) => eprintln!("claude-tm: hub check failed: {e}"),
     }
+    Ok(())
 }
 
 /// Runs the manager until it stops; returns the exit code for the shell.
@@ -117,7 +136,7 @@ pub async fn run(
         || extra_env.iter().any(|(k, v)| k == "TM_FORCE" && v == "1");
     let _pid_file = crate::runtime::PidFile::claim(&worker, force)?;
     if let Some(hub) = &hub {
-        check_hub(hub).await;
+        check_hub(hub).await?;
     }
     let exe = std::env::current_exe().context("cannot find claude-tm's own path")?;
     let mut args = args;

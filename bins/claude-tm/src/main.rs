@@ -87,8 +87,16 @@ fn worker_name() -> Result<WorkerName> {
         .with_context(|| format!("{name:?} is not a valid worker name (set TM_WORKER_NAME)"))
 }
 
+/// `TUBEMAIL_CLAUDE_BIN`, else `claude`.
+fn claude_program() -> String {
+    std::env::var("TUBEMAIL_CLAUDE_BIN")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "claude".to_owned())
+}
+
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -98,7 +106,20 @@ async fn main() -> Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let code = match cli.command {
+    let code = match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            // One line a person can act on; details are in the log.
+            eprintln!("claude-tm: {e:#}");
+            1
+        }
+    };
+    // stdin reads cannot be cancelled; leave without waiting for them.
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> Result<i32> {
+    Ok(match cli.command {
         Some(Command::Channel) => {
             let client = Client::from_env().context("tubemail-channel needs TUBEMAIL_SECRET")?;
             channel::run(client, worker_name()?).await?;
@@ -106,13 +127,9 @@ async fn main() -> Result<()> {
         }
         Some(Command::Manager { args }) => {
             let client = Client::from_env().context("the manager needs TUBEMAIL_SECRET")?;
-            let program = std::env::var("TUBEMAIL_CLAUDE_BIN")
-                .ok()
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| "claude".to_owned());
             let worker = worker_name()?;
             let args = claude::prepare(&worker, client.url(), &args)?;
-            manager::run(client, worker, &program, &args).await?
+            manager::run(client, worker, &claude_program(), &args).await?
         }
         None => {
             let dir = std::env::current_dir().context("no current directory")?;
@@ -145,10 +162,19 @@ async fn main() -> Result<()> {
             };
             let url = lookup("TUBEMAIL_HUB_URL")
                 .unwrap_or_else(|| tubemail_client::DEFAULT_HUB_URL.to_owned());
-            let hub = Client::builder().url(url).secret(secret).build().ok();
-            launcher::run(worker, hub, extra, cli.claude_args).await?
+            let program = claude_program();
+            if launcher::find_program(&program).is_none() {
+                anyhow::bail!(
+                    "cannot find claude ({program:?}): install Claude Code \
+                     (npm install -g @anthropic-ai/claude-code) or set TUBEMAIL_CLAUDE_BIN"
+                );
+            }
+            let hub = Client::builder()
+                .url(&url)
+                .secret(secret)
+                .build()
+                .with_context(|| format!("bad hub URL {url:?}"))?;
+            launcher::run(worker, Some(hub), extra, cli.claude_args).await?
         }
-    };
-    // stdin reads cannot be cancelled; leave without waiting for them.
-    std::process::exit(code);
+    })
 }

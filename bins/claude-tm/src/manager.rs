@@ -27,6 +27,9 @@ const STATUS_EVERY: Duration = Duration::from_secs(3);
 /// freshness window never lapses during a long steady state.
 const ACTIVE_HEARTBEAT: Duration = Duration::from_secs(9);
 
+/// Pause before registering or opening the control stream again.
+const CONTROL_RETRY: Duration = Duration::from_secs(2);
+
 /// CPU use is measured over this window for a health check.
 const HEALTH_SAMPLE: Duration = Duration::from_millis(500);
 
@@ -364,9 +367,6 @@ pub async fn run(
         None => None,
     };
     let passthrough = user_tty.map(|_| spawn_passthrough(pty.clone(), screen.clone()));
-    let reg = crate::registration();
-    hub.register(&me, &reg).await?;
-    let mut control = hub.worker_stream(&me, None).await?;
     let m = Arc::new(Manager {
         hub: hub.clone(),
         me: me.clone(),
@@ -404,23 +404,49 @@ pub async fn run(
     let commands = {
         let m = m.clone();
         let stream = stream.clone();
+        // claude runs whatever the hub does: registration and the control
+        // stream are retried for as long as the manager lives (the stream
+        // itself resumes across hub restarts).
+        let reg = crate::registration();
         tokio::spawn(async move {
-            while let Some(Ok(ev)) = control.next().await {
-                if stream.handle(&ev.event, &ev.data, &m.pty).await {
-                    continue;
+            loop {
+                let opened = async {
+                    m.hub.register(&m.me, &reg).await?;
+                    m.hub.worker_stream(&m.me, None).await
+                };
+                let mut control = match opened.await {
+                    Ok(control) => control,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot reach the hub; retrying");
+                        tokio::time::sleep(CONTROL_RETRY).await;
+                        continue;
+                    }
+                };
+                while let Some(item) = control.next().await {
+                    let ev = match item {
+                        Ok(ev) => ev,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "control stream refused");
+                            break;
+                        }
+                    };
+                    if stream.handle(&ev.event, &ev.data, &m.pty).await {
+                        continue;
+                    }
+                    if ev.event != "channel_event" {
+                        continue;
+                    }
+                    let kind = ev.data["meta"]["kind"]
+                        .as_str()
+                        .filter(|k| !k.is_empty())
+                        .or_else(|| ev.data["content"].as_str())
+                        .unwrap_or("")
+                        .to_owned();
+                    if let Err(e) = m.handle(parse(&kind)).await {
+                        tracing::warn!(error = %e, kind, "control command failed");
+                    }
                 }
-                if ev.event != "channel_event" {
-                    continue;
-                }
-                let kind = ev.data["meta"]["kind"]
-                    .as_str()
-                    .filter(|k| !k.is_empty())
-                    .or_else(|| ev.data["content"].as_str())
-                    .unwrap_or("")
-                    .to_owned();
-                if let Err(e) = m.handle(parse(&kind)).await {
-                    tracing::warn!(error = %e, kind, "control command failed");
-                }
+                tokio::time::sleep(CONTROL_RETRY).await;
             }
         })
     };

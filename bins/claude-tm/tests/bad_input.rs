@@ -1,0 +1,110 @@
+//! What a user sees when something is wrong: one clear line and a non-zero
+//! exit when claude-tm cannot go on; a worker that waits for its hub when
+//! it can.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "bad-input-secret";
+
+fn claude_tm(dir: &Path) -> tokio::process::Command {
+    let project = dir.join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-tm"));
+    cmd.current_dir(&project)
+        .env_remove("TM_WORKER_NAME")
+        .env_remove("TM_FORCE")
+        .env("HOME", dir)
+        .env("XDG_RUNTIME_DIR", dir.join("run"))
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env(
+            "TUBEMAIL_CLAUDE_BIN",
+            common::script(dir.join("idle-claude"), "#!/bin/sh\nexec cat\n"),
+        )
+        .env("TUBEMAIL_SECRET", SECRET)
+        // A backtrace must never reach the user, even when asked for.
+        .env("RUST_BACKTRACE", "1")
+        .env("TUBEMAIL_LOG", "error")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs to the end; returns (exit code, stderr, how long it took).
+async fn outcome(mut cmd: tokio::process::Command) -> (i32, String, Duration) {
+    let t = Instant::now();
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("claude-tm gives up instead of hanging")
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), err, t.elapsed())
+}
+
+fn one_clear_line(err: &str, needle: &str) {
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got: {err}");
+    assert!(lines[0].starts_with("claude-tm: "), "{err}");
+    assert!(lines[0].contains(needle), "{err}");
+    assert!(!err.contains("backtrace"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_one_line_and_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = common::TestHub::start(&dir.path().join("hub"), SECRET).await;
+
+    let mut cmd = claude_tm(dir.path());
+    cmd.args(["--hub", &hub.url])
+        .env("TM_WORKER_NAME", "bad/name");
+    let (code, err, _) = outcome(cmd).await;
+    assert_ne!(code, 0);
+    one_clear_line(&err, "not a valid worker name");
+
+    let mut cmd = claude_tm(dir.path());
+    cmd.args(["--hub", &hub.url])
+        .env("TUBEMAIL_CLAUDE_BIN", dir.path().join("no-such-claude"));
+    let (code, err, took) = outcome(cmd).await;
+    assert_ne!(code, 0);
+    one_clear_line(&err, "cannot find claude");
+    assert!(took < Duration::from_secs(10), "no retry loop: {took:?}");
+
+    let mut cmd = claude_tm(dir.path());
+    cmd.args(["--hub", &hub.url])
+        .env("TUBEMAIL_SECRET", "not-the-secret");
+    let (code, err, _) = outcome(cmd).await;
+    assert_ne!(code, 0);
+    one_clear_line(&err, "rejected TUBEMAIL_SECRET");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_started_before_its_hub_connects_when_it_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Reserve a port, then leave it closed until the hub starts on it.
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let mut cmd = claude_tm(dir.path());
+    cmd.args(["--hub", &format!("http://{addr}")])
+        .stderr(std::process::Stdio::piped());
+    let mut worker = cmd.spawn().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "claude-tm keeps running while the hub is away"
+    );
+    let hub = common::TestHub::start_on(&dir.path().join("hub"), SECRET, &addr).await;
+    let engine = hub.state.engine.clone();
+    let manager: tubemail_core::WorkerName = "proj-tm-manager".parse().unwrap();
+    common::eventually("the manager online", Duration::from_secs(30), async || {
+        engine.worker(&manager).filter(|w| w.online).map(drop)
+    })
+    .await;
+    let _ = worker.start_kill();
+    hub.stop().await;
+}
