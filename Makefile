@@ -51,7 +51,7 @@ node-test:
 python-test:
 	$(CARGO) build --workspace --locked
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q -r tests/compat/requirements.txt -r tests/mcp/requirements.txt
+	$(VENV)/bin/python -m pip install -q -r tests/compat/requirements.txt -r tests/mcp/requirements.txt -r bindings/python/tests/requirements.txt
 	MATURIN_PEP517_ARGS="--profile dev" $(VENV)/bin/python -m pip install -q --force-reinstall ./bindings/python
 	TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub $(VENV)/bin/python -m pytest tests/compat tests/mcp bindings/python/tests -q
 

@@ -11,14 +11,45 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Literal, final
 
+__all__ = [
+    "Appended",
+    "AsyncClient",
+    "AsyncEventIterator",
+    "BadRequest",
+    "Client",
+    "ConfigError",
+    "DEFAULT_HUB_URL",
+    "DecodeError",
+    "Event",
+    "EventIterator",
+    "Flow",
+    "Health",
+    "NotFound",
+    "PendingPermission",
+    "Registration",
+    "Run",
+    "RunStarted",
+    "SendReceipt",
+    "ServerError",
+    "Settings",
+    "StateReason",
+    "StreamEvent",
+    "TubemailError",
+    "Unauthorized",
+    "Unreachable",
+    "Worker",
+    "WorkerStatus",
+    "__version__",
+]
+
 __version__: str
 #: The hub URL when none is given.
 DEFAULT_HUB_URL: str
 
 #: An event id: ``"0000000042"`` (or the same number as an ``int``).
-EventIdLike = str | int
-Behavior = Literal["allow", "deny"]
-JsonDict = dict[str, Any]
+_EventIdLike = str | int
+_Behavior = Literal["allow", "deny"]
+_JsonDict = dict[str, Any]
 
 # -- errors -------------------------------------------------------------------
 
@@ -148,7 +179,7 @@ class Event(_Record):
     #: Message text, tool name (permission_request) or behavior
     #: (permission_response).
     content: str
-    meta: JsonDict
+    meta: _JsonDict
 
 @final
 class SendReceipt(_Record):
@@ -198,7 +229,7 @@ class Flow(_Record):
     name: str
     body: str
     default_worker: str | None
-    meta: JsonDict
+    meta: _JsonDict
     created_at: float
     updated_at: float
     last_run_at: float | None
@@ -307,9 +338,9 @@ class Client:
     interrupted with Ctrl-C.
     """
 
-    def __init__(
-        self, url: str | None = None, secret: str | None = None, *, timeout: float = 30.0
-    ) -> None:
+    def __new__(
+        cls, url: str | None = None, secret: str | None = None, *, timeout: float = 30.0
+    ) -> Client:
         """A client for the hub at ``url`` (default ``DEFAULT_HUB_URL``) with
         its bearer ``secret``; ``timeout`` (seconds) bounds ordinary requests
         (streams and ``wait`` have their own). ``ConfigError`` without a
@@ -322,10 +353,10 @@ class Client:
     def url(self) -> str:
         """The hub's base URL."""
     # streams
-    def events(self, *, since: EventIdLike | None = None) -> EventIterator:
+    def events(self, *, since: _EventIdLike | None = None) -> EventIterator:
         """Every worker's events and status notices from now on (or after
         ``since``). Connects before returning."""
-    def worker_events(self, worker: str, *, since: EventIdLike | None = None) -> EventIterator:
+    def worker_events(self, worker: str, *, since: _EventIdLike | None = None) -> EventIterator:
         """A worker's own stream (what its channel reads). Resumes after
         ``since``, else after what the worker's last stream handed over."""
     # orchestrator
@@ -340,20 +371,20 @@ class Client:
         worker: str,
         message: str,
         *,
-        meta: JsonDict | None = None,
+        meta: _JsonDict | None = None,
         idempotency_key: str | None = None,
     ) -> SendReceipt:
         """Sends ``message`` (a harness command such as ``/clear`` goes to
         the worker's manager). Repeating ``idempotency_key`` returns the
         first receipt with ``duplicate=True`` instead of sending twice."""
     def receive(
-        self, worker: str, *, since: EventIdLike | None = None, limit: int = 100
+        self, worker: str, *, since: _EventIdLike | None = None, limit: int = 100
     ) -> list[Event]:
         """Timeline events after ``since``, or the newest ``limit`` (1-500)."""
     def status(self, worker: str) -> WorkerStatus:
         """State with its reason and delivery receipts."""
     def wait(
-        self, worker: str, *, since: EventIdLike | None = None, timeout: float = 30.0
+        self, worker: str, *, since: _EventIdLike | None = None, timeout: float = 30.0
     ) -> list[Event]:
         """Waits up to ``timeout`` s (at most 300) for events after
         ``since`` (or from now); ``[]`` on timeout."""
@@ -368,15 +399,15 @@ class Client:
         returns the byte count."""
     def clear_and_send(
         self, worker: str, message: str, *, delay: float = 1.5, restore_name: bool = True
-    ) -> JsonDict:
+    ) -> _JsonDict:
         """``/clear``, ``/rename <worker>``, then ``message``; ``ServerError``
         409 unless the worker is idle."""
-    def manager_health(self, worker: str) -> JsonDict:
+    def manager_health(self, worker: str) -> _JsonDict:
         """Process health from the worker's manager (``ServerError`` 504 when
         none answers within 5 s)."""
     def screenshot(self, worker: str, *, max_lines: int | None = None) -> str:
         """The worker's screen text from its manager."""
-    def reconnect_mcp(self, worker: str, server: str) -> JsonDict:
+    def reconnect_mcp(self, worker: str, server: str) -> _JsonDict:
         """Asks the worker's manager to reconnect one MCP server."""
     def purge(self, worker: str) -> bool:
         """Removes a worker with its timeline; ``True`` if it existed."""
@@ -384,7 +415,7 @@ class Client:
         self, worker: str | None = None, *, include_offline: bool = False
     ) -> list[PendingPermission]:
         """Pending permission prompts (of one worker, or all)."""
-    def respond(self, worker: str, request_id: str, behavior: Behavior) -> bool:
+    def respond(self, worker: str, request_id: str, behavior: _Behavior) -> bool:
         """Answers a prompt; ``False`` when it was not pending."""
     def allow(self, worker: str, request_id: str) -> bool:
         """``respond(worker, request_id, "allow")``."""
@@ -408,11 +439,11 @@ class Client:
         body: str,
         *,
         default_worker: str | None = None,
-        meta: JsonDict | None = None,
+        meta: _JsonDict | None = None,
     ) -> Flow:
         """Creates or replaces a flow."""
     def run_flow(
-        self, name: str, *, worker: str | None = None, meta: JsonDict | None = None
+        self, name: str, *, worker: str | None = None, meta: _JsonDict | None = None
     ) -> RunStarted:
         """Runs a flow (to ``worker``, else its default worker)."""
     def run_log(self, run_id: str) -> Run:
@@ -429,7 +460,7 @@ class Client:
         forwarder_version: str | None = None,
     ) -> Registration:
         """Registers (or re-registers) a worker."""
-    def outbound(self, worker: str, text: str, *, meta: JsonDict | None = None) -> Appended:
+    def outbound(self, worker: str, text: str, *, meta: _JsonDict | None = None) -> Appended:
         """Posts a reply from the worker."""
     def permission_request(
         self,
@@ -437,17 +468,17 @@ class Client:
         request_id: str,
         tool_name: str,
         *,
-        description: str = "",
-        input_preview: str = "",
+        description: str | None = None,
+        input_preview: str | None = None,
     ) -> Appended:
         """Relays a permission prompt from the worker."""
-    def permission_response(self, worker: str, request_id: str, behavior: Behavior) -> bool:
+    def permission_response(self, worker: str, request_id: str, behavior: _Behavior) -> bool:
         """Reports a prompt answered at the worker; ``False`` when not pending."""
     def context_pct(self, worker: str, pct: int | None) -> bool:
         """Reports context window use; ``True`` when it changed."""
     def set_active(self, worker: str, is_active: bool) -> bool:
         """Reports whether the worker is working; ``True`` when it changed."""
-    def delivered(self, worker: str, through: EventIdLike) -> bool:
+    def delivered(self, worker: str, through: _EventIdLike) -> bool:
         """Confirms events up to ``through`` reached the worker's session."""
     def unregister(self, worker: str) -> None:
         """Ends the worker's streams (keeps its state)."""
@@ -458,9 +489,9 @@ class Client:
 class AsyncClient:
     """``Client``'s operations as coroutines, for asyncio."""
 
-    def __init__(
-        self, url: str | None = None, secret: str | None = None, *, timeout: float = 30.0
-    ) -> None:
+    def __new__(
+        cls, url: str | None = None, secret: str | None = None, *, timeout: float = 30.0
+    ) -> AsyncClient:
         """See ``Client``."""
     @staticmethod
     def from_env() -> AsyncClient:
@@ -468,11 +499,11 @@ class AsyncClient:
     @property
     def url(self) -> str:
         """The hub's base URL."""
-    def events(self, *, since: EventIdLike | None = None) -> AsyncEventIterator:
+    def events(self, *, since: _EventIdLike | None = None) -> AsyncEventIterator:
         """Every worker's events and status notices; ``await`` it to connect
         now, or ``async for`` over it to connect on first use."""
     def worker_events(
-        self, worker: str, *, since: EventIdLike | None = None
+        self, worker: str, *, since: _EventIdLike | None = None
     ) -> AsyncEventIterator:
         """A worker's own stream (see ``events``)."""
     async def health(self) -> Health: ...
@@ -483,15 +514,15 @@ class AsyncClient:
         worker: str,
         message: str,
         *,
-        meta: JsonDict | None = None,
+        meta: _JsonDict | None = None,
         idempotency_key: str | None = None,
     ) -> SendReceipt: ...
     async def receive(
-        self, worker: str, *, since: EventIdLike | None = None, limit: int = 100
+        self, worker: str, *, since: _EventIdLike | None = None, limit: int = 100
     ) -> list[Event]: ...
     async def status(self, worker: str) -> WorkerStatus: ...
     async def wait(
-        self, worker: str, *, since: EventIdLike | None = None, timeout: float = 30.0
+        self, worker: str, *, since: _EventIdLike | None = None, timeout: float = 30.0
     ) -> list[Event]: ...
     async def interrupt(self, worker: str) -> str: ...
     async def restart(self, worker: str) -> str: ...
@@ -499,15 +530,15 @@ class AsyncClient:
     async def keystroke(self, worker: str, keys: str) -> int: ...
     async def clear_and_send(
         self, worker: str, message: str, *, delay: float = 1.5, restore_name: bool = True
-    ) -> JsonDict: ...
-    async def manager_health(self, worker: str) -> JsonDict: ...
+    ) -> _JsonDict: ...
+    async def manager_health(self, worker: str) -> _JsonDict: ...
     async def screenshot(self, worker: str, *, max_lines: int | None = None) -> str: ...
-    async def reconnect_mcp(self, worker: str, server: str) -> JsonDict: ...
+    async def reconnect_mcp(self, worker: str, server: str) -> _JsonDict: ...
     async def purge(self, worker: str) -> bool: ...
     async def permissions(
         self, worker: str | None = None, *, include_offline: bool = False
     ) -> list[PendingPermission]: ...
-    async def respond(self, worker: str, request_id: str, behavior: Behavior) -> bool: ...
+    async def respond(self, worker: str, request_id: str, behavior: _Behavior) -> bool: ...
     async def allow(self, worker: str, request_id: str) -> bool: ...
     async def deny(self, worker: str, request_id: str) -> bool: ...
     async def settings(self) -> Settings: ...
@@ -525,10 +556,10 @@ class AsyncClient:
         body: str,
         *,
         default_worker: str | None = None,
-        meta: JsonDict | None = None,
+        meta: _JsonDict | None = None,
     ) -> Flow: ...
     async def run_flow(
-        self, name: str, *, worker: str | None = None, meta: JsonDict | None = None
+        self, name: str, *, worker: str | None = None, meta: _JsonDict | None = None
     ) -> RunStarted: ...
     async def run_log(self, run_id: str) -> Run: ...
     async def delete_flow(self, name: str) -> bool: ...
@@ -541,7 +572,7 @@ class AsyncClient:
         forwarder_version: str | None = None,
     ) -> Registration: ...
     async def outbound(
-        self, worker: str, text: str, *, meta: JsonDict | None = None
+        self, worker: str, text: str, *, meta: _JsonDict | None = None
     ) -> Appended: ...
     async def permission_request(
         self,
@@ -549,14 +580,14 @@ class AsyncClient:
         request_id: str,
         tool_name: str,
         *,
-        description: str = "",
-        input_preview: str = "",
+        description: str | None = None,
+        input_preview: str | None = None,
     ) -> Appended: ...
     async def permission_response(
-        self, worker: str, request_id: str, behavior: Behavior
+        self, worker: str, request_id: str, behavior: _Behavior
     ) -> bool: ...
     async def context_pct(self, worker: str, pct: int | None) -> bool: ...
     async def set_active(self, worker: str, is_active: bool) -> bool: ...
-    async def delivered(self, worker: str, through: EventIdLike) -> bool: ...
+    async def delivered(self, worker: str, through: _EventIdLike) -> bool: ...
     async def unregister(self, worker: str) -> None: ...
     async def goodbye(self, worker: str) -> None: ...

@@ -310,14 +310,16 @@ operations! {
     #[pyo3(signature = (worker, text, *, meta=None))]
     fn outbound(worker: String, text: String, meta: Option<MetaArg>);
 
-    /// Worker side: relays a permission prompt; returns the `Appended` event.
-    #[pyo3(signature = (worker, request_id, tool_name, *, description=String::new(), input_preview=String::new()))]
+    /// Worker side: relays a permission prompt (with a human
+    /// `description` and a preview of the tool input); returns the
+    /// `Appended` event.
+    #[pyo3(signature = (worker, request_id, tool_name, *, description=None, input_preview=None))]
     fn permission_request(
         worker: String,
         request_id: String,
         tool_name: String,
-        description: String,
-        input_preview: String,
+        description: Option<String>,
+        input_preview: Option<String>,
     );
 
     /// Worker side: reports a prompt answered at the worker (`"allow"` or

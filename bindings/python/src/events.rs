@@ -2,14 +2,13 @@
 //! [`tubemail_client::EventStream`] (reconnect with backoff, `Last-Event-ID`
 //! resume, no loss, no duplicates).
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex as StdMutex};
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 use tubemail_client::core::{EventId, WorkerName};
 use tubemail_client::{Client, Error, EventStream, StreamEvent as RustStreamEvent};
@@ -18,8 +17,9 @@ use crate::convert::StreamEvent;
 use crate::errors::{shutting_down, to_py_err};
 use crate::runtime::{awaitable, block, ready, with_python};
 
-/// How many ready events one wake-up takes off the stream at most.
-const BATCH: usize = 512;
+/// How many events the read-ahead task buffers before it stops reading
+/// (and the hub's stream waits).
+const READ_AHEAD: usize = 1024;
 
 /// Which stream.
 #[derive(Clone)]
@@ -48,47 +48,49 @@ impl Source {
 
 type Item = Result<RustStreamEvent, Error>;
 
-/// A connected stream with events already taken off it.
+/// A connected stream: a task on the runtime reads it ahead into a
+/// bounded queue, so events are ready when Python asks for them (each SSE
+/// event arrives as its own HTTP chunk, and reading one at a time on demand
+/// would cost a runtime round trip per event).
 struct Open {
-    stream: EventStream,
-    ready: VecDeque<Item>,
-    ended: bool,
+    queue: mpsc::Receiver<Item>,
+    _reader: AbortOnDrop,
+}
+
+/// Stops the read-ahead task (and so closes the connection) when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Open {
-    fn new(stream: EventStream) -> Self {
+    /// Starts reading `stream` ahead; must run inside the runtime.
+    fn new(mut stream: EventStream) -> Self {
+        let (tx, queue) = mpsc::channel(READ_AHEAD);
+        let task = tokio::spawn(async move {
+            while let Some(item) = stream.next().await {
+                if tx.send(item).await.is_err() {
+                    break; // the iterator is gone
+                }
+            }
+        });
         Open {
-            stream,
-            ready: VecDeque::new(),
-            ended: false,
+            queue,
+            _reader: AbortOnDrop(task.abort_handle()),
         }
     }
 
-    /// The next item: a buffered one, else waits for one and buffers what
-    /// else is ready right now. `None` when the stream has ended.
+    /// The next item, waiting for one; `None` when the stream has ended.
     async fn next(&mut self) -> Option<Item> {
-        if let Some(item) = self.ready.pop_front() {
-            return Some(item);
-        }
-        if self.ended {
-            return None;
-        }
-        let first = self.stream.next().await;
-        if first.is_none() {
-            self.ended = true;
-            return None;
-        }
-        for _ in 0..BATCH {
-            match self.stream.next().now_or_never() {
-                Some(Some(item)) => self.ready.push_back(item),
-                Some(None) => {
-                    self.ended = true;
-                    break;
-                }
-                None => break,
-            }
-        }
-        first
+        self.queue.recv().await
+    }
+
+    /// An item that is here already.
+    fn ready(&mut self) -> Option<Item> {
+        self.queue.try_recv().ok()
     }
 }
 
@@ -127,7 +129,7 @@ impl Feed {
     /// A buffered item, without waiting.
     fn ready(&mut self) -> Option<Item> {
         match self {
-            Feed::Open(open) => open.ready.pop_front(),
+            Feed::Open(open) => open.ready(),
             _ => None,
         }
     }
@@ -207,9 +209,14 @@ pub(crate) fn open_blocking(
     since: Option<EventId>,
 ) -> PyResult<EventIterator> {
     let what = source.describe();
-    let stream = block(py, async move { source.open(&hub, since).await })?.map_err(to_py_err)?;
+    // Open::new spawns the read-ahead task: inside the runtime.
+    let open = block(
+        py,
+        async move { source.open(&hub, since).await.map(Open::new) },
+    )?
+    .map_err(to_py_err)?;
     Ok(EventIterator {
-        shared: Shared::new(Feed::Open(Box::new(Open::new(stream))), since, what),
+        shared: Shared::new(Feed::Open(Box::new(open)), since, what),
     })
 }
 

@@ -149,9 +149,10 @@ impl Core {
         worker: String,
         request_id: String,
         tool_name: String,
-        description: String,
-        input_preview: String
+        description: Option<String>,
+        input_preview: Option<String>
     ) => |hub| {
+        let (description, input_preview) = (description.unwrap_or_default(), input_preview.unwrap_or_default());
         hub.permission_request(&worker_name(&worker)?, &request_id, &tool_name, &description, &input_preview)
             .await
     });
