@@ -245,8 +245,21 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         })
     };
+    let terminals = state.terminals.clone();
+    let tickets = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(terminals.options.ticket_sweep);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let dropped = terminals.tickets.sweep();
+            if dropped > 0 {
+                tracing::debug!(dropped, "expired terminal tickets dropped");
+            }
+        }
+    });
     let e = &state.engine;
     vec![
+        tickets,
         every(
             Duration::from_secs(60),
             e.clone(),

@@ -39,6 +39,8 @@ pub struct PtyOptions {
     /// Refuse WebSocket upgrades that did not come over TLS
     /// (`TUBEMAIL_PTY_TLS_ONLY=1`; always on when the hub serves TLS).
     pub tls_only: bool,
+    /// How often expired tickets are dropped (the original's 60 s).
+    pub ticket_sweep: std::time::Duration,
 }
 
 impl Default for PtyOptions {
@@ -47,6 +49,7 @@ impl Default for PtyOptions {
             ring_bytes: 4 << 20,
             viewer_lag_bytes: 1 << 20,
             tls_only: false,
+            ticket_sweep: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -89,6 +89,13 @@ pub enum Notice {
         /// Worker.
         worker: WorkerName,
     },
+    /// Recording of a worker's terminal was turned on or off.
+    Recording {
+        /// Worker.
+        worker: WorkerName,
+        /// Whether it is recorded now.
+        enabled: bool,
+    },
     /// Pending permissions were dropped without an answer.
     PermissionsCleared {
         /// Worker.
@@ -123,6 +130,9 @@ impl Notice {
             Notice::Unregistered { worker } => ("worker_unregistered", json!({"worker": worker})),
             Notice::Exited { worker } => ("worker_exited", json!({"worker": worker})),
             Notice::Purged { worker } => ("worker_purged", json!({"worker": worker})),
+            Notice::Recording { worker, enabled } => {
+                ("recording", json!({"worker": worker, "enabled": enabled}))
+            }
             Notice::PermissionsCleared {
                 worker,
                 request_ids,

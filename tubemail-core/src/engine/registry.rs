@@ -186,7 +186,13 @@ impl Engine {
             tx.touch(worker);
             Ok(())
         })
-        .await
+        .await?;
+        // Web UIs move their Rec switch at once.
+        self.notify(Notice::Recording {
+            worker: worker.clone(),
+            enabled,
+        });
+        Ok(())
     }
 
     /// Removes a worker with its timeline and permissions; `Ok(existed)`.

@@ -48,11 +48,10 @@ impl Tickets {
         getrandom::fill(&mut bytes).ok()?;
         let ticket = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        // Expired tickets go here too (and on the hub's timer).
+        open.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
         if open.len() >= MAX_OPEN {
-            open.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
-            if open.len() >= MAX_OPEN {
-                return None;
-            }
+            return None;
         }
         open.insert(ticket.clone(), (worker.clone(), Instant::now()));
         Some(ticket)
@@ -78,12 +77,17 @@ impl Tickets {
         Ok(())
     }
 
-    /// Drops expired tickets.
-    pub fn sweep(&self) {
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+    /// Drops expired tickets; returns how many.
+    pub fn sweep(&self) -> usize {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let before = open.len();
+        open.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+        before - open.len()
+    }
+
+    /// Tickets held now (used or expired ones are not).
+    pub fn open_count(&self) -> usize {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Ages every ticket by `by` (tests of expiry without waiting).
@@ -122,7 +126,12 @@ mod tests {
         assert_eq!(t.consume(&three, &a), Err(TicketError::Expired));
         let four = t.issue(&a).unwrap();
         t.age_all(TICKET_TTL);
-        t.sweep();
+        assert_eq!(t.sweep(), 1);
         assert_eq!(t.consume(&four, &a), Err(TicketError::Unknown));
+        // Issuing drops expired tickets as well.
+        let _five = t.issue(&a).unwrap();
+        t.age_all(TICKET_TTL);
+        let _six = t.issue(&a).unwrap();
+        assert_eq!(t.open_count(), 1);
     }
 }
