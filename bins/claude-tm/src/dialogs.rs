@@ -178,6 +178,11 @@ fn prompt_on(screen: &str) -> Option<String> {
     Some(squeeze(&lines[top..=q].join("\n")))
 }
 
+/// Whether a permission prompt is open (typed text would land in it).
+pub fn prompt_open(screen: &str) -> bool {
+    prompt_on(screen).is_some()
+}
+
 /// Follows permission prompts on the screen.
 #[derive(Debug, Default)]
 pub struct PromptWatch {

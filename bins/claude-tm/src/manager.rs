@@ -33,6 +33,9 @@ const CONTROL_RETRY: Duration = Duration::from_secs(2);
 /// CPU use is measured over this window for a health check.
 const HEALTH_SAMPLE: Duration = Duration::from_millis(500);
 
+/// How long typed text waits for an open permission prompt to close.
+const PROMPT_WAIT: Duration = Duration::from_secs(30);
+
 /// Pause between a pasted text and the Enter that submits it.
 const ENTER_GAP: Duration = Duration::from_millis(120);
 
@@ -138,6 +141,10 @@ impl Manager {
         tui.reconnect_mcp(server).await
     }
 
+    fn screen_text(&self) -> String {
+        self.screen.lock().unwrap_or_else(|p| p.into_inner()).text()
+    }
+
     async fn reply(&self, text: &str, kind: &str) {
         let mut meta = Meta::new();
         meta.insert("kind".into(), kind.into());
@@ -146,7 +153,18 @@ impl Manager {
         }
     }
 
+    /// Types `text` and submits it, once no permission prompt is open:
+    /// typed into the prompt it would answer it (or be lost).
     async fn type_text(&self, text: &str) -> std::io::Result<()> {
+        let deadline = Instant::now() + PROMPT_WAIT;
+        while crate::dialogs::prompt_open(&self.screen_text()) {
+            if Instant::now() >= deadline {
+                return Err(std::io::Error::other(format!(
+                    "claude shows a permission prompt; not typing {text:?} into it"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let (paste, enter) = paste_input(text);
         self.pty.write_all(&paste).await?;
         tokio::time::sleep(ENTER_GAP).await;
@@ -186,6 +204,11 @@ impl Manager {
                     OnExit::Restart
                 };
                 *self.on_exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(want);
+                // An explicit stop or restart cancels an open prompt.
+                if crate::dialogs::prompt_open(&self.screen_text()) {
+                    self.pty.write_all(b"\x1b").await?;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
                 self.type_text("/exit").await?;
             }
             Control::Unknown(kind) => tracing::debug!(kind, "ignoring control command"),

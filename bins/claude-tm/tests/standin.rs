@@ -163,12 +163,33 @@ async fn hub_to_claude_and_back_through_claude_tm() {
         .await;
         assert_eq!(ask.tool_name, "Bash");
         assert!(ask.input_preview.contains(command), "{ask:?}");
+        if behavior == Behavior::Allow {
+            // A harness command is not typed into the open prompt; it
+            // waits until the prompt is answered.
+            c.send(&w, "/compact", None).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let log = standin_log(&worker.log);
+            assert!(!log.iter().any(|e| e["event"] == "typed"), "{log:?}");
+        }
         assert!(
             c.resolve_permission(&w, &ask.request_id, behavior)
                 .await
                 .unwrap()
         );
         wait_reply(&c, &w, answer).await;
+        if behavior == Behavior::Allow {
+            eventually("/compact typed after the prompt", T, async || {
+                let log = standin_log(&worker.log);
+                let decided = log
+                    .iter()
+                    .position(|e| e["event"] == "permission_decided")?;
+                let typed = log
+                    .iter()
+                    .position(|e| e["event"] == "typed" && e["text"] == "/compact")?;
+                (typed > decided).then_some(())
+            })
+            .await;
+        }
         assert!(
             c.pending_permissions(Some(&w), false)
                 .await
@@ -176,6 +197,21 @@ async fn hub_to_claude_and_back_through_claude_tm() {
                 .is_empty()
         );
     }
+
+    // Answered at the terminal instead: the hub's copy goes away too.
+    c.send(&w, "RUN make", None).await.unwrap();
+    eventually("the third prompt on the hub", T, async || {
+        let p = c.pending_permissions(Some(&w), false).await.ok()?;
+        (!p.is_empty()).then_some(())
+    })
+    .await;
+    c.keystroke(&w, "1").await.unwrap();
+    wait_reply(&c, &w, "ran: make").await;
+    eventually("no ghost prompt on the hub", T, async || {
+        let p = c.pending_permissions(Some(&w), false).await.ok()?;
+        p.is_empty().then_some(())
+    })
+    .await;
 
     // The screen, keys typed through the manager, health.
     let screen = c.screenshot(&w, None).await.unwrap();

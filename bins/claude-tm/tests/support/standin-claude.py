@@ -19,7 +19,8 @@ as seen on the wire and on screen (see /work/shared/docs/claude-code-offline.md)
   permission: it sends ``notifications/claude/channel/permission_request``
   (5-letter id without ``l``), draws a "Do you want to proceed?" dialog and
   waits for ``notifications/claude/channel/permission`` from the channel or a
-  ``1``/``2`` key at the terminal, then replies ``ran: …`` or ``denied: …``;
+  ``1``/``2`` key at the terminal, takes the dialog off the screen, then
+  replies ``ran: …`` or ``denied: …``;
 * draws a prompt line ``❯`` and takes typed input (bracketed paste, then
   Enter): ``/exit`` ends the session (exit 0), ``/compact`` and ``/clear``
   print what the real CLI prints, anything else gets ``● echo: <text>``;
@@ -213,6 +214,10 @@ def main():
 
     def answered(rid, behavior, via):
         server, command = asking.pop(rid)
+        # The prompt leaves the screen once answered, as in the real TUI.
+        with out_lock:
+            sys.stdout.write("\x1b[5F\x1b[J")
+            sys.stdout.flush()
         log(event="permission_decided", request_id=rid, behavior=behavior, via=via)
         text = f"ran: {command}" if behavior == "allow" else f"denied: {command}"
         threading.Thread(target=call_reply, args=(server, text), daemon=True).start()
