@@ -90,6 +90,25 @@ pub fn worker_name(explicit: Option<&str>, dir: &Path, role: Option<&str>) -> Re
     })
 }
 
+/// In a manager started by the launcher: end with it. A launcher killed
+/// outright (SIGKILL, a closed terminal) would otherwise leave the manager
+/// and claude running with nobody to stop them.
+pub fn follow_launcher() -> Result<()> {
+    let Some(launcher) = std::env::var("TM_LAUNCHER_PID")
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+    else {
+        return Ok(());
+    };
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+        .context("cannot follow the launcher")?;
+    // The launcher may have died before the line above.
+    if nix::unistd::getppid().as_raw() != launcher {
+        bail!("the launcher is gone");
+    }
+    Ok(())
+}
+
 /// Where `program` runs from: itself when it names a path, else the first
 /// executable of that name on `PATH`.
 pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
@@ -149,6 +168,7 @@ pub async fn run(
             .args(&args)
             .env("TM_WORKER_NAME", worker.as_str())
             .env("TM_RESTART_COUNT", restarts.to_string())
+            .env("TM_LAUNCHER_PID", std::process::id().to_string())
             .envs(extra_env.iter().map(|(k, v)| (k, v)))
             .status()
             .await

@@ -126,6 +126,7 @@ async fn run(cli: Cli) -> Result<i32> {
             0
         }
         Some(Command::Manager { args }) => {
+            launcher::follow_launcher()?;
             let client = Client::from_env().context("the manager needs TUBEMAIL_SECRET")?;
             let worker = worker_name()?;
             let args = claude::prepare(&worker, client.url(), &args)?;

@@ -1,6 +1,6 @@
 //! What a user sees when something is wrong: one clear line and a non-zero
 //! exit when claude-tm cannot go on; a worker that waits for its hub when
-//! it can.
+//! it can; no process left behind when the launcher is killed.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
 
 mod common;
@@ -106,5 +106,42 @@ async fn a_worker_started_before_its_hub_connects_when_it_comes() {
     })
     .await;
     let _ = worker.start_kill();
+    hub.stop().await;
+}
+
+fn ppid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    (f.first() != Some(&"Z")).then(|| f.get(1)?.parse().ok())?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_launcher_takes_its_manager_and_claude_along() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = common::TestHub::start(&dir.path().join("hub"), SECRET).await;
+    let pidfile = dir.path().join("claude.pid");
+    let claude = common::script(
+        dir.path().join("pid-claude"),
+        &format!("#!/bin/sh\necho $$ > {}\nexec cat\n", pidfile.display()),
+    );
+    let mut cmd = claude_tm(dir.path());
+    cmd.args(["--hub", &hub.url])
+        .env("TUBEMAIL_CLAUDE_BIN", &claude);
+    let mut launcher = cmd.spawn().unwrap();
+    let claude_pid: i32 =
+        common::eventually("claude started", Duration::from_secs(20), async || {
+            std::fs::read_to_string(&pidfile).ok()?.trim().parse().ok()
+        })
+        .await;
+    let manager_pid = ppid(claude_pid).expect("claude runs under the manager");
+    launcher.start_kill().unwrap(); // SIGKILL: no chance to clean up
+    let _ = launcher.wait().await;
+    common::eventually(
+        "manager and claude gone",
+        Duration::from_secs(20),
+        async || (ppid(manager_pid).is_none() && ppid(claude_pid).is_none()).then_some(()),
+    )
+    .await;
     hub.stop().await;
 }
