@@ -119,13 +119,18 @@ class Hub(HubProcess):
 
 
 class SseListener:
-    """Reads ``GET /tubemail/<name>/stream`` on a thread and records events.
+    """Reads ``GET /tubemail/<name>/stream`` (or another SSE ``path``) on a
+    thread and records events.
 
     ``events`` holds ``(event_name, data, id)`` tuples in arrival order.
     ``stop()`` shuts the socket down (what a dying forwarder does).
     """
 
-    def __init__(self, hub: Hub, name: str, *, register: bool = True, cwd: str = "/tmp/x"):
+    def __init__(
+        self, hub: Hub, name: str, *, register: bool = True, cwd: str = "/tmp/x", path: str | None = None
+    ):
+        """``path`` reads another stream instead (e.g. ``/api/events/stream``,
+        the web UI's; then pass ``register=False``)."""
         self.hub = hub
         self.name = name
         self.events: list[tuple[str, Any, str | None]] = []
@@ -135,9 +140,10 @@ class SseListener:
         if register:
             hub.register(name, cwd=cwd)
         self._conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=60)
+        path = path or f"/tubemail/{Hub.q(name)}/stream"
         self._conn.request(
             "GET",
-            f"/tubemail/{Hub.q(name)}/stream",
+            path,
             headers={
                 "Authorization": f"Bearer {hub.secret}",
                 "Accept": "text/event-stream",
@@ -150,7 +156,7 @@ class SseListener:
         if self._resp.status != 200 or not ctype.startswith("text/event-stream"):
             body = self._resp.read(2000)
             self._conn.close()
-            raise AssertionError(f"GET /tubemail/{name}/stream -> {self._resp.status} {ctype!r} {body!r}")
+            raise AssertionError(f"GET {path} -> {self._resp.status} {ctype!r} {body!r}")
         self._thread = threading.Thread(target=self._run, name=f"sse-{name}", daemon=True)
         self._thread.start()
 

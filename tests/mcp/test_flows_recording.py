@@ -1,15 +1,27 @@
 """Flow tools (save / list / run / get_run_log / finish / delete, with their
-soft errors) and the recording tools (no recorder yet: empty results)."""
+soft errors) and the recording tools on the hub's real recorder: terminal
+output posted the way a manager streams it is recorded, the ``.cast`` parses
+with the ``asciinema`` package (and ``asciinema cat`` prints it back), and
+the text frames are searchable through ``tm_get_recording``."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import subprocess
+import sys
+import time
+from typing import Any
 
+import anyio
+import asciinema.asciicast as asciicast
 import pytest
 from _support import (
     EVENT_ID,
+    WAIT_S,
     Hub,
+    SseListener,
     assert_event,
     assert_recent,
     mcp_client,
@@ -157,19 +169,47 @@ async def test_list_flows_is_sorted_by_name(hub: Hub) -> None:
     assert set(names) <= set(listed), listed
 
 
-# ── recording (no recorder yet) ──────────────────────────────────────────────
+# ── recording ────────────────────────────────────────────────────────────────
 
 STATUS_KEYS = {"worker", "enabled", "active_file", "files", "max_bytes_per_file", "keep_files"}
+FILE_KEYS = {"stem", "cast_path", "frames_path", "size_bytes", "modified", "active"}
+FRAME_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def check_recording_status(st: dict, worker: str) -> None:
+def check_recording_status(st: dict, worker: str, *, enabled: bool) -> None:
     __tracebackhide__ = True
     assert STATUS_KEYS <= set(st), st
-    assert st["worker"] == worker and isinstance(st["enabled"], bool), st
-    assert st["files"] == [], st
-    assert st["active_file"] is None or isinstance(st["active_file"], str), st
+    assert st["worker"] == worker and st["enabled"] is enabled, st
     # hub-config defaults (spec §5.2); no test changes the settings
     assert st["max_bytes_per_file"] == 5242880 and st["keep_files"] == 4, st
+    for f in st["files"]:
+        assert FILE_KEYS <= set(f), f
+        # relative to the data dir, never an absolute hub path
+        assert f["cast_path"] == f"recordings/{worker}/{f['stem']}.cast", f
+        assert f["frames_path"] == f"recordings/{worker}/{f['stem']}.frames.jsonl", f
+
+
+def pty_out(hub: Hub, worker: str, data: bytes) -> int:
+    """What a manager posts while it streams its pty."""
+    r = hub.request(
+        "POST",
+        f"/tubemail/{Hub.q(worker)}/pty-out",
+        raw_body=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert r.status in (200, 404), r.describe()
+    return r.status
+
+
+async def frames_matching(c: Any, worker: str, grep: str) -> list[dict]:
+    """``tm_get_recording`` frames matching ``grep``, once the recorder (off
+    the hot path) has written them."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        rec = await ok_dict(c, "tm_get_recording", {"worker": worker, "grep": grep})
+        if rec["frames"] or time.monotonic() > deadline:
+            return rec["frames"]
+        await anyio.sleep(0.05)
 
 
 async def test_recording_toggle_unknown_worker(hub: Hub, worker: str) -> None:
@@ -178,29 +218,86 @@ async def test_recording_toggle_unknown_worker(hub: Hub, worker: str) -> None:
     assert res == {"ok": False, "error": f"unknown worker: '{worker}'"}, res
 
 
-async def test_recording_toggle_status_and_frames(hub: Hub, worker: str) -> None:
+async def test_a_recorded_terminal_parses_as_asciicast_v2(hub: Hub, worker: str, manager) -> None:
     hub.register(worker)
-    async with mcp_client(hub) as c:
-        on = await ok_dict(c, "tm_recording_toggle", {"worker": worker, "enabled": True})
-        assert on.get("ok") is True, on
-        check_recording_status(on, worker)
-        st = await ok_dict(c, "tm_recording_status", {"worker": worker})
-        check_recording_status(st, worker)
-        off = await ok_dict(c, "tm_recording_toggle", {"worker": worker, "enabled": False})
-        assert off.get("ok") is True and off.get("enabled") is False, off
-        check_recording_status(off, worker)
+    mgr = manager(worker)
+    ui = SseListener(hub, "web UI", register=False, path="/api/events/stream")
+    printed = [
+        "$ echo café \x1b[1mbold\x1b[0m\r\n".encode(),
+        "café \x1b[1mbold\x1b[0m\r\n".encode(),
+        b"$ echo rec-$((40+2))\r\nrec-42\r\n",
+    ]
+    try:
+        async with mcp_client(hub) as c:
+            st = await ok_dict(c, "tm_recording_status", {"worker": worker})
+            check_recording_status(st, worker, enabled=False)
+            assert st["files"] == [] and st["active_file"] is None, st
+            # nobody watches or records: the manager is told to stop
+            assert pty_out(hub, worker, b"not recorded\r\n") == 404
 
-        rec = await ok_dict(c, "tm_get_recording", {"worker": worker})
-        assert rec == {"worker": worker, "frames": [], "truncated": False}, rec
-        rec = await ok_dict(
-            c,
-            "tm_get_recording",
-            {
-                "worker": worker,
-                "since": "2020-01-01T00:00:00.000Z",
-                "until": "2100-01-01T00:00:00.000Z",
-                "grep": "x",
-                "limit": 5,
-            },
-        )
-        assert rec == {"worker": worker, "frames": [], "truncated": False}, rec
+            on = await ok_dict(c, "tm_recording_toggle", {"worker": worker, "enabled": True})
+            assert on.get("ok") is True, on
+            check_recording_status(on, worker, enabled=True)
+            # the manager is asked to stream; web UIs flip their Rec switch
+            mgr.wait_for(lambda n, d: n == "pty_attach", "pty_attach on the manager's stream")
+            ui.wait_for(
+                lambda n, d: n == "recording" and d == {"worker": worker, "enabled": True},
+                "the recording notice (on)",
+            )
+            # what the manager streams: its size, then output
+            r = hub.request("POST", f"/tubemail/{Hub.q(worker)}/pty-control", {"kind": "size", "cols": 100, "rows": 30})
+            assert r.status == 200, r.describe()
+            for chunk in printed:
+                assert pty_out(hub, worker, chunk) == 200
+
+            frames = await frames_matching(c, worker, r"rec-42\r?\n")
+            assert len(frames) == 1 and "rec-42" in frames[0]["delta"], frames
+            assert FRAME_TIME.match(frames[0]["t"]), frames
+            # frames are plain text: escape sequences stripped
+            bold = await frames_matching(c, worker, "café bold")
+            assert bold and all("\x1b" not in f["delta"] for f in bold), bold
+            first = await ok_dict(c, "tm_get_recording", {"worker": worker, "limit": 1})
+            assert first["truncated"] is True and len(first["frames"]) == 1, first
+            assert first["frames"][0]["delta"].startswith("$ echo café bold"), first
+
+            st = await ok_dict(c, "tm_recording_status", {"worker": worker})
+            check_recording_status(st, worker, enabled=True)
+            assert len(st["files"]) == 1 and st["files"][0]["active"] is True, st
+            assert st["active_file"] == f"{st['files'][0]['stem']}.cast", st
+
+            off = await ok_dict(c, "tm_recording_toggle", {"worker": worker, "enabled": False})
+            check_recording_status(off, worker, enabled=False)
+            assert off["active_file"] is None and len(off["files"]) == 1, off
+            mgr.wait_for(lambda n, d: n == "pty_detach", "pty_detach on the manager's stream")
+            ui.wait_for(
+                lambda n, d: n == "recording" and d == {"worker": worker, "enabled": False},
+                "the recording notice (off)",
+            )
+            assert pty_out(hub, worker, b"after the stop\r\n") == 404
+    finally:
+        ui.stop()
+
+    cast = hub.data_dir / off["files"][0]["cast_path"]
+    with asciicast.open_from_url(str(cast)) as a:
+        assert a.version == 2
+        header = a.v2_header
+        events = list(a.events())
+    assert header["width"] == 100 and header["height"] == 30, header
+    assert isinstance(header["timestamp"], int) and abs(header["timestamp"] - time.time()) < 600, header
+    assert header["title"] == f"tubemail recording: {worker}", header
+    times = [e[0] for e in events]
+    assert all(isinstance(t, float) for t in times) and times == sorted(times), events
+    assert {e[1] for e in events} <= {"o", "r"}, events
+    assert all(len(e) == 3 and isinstance(e[2], str) for e in events), events
+    expected = b"".join(printed).decode()
+    assert "".join(e[2] for e in events if e[1] == "o") == expected, events
+    # the package's own player path: `asciinema cat` prints the output back
+    out = subprocess.run(
+        [sys.executable, "-m", "asciinema", "cat", str(cast)],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.decode() == expected, out.stdout
