@@ -178,6 +178,18 @@ def test_control_commands(client: tubemail.Client, name: str, sim_manager) -> No
     assert result["server"] == "github"
 
 
+def test_clear_and_send_on_an_idle_worker(client: tubemail.Client, name: str, sim_manager) -> None:
+    manager = sim_manager(name)
+    with client.worker_events(name):
+        client.register(name, "/src")
+        assert client.status(name).state == "idle"
+        r = client.clear_and_send(name, "fresh task", delay=0)
+    assert r["routed_to"] == {"clear": f"{name}-manager", "rename": f"{name}-manager", "message": name}
+    assert [e.content for e in client.receive(name)] == ["fresh task"]
+    assert [e.content for e in client.receive(f"{name}-manager")] == ["/clear", f"/rename {name}"]
+    until(lambda: manager.commands == ["clear", f"rename:{name}"], what=f"manager commands, got {manager.commands}")
+
+
 def test_clear_and_send_refuses_a_busy_worker(client: tubemail.Client, name: str) -> None:
     client.send(name, "unanswered")  # an unanswered message makes the worker busy
     with pytest.raises(tubemail.ServerError) as e:
@@ -236,3 +248,22 @@ def test_non_json_arguments_are_type_errors(client: tubemail.Client, name: str) 
     with pytest.raises(tubemail.BadRequest, match="event id"):
         client.receive(name, since="latest")
     assert client.receive(name) == []  # nothing was sent
+
+
+def test_one_client_shared_by_threads(client: tubemail.Client, name: str) -> None:
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def sender(t: int) -> None:
+        for i in range(50):
+            r = client.send(name, f"t{t}-{i}")
+            with lock:
+                ids.append(r.event_id)
+
+    threads = [threading.Thread(target=sender, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(set(ids)) == 400
+    assert sorted(ids) == [e.event_id for e in client.receive(name, limit=500)]
