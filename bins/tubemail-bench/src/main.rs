@@ -2,7 +2,8 @@
 //!
 //! Spawns the hub (fresh temp data dir, random secret) once per scenario, or
 //! drives a running one (`--url`, `--secret`), and prints a human-readable
-//! report to stdout. Scenarios: `latency`, `throughput`, `memory`, `mcp`, `manager`, or `all`.
+//! report to stdout. Scenarios: `latency`, `throughput`, `memory`, `mcp`, `manager`,
+//! `terminal`, or `all`.
 //! Logs go to stderr (`RUST_LOG`, default `info`).
 
 mod api;
@@ -12,6 +13,7 @@ mod latency;
 mod manager;
 mod mcp;
 mod memory;
+mod terminal;
 mod throughput;
 
 use std::io::IsTerminal;
@@ -36,6 +38,8 @@ enum Scenario {
     Mcp,
     /// claude-tm's manager: keystroke latency, RSS and CPU next to an idle claude.
     Manager,
+    /// The browser terminal bridge: echo tax, Ctrl-C under flood, MiB/s to viewers, recording cost.
+    Terminal,
     /// All of them, each against a fresh hub.
     All,
 }
@@ -101,6 +105,18 @@ struct Cli {
     /// How long claude idles while the manager's CPU use is measured, in seconds.
     #[arg(long, default_value_t = 30.0)]
     idle_seconds: f64,
+    /// Measured keystroke echoes in the terminal scenario.
+    #[arg(long, default_value_t = 500)]
+    term_keys: usize,
+    /// Measured Ctrl-Cs under flood in the terminal scenario.
+    #[arg(long, default_value_t = 20)]
+    interrupts: usize,
+    /// MiB per throughput run in the terminal scenario.
+    #[arg(long, default_value_t = 64)]
+    term_mib: usize,
+    /// Viewers in the terminal scenario's fan-out run.
+    #[arg(long, default_value_t = 4)]
+    term_viewers: usize,
     /// Minimum settle time before each RSS sample, in seconds.
     #[arg(long, default_value_t = 1.0)]
     settle: f64,
@@ -179,6 +195,20 @@ async fn run_one(
             };
             manager::run(&target, &cfg).await.map(|r| r.to_string())
         }
+        Scenario::Terminal => {
+            let cfg = terminal::TerminalConfig {
+                prefix: format!("b{tag}-term"),
+                claude_tm: match &cli.claude_tm {
+                    Some(p) => p.clone(),
+                    None => manager::default_claude_tm()?,
+                },
+                keys: cli.term_keys,
+                interrupts: cli.interrupts,
+                megabytes: cli.term_mib,
+                viewers: cli.term_viewers,
+            };
+            terminal::run(&target, &cfg).await.map(|r| r.to_string())
+        }
         Scenario::All => bail!("`all` is not a single scenario"),
     };
     let died = target.exited();
@@ -216,6 +246,7 @@ async fn main() -> Result<()> {
             Scenario::Memory,
             Scenario::Mcp,
             Scenario::Manager,
+            Scenario::Terminal,
         ],
         s => vec![s],
     };
