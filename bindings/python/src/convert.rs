@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
+use tubemail_client::core;
 use tubemail_client::core::{Behavior, EventId, Meta, WorkerName};
 use tubemail_client::{Error, StreamEvent as RustStreamEvent};
 
