@@ -617,8 +617,6 @@ record! {
     }
 }
 
-use tubemail_client::core;
-
 to_py_via! {
     core::Health => Health,
     core::WorkerSummary => Worker,
