@@ -32,6 +32,52 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// Reads a request's whole body before any handler sees it: at most
+/// `max_body_bytes` (else 413) within `read_timeout` (else 408), both with
+/// a JSON error. Bodies then reach handlers (JSON routes, raw terminal
+/// output, MCP) already in memory, so a client that announces a body and
+/// trickles it, or never sends it, holds nothing for longer than the
+/// timeout and cannot make any route buffer more than the limit.
+pub async fn buffer_body(state: &AppState, req: Request) -> Result<Request, ApiError> {
+    use axum::body::{Body, HttpBody};
+    if req.body().is_end_stream() {
+        return Ok(req);
+    }
+    let limit = state.options.max_body_bytes;
+    let too_large = || {
+        ApiError::Status(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {limit} bytes"),
+        )
+    };
+    if req.body().size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let (parts, body) = req.into_parts();
+    let timeout = state.options.read_timeout;
+    let read = async {
+        use futures::StreamExt;
+        let mut stream = body.into_data_stream();
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|_| ApiError::bad_request("request body could not be read"))?;
+            if buf.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf)
+    };
+    let bytes = tokio::time::timeout(timeout, read).await.map_err(|_| {
+        ApiError::Status(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            format!("request body did not arrive within {} s", timeout.as_secs()),
+        )
+    })??;
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
 /// Parses `bytes` as `T`, mapping errors to 422 details.
 pub fn parse_json<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -56,6 +56,11 @@ pub struct Options {
     pub ui_dir: Option<PathBuf>,
     /// Browser terminal bridge tunables.
     pub pty: terminal::PtyOptions,
+    /// A connection must send a complete request head within this time
+    /// (the first one, and each next one on a kept-alive connection), or it
+    /// is closed; a body must then arrive within this time too (else 408).
+    /// A client trickling its request (slowloris) cannot hold the hub.
+    pub read_timeout: Duration,
 }
 
 impl Options {
@@ -71,6 +76,7 @@ impl Options {
             purge_max_age: Duration::from_secs(3600),
             ui_dir: None,
             pty: terminal::PtyOptions::default(),
+            read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -151,26 +157,50 @@ pub fn app(state: AppState) -> Router {
 /// Serves `state` over plain HTTP on `listener` until `state.shutdown` is
 /// cancelled, then ends streams and flushes the store.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    let handle = shutdown_handle::<SocketAddr>(&state);
     let tasks = spawn_background(&state);
-    let shutdown = state.shutdown.clone();
     let engine = state.engine.clone();
     let recorder = state.terminals.recorder.clone();
+    let server = configure(axum_server::Server::from_listener(listener), &state.options);
     // Streams write many small frames; without TCP_NODELAY the second of
     // two quick writes waits for the peer's delayed ACK (~40 ms).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let result = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await;
+    let result = server
+        .acceptor(axum_server::accept::NoDelayAcceptor::new())
+        .handle(handle)
+        .serve(app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .await;
     recorder.flush().await;
     finish(tasks, &engine).await;
     result
+}
+
+/// The HTTP settings both servers share: request heads must arrive within
+/// `read_timeout` (the first one too, before the protocol is known),
+/// and HTTP/2 may carry WebSockets.
+fn configure<A: axum_server::Address, Acc>(
+    mut server: axum_server::Server<A, Acc>,
+    options: &Options,
+) -> axum_server::Server<A, Acc> {
+    let timeout = options.read_timeout;
+    let builder = server.http_builder();
+    builder.http1().header_read_timeout(timeout);
+    builder.http2().enable_connect_protocol();
+    server.first_request_timeout(timeout)
+}
+
+/// A server handle that shuts down gracefully (10 s at most for open
+/// connections) when `state.shutdown` is cancelled.
+fn shutdown_handle<A: axum_server::Address + Send + Sync + 'static>(
+    state: &AppState,
+) -> axum_server::Handle<A> {
+    let handle = axum_server::Handle::new();
+    let on_shutdown = handle.clone();
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        on_shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    handle
 }
 
 /// `server.crt` and `server.key` in the data dir, when both exist: the hub
@@ -190,19 +220,14 @@ pub async fn serve_tls(
 ) -> std::io::Result<()> {
     let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
     listener.set_nonblocking(true)?;
-    let handle = axum_server::Handle::new();
-    let on_shutdown = handle.clone();
-    let shutdown = state.shutdown.clone();
-    tokio::spawn(async move {
-        shutdown.cancelled().await;
-        on_shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
-    });
+    let handle = shutdown_handle::<SocketAddr>(&state);
     let tasks = spawn_background(&state);
     let engine = state.engine.clone();
     let recorder = state.terminals.recorder.clone();
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
         .acceptor(axum_server::accept::NoDelayAcceptor::new());
-    let result = axum_server::from_tcp(listener)?
+    let server = configure(axum_server::from_tcp(listener)?, &state.options);
+    let result = server
         .acceptor(acceptor)
         .handle(handle)
         .serve(

@@ -1,10 +1,10 @@
 //! Request guards: bearer token, Host allow-list (DNS rebinding), Origin
-//! check on browser state changes, and the loopback-only dev bootstrap.
+//! check on browser requests, and the loopback-only dev bootstrap.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -17,15 +17,65 @@ const PUBLIC: &[&str] = &["/health", "/api/dev-bootstrap", "/"];
 /// The one route that also takes `?token=` (EventSource cannot set headers).
 const TOKEN_QUERY_ROUTE: &str = "/api/events/stream";
 
-/// Every request passes here first.
+/// Every request passes here first; a permitted one then has its body
+/// read (bounded in size and time) before it reaches a handler.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
-    let response = match check(&state, &req) {
-        Ok(()) => next.run(req).await,
+    let checked = match check(&state, &req) {
+        Ok(()) => crate::extract::buffer_body(&state, req).await,
+        Err(e) => Err(e),
+    };
+    let mcp = req_is_mcp(&checked);
+    let response = match checked {
+        Ok(req) => next.run(req).await,
         Err(e) => e.into_response(),
+    };
+    // MCP answers in its own (JSON-RPC) shapes.
+    let response = if mcp {
+        response
+    } else {
+        json_errors(response).await
     };
     state.metrics.observe(started.elapsed());
     response
+}
+
+fn req_is_mcp(req: &Result<Request, ApiError>) -> bool {
+    req.as_ref()
+        .is_ok_and(|r| r.uri().path().starts_with("/mcp"))
+}
+
+/// Errors from the framework's own extractors (a path segment that is not
+/// UTF-8, a plain GET on the WebSocket route, ...) come as text; every
+/// error the hub answers is `{"detail": ...}` JSON, so those are rewrapped
+/// (same status and headers).
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !text {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let detail = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let detail = if detail.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        detail
+    };
+    let mut out = ApiError::Status(status, detail).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().append(name, value.clone());
+        }
+    }
+    out
 }
 
 fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
@@ -38,11 +88,13 @@ fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
             "host {host:?} is not allowed (add it to TUBEMAIL_ALLOWED_HOSTS)"
         )));
     }
-    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        && let Some(origin) = req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
+    // Browsers send Origin on every cross-origin request (and on same-origin
+    // ones that change state): a foreign page gets nothing, not even a
+    // stream (which marks a worker online) or a read it could time.
+    if let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
         && !origin_allowed(origin, req.headers(), &state.options.allowed_origins)
     {
         return Err(ApiError::forbidden("cross-origin request refused"));
