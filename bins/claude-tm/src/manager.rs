@@ -422,6 +422,9 @@ pub async fn run(
             if mirror && (out.write_all(&buf[..n]).await.is_err() || out.flush().await.is_err()) {
                 break;
             }
+            // Parsing a flood keeps this task busy: let the hub's commands
+            // (a browser's Ctrl-C) and the poster run between chunks.
+            tokio::task::yield_now().await;
         }
     });
     let commands = {
