@@ -38,6 +38,12 @@ pub enum StoreError {
         /// The database file.
         path: String,
     },
+    /// SQLite found the file damaged (a malformed page, a truncated file).
+    #[error(
+        "the database file is corrupt (left untouched: restore a backup, \
+         or move it aside to start afresh)"
+    )]
+    Damaged(#[source] rusqlite::Error),
     /// A stored row could not be decoded.
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),

@@ -111,11 +111,23 @@ pub enum OpenError {
         source: std::io::Error,
     },
     /// The database could not be opened.
-    #[error("failed to open the database")]
-    Store(#[from] tubemail_core::store::StoreError),
-    /// The engine could not start.
-    #[error("failed to start the engine")]
-    Engine(#[from] tubemail_core::engine::Error),
+    #[error("failed to open the database {}", path.display())]
+    Store {
+        /// The database file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: tubemail_core::store::StoreError,
+    },
+    /// The engine could not start (loading the database or the settings).
+    #[error("failed to load the hub's state from {}", path.display())]
+    Engine {
+        /// The database file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: tubemail_core::engine::Error,
+    },
     /// The recorder thread could not start.
     #[error("failed to start the recorder")]
     Recorder(#[source] std::io::Error),
@@ -131,10 +143,15 @@ impl Hub {
             path: options.data_dir.clone(),
             source,
         })?;
-        let store = SqliteStore::open(options.data_dir.join("tubemail.db"))?;
+        let path = options.data_dir.join("tubemail.db");
+        let store = SqliteStore::open(&path).map_err(|source| OpenError::Store {
+            path: path.clone(),
+            source,
+        })?;
         let mut config = EngineConfig::new(options.data_dir.join("hub-config.json"));
         config.purge_max_age = options.purge_max_age;
-        let engine = Engine::start(Arc::new(store), config)?;
+        let engine = Engine::start(Arc::new(store), config)
+            .map_err(|source| OpenError::Engine { path, source })?;
         let terminals =
             terminal::Terminals::new(engine.clone(), &options.data_dir, options.pty.clone())
                 .map_err(OpenError::Recorder)?;

@@ -55,6 +55,7 @@ fn db(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
     match e.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => StoreError::Full(e),
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Damaged(e),
         _ => StoreError::Db(e),
     }
 }
