@@ -96,9 +96,10 @@ fn cloexec(fd: &OwnedFd) -> Result<()> {
 #[derive(Debug)]
 pub struct Pty {
     master: AsyncFd<OwnedFd>,
-    child: tokio::process::Child,
+    /// Held while waiting; a shared `Pty` can be waited on from any task.
+    child: tokio::sync::Mutex<tokio::process::Child>,
     pid: Pid,
-    exit: Option<ExitStatus>,
+    exit: std::sync::OnceLock<ExitStatus>,
 }
 
 impl Pty {
@@ -150,9 +151,9 @@ impl Pty {
         let master = unix::register(pty.master).map_err(spawn_err)?;
         Ok(Pty {
             master,
-            child,
+            child: tokio::sync::Mutex::new(child),
             pid,
-            exit: None,
+            exit: std::sync::OnceLock::new(),
         })
     }
 
@@ -221,26 +222,36 @@ impl Pty {
     }
 
     /// Waits for the child to exit.
-    pub async fn wait(&mut self) -> Result<ExitStatus> {
-        if let Some(status) = self.exit {
-            return Ok(status);
+    pub async fn wait(&self) -> Result<ExitStatus> {
+        if let Some(status) = self.exit.get() {
+            return Ok(*status);
         }
-        let status = self.child.wait().await.map_err(Error::Wait)?;
-        self.exit = Some(status);
-        Ok(status)
+        let mut child = self.child.lock().await;
+        if let Some(status) = self.exit.get() {
+            return Ok(*status);
+        }
+        let status = child.wait().await.map_err(Error::Wait)?;
+        Ok(*self.exit.get_or_init(|| status))
     }
 
-    /// The exit status, if the child has exited.
-    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
-        if self.exit.is_none() {
-            self.exit = self.child.try_wait().map_err(Error::Wait)?;
+    /// The exit status, if the child has exited (`None` too while another
+    /// task is waiting for it).
+    pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
+        if let Some(status) = self.exit.get() {
+            return Ok(Some(*status));
         }
-        Ok(self.exit)
+        let Ok(mut child) = self.child.try_lock() else {
+            return Ok(None);
+        };
+        Ok(child
+            .try_wait()
+            .map_err(Error::Wait)?
+            .map(|status| *self.exit.get_or_init(|| status)))
     }
 
     /// Stops the whole process group: `SIGTERM`, then `SIGKILL` if the
     /// child is still there after `grace`.
-    pub async fn stop(&mut self, grace: Duration) -> Result<ExitStatus> {
+    pub async fn stop(&self, grace: Duration) -> Result<ExitStatus> {
         if let Some(status) = self.try_wait()? {
             return Ok(status);
         }

@@ -10,6 +10,8 @@ const SCROLLBACK: usize = 1000;
 /// A vt100 screen fed with the pty's output.
 pub struct Screen {
     parser: vt100::Parser,
+    /// Bumped by every feed and resize.
+    generation: u64,
 }
 
 impl std::fmt::Debug for Screen {
@@ -35,18 +37,27 @@ impl Screen {
         let (rows, cols) = dims(size)?;
         Ok(Screen {
             parser: vt100::Parser::new(rows, cols, SCROLLBACK),
+            generation: 0,
         })
     }
 
     /// Applies output bytes (escape sequences included).
     pub fn feed(&mut self, bytes: &[u8]) {
         self.parser.process(bytes);
+        self.generation += 1;
+    }
+
+    /// Changes with every feed and resize: a watcher compares it to skip
+    /// rendering a screen that did not change.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Follows a terminal resize.
     pub fn resize(&mut self, size: Size) -> Result<()> {
         let (rows, cols) = dims(size)?;
         self.parser.set_size(rows, cols);
+        self.generation += 1;
         Ok(())
     }
 

@@ -28,7 +28,7 @@ fn sh(script: &str) -> PtyCommand {
 
 #[tokio::test]
 async fn runs_in_its_own_session_on_the_pty() {
-    let mut pty = Pty::spawn(&sh("echo hello; tty; stty size; ps -o sid= -p $$")).unwrap();
+    let pty = Pty::spawn(&sh("echo hello; tty; stty size; ps -o sid= -p $$")).unwrap();
     let mut out = String::new();
     read_until(&pty, &mut out, "24 80").await;
     assert!(out.contains("hello"), "{out}");
@@ -44,7 +44,7 @@ async fn runs_in_its_own_session_on_the_pty() {
 
 #[tokio::test]
 async fn input_reaches_the_child() {
-    let mut pty = Pty::spawn(&sh("read line; echo got:$line")).unwrap();
+    let pty = Pty::spawn(&sh("read line; echo got:$line")).unwrap();
     pty.write_all(b"xyz\r").await.unwrap();
     let mut out = String::new();
     read_until(&pty, &mut out, "got:xyz").await;
@@ -53,7 +53,7 @@ async fn input_reaches_the_child() {
 
 #[tokio::test]
 async fn resize_reaches_the_child() {
-    let mut pty = Pty::spawn(
+    let pty = Pty::spawn(
         &sh("trap 'stty size' WINCH; echo ready; while :; do sleep 0.05; done")
             .size(Size { rows: 24, cols: 80 }),
     )
@@ -79,7 +79,7 @@ async fn resize_reaches_the_child() {
 
 #[tokio::test]
 async fn ctrl_c_goes_to_the_foreground_group() {
-    let mut pty = Pty::spawn(&sh(
+    let pty = Pty::spawn(&sh(
         "trap 'echo caught; exit 3' INT; echo ready; while :; do sleep 0.05; done",
     ))
     .unwrap();
@@ -93,7 +93,7 @@ async fn ctrl_c_goes_to_the_foreground_group() {
 #[tokio::test]
 async fn stop_escalates_to_sigkill_for_the_whole_group() {
     // The shell ignores SIGTERM; its background child is in the same group.
-    let mut pty = Pty::spawn(&sh("trap '' TERM; sleep 30 & echo ready:$!; wait")).unwrap();
+    let pty = Pty::spawn(&sh("trap '' TERM; sleep 30 & echo ready:$!; wait")).unwrap();
     let mut out = String::new();
     read_until(&pty, &mut out, "ready:").await;
     read_until(&pty, &mut out, "\n").await;
@@ -132,7 +132,7 @@ async fn stop_escalates_to_sigkill_for_the_whole_group() {
 async fn no_pty_descriptor_leaks_into_the_child() {
     // List every fd of the child that points at a pty, except 0/1/2.
     let script = "for f in /proc/$$/fd/*; do n=${f##*/}; case $n in 0|1|2) ;; *) t=$(readlink $f); case $t in /dev/pts/*|/dev/ptmx|*ptmx*) echo LEAK:$n:$t;; esac;; esac; done; echo done";
-    let mut pty = Pty::spawn(&sh(script)).unwrap();
+    let pty = Pty::spawn(&sh(script)).unwrap();
     let mut out = String::new();
     read_until(&pty, &mut out, "done").await;
     assert!(!out.contains("LEAK"), "{out}");
@@ -142,7 +142,7 @@ async fn no_pty_descriptor_leaks_into_the_child() {
 #[tokio::test]
 async fn screen_model_and_bracketed_paste() {
     // The child redraws: clear screen, home, write. The screen shows only the result.
-    let mut pty = Pty::spawn(&sh("printf 'old text\\033[2J\\033[Hnew\\n'; printf '\\033[?2004h'; read -r line; echo \"[$line]\"")).unwrap();
+    let pty = Pty::spawn(&sh("printf 'old text\\033[2J\\033[Hnew\\n'; printf '\\033[?2004h'; read -r line; echo \"[$line]\"")).unwrap();
     let mut screen = Screen::new(Size::default()).unwrap();
     let mut out = String::new();
     read_until(&pty, &mut out, "\x1b[?2004h").await;

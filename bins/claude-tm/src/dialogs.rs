@@ -39,8 +39,10 @@ const DENIED: &str = "WhatshouldClaudedoinstead";
 /// Time for the screen to show the outcome of a closed prompt.
 const OUTCOME_WAIT: Duration = Duration::from_millis(1200);
 
-/// How often the screen is looked at.
+/// How often the dialogs' timers are stepped.
 const TICK: Duration = Duration::from_millis(200);
+/// How often the screen is checked for a change (cheap when it did not).
+const WATCH: Duration = Duration::from_millis(20);
 /// A dialog must be on screen this long before it is answered (the TUI
 /// draws before it listens).
 const SETTLE: Duration = Duration::from_millis(400);
@@ -161,6 +163,49 @@ pub struct Closed {
     pub closed: f64,
     /// "What should Claude do instead?" count before it opened.
     denials_before: usize,
+    /// The prompt's text, whitespace removed.
+    text: String,
+}
+
+/// The input values a permission request's preview shows (whitespace
+/// removed, long ones cut), to find its prompt on the screen. The preview
+/// is JSON, cut at 200 characters by Claude Code, so a cut one is read as
+/// far as it goes.
+fn preview_values(preview: &str) -> Vec<String> {
+    let values: Vec<String> = match serde_json::from_str::<serde_json::Value>(preview) {
+        Ok(serde_json::Value::Object(m)) => m
+            .values()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => preview
+            .split_once("\": \"")
+            .map(|(_, rest)| rest.split('"').next().unwrap_or("").to_owned())
+            .into_iter()
+            .collect(),
+    };
+    values
+        .iter()
+        .map(|v| {
+            squeeze(v.trim_end_matches('…'))
+                .chars()
+                .take(40)
+                .collect::<String>()
+        })
+        .filter(|v| v.chars().count() >= 2)
+        .collect()
+}
+
+impl Closed {
+    /// Whether the pending request (`preview`, `requested_at`) is this
+    /// prompt: one of its input values is on it; when the preview shows
+    /// nothing usable, by time (the request comes as the prompt opens).
+    fn is_for(&self, preview: &str, requested_at: f64) -> bool {
+        let values = preview_values(preview);
+        if values.is_empty() {
+            return requested_at <= (self.opened + 2.0).min(self.closed - 0.2);
+        }
+        requested_at <= self.closed && values.iter().any(|v| self.text.contains(v.as_str()))
+    }
 }
 
 /// The lines of an open permission prompt: from the rule above it down to
@@ -199,11 +244,15 @@ impl PromptWatch {
         if same {
             return None;
         }
-        let closed = self.open.take().map(|(_, opened, denials_before)| Closed {
-            opened,
-            closed: now,
-            denials_before,
-        });
+        let closed = self
+            .open
+            .take()
+            .map(|(text, opened, denials_before)| Closed {
+                opened,
+                closed: now,
+                denials_before,
+                text,
+            });
         self.open = current.map(|id| (id, now, denials));
         closed
     }
@@ -239,10 +288,10 @@ async fn report_closed(hub: Client, worker: WorkerName, screen: Arc<Mutex<Screen
             return;
         }
     };
-    // The channel posts the request as the prompt opens; one that came
-    // later belongs to a prompt that is still open.
-    let latest = (c.opened + 2.0).min(c.closed - 0.2);
-    for p in pending.iter().filter(|p| p.requested_at <= latest) {
+    for p in pending
+        .iter()
+        .filter(|p| c.is_for(&p.input_preview, p.requested_at))
+    {
         match hub
             .permission_response(&worker, &p.request_id, behavior)
             .await
@@ -269,18 +318,37 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut dialogs = Dialogs::default();
         let mut prompts = PromptWatch::default();
-        let mut tick = tokio::time::interval(TICK);
+        // The screen is looked at as soon as it changed (a prompt answered
+        // quickly is still seen open), the dialogs' timers every TICK.
+        let mut tick = tokio::time::interval(WATCH);
+        let mut seen = u64::MAX;
+        let mut stepped = Instant::now();
         loop {
             tick.tick().await;
-            let text = screen.lock().unwrap_or_else(|p| p.into_inner()).text();
-            if let Some(closed) = prompts.step(&text, wall_now()) {
-                tokio::spawn(report_closed(
-                    hub.clone(),
-                    worker.clone(),
-                    screen.clone(),
-                    closed,
-                ));
+            let (generation, text) = {
+                let s = screen.lock().unwrap_or_else(|p| p.into_inner());
+                let g = s.generation();
+                let due = g != seen || stepped.elapsed() >= TICK;
+                (g, due.then(|| s.text()))
+            };
+            let Some(text) = text else {
+                continue;
+            };
+            if generation != seen {
+                seen = generation;
+                if let Some(closed) = prompts.step(&text, wall_now()) {
+                    tokio::spawn(report_closed(
+                        hub.clone(),
+                        worker.clone(),
+                        screen.clone(),
+                        closed,
+                    ));
+                }
             }
+            if stepped.elapsed() < TICK {
+                continue;
+            }
+            stepped = Instant::now();
             let result = match dialogs.step(&text, Instant::now()) {
                 None => continue,
                 Some(Answer::Keys(k)) => {
@@ -399,6 +467,18 @@ mod tests {
         let c = w.step(&other, 6.0).unwrap();
         assert_eq!(c.opened, 5.0);
         assert!(w.step(&other, 7.0).is_none());
+        // Its request is told apart from the next prompt's by what it shows.
+        assert!(c.is_for(r#"{"command": "echo hi"}"#, 5.5));
+        assert!(!c.is_for(r#"{"command": "make"}"#, 5.5));
+        assert!(
+            !c.is_for(r#"{"command": "echo hi"}"#, 6.5),
+            "asked after it closed"
+        );
+        // A cut preview is read as far as it goes; none at all falls back
+        // to the time the request came.
+        assert!(!c.is_for(r#"{"command": "echo hi && echo mo…"#, 5.5));
+        assert!(c.is_for(r#"{"command": "echo h…"#, 5.5));
+        assert!(c.is_for("", 5.1));
         // Text that merely mentions the question is no prompt.
         assert_eq!(prompt_on("Do you want tea?"), None);
     }

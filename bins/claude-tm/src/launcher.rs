@@ -183,6 +183,10 @@ pub async fn run(
                 crashes = 0;
             }
             code => {
+                // Pick the conversation up where the crash left it.
+                if !args.iter().any(|a| a == "--continue" || a == "-c") {
+                    args.push("--continue".into());
+                }
                 if started.elapsed() > STABLE_RUN {
                     crashes = 0;
                 }

@@ -363,8 +363,9 @@ fn spawn_passthrough(pty: Arc<Pty>, screen: Arc<Mutex<Screen>>) -> tokio::task::
 }
 
 /// Runs `program args` for worker `worker` until it exits; returns the
-/// launcher exit code: 0 after a stop, [`RESTART_EXIT`] after a restart
-/// request, 1 when claude ended on its own (the launcher retries).
+/// launcher exit code: 0 after a stop or when claude exited cleanly on its
+/// own (`/exit`), [`RESTART_EXIT`] after a restart request, 1 when claude
+/// failed (the launcher retries).
 pub async fn run(
     hub: Client,
     worker: WorkerName,
@@ -500,10 +501,18 @@ pub async fn run(
         tracing::debug!(error = %e, "unregister at exit failed");
     }
     let on_exit = *m.on_exit.lock().unwrap_or_else(|p| p.into_inner());
+    // The output ends as claude exits; its status says how.
+    let status = tokio::time::timeout(Duration::from_secs(5), m.pty.wait()).await;
+    let clean = matches!(status, Ok(Ok(s)) if s.success());
     Ok(match on_exit {
         Some(OnExit::Stop) => 0,
         Some(OnExit::Restart) => RESTART_EXIT,
-        None => 1,
+        // `/exit` typed at the terminal: the user is done.
+        None if clean => 0,
+        None => {
+            tracing::warn!(?status, "claude ended unexpectedly");
+            1
+        }
     })
 }
 

@@ -78,6 +78,8 @@ class Server:
             [spec["command"], *spec.get("args", [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            # Like Claude Code: a server's stderr goes to a log, not the TUI.
+            stderr=open(LOG + ".mcp-stderr", "ab") if LOG else subprocess.DEVNULL,
             env=env,
         )
         self.next_id = 0
@@ -174,6 +176,10 @@ def main():
             keys += read_keys(1.0)
         log(event="dev_channels_accepted")
         keys.clear()
+        # The TUI replaces the warning with the session screen.
+        with out_lock:
+            sys.stdout.write("\x1b[2J\x1b[H")
+        show("╭─── Claude Code (stand-in) ───╮")
 
     servers = {}
     channels = set()
