@@ -5,12 +5,19 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{HubProcess, SECRET, free_port, hub_bin};
+use common::{Client, HubProcess, SECRET, free_port, hub_bin};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use sse_stream::SseStream;
+
+const T: Duration = Duration::from_secs(30);
 
 /// SIGTERM, then wait for a clean exit (the store is flushed and closed).
 fn stop_gracefully(hub: &mut HubProcess) {
@@ -167,5 +174,255 @@ async fn corrupt_and_newer_databases_are_refused_and_never_written() {
             );
         }
         eprintln!("{what}: {line}");
+    }
+}
+
+/// What one subscriber saw: (event id, content) in arrival order.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A channel-like subscriber of `worker`'s stream that survives hub
+/// restarts: it reconnects with `Last-Event-ID` = the last id it got.
+fn subscriber(
+    base: String,
+    worker: String,
+    seen: Seen,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<u32> {
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let mut resumes = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let last = seen.lock().unwrap().last().map(|(id, _)| id.clone());
+            let mut req = http
+                .get(format!("{base}/tubemail/{worker}/stream"))
+                .bearer_auth(SECRET);
+            if let Some(id) = &last {
+                req = req.header("Last-Event-ID", id);
+            }
+            let resp = match req.send().await {
+                Ok(r) if r.status() == 200 => r,
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            resumes += 1;
+            let mut events = SseStream::from_bytes_stream(resp.bytes_stream());
+            loop {
+                let next = tokio::time::timeout(Duration::from_millis(200), events.next()).await;
+                match next {
+                    Ok(Some(Ok(sse))) => {
+                        if sse.event.as_deref() == Some("channel_event") {
+                            let data: Value =
+                                serde_json::from_str(sse.data.as_deref().unwrap_or("")).unwrap();
+                            let id = sse.id.clone().expect("events carry ids");
+                            let content = data["content"].as_str().unwrap().to_owned();
+                            seen.lock().unwrap().push((id, content));
+                        }
+                    }
+                    Ok(Some(Err(_)) | None) => break,
+                    Err(_) if stop.load(Ordering::Relaxed) => break,
+                    Err(_) => {}
+                }
+            }
+        }
+        resumes
+    })
+}
+
+/// Sends round robin over `workers` until the hub stops answering or
+/// `stop` is set; returns what the hub acknowledged: (worker, id, text).
+fn sender(
+    c: Client,
+    t: usize,
+    workers: Vec<String>,
+    cycle: usize,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<(String, String, String)>> {
+    tokio::spawn(async move {
+        let mut acked = Vec::new();
+        let mut i = t;
+        while !stop.load(Ordering::Relaxed) {
+            let w = &workers[i % workers.len()];
+            let text = format!("c{cycle}-t{t}-{i}");
+            let r = c
+                .http
+                .post(c.url(&format!("/api/workers/{w}/send")))
+                .bearer_auth(SECRET)
+                .json(&json!({"message": text}))
+                .send()
+                .await;
+            let Ok(resp) = r else { break };
+            if resp.status() != 200 {
+                eprintln!("sender {t}: {}", resp.status());
+                break;
+            }
+            let Ok(v) = resp.json::<Value>().await else {
+                break;
+            };
+            acked.push((w.clone(), v["event_id"].as_str().unwrap().to_owned(), text));
+            i += 16;
+        }
+        acked
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_five_times_loses_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut hub = HubProcess::spawn(dir.path(), port).await;
+    let c = hub.client();
+    let workers: Vec<String> = (0..100).map(|i| format!("load-{i:03}")).collect();
+    for (i, w) in workers.iter().enumerate() {
+        c.register(w, 1000 + i as i64).await;
+    }
+    // Five workers wait on a permission prompt through every crash.
+    for w in &workers[..5] {
+        c.post(
+            &format!("/tubemail/{w}/permission-request"),
+            json!({"request_id": format!("perm-{w}"), "tool_name": "Bash", "description": "ls"}),
+        )
+        .await;
+    }
+    let stop_subs = Arc::new(AtomicBool::new(false));
+    let seen: HashMap<String, Seen> = workers
+        .iter()
+        .map(|w| (w.clone(), Seen::default()))
+        .collect();
+    let subs: Vec<_> = workers
+        .iter()
+        .map(|w| {
+            subscriber(
+                c.base.clone(),
+                w.clone(),
+                seen[w].clone(),
+                stop_subs.clone(),
+            )
+        })
+        .collect();
+    // Load starts once every subscriber is streaming.
+    let deadline = Instant::now() + T;
+    loop {
+        let roster = c.get("/api/workers").await;
+        let online = roster["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["online"] == true)
+            .count();
+        if online == workers.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {online} subscribers connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut acked: Vec<(String, String, String)> = Vec::new();
+    let mut rates = Vec::new();
+    for cycle in 0..5 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let before = acked.len();
+        let senders: Vec<_> = (0..16)
+            .map(|t| sender(c.clone(), t, workers.clone(), cycle, stop.clone()))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        hub.kill9();
+        let elapsed = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        for s in senders {
+            acked.extend(s.await.unwrap());
+        }
+        let n = acked.len() - before;
+        rates.push((n as f64 / elapsed.as_secs_f64()) as u64);
+        hub = HubProcess::spawn(dir.path(), port).await;
+        // Every prompt is still pending after the crash.
+        let pending = c.get("/api/permissions?include_offline=true").await;
+        let ids: HashSet<&str> = pending["pending"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["request_id"].as_str().unwrap())
+            .collect();
+        for w in &workers[..5] {
+            assert!(
+                ids.contains(format!("perm-{w}").as_str()),
+                "cycle {cycle}: perm-{w} lost: {pending}"
+            );
+        }
+    }
+    eprintln!(
+        "acknowledged msg/s per cycle before kill -9: {rates:?}; {} in all",
+        acked.len()
+    );
+    // Every subscriber catches up with everything acknowledged for it.
+    let mut want: HashMap<&str, Vec<(&String, &String)>> = HashMap::new();
+    for (w, id, text) in &acked {
+        want.entry(w.as_str()).or_default().push((id, text));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let missing: usize = want
+            .iter()
+            .map(|(w, list)| {
+                let got: HashSet<String> = seen[*w]
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                list.iter().filter(|(id, _)| !got.contains(*id)).count()
+            })
+            .sum();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} acknowledged messages never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_subs.store(true, Ordering::Relaxed);
+    let mut resumes = 0;
+    for s in subs {
+        resumes += s.await.unwrap();
+    }
+    for (w, list) in &want {
+        let got = seen[*w].lock().unwrap().clone();
+        // No duplicates, in id order, across five crashes and resumes.
+        let ids: Vec<u64> = got.iter().map(|(id, _)| id.parse().unwrap()).collect();
+        assert!(
+            ids.windows(2).all(|p| p[0] < p[1]),
+            "{w}: repeated or out of order: {ids:?}"
+        );
+        let by_id: HashMap<&String, &String> = got.iter().map(|(i, t)| (i, t)).collect();
+        for (id, text) in list {
+            assert_eq!(
+                by_id.get(id),
+                Some(text),
+                "{w}: {id} delivered with other content"
+            );
+        }
+    }
+    assert!(resumes >= 500, "only {resumes} stream (re)connections");
+    // And the store has every acknowledged message, once.
+    for w in &workers[..3] {
+        let stored = c.get(&format!("/api/workers/{w}/events?limit=1000")).await;
+        let ids: Vec<&str> = stored["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "inbound")
+            .map(|e| e["event_id"].as_str().unwrap())
+            .collect();
+        let unique: HashSet<&&str> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "{w}: duplicate rows");
+        for (id, _) in &want[w.as_str()] {
+            assert!(ids.contains(&id.as_str()), "{w}: {id} not stored");
+        }
     }
 }
