@@ -426,3 +426,71 @@ async fn kill_9_under_load_five_times_loses_and_repeats_nothing() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_cut_mid_delivery_loses_nothing_and_presence_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::spawn(dir.path(), free_port()).await;
+    let c = hub.client();
+    c.register("cut", 7).await;
+    let path = "/tubemail/cut/stream";
+    // Messages keep coming while the stream is cut three times.
+    let sending = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..1500 {
+                ids.push(c.send("cut", &format!("m{i:04} {}", "y".repeat(512))).await);
+            }
+            ids
+        })
+    };
+    let mut got: Vec<(String, String)> = Vec::new();
+    for cut in 0..3 {
+        let last = got.last().map(|(id, _)| id.clone());
+        let mut s = c.stream(path, last.as_deref()).await;
+        for m in s.take("channel_event", 150 + cut * 100, T).await {
+            got.push((
+                m.id.unwrap(),
+                m.data["content"].as_str().unwrap().to_owned(),
+            ));
+        }
+        // Cut without a goodbye, with more on the way.
+        drop(s);
+        let cut_at = Instant::now();
+        while c.get("/api/workers/cut").await["online"] == true {
+            assert!(
+                cut_at.elapsed() < Duration::from_secs(10),
+                "still online 10 s after the cut"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!("cut {cut}: offline after {:?}", cut_at.elapsed());
+    }
+    let sent = sending.await.unwrap();
+    let last = got.last().map(|(id, _)| id.clone());
+    let mut s = c.stream(path, last.as_deref()).await;
+    assert_eq!(c.get("/api/workers/cut").await["online"], true);
+    let rest = sent.len() - got.len();
+    for m in s.take("channel_event", rest, T).await {
+        got.push((
+            m.id.unwrap(),
+            m.data["content"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let ids: Vec<&String> = got.iter().map(|(id, _)| id).collect();
+    assert_eq!(
+        ids,
+        sent.iter().collect::<Vec<_>>(),
+        "every message once, in order"
+    );
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, (_, t))| t.starts_with(&format!("m{i:04}")))
+    );
+    assert!(
+        s.next(Duration::from_millis(500)).await.is_none(),
+        "extra events after the last"
+    );
+}
