@@ -109,7 +109,7 @@ async fn a_user_at_a_terminal_drives_claude_through_the_manager() {
     let worker: WorkerName = "tty-tm".parse().unwrap();
 
     // The user's terminal is a pty of its own, 30x100.
-    let mut user = Pty::spawn(
+    let user = Pty::spawn(
         &PtyCommand::new(env!("CARGO_BIN_EXE_claude-tm"))
             .arg("manager")
             .env("TUBEMAIL_HUB_URL", &url)
