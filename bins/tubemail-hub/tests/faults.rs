@@ -494,3 +494,186 @@ async fn a_stream_cut_mid_delivery_loses_nothing_and_presence_follows() {
         "extra events after the last"
     );
 }
+
+/// A small tmpfs in a private mount namespace (`unshare -Urm`: no root
+/// needed where user namespaces are allowed), held open by a `sleep`.
+/// The test reaches the files through `/proc/<pid>/root`.
+struct SmallDisk {
+    holder: std::process::Child,
+    mount: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(size: &str) -> SmallDisk {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut holder = Command::new("unshare")
+            .args(["-Urm", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs -o size={size} tmpfs \"$0\" && echo ready && exec sleep 600"
+            ))
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux) is needed for the disk-full test");
+        let mut line = String::new();
+        let out = holder.stdout.take().unwrap();
+        std::io::BufReader::new(out).read_line(&mut line).unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "could not mount a tmpfs in a user namespace (unshare -Urm); \
+             this test needs user namespaces or root"
+        );
+        SmallDisk {
+            mount: dir.path().to_path_buf(),
+            holder,
+            _dir: dir,
+        }
+    }
+
+    /// The mount as the test sees it.
+    fn outside(&self) -> std::path::PathBuf {
+        Path::new(&format!("/proc/{}/root", self.holder.id()))
+            .join(self.mount.strip_prefix("/").unwrap())
+    }
+
+    /// The hub binary inside the namespace, data dir on the tmpfs.
+    async fn hub(&self, port: u16) -> HubProcess {
+        let child = Command::new("nsenter")
+            .args([
+                "-t",
+                &self.holder.id().to_string(),
+                "-U",
+                "-m",
+                "--preserve-credentials",
+            ])
+            .arg(hub_bin())
+            .args(["--bind", &format!("127.0.0.1:{port}"), "--log", "error"])
+            .arg("--data-dir")
+            .arg(&self.mount)
+            .env("TUBEMAIL_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let hub = HubProcess {
+            child,
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        };
+        hub.client().wait_healthy(T).await;
+        hub
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_sends_with_507_damages_nothing_and_recovers() {
+    let disk = SmallDisk::new("6m");
+    let port = free_port();
+    let mut hub = disk.hub(port).await;
+    let c = hub.client();
+    c.register("disk", 1).await;
+    let mut stored = Vec::new();
+    for i in 0..50 {
+        let text = format!("kept {i}");
+        stored.push((c.send("disk", &text).await, text));
+    }
+    // Fill the disk to the last byte.
+    let ballast = disk.outside().join("ballast");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&ballast).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.write_all(&[0u8; 512]);
+    }
+    // Sends are refused, clearly, before long (SQLite may have some
+    // slack in pages it already owns).
+    let big = "z".repeat(32 * 1024);
+    let mut refused = None;
+    for i in 0..400 {
+        let text = format!("late {i} {big}");
+        let (status, body) = c
+            .call(
+                "POST",
+                "/api/workers/disk/send",
+                Some(json!({"message": text})),
+            )
+            .await;
+        if status == 200 {
+            stored.push((body["event_id"].as_str().unwrap().to_owned(), text));
+        } else {
+            refused = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refused.expect("the disk never filled up");
+    eprintln!(
+        "disk full after {} more sends: {status} {body}",
+        stored.len() - 50
+    );
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(
+        body["detail"], "storage is full; nothing was stored",
+        "{body}"
+    );
+    // Reads keep working and nothing stored is lost or damaged.
+    let check = |c: Client, stored: Vec<(String, String)>| async move {
+        let events = c.get("/api/workers/disk/events?limit=2000").await;
+        let have: HashMap<String, String> = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "inbound")
+            .map(|e| {
+                (
+                    e["event_id"].as_str().unwrap().to_owned(),
+                    e["content"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        for (id, text) in &stored {
+            assert_eq!(have.get(id), Some(text), "{id} lost or changed");
+        }
+        assert_eq!(have.len(), stored.len(), "refused sends were stored");
+    };
+    check(c.clone(), stored.clone()).await;
+    assert_eq!(c.get("/health").await["status"], "ok");
+    // Space returns: the hub takes sends again without a restart.
+    std::fs::remove_file(&ballast).unwrap();
+    let deadline = Instant::now() + T;
+    loop {
+        let (status, body) = c
+            .call(
+                "POST",
+                "/api/workers/disk/send",
+                Some(json!({"message": "after"})),
+            )
+            .await;
+        if status == 200 {
+            stored.push((
+                body["event_id"].as_str().unwrap().to_owned(),
+                "after".to_owned(),
+            ));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still refusing after space returned: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check(c.clone(), stored.clone()).await;
+    // And the file on disk is sound: after kill -9, a new hub has it all.
+    hub.kill9();
+    let hub = disk.hub(port).await;
+    check(hub.client(), stored).await;
+}
