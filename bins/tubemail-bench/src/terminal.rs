@@ -468,6 +468,25 @@ pub async fn run(target: &Target, cfg: &TerminalConfig) -> Result<TerminalReport
     let worker = format!("{}-rec-tm", cfg.prefix);
     target.api.register(&worker).await?;
     let http = reqwest::Client::new();
+    // One recording large enough for the whole run, so its size on disk
+    // tells whether the recorder kept up; the settings are put back after.
+    let settings_url = format!("{}/api/settings", target.api.base());
+    let before: Value = http
+        .get(&settings_url)
+        .bearer_auth(target.api.secret())
+        .send()
+        .await?
+        .json()
+        .await?;
+    let r = http
+        .put(&settings_url)
+        .bearer_auth(target.api.secret())
+        .json(&json!({"recording_max_bytes_per_file": 1u64 << 40, "recording_keep_files": 1}))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("settings: HTTP {}", r.status());
+    }
     let rec_url = format!("{}/api/workers/{worker}/recording", target.api.base());
     let r = http
         .post(&rec_url)
@@ -487,6 +506,15 @@ pub async fn run(target: &Target, cfg: &TerminalConfig) -> Result<TerminalReport
         .await?
         .json()
         .await?;
+    let r = http
+        .put(&settings_url)
+        .bearer_auth(target.api.secret())
+        .json(&before)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("settings back: HTTP {}", r.status());
+    }
     let recorded = st["files"]
         .as_array()
         .map(|f| f.iter().filter_map(|f| f["size_bytes"].as_u64()).sum());
@@ -571,7 +599,11 @@ impl fmt::Display for TerminalReport {
                 r.mib_s
             )?;
             if let Some(b) = r.recorded {
-                write!(f, " ({:.1} MiB recorded)", b as f64 / (1 << 20) as f64)?;
+                write!(
+                    f,
+                    " ({:.1} MiB of .cast + .frames.jsonl on disk)",
+                    b as f64 / (1 << 20) as f64
+                )?;
             }
             writeln!(f)?;
         }
