@@ -281,4 +281,9 @@ pub trait Store: Send + Sync + 'static {
     fn find_idempotent(&self, worker: &WorkerName, key: &str) -> Result<Option<Event>, StoreError>;
     /// A flow run.
     fn run(&self, run_id: &str) -> Result<Option<RunRow>, StoreError>;
+    /// Called once after the last commit of a clean shutdown, to leave the
+    /// files self-contained (e.g. fold a write-ahead log into the database).
+    fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

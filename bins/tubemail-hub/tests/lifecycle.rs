@@ -102,6 +102,12 @@ async fn sigterm_ends_open_streams_and_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "{exit:?}");
+    // A clean stop leaves one self-contained database file.
+    let wal = dir.path().join("tubemail.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the write-ahead log was folded into tubemail.db"
+    );
     assert!(
         stream.next(Duration::from_secs(5)).await.is_none(),
         "worker stream ended"

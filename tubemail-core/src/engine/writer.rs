@@ -125,6 +125,9 @@ fn run(rx: &mpsc::Receiver<Msg>, store: &dyn Store, engine: &Weak<Inner>) {
             }
         }
         if let Some(ack) = close {
+            if let Err(e) = store.close() {
+                tracing::warn!(error = %e, "could not fold the write-ahead log into the database");
+            }
             let _ = ack.send(());
             return;
         }

@@ -269,6 +269,14 @@ impl Store for SqliteStore {
         })
     }
 
+    /// Folds the WAL into the database file, so a cleanly stopped hub
+    /// leaves one self-contained `tubemail.db`.
+    fn close(&self) -> Result<(), StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(db)
+    }
+
     fn commit(&self, batch: &[Mutation]) -> Result<(), StoreError> {
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction().map_err(db)?;
