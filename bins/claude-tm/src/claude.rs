@@ -36,6 +36,25 @@ pub const CHANNEL_SERVER: &str = "tubemail-channel";
 /// `reply` waiting on a prompt at an unattended terminal answers nobody.
 pub const CHANNEL_TOOLS: &[&str] = &["reply", "ack", "channel_health", "reconnect_mcp"];
 
+/// Variables with which Claude Code turns channels off (its feature flags
+/// then fall back to "off"): the worker would start but never see a hub
+/// message.
+pub const CHANNEL_BLOCKERS: &[&str] = &[
+    "DISABLE_TELEMETRY",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+    "DO_NOT_TRACK",
+    "DISABLE_GROWTHBOOK",
+];
+
+/// The [`CHANNEL_BLOCKERS`] set (non-empty) in an environment.
+pub fn channel_blockers(lookup: impl Fn(&str) -> Option<String>) -> Vec<&'static str> {
+    CHANNEL_BLOCKERS
+        .iter()
+        .copied()
+        .filter(|k| lookup(k).is_some_and(|v| !v.is_empty()))
+        .collect()
+}
+
 /// The plugin files, embedded so an installed binary always has them
 /// (`@WORKER@`, `@MANAGER@` and `@VERSION@` are filled in per worker).
 const PLUGIN_FILES: &[(&str, &str)] = &[
@@ -179,6 +198,16 @@ mod tests {
             &["--name".into(), "mine".into()],
         );
         assert_eq!(a.iter().filter(|x| *x == "--name").count(), 1);
+    }
+
+    #[test]
+    fn blockers() {
+        let env = |k: &str| match k {
+            "DO_NOT_TRACK" => Some("1".to_owned()),
+            "DISABLE_TELEMETRY" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(channel_blockers(env), ["DO_NOT_TRACK"]);
     }
 
     #[test]

@@ -157,6 +157,21 @@ pub async fn run(
     if let Some(hub) = &hub {
         check_hub(hub).await?;
     }
+    let blockers = crate::claude::channel_blockers(|k| {
+        extra_env
+            .iter()
+            .rev()
+            .find(|(e, _)| e == k)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(k).ok())
+    });
+    if !blockers.is_empty() {
+        eprintln!(
+            "claude-tm: {} is set, which makes Claude Code turn channels off: \
+             this worker will not see hub messages until it is unset",
+            blockers.join(", ")
+        );
+    }
     let exe = std::env::current_exe().context("cannot find claude-tm's own path")?;
     let mut args = args;
     let mut crashes = 0;
