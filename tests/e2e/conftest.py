@@ -121,8 +121,10 @@ def start_worker(
 ) -> Iterator[Callable[..., Worker]]:
     root = tmp_path_factory.mktemp("workers")
 
-    def start(project: str, args: list[str] | None = None, wait: bool = True) -> Worker:
-        w = Worker(root, project, hub=hub, api_url=api.url, claude=claude, claude_tm=claude_tm, args=args)
+    def start(
+        project: str, args: list[str] | None = None, files: dict[str, str] | None = None, wait: bool = True
+    ) -> Worker:
+        w = Worker(root, project, hub=hub, api_url=api.url, claude=claude, claude_tm=claude_tm, args=args, files=files)
         _WORKERS.append(w)
         if wait:
             ready(w, tm)

@@ -206,8 +206,9 @@ def procs_with_env(marker: str) -> list[tuple[int, str]]:
 
 class Worker:
     """``claude-tm`` started in ``<root>/<project>`` inside a pty, with its own
-    HOME (pre-seeded ``.claude.json``) and runtime dir. The worker is named
-    ``<project>-tm`` by claude-tm itself."""
+    HOME (pre-seeded ``.claude.json``) and runtime dir; ``files`` are written
+    into the project first. The worker is named ``<project>-tm`` by
+    claude-tm itself."""
 
     def __init__(
         self,
@@ -219,6 +220,7 @@ class Worker:
         claude: Path,
         claude_tm: Path,
         args: list[str] | None = None,
+        files: dict[str, str] | None = None,
         cols: int = 120,
         rows: int = 40,
     ):
@@ -230,6 +232,8 @@ class Worker:
             d.mkdir(parents=True, exist_ok=True)
         self.runtime.chmod(0o700)
         (self.home / ".claude.json").write_text(json.dumps(claude_json(self.dir)))
+        for rel, text in (files or {}).items():
+            (self.dir / rel).write_text(text)
         self.log_path = root / f"{project}.log"
         self.out = bytearray()
         self._lock = threading.Lock()

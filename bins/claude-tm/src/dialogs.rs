@@ -8,6 +8,12 @@
 //!   the TUI was not ready for is repeated);
 //! * the resume menu ("Resume from summary") gets `3` + Enter ("don't ask
 //!   again"), once;
+//! * "New MCP server found in this project: tubemail-channel" (a project
+//!   `.mcp.json` left by the original Python tool) gets `3`, "continue
+//!   without using this MCP server": claude-tm brings its own
+//!   `tubemail-channel`, and the old entry would stall an unattended worker
+//!   at this question on every fresh start. Prompts about any other server
+//!   are left to the user;
 //! * "temporarily limiting requests" gets `continue` typed after 15, 30,
 //!   60, then 120 s; a quiet spell after a retry resets the wait;
 //! * a permission prompt answered at the terminal is reported to the hub.
@@ -31,6 +37,9 @@ use tubemail_pty::{Pty, Screen, paste_input};
 
 const DEV_CHANNELS: &str = "Iamusingthisforlocaldevelopment";
 const RESUME_MENU: &str = "Resumefromsummary";
+/// The project-server question about our server (its name followed by the
+/// dialog's next line, so no longer name matches).
+const LEGACY_CHANNEL: &str = "Thisproject:tubemail-channelMCPservers";
 const RATE_LIMITED: &str = "temporarilylimitingrequests";
 const PROMPT_QUESTION: &str = "Do you want";
 const PROMPT_YES: &str = "1.Yes";
@@ -108,6 +117,7 @@ impl OneShot {
 pub struct Dialogs {
     dev_channels: OneShot,
     resume: OneShot,
+    legacy_channel: OneShot,
     rate_seen: usize,
     rate_retries: usize,
     rate_due: Option<Instant>,
@@ -127,6 +137,10 @@ impl Dialogs {
         }
         if self.resume.step(s.contains(RESUME_MENU), now) {
             return Some(Answer::Keys(b"3\r"));
+        }
+        let legacy = s.to_lowercase().contains(&LEGACY_CHANNEL.to_lowercase());
+        if self.legacy_channel.step(legacy, now) {
+            return Some(Answer::Keys(b"3"));
         }
         // A rate-limit message more than before is a new stop.
         let count = s.matches(RATE_LIMITED).count();
@@ -409,6 +423,35 @@ mod tests {
             .filter(|i| d.step(DEV, t0 + Duration::from_secs(*i)).is_some())
             .count();
         assert_eq!(answers, MAX_TRIES as usize);
+    }
+
+    #[test]
+    fn legacy_project_channel_is_skipped_other_servers_are_not() {
+        let t0 = Instant::now();
+        let ask = |name: &str| {
+            format!(
+                "  New MCP server found in this project: {name}\n\n  MCP servers may execute code or access \
+                 system resources.\n  ❯ 1. Use this MCP server\n    2. Use this and all future MCP servers \
+                 in this project\n    3. Continue without using this MCP server"
+            )
+        };
+        let mut d = Dialogs::default();
+        let ours = ask("tubemail-channel");
+        d.step(&ours, t0);
+        assert_eq!(
+            d.step(&ours, t0 + Duration::from_secs(1)),
+            Some(Answer::Keys(b"3"))
+        );
+        for other in ["github", "tubemail-channel-2"] {
+            let mut d = Dialogs::default();
+            let screen = ask(other);
+            d.step(&screen, t0);
+            assert_eq!(
+                d.step(&screen, t0 + Duration::from_secs(1)),
+                None,
+                "{other}"
+            );
+        }
     }
 
     #[test]
