@@ -12,6 +12,9 @@ pub struct Screen {
     parser: vt100::Parser,
     /// Bumped by every feed and resize.
     generation: u64,
+    /// The start of a UTF-8 character cut off at the end of the last feed,
+    /// held back until the rest arrives.
+    partial: Vec<u8>,
 }
 
 impl std::fmt::Debug for Screen {
@@ -38,12 +41,26 @@ impl Screen {
         Ok(Screen {
             parser: vt100::Parser::new(rows, cols, SCROLLBACK),
             generation: 0,
+            partial: Vec::new(),
         })
     }
 
-    /// Applies output bytes (escape sequences included).
+    /// Applies output bytes (escape sequences included). A UTF-8
+    /// character split across two feeds is applied whole with the second:
+    /// the parser draws a split character differently from a whole one.
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.parser.process(bytes);
+        let joined;
+        let data = if self.partial.is_empty() {
+            bytes
+        } else {
+            let mut buf = std::mem::take(&mut self.partial);
+            buf.extend_from_slice(bytes);
+            joined = buf;
+            &joined[..]
+        };
+        let (complete, rest) = data.split_at(data.len() - incomplete_utf8_tail(data));
+        self.parser.process(complete);
+        self.partial = rest.to_vec();
         self.generation += 1;
     }
 
@@ -113,11 +130,11 @@ impl Screen {
         let mut current = String::new();
         for (i, row) in screen.rows(0, cols.get()).enumerate() {
             let wrapped = u16::try_from(i).is_ok_and(|i| screen.row_wrapped(i));
-            if wrapped {
-                current.push_str(&row);
-            } else {
-                current.push_str(row.trim_end());
-                lines.push(std::mem::take(&mut current));
+            current.push_str(&row);
+            if !wrapped {
+                // Trim the whole line: a wrapped row may end in blanks too.
+                lines.push(current.trim_end().to_owned());
+                current.clear();
             }
         }
         if !current.is_empty() {
@@ -125,6 +142,22 @@ impl Screen {
         }
         lines
     }
+}
+
+/// Length of a UTF-8 character cut off at the end of `bytes` (0–3): a lead
+/// byte and fewer continuation bytes than it announces.
+fn incomplete_utf8_tail(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let start = bytes.len() - back;
+        if bytes[start] & 0xC0 == 0x80 {
+            continue; // a continuation byte: look further back for the lead
+        }
+        return match std::str::from_utf8(&bytes[start..]) {
+            Err(e) if e.valid_up_to() == 0 && e.error_len().is_none() => back,
+            _ => 0,
+        };
+    }
+    0
 }
 
 /// Frames `text` as a bracketed paste and returns it with the Enter to
@@ -188,6 +221,25 @@ mod tests {
         alt.feed(&s.repaint());
         assert!(alt.parser.screen().alternate_screen());
         assert_eq!(alt.text(), "ALT");
+    }
+
+    #[test]
+    fn a_character_split_across_feeds_is_drawn_whole() {
+        let bytes = "\u{a1} \u{10000}\u{10000}\u{10000}\n\u{10000}\u{a1}\u{a1}".as_bytes();
+        let size = Size { rows: 1, cols: 3 };
+        let mut whole = Screen::new(size).unwrap();
+        whole.feed(bytes);
+        for cut in 0..=bytes.len() {
+            let mut split = Screen::new(size).unwrap();
+            split.feed(&bytes[..cut]);
+            split.feed(&bytes[cut..]);
+            assert_eq!(split.text(), whole.text(), "cut at {cut}");
+        }
+        assert_eq!(incomplete_utf8_tail(b"ab\xe2\x82"), 2);
+        assert_eq!(incomplete_utf8_tail(b"ab\xe2\x82\xac"), 0);
+        assert_eq!(incomplete_utf8_tail(b"\xf0"), 1);
+        assert_eq!(incomplete_utf8_tail(b"\x80\x80\x80"), 0);
+        assert_eq!(incomplete_utf8_tail(b"\xc0"), 0); // never valid: not held
     }
 
     #[test]
