@@ -179,6 +179,32 @@ pub struct RunRow {
     pub finished_at: Option<Timestamp>,
 }
 
+/// An issued scoped credential as stored: only the SHA-256 of the token
+/// (hex), never the token itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRow {
+    /// Public id (also inside the token, to find the row).
+    pub id: String,
+    /// Hex SHA-256 of the whole token.
+    pub hash: String,
+    /// `worker` or `operator-ro`.
+    pub kind: String,
+    /// The worker a `worker` token acts as.
+    #[serde(default)]
+    pub worker: Option<WorkerName>,
+    /// Free text to tell tokens apart.
+    #[serde(default)]
+    pub label: String,
+    /// Issue time.
+    pub created_at: Timestamp,
+    /// Last successful use (coarse: saved at most about once a minute).
+    #[serde(default)]
+    pub last_used_at: Option<Timestamp>,
+    /// Revoked tokens stay listed but authenticate nothing.
+    #[serde(default)]
+    pub revoked: bool,
+}
+
 /// A timeline event with the worker it belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -281,6 +307,12 @@ pub trait Store: Send + Sync + 'static {
     fn find_idempotent(&self, worker: &WorkerName, key: &str) -> Result<Option<Event>, StoreError>;
     /// A flow run.
     fn run(&self, run_id: &str) -> Result<Option<RunRow>, StoreError>;
+    /// Every issued token (revoked ones too).
+    fn tokens(&self) -> Result<Vec<TokenRow>, StoreError>;
+    /// Inserts or replaces a token row, durably. Tokens are not part of
+    /// the engine's batches: this may be called from any thread, at any
+    /// time (rarely: issue, revoke, a coarse last-use time).
+    fn put_token(&self, row: &TokenRow) -> Result<(), StoreError>;
     /// Called once after the last commit of a clean shutdown, to leave the
     /// files self-contained (e.g. fold a write-ahead log into the database).
     fn close(&self) -> Result<(), StoreError> {

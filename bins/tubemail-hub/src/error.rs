@@ -13,6 +13,8 @@ pub enum ApiError {
     Status(StatusCode, String),
     /// Request validation errors in FastAPI's shape (HTTP 422).
     Validation(Vec<Value>),
+    /// 429 with a message and `Retry-After` (whole seconds, at least 1).
+    RateLimited(String, std::time::Duration),
 }
 
 impl ApiError {
@@ -47,6 +49,16 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::Status(status, detail) => {
                 (status, Json(json!({"detail": detail}))).into_response()
+            }
+            ApiError::RateLimited(detail, wait) => {
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let secs = secs.max(1);
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                    Json(json!({"detail": format!("{detail}; retry in {secs} s")})),
+                )
+                    .into_response()
             }
             ApiError::Validation(items) => (
                 StatusCode::UNPROCESSABLE_ENTITY,

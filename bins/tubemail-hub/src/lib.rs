@@ -5,7 +5,9 @@
 //! - `routes/`: one file per route group (forwarder plumbing, web-UI API,
 //!   flows, operations, streams, meta) and `routes/ui` (the embedded web UI,
 //!   served at `/` after every API route).
-//! - `security`: bearer, Host allow-list, Origin checks, dev bootstrap.
+//! - `security`: bearer, Host allow-list, Origin checks, dev bootstrap,
+//!   token scopes and rate limits; `tokens` (scoped credentials) and
+//!   `ratelimit` (per-address token buckets) serve it.
 //! - `terminal`: browser terminals (output rings, screen models, tickets)
 //!   and the recorder, shared by `routes/pty`, `routes/recording` and MCP.
 //! - `extract`/`error`: input parsing and the original's error bodies.
@@ -17,8 +19,10 @@ mod extract;
 mod mcp;
 mod metrics;
 mod openapi;
+pub mod ratelimit;
 mod routes;
 mod security;
+pub mod tokens;
 pub mod terminal;
 
 use std::net::SocketAddr;
@@ -61,6 +65,9 @@ pub struct Options {
     /// is closed; a body must then arrive within this time too (else 408).
     /// A client trickling its request (slowloris) cannot hold the hub.
     pub read_timeout: Duration,
+    /// Rate limits on failed authentication, terminal tickets and
+    /// terminal WebSocket upgrades (per client address).
+    pub rate_limits: ratelimit::RateLimits,
 }
 
 impl Options {
@@ -77,6 +84,7 @@ impl Options {
             ui_dir: None,
             pty: terminal::PtyOptions::default(),
             read_timeout: Duration::from_secs(30),
+            rate_limits: ratelimit::RateLimits::default(),
         }
     }
 }
@@ -96,6 +104,10 @@ pub struct AppState {
     pub started: std::time::Instant,
     /// Browser terminals, tickets and recordings.
     pub terminals: Arc<terminal::Terminals>,
+    /// Scoped credentials.
+    pub tokens: Arc<tokens::Tokens>,
+    /// Rate limiters.
+    pub limiters: Arc<ratelimit::Limiters>,
 }
 
 /// Opening the hub failed.
@@ -150,11 +162,17 @@ impl Hub {
         })?;
         let mut config = EngineConfig::new(options.data_dir.join("hub-config.json"));
         config.purge_max_age = options.purge_max_age;
-        let engine = Engine::start(Arc::new(store), config)
+        let store: Arc<dyn tubemail_core::store::Store> = Arc::new(store);
+        let tokens = tokens::Tokens::load(store.clone()).map_err(|source| OpenError::Store {
+            path: path.clone(),
+            source,
+        })?;
+        let engine = Engine::start(store, config)
             .map_err(|source| OpenError::Engine { path, source })?;
         let terminals =
             terminal::Terminals::new(engine.clone(), &options.data_dir, options.pty.clone())
                 .map_err(OpenError::Recorder)?;
+        let options_limits = options.rate_limits.clone();
         Ok(AppState {
             engine,
             options: Arc::new(options),
@@ -162,6 +180,8 @@ impl Hub {
             metrics: Arc::new(HttpMetrics::default()),
             started: std::time::Instant::now(),
             terminals: Arc::new(terminals),
+            tokens: Arc::new(tokens),
+            limiters: Arc::new(ratelimit::Limiters::new(options_limits)),
         })
     }
 }

@@ -172,6 +172,8 @@ impl Api {
             op["security"] = json!([]);
         } else {
             responses["401"] = json!({"description": "missing or invalid bearer token", "content": {"application/json": {"schema": error}}});
+            responses["403"] = json!({"description": "the token's scope does not cover this route (or a foreign Host/Origin)", "content": {"application/json": {"schema": error}}});
+            responses["429"] = json!({"description": "too many failed authentication attempts from this address (see Retry-After)", "content": {"application/json": {"schema": error}}});
         }
         op["responses"] = responses;
         op
@@ -194,7 +196,7 @@ impl Api {
             "info": {
                 "title": "TubeMail hub",
                 "version": env!("CARGO_PKG_VERSION"),
-                "description": "JSON API of the TubeMail hub. Every route needs `Authorization: Bearer <secret>` unless marked otherwise.",
+                "description": "JSON API of the TubeMail hub. Every route needs `Authorization: Bearer <secret>` (or a scoped token from /api/tokens, within its scope) unless marked otherwise.",
             },
             "paths": self.paths,
             "components": {

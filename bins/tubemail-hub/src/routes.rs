@@ -7,6 +7,7 @@ mod ops;
 mod pty;
 mod recording;
 mod streams;
+mod tokens;
 pub(crate) mod ui;
 mod webapi;
 
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     let api = meta::add(api);
     let api = pty::add(api);
     let api = recording::add(api);
+    let api = tokens::add(api);
     let api = ui::add(api);
     let (router, doc) = api.finish();
     let doc = Arc::new(doc);

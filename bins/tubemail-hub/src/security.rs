@@ -1,5 +1,6 @@
-//! Request guards: bearer token, Host allow-list (DNS rebinding), Origin
-//! check on browser requests, and the loopback-only dev bootstrap.
+//! Request guards: bearer token (the shared secret or a scoped token) and
+//! its scope, Host allow-list (DNS rebinding), Origin check on browser
+//! requests, rate limits, and the loopback-only dev bootstrap.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -11,6 +12,7 @@ use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::tokens::Scope;
 
 /// Routes anyone may call.
 const PUBLIC: &[&str] = &["/health", "/api/dev-bootstrap", "/"];
@@ -21,8 +23,14 @@ const TOKEN_QUERY_ROUTE: &str = "/api/events/stream";
 /// read (bounded in size and time) before it reaches a handler.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
+    let mut req = req;
     let checked = match check(&state, &req) {
-        Ok(()) => crate::extract::buffer_body(&state, req).await,
+        Ok(scope) => {
+            if let Some(scope) = scope {
+                req.extensions_mut().insert(scope);
+            }
+            crate::extract::buffer_body(&state, req).await
+        }
         Err(e) => Err(e),
     };
     let mcp = req_is_mcp(&checked);
@@ -78,7 +86,8 @@ async fn json_errors(response: Response) -> Response {
     out
 }
 
-fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
+/// `Ok(None)` for routes that need no credential, else the caller's scope.
+fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
     let host = request_host(req);
     if let Some(host) = &host
         && !host_allowed(host, &state.options.allowed_hosts)
@@ -102,19 +111,164 @@ fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
     let path = req.uri().path();
     // The terminal WebSocket checks a single-use ticket instead (browsers
     // cannot set headers on a WebSocket).
-    if PUBLIC.contains(&path) || path.starts_with("/ws/pty/") || crate::routes::ui::serves(path) {
-        return Ok(());
+    let limited = limited_peer(state, req);
+    if path.starts_with("/ws/pty/") {
+        if let Some(ip) = limited {
+            state
+                .limiters
+                .ws_upgrades
+                .take(ip)
+                .map_err(|wait| ApiError::RateLimited("too many terminal connections".into(), wait))?;
+        }
+        return Ok(None);
+    }
+    if PUBLIC.contains(&path) || crate::routes::ui::serves(path) {
+        return Ok(None);
+    }
+    if let Some(ip) = limited {
+        state.limiters.failed_auth.check(ip).map_err(|wait| {
+            ApiError::RateLimited("too many failed authentication attempts".into(), wait)
+        })?;
     }
     let token = bearer(req.headers()).or_else(|| {
         (path == TOKEN_QUERY_ROUTE)
             .then(|| query_token(req.uri().query().unwrap_or("")))
             .flatten()
     });
-    match token {
-        None => Err(ApiError::unauthorized("missing bearer token")),
-        Some(t) if bool::from(t.as_bytes().ct_eq(state.options.secret.as_bytes())) => Ok(()),
-        Some(_) => Err(ApiError::unauthorized("invalid bearer token")),
+    let scope = match token {
+        None => return Err(ApiError::unauthorized("missing bearer token")),
+        Some(t) if bool::from(t.as_bytes().ct_eq(state.options.secret.as_bytes())) => Scope::Admin,
+        Some(t) => match state.tokens.authenticate(&t) {
+            Some(scope) => scope,
+            None => {
+                if let Some(ip) = limited {
+                    let _ = state.limiters.failed_auth.take(ip);
+                }
+                tracing::debug!(peer = ?limited, "refused a wrong bearer token");
+                return Err(ApiError::unauthorized("invalid bearer token"));
+            }
+        },
+    };
+    authorize(&scope, req.method(), path, req.uri().query())?;
+    if path == "/api/pty-ticket"
+        && req.method() == axum::http::Method::POST
+        && let Some(ip) = limited
+    {
+        state
+            .limiters
+            .tickets
+            .take(ip)
+            .map_err(|wait| ApiError::RateLimited("too many terminal tickets".into(), wait))?;
     }
+    Ok(Some(scope))
+}
+
+/// The client address that rate limits count against, or `None` when the
+/// client is exempt (loopback, when so configured and not proxied) or
+/// unknown.
+fn limited_peer(state: &AppState, req: &Request) -> Option<IpAddr> {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())?;
+    let exempt = state.options.rate_limits.exempt_loopback && ip.is_loopback() && !proxied(req);
+    (!exempt).then_some(ip)
+}
+
+/// Whether a proxy forwarded the request (so its peer address is not the
+/// client's).
+fn proxied(req: &Request) -> bool {
+    ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h))
+}
+
+/// What each scope may call (the shared secret: everything).
+///
+/// * A worker token for `W`: every `/tubemail/W/*` and `/tubemail/W-manager/*`
+///   route (register, stream, outbound, its own permission requests and
+///   answers, manager reports), `GET /api/permissions?worker=W` (its own
+///   pending prompts, as the manager reads them) and `GET /api/whoami`.
+/// * A read-only operator token: `GET`/`HEAD` under `/api` (not
+///   `/api/tokens`) and `GET /metrics`.
+///
+/// Nothing else: no other worker, no MCP, no state change outside `W`.
+fn authorize(
+    scope: &Scope,
+    method: &axum::http::Method,
+    path: &str,
+    query: Option<&str>,
+) -> Result<(), ApiError> {
+    use axum::http::Method;
+    let read = method == Method::GET || method == Method::HEAD;
+    match scope {
+        Scope::Admin => Ok(()),
+        Scope::Worker { worker, .. } => {
+            let me = worker.as_str();
+            let manager = format!("{me}{}", tubemail_core::name::MANAGER_SUFFIX);
+            let own = |name: &str| name == me || name == manager;
+            let mut segs = path.split('/');
+            let allowed = match (segs.next(), segs.next(), segs.next()) {
+                (Some(""), Some("tubemail"), Some(seg)) => {
+                    path_decode(seg).is_some_and(|name| own(&name))
+                }
+                _ if read && path == "/api/whoami" => true,
+                _ if read && path == "/api/permissions" => {
+                    let workers: Vec<String> = query
+                        .unwrap_or("")
+                        .split('&')
+                        .filter_map(|pair| pair.split_once('='))
+                        .filter(|(k, _)| *k == "worker")
+                        .map(|(_, v)| percent_decode(v))
+                        .collect();
+                    workers.len() == 1 && own(&workers[0])
+                }
+                _ => false,
+            };
+            if allowed {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden(format!(
+                    "this token may only act as worker {me:?} (and {manager:?})"
+                )))
+            }
+        }
+        Scope::OperatorRo { .. } => {
+            let api = path.starts_with("/api/")
+                && path != "/api/tokens"
+                && !path.starts_with("/api/tokens/");
+            if read && (api || path == "/metrics") {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden(
+                    "read-only operator token: only GET requests under /api (not /api/tokens) and /metrics",
+                ))
+            }
+        }
+    }
+}
+
+/// A path segment, percent-decoded (no `+` rule, unlike a query);
+/// `None` if it is not UTF-8.
+fn path_decode(seg: &str) -> Option<String> {
+    let bytes = seg.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The value after `Bearer ` (case-sensitive prefix, trimmed).
@@ -220,10 +374,7 @@ pub async fn dev_bootstrap(State(state): State<AppState>, req: Request) -> Respo
         .get::<ConnectInfo<SocketAddr>>()
         .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
     let host_local = request_host(&req).is_some_and(|h| is_loopback_name(&h));
-    let proxied = ["x-forwarded-for", "forwarded", "x-real-ip"]
-        .iter()
-        .any(|h| req.headers().contains_key(*h));
-    if !(peer_local && host_local) || proxied {
+    if !(peer_local && host_local) || proxied(&req) {
         return ApiError::forbidden("dev-bootstrap is loopback-only").into_response();
     }
     axum::Json(serde_json::json!({"bearer": state.options.secret})).into_response()
@@ -258,6 +409,14 @@ mod tests {
             &h,
             &["http://localhost:5173".into()]
         ));
+    }
+
+    #[test]
+    fn path_segments() {
+        assert_eq!(path_decode("my%20w").as_deref(), Some("my w"));
+        assert_eq!(path_decode("a+b").as_deref(), Some("a+b"));
+        assert_eq!(path_decode("%zz").as_deref(), Some("%zz"));
+        assert_eq!(path_decode("%ff"), None);
     }
 
     #[test]

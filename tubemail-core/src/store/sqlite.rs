@@ -10,7 +10,9 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{EventQuery, Mutation, Record, RunRow, Snapshot, Store, StoreError, TimelineStats};
+use super::{
+    EventQuery, Mutation, Record, RunRow, Snapshot, Store, StoreError, TimelineStats, TokenRow,
+};
 use crate::name::WorkerName;
 use crate::wire::{Event, EventId, EventKind, Meta};
 
@@ -31,6 +33,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE UNIQUE INDEX events_by_idem ON events (worker, idem_key) WHERE idem_key IS NOT NULL;
      CREATE TABLE flows (name TEXT PRIMARY KEY, row TEXT NOT NULL);
      CREATE TABLE runs (run_id TEXT PRIMARY KEY, row TEXT NOT NULL);",
+    // 2: scoped credentials (hashed tokens).
+    "CREATE TABLE tokens (id TEXT PRIMARY KEY, row TEXT NOT NULL);",
 ];
 
 /// Read connections kept open for reuse.
@@ -427,5 +431,19 @@ impl Store for SqliteStore {
                 .map_err(db)?;
             row.map(|r| from_json(&r)).transpose()
         })
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        load_rows(&conn, "SELECT row FROM tokens ORDER BY rowid")
+    }
+
+    fn put_token(&self, row: &TokenRow) -> Result<(), StoreError> {
+        let json = to_json(row)?;
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.prepare_cached("INSERT OR REPLACE INTO tokens (id, row) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![row.id, json]))
+            .map(|_| ())
+            .map_err(db)
     }
 }
