@@ -275,3 +275,29 @@ fn dim(v: &Value) -> Option<u16> {
 pub fn resize_request(v: &Value) -> (u16, u16) {
     (dim(&v["cols"]).unwrap_or(80), dim(&v["rows"]).unwrap_or(24))
 }
+
+/// A frame from a browser viewer.
+#[derive(Debug, Clone, Copy)]
+pub enum ViewerFrame<'a> {
+    /// Keystrokes or a paste.
+    Binary(&'a [u8]),
+    /// A JSON control object (`resize`, `ping`).
+    Text(&'a str),
+}
+
+/// What a viewer's frame asks of the manager: `pty_data` with the bytes in
+/// hex, `pty_resize` with a size in range, or nothing (empty input, `ping`,
+/// other kinds and bad JSON are ignored, as in the original).
+pub fn viewer_frame(frame: ViewerFrame<'_>) -> Option<(&'static str, Value)> {
+    match frame {
+        ViewerFrame::Binary([]) => None,
+        ViewerFrame::Binary(b) => Some(("pty_data", json!({"bytes_hex": tubemail_core::hex(b)}))),
+        ViewerFrame::Text(t) => match serde_json::from_str::<Value>(t) {
+            Ok(v) if v["kind"] == "resize" => {
+                let (cols, rows) = resize_request(&v);
+                Some(("pty_resize", json!({"cols": cols, "rows": rows})))
+            }
+            _ => None,
+        },
+    }
+}

@@ -38,7 +38,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Worker};
 use crate::openapi::{Api, Route};
-use crate::terminal::{Read, TICKET_TTL, Terminal, Terminals, resize_request};
+use crate::terminal::{Read, TICKET_TTL, Terminal, Terminals, ViewerFrame, viewer_frame};
 
 /// Largest binary frame sent to a viewer.
 const FRAME: usize = 64 << 10;
@@ -258,28 +258,17 @@ async fn websocket(
         })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Keystrokes and resizes from the browser, to the manager only.
 async fn input(term: Arc<Terminal>, mut rx: futures::stream::SplitStream<WebSocket>) {
     while let Some(Ok(msg)) = rx.next().await {
-        match msg {
-            Message::Binary(b) if !b.is_empty() => {
-                term.to_manager("pty_data", json!({"bytes_hex": hex(&b)}));
-            }
-            Message::Text(t) => match serde_json::from_str::<Value>(t.as_str()) {
-                Ok(v) if v["kind"] == "resize" => {
-                    let (cols, rows) = resize_request(&v);
-                    term.to_manager("pty_resize", json!({"cols": cols, "rows": rows}));
-                }
-                // `ping` keeps proxies from closing an idle socket; other
-                // kinds and bad JSON are ignored, as in the original.
-                _ => {}
-            },
+        let frame = match &msg {
+            Message::Binary(b) => ViewerFrame::Binary(b),
+            Message::Text(t) => ViewerFrame::Text(t.as_str()),
             Message::Close(_) => break,
-            _ => {}
+            _ => continue,
+        };
+        if let Some((name, data)) = viewer_frame(frame) {
+            term.to_manager(name, data);
         }
     }
 }
@@ -472,6 +461,6 @@ mod tests {
             !secure(&h, false, Some(remote)),
             "only a local proxy is believed"
         );
-        assert_eq!(hex(&[0x03, 0xff]), "03ff");
+        assert_eq!(tubemail_core::hex(&[0x03, 0xff]), "03ff");
     }
 }
