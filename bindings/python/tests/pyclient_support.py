@@ -21,7 +21,7 @@ from hubproc import clean_env, free_port, tail  # noqa: E402
 
 import tubemail  # noqa: E402
 
-if Path(tubemail.__file__).resolve().is_relative_to(REPO):
+if Path(tubemail.__file__).resolve().is_relative_to(REPO / "bindings"):
     raise RuntimeError(f"tubemail imported from the source tree ({tubemail.__file__}), not the installed wheel")
 
 START_S = 20.0
