@@ -22,8 +22,8 @@ mod openapi;
 pub mod ratelimit;
 mod routes;
 mod security;
-pub mod tokens;
 pub mod terminal;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -167,8 +167,8 @@ impl Hub {
             path: path.clone(),
             source,
         })?;
-        let engine = Engine::start(store, config)
-            .map_err(|source| OpenError::Engine { path, source })?;
+        let engine =
+            Engine::start(store, config).map_err(|source| OpenError::Engine { path, source })?;
         let terminals =
             terminal::Terminals::new(engine.clone(), &options.data_dir, options.pty.clone())
                 .map_err(OpenError::Recorder)?;

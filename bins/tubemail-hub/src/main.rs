@@ -144,6 +144,10 @@ async fn run() -> Result<()> {
     options.purge_max_age = Duration::from_secs(args.purge_max_age_s);
     options.ui_dir = args.ui_dir;
     options.dev_bootstrap = std::env::var("TUBEMAIL_DISABLE_DEV_BOOTSTRAP").as_deref() != Ok("1");
+    // Rate limits apply to loopback clients too when asked (they always do
+    // for requests a proxy forwarded).
+    options.rate_limits.exempt_loopback =
+        std::env::var("TUBEMAIL_RATE_LIMIT_LOOPBACK").as_deref() != Ok("1");
     // Terminal WebSockets only over TLS when asked, or when serving TLS.
     options.pty.tls_only = std::env::var("TUBEMAIL_PTY_TLS_ONLY").as_deref() == Ok("1")
         || tubemail_hub::tls_files(&data_dir).is_some();

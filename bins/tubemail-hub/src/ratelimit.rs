@@ -101,9 +101,7 @@ impl Limiter {
         if map.len() >= PRUNE_AT && !map.contains_key(&ip) {
             let burst = f64::from(self.rate.burst);
             let per_sec = self.per_sec();
-            map.retain(|_, b| {
-                b.tokens + now.duration_since(b.at).as_secs_f64() * per_sec < burst
-            });
+            map.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_sec < burst);
         }
         let b = map.entry(ip).or_insert(Bucket {
             tokens: f64::from(self.rate.burst),
@@ -173,7 +171,10 @@ mod tests {
             assert!(l.take(ip).is_ok());
         }
         let wait = l.take(ip).err().unwrap_or_default();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
         assert!(l.check(ip).is_err());
         assert!(l.take(other).is_ok(), "buckets are per address");
     }

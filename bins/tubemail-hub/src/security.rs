@@ -114,11 +114,9 @@ fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
     let limited = limited_peer(state, req);
     if path.starts_with("/ws/pty/") {
         if let Some(ip) = limited {
-            state
-                .limiters
-                .ws_upgrades
-                .take(ip)
-                .map_err(|wait| ApiError::RateLimited("too many terminal connections".into(), wait))?;
+            state.limiters.ws_upgrades.take(ip).map_err(|wait| {
+                ApiError::RateLimited("too many terminal connections".into(), wait)
+            })?;
         }
         return Ok(None);
     }

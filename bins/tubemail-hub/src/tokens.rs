@@ -205,13 +205,16 @@ impl Tokens {
         };
         self.save(row.clone()).await?;
         let info = info(&row).ok_or(TokenError::Join)?;
-        self.by_id.write().unwrap_or_else(|p| p.into_inner()).insert(
-            id,
-            Entry {
-                row,
-                saved_last_used: None,
-            },
-        );
+        self.by_id
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                id,
+                Entry {
+                    row,
+                    saved_last_used: None,
+                },
+            );
         tracing::info!(id = info.id, kind = kind.as_str(), worker = ?info.worker, "token issued");
         Ok((info, token))
     }

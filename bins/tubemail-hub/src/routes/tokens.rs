@@ -115,12 +115,10 @@ fn admin_only(scope: Option<&Extension<Scope>>) -> ApiResult<()> {
 
 fn token_error(e: &TokenError) -> ApiError {
     match e {
-        TokenError::Store(tubemail_core::store::StoreError::Full(_)) => {
-            ApiError::Status(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "storage is full; nothing was stored".into(),
-            )
-        }
+        TokenError::Store(tubemail_core::store::StoreError::Full(_)) => ApiError::Status(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage is full; nothing was stored".into(),
+        ),
         other => {
             tracing::error!(error = %other, "token store failed");
             ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
