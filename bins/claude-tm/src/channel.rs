@@ -30,6 +30,12 @@ use crate::relay::{Outcome, Post, Relay};
 
 /// Pause before retrying a failed registration or stream.
 const RETRY: Duration = Duration::from_secs(1);
+/// Claude Code listens for channel notifications only once it has set the
+/// server up, a moment after `initialized`; one sent earlier is dropped
+/// without a word (seen with 2.1.197: messages waiting on the hub when the
+/// worker started never reached the model, though delivered). The first
+/// stream opens this long after `initialized`.
+const CLAUDE_SETTLE: Duration = Duration::from_millis(1500);
 
 /// What `channel_health` reports.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -343,6 +349,7 @@ fn spawn_acks(client: Client, worker: WorkerName) -> watch::Sender<Option<EventI
 /// for as long as the channel lives. The stream resumes by itself after
 /// hub restarts.
 async fn pump(ch: Channel, peer: Peer<RoleServer>) {
+    let started = std::time::Instant::now();
     let reg = crate::registration();
     loop {
         match ch.client.register(&ch.worker, &reg).await {
@@ -363,6 +370,7 @@ async fn pump(ch: Channel, peer: Peer<RoleServer>) {
     }
     ch.relay.spawn_drainer();
     let acks = spawn_acks(ch.client.clone(), ch.worker.clone());
+    tokio::time::sleep(CLAUDE_SETTLE.saturating_sub(started.elapsed())).await;
     loop {
         match ch.client.worker_stream(&ch.worker, None).await {
             Ok(mut stream) => {
