@@ -191,6 +191,13 @@ impl Client {
         self.get("/health").await
     }
 
+    /// `GET /api/whoami`: what the credential is and may do. `kind` is
+    /// `secret` (the shared secret), `worker` (a token acting as `worker`
+    /// and its manager only) or `operator-ro` (reads only).
+    pub async fn whoami(&self) -> Result<Value> {
+        self.get("/api/whoami").await
+    }
+
     /// The roster.
     pub async fn workers(&self) -> Result<Vec<WorkerSummary>> {
         Ok(self.get::<WorkersResponse>("/api/workers").await?.workers)

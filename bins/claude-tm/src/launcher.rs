@@ -126,9 +126,13 @@ pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
 }
 
 /// Says clearly, before claude starts, whether the hub can be used. A
-/// wrong secret stops here (it does not fix itself); an unreachable hub
-/// does not (the worker connects when it is up).
-async fn check_hub(hub: &Client) -> Result<()> {
+/// wrong secret, or a token that is not this worker's, stops here (it does
+/// not fix itself); an unreachable hub does not (the worker connects when
+/// it is up).
+async fn check_hub(hub: &Client, worker: &WorkerName, scoped: bool) -> Result<()> {
+    if scoped {
+        return check_token(hub, worker).await;
+    }
     match hub.workers().await {
         Ok(_) => {}
         Err(Error::Unauthorized(_)) => bail!(
@@ -144,18 +148,60 @@ async fn check_hub(hub: &Client) -> Result<()> {
     Ok(())
 }
 
+/// With `TUBEMAIL_TOKEN`: the token must be a live worker token for this
+/// very worker.
+async fn check_token(hub: &Client, worker: &WorkerName) -> Result<()> {
+    match hub.whoami().await {
+        Ok(me) => {
+            let kind = me["kind"].as_str().unwrap_or("?");
+            let acts_as = me["worker"].as_str().unwrap_or("");
+            if kind != "worker" || acts_as != worker.as_str() {
+                let what = if kind == "worker" {
+                    format!("worker {acts_as:?}")
+                } else {
+                    format!("a {kind} credential")
+                };
+                bail!(
+                    "TUBEMAIL_TOKEN is {what}, not a token for worker {:?}: issue one with \
+                     POST /api/tokens {{\"kind\": \"worker\", \"worker\": {:?}}}",
+                    worker.as_str(),
+                    worker.as_str()
+                );
+            }
+        }
+        Err(Error::Unauthorized(_)) => bail!(
+            "the hub at {} rejected TUBEMAIL_TOKEN (unknown or revoked); issue a new one",
+            hub.url()
+        ),
+        Err(Error::Unreachable { .. }) => eprintln!(
+            "claude-tm: no hub at {} yet; claude starts anyway and connects when the hub is up",
+            hub.url()
+        ),
+        Err(e) => eprintln!("claude-tm: hub check failed: {e}"),
+    }
+    Ok(())
+}
+
 /// Runs the manager until it stops; returns the exit code for the shell.
+/// `scoped`: the hub client holds a worker token (`TUBEMAIL_TOKEN`); the
+/// shared secret is then kept out of the manager's and claude's
+/// environment, so nothing in the worker can act as anyone else.
 pub async fn run(
     worker: WorkerName,
     hub: Option<Client>,
+    scoped: bool,
     extra_env: Vec<(String, String)>,
     args: Vec<String>,
 ) -> Result<i32> {
+    let mut extra_env = extra_env;
+    if scoped {
+        extra_env.retain(|(k, _)| k != "TUBEMAIL_SECRET");
+    }
     let force = std::env::var("TM_FORCE").is_ok_and(|v| v == "1")
         || extra_env.iter().any(|(k, v)| k == "TM_FORCE" && v == "1");
     let _pid_file = crate::runtime::PidFile::claim(&worker, force)?;
     if let Some(hub) = &hub {
-        check_hub(hub).await?;
+        check_hub(hub, &worker, scoped).await?;
     }
     let blockers = crate::claude::channel_blockers(|k| {
         extra_env
@@ -178,7 +224,11 @@ pub async fn run(
     let mut restarts = 0u32;
     loop {
         let started = Instant::now();
-        let status = tokio::process::Command::new(&exe)
+        let mut command = tokio::process::Command::new(&exe);
+        if scoped {
+            command.env_remove("TUBEMAIL_SECRET");
+        }
+        let status = command
             .arg("manager")
             .args(&args)
             .env("TM_WORKER_NAME", worker.as_str())

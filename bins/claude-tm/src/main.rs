@@ -118,16 +118,37 @@ async fn main() {
     std::process::exit(code);
 }
 
+/// The hub client of the manager and the channel: `TUBEMAIL_TOKEN` (a
+/// worker token: the process then acts as its worker only) when set, else
+/// `TUBEMAIL_SECRET`; `TUBEMAIL_HUB_URL` (empty = default).
+fn hub_client() -> Result<Client> {
+    let token = std::env::var("TUBEMAIL_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let Some(token) = token else {
+        return Ok(Client::from_env()?);
+    };
+    let mut b = Client::builder().secret(token.trim());
+    if let Ok(url) = std::env::var("TUBEMAIL_HUB_URL")
+        && !url.trim().is_empty()
+    {
+        b = b.url(url);
+    }
+    Ok(b.build()?)
+}
+
 async fn run(cli: Cli) -> Result<i32> {
     Ok(match cli.command {
         Some(Command::Channel) => {
-            let client = Client::from_env().context("tubemail-channel needs TUBEMAIL_SECRET")?;
+            let client =
+                hub_client().context("tubemail-channel needs TUBEMAIL_TOKEN or TUBEMAIL_SECRET")?;
             channel::run(client, worker_name()?).await?;
             0
         }
         Some(Command::Manager { args }) => {
             launcher::follow_launcher()?;
-            let client = Client::from_env().context("the manager needs TUBEMAIL_SECRET")?;
+            let client =
+                hub_client().context("the manager needs TUBEMAIL_TOKEN or TUBEMAIL_SECRET")?;
             let worker = worker_name()?;
             let args = claude::prepare(&worker, client.url(), &args)?;
             manager::run(client, worker, &claude_program(), &args).await?
@@ -155,10 +176,15 @@ async fn run(cli: Cli) -> Result<i32> {
                 &dir,
                 cli.role.as_deref(),
             )?;
-            let Some(secret) = lookup("TUBEMAIL_SECRET") else {
+            // A worker token (scoped to this worker) wins over the shared
+            // secret, which then stays out of claude's environment.
+            let token = lookup("TUBEMAIL_TOKEN");
+            let scoped = token.is_some();
+            let Some(secret) = token.or_else(|| lookup("TUBEMAIL_SECRET")) else {
                 anyhow::bail!(
-                    "no TUBEMAIL_SECRET: set it in the environment, in ./.env or in ~/.config/tubemail/.env \
-                     (the hub keeps it in its data dir, file `secret`)"
+                    "no TUBEMAIL_TOKEN or TUBEMAIL_SECRET: set one in the environment, in ./.env or in \
+                     ~/.config/tubemail/.env (the hub keeps the secret in its data dir, file `secret`; \
+                     `POST /api/tokens` issues a worker token)"
                 );
             };
             let url = lookup("TUBEMAIL_HUB_URL")
@@ -172,10 +198,10 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             let hub = Client::builder()
                 .url(&url)
-                .secret(secret)
+                .secret(secret.trim())
                 .build()
                 .with_context(|| format!("bad hub URL {url:?}"))?;
-            launcher::run(worker, Some(hub), extra, cli.claude_args).await?
+            launcher::run(worker, Some(hub), scoped, extra, cli.claude_args).await?
         }
     })
 }
