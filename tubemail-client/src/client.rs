@@ -332,7 +332,8 @@ impl Client {
     }
 
     /// Process health from the worker's manager (waits up to 5 s; a
-    /// manager that does not answer is [`Error::Server`] 504).
+    /// manager that is not connected is a 409 at once, one that does not
+    /// answer is [`Error::Server`] 504).
     pub async fn manager_health(&self, w: &WorkerName) -> Result<Value> {
         self.get(&format!("/api/workers/{}/health", seg(w.as_str())))
             .await

@@ -208,9 +208,13 @@ async fn control_commands_wait_for_the_manager_answer() {
             .any(|e| e["meta"]["kind"] == "keystroke:1b0d")
     );
     manager.abort();
-    // Nobody answers for another worker: a clear timeout, not a hang.
+    // No manager for another worker: refused at once with a clear error.
     let (status, body) = c.call("GET", "/api/workers/nobody/screenshot", None).await;
-    assert_eq!(status, 504, "{body}");
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.to_string().contains("nobody-manager is not connected"),
+        "{body}"
+    );
     hub.stop().await;
 }
 

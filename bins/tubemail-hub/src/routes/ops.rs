@@ -64,16 +64,16 @@ pub fn add(api: Api) -> Api {
         post(clear_and_send),
     )
     .add(
-        Route::get("/api/workers/{worker}/health", "Process health from the manager (tm_health); 504 when it does not answer in 5 s"),
+        Route::get("/api/workers/{worker}/health", "Process health from the manager (tm_health); 409 when it is not connected, 504 when it does not answer in 5 s"),
         get(health),
     )
     .add(
-        Route::get("/api/workers/{worker}/screenshot", "Screen text from the manager (tm_screenshot); 504 when it does not answer in 5 s")
+        Route::get("/api/workers/{worker}/screenshot", "Screen text from the manager (tm_screenshot); 409 when it is not connected, 504 when it does not answer in 5 s")
             .query::<ScreenshotQuery>(),
         get(screenshot),
     )
     .add(
-        Route::post("/api/workers/{worker}/reconnect-mcp", "Reconnect one of the worker's MCP servers (tm_reconnect_mcp); 504 after 30 s")
+        Route::post("/api/workers/{worker}/reconnect-mcp", "Reconnect one of the worker's MCP servers (tm_reconnect_mcp); 409 when its manager is not connected, 504 after 30 s")
             .body::<ReconnectRequest>(),
         post(reconnect_mcp),
     )
@@ -254,7 +254,32 @@ fn manager_reply(
     }
 }
 
+/// Refuses at once (409) when the worker's manager is not connected, so a
+/// question nobody can answer gets a clear client error, not a 5 s wait
+/// and a 504 (kept for a connected manager that stays silent).
+fn manager_connected(s: &AppState, w: &tubemail_core::WorkerName) -> ApiResult<()> {
+    let manager = if w.is_manager() {
+        Ok(w.clone())
+    } else {
+        w.manager()
+    };
+    let online = manager
+        .as_ref()
+        .ok()
+        .and_then(|m| s.engine.worker(m))
+        .is_some_and(|m| m.online);
+    if online {
+        return Ok(());
+    }
+    let name = manager.map_or_else(|_| format!("{w}-manager"), |m| m.to_string());
+    Err(ApiError::Status(
+        StatusCode::CONFLICT,
+        format!("manager {name} is not connected (is claude-tm running for this worker?)"),
+    ))
+}
+
 async fn health(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
+    manager_connected(&s, &w)?;
     let ev = manager_reply(
         s.engine.health_check(&w).await?,
         "health_check",
@@ -278,6 +303,7 @@ async fn screenshot(
     Worker(w): Worker,
     QueryArgs(q): QueryArgs<ScreenshotQuery>,
 ) -> ApiResult<Json<Value>> {
+    manager_connected(&s, &w)?;
     let out = s.engine.screenshot(&w, q.max_lines).await?;
     let ev = manager_reply(out, "screenshot", MANAGER_REPLY)?;
     Ok(Json(
@@ -297,6 +323,7 @@ async fn reconnect_mcp(
     Worker(w): Worker,
     JsonBody(b): JsonBody<ReconnectRequest>,
 ) -> ApiResult<Json<Value>> {
+    manager_connected(&s, &w)?;
     let out = s.engine.reconnect_mcp(&w, &b.server).await?;
     let ev = manager_reply(out, "reconnect_mcp", RECONNECT_REPLY)?;
     Ok(Json(
