@@ -46,14 +46,15 @@ node-test:
 	cd tests/mcp-node && TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub npm test
 
 # The original Python channel (PyPI tubemail-channel 1.2.0), the official
-# Python MCP SDK, and our `tubemail` package (bindings/python, built by pip
+# Python MCP SDK, schemathesis against /api/openapi.json (tests/schema, its
+# own venv), and our `tubemail` package (bindings/python, built by pip
 # with maturin; the dev profile reuses the debug build above) against our hub.
 python-test:
 	$(CARGO) build --workspace --locked
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q -r tests/compat/requirements.txt -r tests/mcp/requirements.txt -r bindings/python/tests/requirements.txt
+	$(VENV)/bin/python -m pip install -q -r tests/compat/requirements.txt -r tests/mcp/requirements.txt -r tests/schema/requirements.txt -r bindings/python/tests/requirements.txt
 	MATURIN_PEP517_ARGS="--profile dev" $(VENV)/bin/python -m pip install -q --force-reinstall ./bindings/python
-	TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub $(VENV)/bin/python -m pytest tests/compat tests/mcp bindings/python/tests -q
+	TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub $(VENV)/bin/python -m pytest tests/compat tests/mcp tests/schema bindings/python/tests -q
 
 # The real Claude Code CLI (the version pinned in tests/e2e/package.json,
 # installed with npm into target/claude-code) under claude-tm in a pty,
