@@ -246,6 +246,7 @@ def test_status_is_busy_while_the_model_streams_and_idle_after(w: Worker, api: F
         lambda: (s := state())["state"] == "idle" and s["state_reason"]["signal"] == "observed_idle",
         60,
         0.5,
+        lambda: f"{state()}\n{tm.screen(w.name)}",
     )
 
 
