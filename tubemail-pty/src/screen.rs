@@ -5,7 +5,7 @@ use std::num::NonZeroU16;
 use crate::{Error, Result, Size};
 
 /// Lines of scrollback the screen model keeps.
-const SCROLLBACK: usize = 1000;
+const SCROLLBACK: usize = 0;
 
 /// A vt100 screen fed with the pty's output.
 pub struct Screen {
