@@ -348,7 +348,8 @@ class Client:
     @staticmethod
     def from_env() -> Client:
         """From ``TUBEMAIL_HUB_URL`` (unset or empty: the default) and
-        ``TUBEMAIL_SECRET``; ``ConfigError`` without a secret."""
+        ``TUBEMAIL_TOKEN`` (a scoped token) or else ``TUBEMAIL_SECRET``;
+        ``ConfigError`` without either."""
     @property
     def url(self) -> str:
         """The hub's base URL."""
@@ -495,7 +496,7 @@ class AsyncClient:
         """See ``Client``."""
     @staticmethod
     def from_env() -> AsyncClient:
-        """From ``TUBEMAIL_HUB_URL`` and ``TUBEMAIL_SECRET``."""
+        """From ``TUBEMAIL_HUB_URL`` and ``TUBEMAIL_TOKEN`` or else ``TUBEMAIL_SECRET``."""
     @property
     def url(self) -> str:
         """The hub's base URL."""

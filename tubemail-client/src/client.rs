@@ -127,7 +127,9 @@ impl Client {
         }
     }
 
-    /// From `TUBEMAIL_HUB_URL` (empty = default) and `TUBEMAIL_SECRET`.
+    /// From `TUBEMAIL_HUB_URL` (empty = default) and the credential:
+    /// `TUBEMAIL_TOKEN` (a scoped token: a worker's, or read-only) when set,
+    /// else `TUBEMAIL_SECRET`.
     pub fn from_env() -> Result<Client> {
         let mut b = Client::builder();
         if let Ok(url) = std::env::var("TUBEMAIL_HUB_URL")
@@ -135,7 +137,12 @@ impl Client {
         {
             b = b.url(url);
         }
-        if let Ok(secret) = std::env::var("TUBEMAIL_SECRET") {
+        let token = std::env::var("TUBEMAIL_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        if let Some(token) = token {
+            b = b.secret(token.trim());
+        } else if let Ok(secret) = std::env::var("TUBEMAIL_SECRET") {
             b = b.secret(secret);
         }
         b.build()

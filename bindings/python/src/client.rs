@@ -98,7 +98,8 @@ operations! {
         }
 
         /// A client from `TUBEMAIL_HUB_URL` (empty or unset: the default)
-        /// and `TUBEMAIL_SECRET`; raises `ConfigError` without a secret.
+        /// and `TUBEMAIL_TOKEN` (a scoped token) or else `TUBEMAIL_SECRET`;
+        /// raises `ConfigError` without either.
         #[staticmethod]
         fn from_env() -> PyResult<Self> {
             Ok(Client { core: Core::from_env()? })
@@ -143,7 +144,8 @@ operations! {
         }
 
         /// A client from `TUBEMAIL_HUB_URL` (empty or unset: the default)
-        /// and `TUBEMAIL_SECRET`; raises `ConfigError` without a secret.
+        /// and `TUBEMAIL_TOKEN` (a scoped token) or else `TUBEMAIL_SECRET`;
+        /// raises `ConfigError` without either.
         #[staticmethod]
         fn from_env() -> PyResult<Self> {
             Ok(AsyncClient { core: Core::from_env()? })

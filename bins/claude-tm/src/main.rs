@@ -120,21 +120,9 @@ async fn main() {
 
 /// The hub client of the manager and the channel: `TUBEMAIL_TOKEN` (a
 /// worker token: the process then acts as its worker only) when set, else
-/// `TUBEMAIL_SECRET`; `TUBEMAIL_HUB_URL` (empty = default).
+/// `TUBEMAIL_SECRET` (see [`Client::from_env`]).
 fn hub_client() -> Result<Client> {
-    let token = std::env::var("TUBEMAIL_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty());
-    let Some(token) = token else {
-        return Ok(Client::from_env()?);
-    };
-    let mut b = Client::builder().secret(token.trim());
-    if let Ok(url) = std::env::var("TUBEMAIL_HUB_URL")
-        && !url.trim().is_empty()
-    {
-        b = b.url(url);
-    }
-    Ok(b.build()?)
+    Ok(Client::from_env()?)
 }
 
 async fn run(cli: Cli) -> Result<i32> {
