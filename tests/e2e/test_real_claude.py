@@ -358,7 +358,12 @@ def test_stop_ends_every_process(w: Worker, tm: Orchestrator) -> None:
     assert w.processes(), "the worker runs"
     tm("tm_stop", {"worker": w.name})
     rc = w.proc.wait(timeout=60)
-    assert rc == 0, w.describe()
+    assert rc == 0, f"claude-tm exited with {rc}\n{w.describe()}"
     wait_until("no process of the worker left", lambda: not w.processes(), 30, 0.5, lambda: str(w.processes()))
-    st = tm("tm_status", {"worker": w.name})
-    assert st["presence"] != "online", st
+    wait_until(
+        "the hub to see the worker gone",
+        lambda: tm("tm_status", {"worker": w.name})["presence"] != "online",
+        30,
+        0.5,
+        lambda: str(tm("tm_status", {"worker": w.name})),
+    )
