@@ -118,25 +118,13 @@ impl State {
             };
             match sse.next().await {
                 Some(Ok(item)) => {
-                    let Some(event) = item.event else { continue }; // keepalive comment
-                    let id = item.id.as_deref().and_then(EventId::parse);
-                    if let (Some(id), Some(last)) = (id, self.last)
-                        && id <= last
-                    {
-                        continue; // already yielded before a reconnect
-                    }
-                    if id.is_some() {
-                        self.last = id;
-                    }
-                    let data = item
-                        .data
-                        .as_deref()
-                        .map(|d| serde_json::from_str(d).unwrap_or(Value::String(d.to_owned())))
-                        .unwrap_or(Value::Null);
-                    if event == "closed" && data["reason"] == "superseded" {
+                    let Some(event) = decode(item, &mut self.last) else {
+                        continue;
+                    };
+                    if event.event == "closed" && event.data["reason"] == "superseded" {
                         self.done = true;
                     }
-                    return Some(Ok(StreamEvent { id, event, data }));
+                    return Some(Ok(event));
                 }
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "stream broke; reconnecting");
@@ -150,6 +138,29 @@ impl State {
             }
         }
     }
+}
+
+/// What one parsed SSE item means to a stream that has yielded events up
+/// to `last`: the event to yield (and `last` moves on), or `None` for a
+/// keepalive comment or an event already yielded before a reconnect.
+/// Data that is not JSON is kept as a string.
+fn decode(item: sse_stream::Sse, last: &mut Option<EventId>) -> Option<StreamEvent> {
+    let event = item.event?; // keepalive comment
+    let id = item.id.as_deref().and_then(EventId::parse);
+    if let (Some(id), Some(last)) = (id, *last)
+        && id <= last
+    {
+        return None; // already yielded before a reconnect
+    }
+    if id.is_some() {
+        *last = id;
+    }
+    let data = item
+        .data
+        .as_deref()
+        .map(|d| serde_json::from_str(d).unwrap_or(Value::String(d.to_owned())))
+        .unwrap_or(Value::Null);
+    Some(StreamEvent { id, event, data })
 }
 
 impl EventStream {
@@ -185,5 +196,138 @@ impl Stream for EventStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.inner.as_mut().poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod props {
+    //! SSE parsing as the stream sees it (sse-stream, then [`decode`]):
+    //! arbitrary bytes cut into arbitrary chunks never panic; a well-formed
+    //! stream decodes the same however it is cut, to exactly the events
+    //! sent, each id once. 256 cases by default (`PROPTEST_CASES`).
+    #![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
+
+    use std::io::Cursor;
+
+    use futures::executor::block_on;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    type Parsed = Vec<Result<sse_stream::Sse, String>>;
+
+    /// `bytes` fed to sse-stream in pieces cut at `cuts`.
+    fn parse(bytes: &[u8], cuts: &[usize]) -> Parsed {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        at.sort_unstable();
+        at.push(bytes.len());
+        let mut prev = 0;
+        let mut chunks = Vec::new();
+        for cut in at {
+            chunks.push(Ok::<_, std::io::Error>(Cursor::new(
+                bytes[prev..cut].to_vec(),
+            )));
+            prev = cut;
+        }
+        let sse = sse_stream::SseStream::from_bytes_stream(futures::stream::iter(chunks));
+        block_on(sse.map(|r| r.map_err(|e| e.to_string())).collect())
+    }
+
+    /// What the client yields from one connection: items up to the first
+    /// error (it reconnects there), decoded.
+    fn yielded(parsed: Parsed, mut last: Option<EventId>) -> Vec<StreamEvent> {
+        parsed
+            .into_iter()
+            .map_while(Result::ok)
+            .filter_map(|item| decode(item, &mut last))
+            .collect()
+    }
+
+    /// An event the hub could send: id, name, JSON data.
+    fn event() -> impl Strategy<Value = (Option<u64>, String, Value)> {
+        let data = prop_oneof![
+            ".*".prop_map(|s| json!({"content": s, "meta": {}})),
+            any::<i64>().prop_map(|n| json!({"n": n})),
+            Just(json!({"reason": "superseded"})),
+        ];
+        (prop::option::of(0u64..1_000_000), "[a-z_]{1,16}", data)
+    }
+
+    fn encode(
+        events: &[(Option<u64>, String, Value)],
+        eol: &str,
+        bom: bool,
+        pings: bool,
+    ) -> Vec<u8> {
+        let mut out = String::new();
+        if bom {
+            out.push('\u{feff}');
+        }
+        for (id, name, data) in events {
+            if pings {
+                out.push_str(&format!(": ping{eol}{eol}"));
+            }
+            out.push_str(&format!("event: {name}{eol}"));
+            // Pretty JSON: several data lines, joined back with \n.
+            for line in serde_json::to_string_pretty(data).unwrap().lines() {
+                out.push_str(&format!("data: {line}{eol}"));
+            }
+            if let Some(id) = id {
+                out.push_str(&format!("id: {}{eol}", EventId(*id)));
+            }
+            out.push_str(eol);
+        }
+        out.into_bytes()
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_in_arbitrary_chunks_never_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..512),
+            cuts in prop::collection::vec(any::<usize>(), 0..16),
+            last in prop::option::of(any::<u64>()),
+        ) {
+            let parsed = parse(&bytes, &cuts);
+            let _ = yielded(parsed, last.map(EventId));
+        }
+
+        #[test]
+        fn text_like_input_never_panics(
+            text in "(event|data|id|retry|:|: |\\r|\\n|[a-z0-9{}\" ]){0,80}",
+            cuts in prop::collection::vec(any::<usize>(), 0..16),
+        ) {
+            let _ = yielded(parse(text.as_bytes(), &cuts), None);
+        }
+
+        #[test]
+        fn well_formed_streams_decode_the_same_however_cut(
+            events in prop::collection::vec(event(), 0..12),
+            eol in prop::sample::select(&["\n", "\r\n", "\r"][..]),
+            bom in any::<bool>(),
+            pings in any::<bool>(),
+            cuts in prop::collection::vec(any::<usize>(), 0..16),
+            last in prop::option::of(0u64..1_000_000),
+        ) {
+            let bytes = encode(&events, eol, bom, pings);
+            let whole = parse(&bytes, &[]);
+            let split = parse(&bytes, &cuts);
+            prop_assert!(whole.iter().all(Result::is_ok), "{:?}", whole);
+            prop_assert_eq!(&split, &whole);
+            // Exactly the events sent, minus ids at or below the cursor.
+            let mut cursor = last.map(EventId);
+            let mut want = Vec::new();
+            for (id, name, data) in &events {
+                let id = id.map(EventId);
+                if let (Some(i), Some(c)) = (id, cursor) && i <= c {
+                    continue;
+                }
+                if id.is_some() {
+                    cursor = id;
+                }
+                want.push(StreamEvent { id, event: name.clone(), data: data.clone() });
+            }
+            prop_assert_eq!(yielded(split, last.map(EventId)), want);
+        }
     }
 }
