@@ -26,6 +26,16 @@ def idle_screen(tm: Orchestrator, w: Worker, timeout: float = 60.0) -> str:
     return wait_until("the idle prompt on screen", get, timeout, 0.5, lambda: tm.screen(w.name))
 
 
+def screen_with(tm: Orchestrator, w: Worker, needle: str, timeout: float = 60.0) -> str:
+    """The screen once it shows ``needle``."""
+
+    def get() -> str | None:
+        s = tm.screen(w.name, 60)
+        return s if needle in s else None
+
+    return wait_until(f"{needle!r} on screen", get, timeout, 0.5, lambda: tm.screen(w.name))
+
+
 def outbound(tm: Orchestrator, worker: str, pred: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
     return [e for e in tm.events(worker) if e["kind"] == "outbound" and pred(e)]
 
@@ -220,6 +230,18 @@ def test_screenshot_shows_the_real_tui(w: Worker, tm: Orchestrator) -> None:
     assert "← tubemail-channel:" in s, s
     assert "for shortcuts" in s and re.search(r"^\s*❯", s, re.M), s
     assert "\x1b" not in s, "a rendered screen, not raw bytes"
+
+
+def test_plugin_commands_are_offered(w: Worker, tm: Orchestrator) -> None:
+    idle_screen(tm, w)
+    w.type("/tubemail:")
+    try:
+        s = screen_with(tm, w, "tubemail:sync-inbox", 30)
+        for cmd in ("/tubemail:restart", "/tubemail:sync-inbox", "/tubemail:reconnect-mcp"):
+            assert cmd in s, s
+    finally:
+        w.type("\x7f" * len("/tubemail:"))
+    idle_screen(tm, w)
 
 
 def test_status_is_busy_while_the_model_streams_and_idle_after(w: Worker, api: FakeApi, tm: Orchestrator) -> None:
