@@ -61,6 +61,7 @@ wire_struct! {
     /// `POST /tubemail/{w}/permission-request`.
     pub struct PermissionRequestBody {
         /// Claude Code's id for the prompt.
+        #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
         pub request_id: String,
         /// The tool that wants to run.
         pub tool_name: String,
@@ -88,6 +89,7 @@ wire_struct! {
     pub struct ContextPctRequest {
         /// Percent of the context window in use.
         #[serde(default)]
+        #[cfg_attr(feature = "schema", schemars(with = "Option<u8>", range(max = 100)))]
         pub pct: Value,
     }
 }
@@ -97,6 +99,7 @@ wire_struct! {
     pub struct ActiveRequest {
         /// Whether the worker is working.
         #[serde(default)]
+        #[cfg_attr(feature = "schema", schemars(with = "bool", required))]
         pub is_active: Value,
     }
 }
@@ -250,7 +253,8 @@ wire_struct! {
     /// `POST /api/workers/{w}/keystroke` (`tm_keystroke`).
     pub struct KeystrokeRequest {
         /// Whitespace-separated tokens: named keys (`enter`, `esc`, `up`, …)
-        /// or literal text.
+        /// or literal text; at least one.
+        #[cfg_attr(feature = "schema", schemars(regex(pattern = r"\S")))]
         pub keys: String,
     }
 }

@@ -112,6 +112,7 @@ macro_rules! name_newtype {
                     "type": "string",
                     "pattern": NAME_PATTERN,
                     "maxLength": MAX_NAME_LEN,
+                    "not": {"pattern": "\\.\\."},
                     "description": "letters, digits, space, '_', '.', '-'; starts with a letter or digit; no '..'",
                 })
             }

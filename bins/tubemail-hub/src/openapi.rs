@@ -125,7 +125,7 @@ impl Api {
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_schema(name)}))
             .collect();
         if let Some(query) = route.query {
             let schema = query(&mut self.generator).to_value();
@@ -206,5 +206,20 @@ impl Api {
             "security": [{"bearer": []}],
         });
         (self.router, doc)
+    }
+}
+
+/// The schema of a path parameter: worker and flow names follow the name
+/// rule, run ids theirs, anything else is a string.
+fn path_schema(name: &str) -> Value {
+    match name {
+        "worker" | "name" => json!({
+            "type": "string",
+            "pattern": tubemail_core::name::NAME_PATTERN,
+            "maxLength": tubemail_core::name::MAX_NAME_LEN,
+            "not": {"pattern": "\\.\\."},
+        }),
+        "run_id" => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"}),
+        _ => json!({"type": "string"}),
     }
 }

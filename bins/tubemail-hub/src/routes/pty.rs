@@ -109,7 +109,8 @@ pub fn add(api: Api) -> Api {
         Route::post(
             "/tubemail/{worker}/pty-control",
             "A JSON control object from the manager for every viewer (404 while nobody watches or records)",
-        ),
+        )
+        .body::<serde_json::Map<String, Value>>(),
         post(pty_control),
     )
 }
