@@ -21,7 +21,8 @@ generation, summaries); they are logged with ``side=True`` and answered with
 a short text, never with a rule, so they cannot consume a scripted step.
 ``role: "system"`` entries in ``messages`` are accepted.
 
-Every request is kept in :attr:`FakeApi.log` (:class:`Request`), which tests
+A rule with ``status`` answers with that HTTP error instead (429 for a rate
+limit), marked not to be retried. Every request is kept in :attr:`FakeApi.log` (:class:`Request`), which tests
 search with :meth:`FakeApi.wait_for`.
 
 Run it by hand with ``python3 fakeapi.py [PORT]``.
@@ -111,6 +112,9 @@ class Rule:
     #: stream the text in this many pieces, ``delay`` seconds apart
     chunks: int = 1
     delay: float = 0.0
+    #: answer with this HTTP error status instead (e.g. 429), Anthropic's
+    #: error body and ``x-should-retry: false``
+    status: int | None = None
     #: answer at most this many times (None: always)
     times: int | None = None
     used: int = 0
@@ -132,6 +136,7 @@ class Answer:
     stop_reason: str
     chunks: int = 1
     delay: float = 0.0
+    status: int | None = None
 
 
 class FakeApi:
@@ -239,6 +244,8 @@ class FakeApi:
                 return Answer([{"type": "text", "text": f"FAKE_REPLY: {(prompt[-1] if prompt else '')[:80]}"}], "end_turn")
             rule.used += 1
             req.answered_by = rule.label
+            if rule.status:
+                return Answer([], "error", status=rule.status)
             if rule.tool:
                 tid = _id("toolu")
                 rule.tool_use_ids.append(tid)
@@ -308,6 +315,16 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
                 return
             req = api._record(path, {k.lower(): v for k, v in self.headers.items()}, body)
             ans = api.answer(req)
+            if ans.status:
+                kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(ans.status, "api_error")
+                data = json.dumps({"type": "error", "error": {"type": kind, "message": f"fake {kind}"}}).encode()
+                self.send_response(ans.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("x-should-retry", "false")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             model = str(body.get("model") or "claude-fake")
             if body.get("stream"):
                 self._stream(model, ans)

@@ -14,8 +14,9 @@
 //!   `tubemail-channel`, and the old entry would stall an unattended worker
 //!   at this question on every fresh start. Prompts about any other server
 //!   are left to the user;
-//! * "temporarily limiting requests" gets `continue` typed after 15, 30,
-//!   60, then 120 s; a quiet spell after a retry resets the wait;
+//! * "temporarily limiting requests" (claude.ai accounts) or "Request
+//!   rejected (429)" (API keys) gets `continue` typed after 15, 30, 60, then
+//!   120 s; a quiet spell after a retry resets the wait;
 //! * a permission prompt answered at the terminal is reported to the hub.
 //!   Claude Code tells the channel nothing when the person at the terminal
 //!   answers (seen with 2.1.197), so without this the hub would keep a
@@ -40,7 +41,10 @@ const RESUME_MENU: &str = "Resumefromsummary";
 /// The project-server question about our server (its name followed by the
 /// dialog's next line, so no longer name matches).
 const LEGACY_CHANNEL: &str = "Thisproject:tubemail-channelMCPservers";
-const RATE_LIMITED: &str = "temporarilylimitingrequests";
+/// What Claude Code shows when the API refuses with 429: "Server is
+/// temporarily limiting requests" for claude.ai accounts, "API Error:
+/// Request rejected (429)" with an API key (2.1.197).
+const RATE_LIMITED: &[&str] = &["temporarilylimitingrequests", "Requestrejected(429)"];
 const PROMPT_QUESTION: &str = "Do you want";
 const PROMPT_YES: &str = "1.Yes";
 const DENIED: &str = "WhatshouldClaudedoinstead";
@@ -143,7 +147,7 @@ impl Dialogs {
             return Some(Answer::Keys(b"3"));
         }
         // A rate-limit message more than before is a new stop.
-        let count = s.matches(RATE_LIMITED).count();
+        let count: usize = RATE_LIMITED.iter().map(|m| s.matches(m).count()).sum();
         if count > self.rate_seen && self.rate_due.is_none() {
             let wait = RATE_WAITS[self.rate_retries.min(RATE_WAITS.len() - 1)];
             tracing::info!(wait_s = wait, "rate limited; typing `continue` later");
@@ -487,6 +491,11 @@ mod tests {
         let three = format!("{two}\n{one}");
         assert_eq!(d.step(&three, s(100)), None);
         assert_eq!(d.step(&three, s(115)), Some(Answer::Type("continue")));
+        // With an API key Claude Code words it differently.
+        let mut d = Dialogs::default();
+        let key = "● API Error: Request rejected (429) · rate limited";
+        assert_eq!(d.step(key, s(0)), None);
+        assert_eq!(d.step(key, s(15)), Some(Answer::Type("continue")));
     }
 
     const PROMPT: &str = "● Bash(echo hi)\n  ⎿  Waiting…\n────────────\n Bash command\n\n   echo hi\n   say hi\n\n Do you want to proceed?\n ❯ 1. Yes\n   2. Yes, and always allow\n   3. No\n\n Esc to cancel";
