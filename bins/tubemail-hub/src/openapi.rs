@@ -19,6 +19,8 @@ pub struct Route {
     summary: &'static str,
     public: bool,
     stream: bool,
+    text: Option<&'static str>,
+    soft: bool,
     body: Option<SchemaFn>,
     query: Option<SchemaFn>,
     response: Option<SchemaFn>,
@@ -32,6 +34,8 @@ impl Route {
             summary,
             public: false,
             stream: false,
+            text: None,
+            soft: false,
             body: None,
             query: None,
             response: None,
@@ -64,6 +68,18 @@ impl Route {
     /// Answers `text/event-stream`.
     pub fn stream(mut self) -> Self {
         self.stream = true;
+        self
+    }
+
+    /// Answers text of this content type (HTML, Prometheus text), not JSON.
+    pub fn text(mut self, content_type: &'static str) -> Self {
+        self.text = Some(content_type);
+        self
+    }
+
+    /// A 200 may also be the original's soft error `{"ok": false, "error"}`.
+    pub fn or_soft_error(mut self) -> Self {
+        self.soft = true;
         self
     }
 
@@ -157,8 +173,17 @@ impl Api {
         }
         let content = if route.stream {
             json!({"text/event-stream": {"schema": {"type": "string"}}})
+        } else if let Some(content_type) = route.text {
+            json!({ content_type: {"schema": {"type": "string"}} })
         } else if let Some(resp) = route.response {
-            json!({"application/json": {"schema": resp(&mut self.generator).to_value()}})
+            let mut schema = resp(&mut self.generator).to_value();
+            if route.soft {
+                let soft = self
+                    .generator
+                    .subschema_for::<tubemail_core::api::SoftError>();
+                schema = json!({"anyOf": [schema, soft.to_value()]});
+            }
+            json!({"application/json": {"schema": schema}})
         } else {
             json!({"application/json": {"schema": {}}})
         };
@@ -167,7 +192,13 @@ impl Api {
             "200": {"description": "success", "content": content},
             "400": {"description": "invalid input", "content": {"application/json": {"schema": error}}},
             "422": {"description": "malformed body or wrong field types", "content": {"application/json": {"schema": error}}},
+            "404": {"description": "unknown worker, flow, run or token, or nobody watches the terminal", "content": {"application/json": {"schema": error}}},
+            "409": {"description": "not now: the worker is not idle, or its manager is not connected", "content": {"application/json": {"schema": error}}},
         });
+        if route.body.is_some() || matches!(route.method, "post" | "put") {
+            responses["413"] = json!({"description": "body too large", "content": {"application/json": {"schema": error}}});
+            responses["507"] = json!({"description": "disk full: nothing was stored", "content": {"application/json": {"schema": error}}});
+        }
         if route.public {
             op["security"] = json!([]);
         } else {

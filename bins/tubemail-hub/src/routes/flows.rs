@@ -32,7 +32,8 @@ pub fn add(api: Api) -> Api {
     )
     .add(
         Route::get("/api/flows/runs/{run_id}", "A run with its worker's events")
-            .returns::<RunResponse>(),
+            .returns::<RunResponse>()
+            .or_soft_error(),
         get(run_log),
     )
     .add(

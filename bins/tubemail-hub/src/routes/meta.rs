@@ -20,7 +20,7 @@ pub fn add(api: Api) -> Api {
         get(health),
     )
     .add(
-        Route::get("/metrics", "Prometheus metrics"),
+        Route::get("/metrics", "Prometheus metrics").text("text/plain"),
         get(prometheus),
     )
     .add(

@@ -86,7 +86,8 @@ pub fn add(api: Api) -> Api {
             "A single-use, 30 s ticket for one worker's terminal WebSocket",
         )
         .body::<TicketRequest>()
-        .returns::<TicketResponse>(),
+        .returns::<TicketResponse>()
+        .or_soft_error(),
         post(ticket),
     )
     .add(

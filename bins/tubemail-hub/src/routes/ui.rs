@@ -49,7 +49,8 @@ pub fn add(api: Api) -> Api {
             "/",
             "The web UI (a page saying how to build it when it is not built in)",
         )
-        .public(),
+        .public()
+        .text("text/html"),
         get(index),
     )
 }
