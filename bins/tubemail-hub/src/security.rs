@@ -31,7 +31,13 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             }
             crate::extract::buffer_body(&state, req).await
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            // Read what the client is still sending (within the same
+            // bounds) before refusing: closing on an unread body resets the
+            // connection, and the client never sees the refusal.
+            let _ = crate::extract::buffer_body(&state, req).await;
+            Err(e)
+        }
     };
     let mcp = req_is_mcp(&checked);
     let response = match checked {
