@@ -51,7 +51,8 @@ async fn restarts_with_continue_and_stops_on_request() {
             .env("XDG_RUNTIME_DIR", &runtime)
             .env("TUBEMAIL_CLAUDE_BIN", &fake)
             .env("TUBEMAIL_LOG", "warn")
-            .stdin(std::process::Stdio::null());
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
         cmd
     };
     let mut launcher = launch().spawn().unwrap();
