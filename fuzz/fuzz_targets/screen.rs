@@ -9,7 +9,10 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
         return;
     }
-    let size = Size { rows: u16::from(data[0] % 60) + 1, cols: u16::from(data[1] % 120) + 1 };
+    let size = Size {
+        rows: u16::from(data[0] % 60) + 1,
+        cols: u16::from(data[1] % 120) + 1,
+    };
     let cut = usize::from(data[2]) % (data.len() - 2);
     let bytes = &data[3..];
     let cut = cut.min(bytes.len());
