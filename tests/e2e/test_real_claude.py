@@ -302,6 +302,26 @@ def test_compact_and_clear_reach_the_tui_as_commands(w: Worker, api: FakeApi, tm
     assert "E2E-A-" not in req.all_text() and "E2E-M-" not in req.all_text(), req.all_text()[:3000]
 
 
+# ── reconnect_mcp drives the real /mcp dialog ────────────────────────────────
+
+
+def test_reconnect_mcp_drives_the_real_mcp_dialog(w: Worker, api: FakeApi, tm: Orchestrator) -> None:
+    idle_screen(tm, w)
+    r = tm("tm_reconnect_mcp", {"worker": w.name, "server": "tubemail-channel"})
+    assert r.get("ok") is True, r
+    assert "Reconnected to tubemail-channel" in r.get("detail", ""), r
+    # The reconnected channel delivers as before.
+    wait_until("the worker online again", lambda: tm("tm_status", {"worker": w.name})["presence"] == "online", 60, 0.5)
+    tok = token("MCPR")
+    api.on(tok, text=f"ok {tok}")
+    tm("tm_send", {"worker": w.name, "message": f"{tok} after the reconnect"})
+    api.wait_for(lambda r: tok in r.last_user, f"{tok} in a model request")
+    # A server the session does not have: a clear answer, the dialog closed.
+    r = tm("tm_reconnect_mcp", {"worker": w.name, "server": "no-such-server"})
+    assert r.get("ok") is False and "no-such-server" in r.get("detail", ""), r
+    idle_screen(tm, w)
+
+
 # ── (e) the hub goes away and comes back ─────────────────────────────────────
 
 

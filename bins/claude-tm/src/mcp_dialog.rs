@@ -95,6 +95,14 @@ fn reconnect_option(screen: &str) -> Option<char> {
     })
 }
 
+/// Whether a level of the `/mcp` dialog is on screen (the list or a
+/// server's detail view).
+fn dialog_open(screen: &str) -> bool {
+    !server_rows(screen).is_empty()
+        || reconnect_option(screen).is_some()
+        || screen.contains("Esc to back")
+}
+
 /// What the transcript says about reconnecting `server` under the newest
 /// `/mcp` command, if anything yet (older attempts may still be on screen
 /// above it).
@@ -195,6 +203,19 @@ impl Tui<'_> {
         }
     }
 
+    /// Backs out of the `/mcp` dialog, one level at a time, and no further:
+    /// an Esc too many at the empty prompt would open another dialog
+    /// (two Escs there are Claude Code's "rewind").
+    async fn close_dialog(&self) {
+        for _ in 0..3 {
+            if !dialog_open(&self.text()) {
+                return;
+            }
+            let _ = self.keys(ESC).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// Reconnects `server`, retrying steps that failed from timing. The
     /// dialog is closed again whenever an attempt fails.
     pub async fn reconnect_mcp(&self, server: &str) -> Outcome {
@@ -205,10 +226,7 @@ impl Tui<'_> {
             let (ok, detail, retry) = match result {
                 Ok(line) => (true, line, false),
                 Err((transient, why)) => {
-                    // Back out of whatever dialog level is open.
-                    for _ in 0..3 {
-                        let _ = self.keys(ESC).await;
-                    }
+                    self.close_dialog().await;
                     (false, why, transient && attempts < ATTEMPTS)
                 }
             };
@@ -270,6 +288,13 @@ mod tests {
             server_rows("❯ hello · world").is_empty(),
             "no dialog, no rows"
         );
+    }
+
+    #[test]
+    fn knows_when_the_dialog_is_open() {
+        assert!(dialog_open(LIST));
+        assert!(dialog_open(DETAIL));
+        assert!(!dialog_open("❯ /mcp\n  ⎿  MCP dialog dismissed\n❯ "));
     }
 
     #[test]
