@@ -80,7 +80,8 @@ class BadRequest(TubemailError):
     reason: str
 
 class ServerError(TubemailError):
-    """Any other non-success answer (409 busy, 504 no manager, 5xx)."""
+    """Any other non-success answer (409 busy or no manager connected, 504
+    manager silent, 5xx)."""
 
     #: The HTTP status.
     status: int
@@ -404,8 +405,8 @@ class Client:
         """``/clear``, ``/rename <worker>``, then ``message``; ``ServerError``
         409 unless the worker is idle."""
     def manager_health(self, worker: str) -> _JsonDict:
-        """Process health from the worker's manager (``ServerError`` 504 when
-        none answers within 5 s)."""
+        """Process health from the worker's manager (``ServerError`` 409 when
+        its manager is not connected, 504 when it does not answer within 5 s)."""
     def screenshot(self, worker: str, *, max_lines: int | None = None) -> str:
         """The worker's screen text from its manager."""
     def reconnect_mcp(self, worker: str, server: str) -> _JsonDict:

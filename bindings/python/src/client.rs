@@ -234,7 +234,8 @@ operations! {
     fn clear_and_send(worker: String, message: String, delay: f64, restore_name: bool);
 
     /// Process health from the worker's manager (a `dict`); `ServerError`
-    /// 504 when no manager answers within 5 s.
+    /// 409 at once when its manager is not connected, 504 when a connected
+    /// manager does not answer within 5 s.
     #[pyo3(signature = (worker))]
     fn manager_health(worker: String);
 
