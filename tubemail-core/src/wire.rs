@@ -625,6 +625,18 @@ pub fn keystroke_bytes(keys: &str) -> Vec<u8> {
     out
 }
 
+/// The bytes of a [`hex`] string (either case); `None` unless it is whole
+/// pairs of hex digits.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -677,6 +689,10 @@ mod tests {
         assert_eq!(keystroke_bytes("hello world"), b"helloworld");
         assert_eq!(keystroke_bytes("ESC up Enter"), b"\x1b\x1b[A\r");
         assert_eq!(hex(&keystroke_bytes("tab")), "09");
+        assert_eq!(unhex("03ff"), Some(vec![3, 255]));
+        assert_eq!(unhex(&hex(b"\x1b[A")), Some(b"\x1b[A".to_vec()));
+        assert_eq!(unhex("0"), None);
+        assert_eq!(unhex("zz"), None);
     }
 
     #[test]

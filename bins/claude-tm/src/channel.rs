@@ -78,13 +78,6 @@ struct ReplyArgs {
     meta: Option<Meta>,
 }
 
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 #[tool_router]
 impl Channel {
     fn new(client: Client, worker: WorkerName, relay: Arc<Relay>) -> Self {
@@ -105,7 +98,7 @@ impl Channel {
     async fn relay_tool(&self, post: Post, sent: &str) -> Result<CallToolResult, ErrorData> {
         let text = match self.relay.post(post).await {
             Outcome::Sent => {
-                self.health().last_outbound_success_at = Some(now());
+                self.health().last_outbound_success_at = Some(crate::epoch_secs());
                 sent.to_owned()
             }
             Outcome::Spooled => "the TubeMail hub is unreachable; this is queued and will be \

@@ -36,6 +36,8 @@ use tubemail_client::Client;
 use tubemail_client::core::{Behavior, WorkerName};
 use tubemail_pty::{Pty, Screen, paste_input};
 
+use crate::status::squeeze;
+
 const DEV_CHANNELS: &str = "Iamusingthisforlocaldevelopment";
 const RESUME_MENU: &str = "Resumefromsummary";
 /// The project-server question about our server (its name followed by the
@@ -126,10 +128,6 @@ pub struct Dialogs {
     rate_retries: usize,
     rate_due: Option<Instant>,
     rate_typed: Option<Instant>,
-}
-
-fn squeeze(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 impl Dialogs {
@@ -286,13 +284,6 @@ fn outcome(c: &Closed, screen: &str) -> Behavior {
     }
 }
 
-fn wall_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// Resolves, on the hub, the prompts this worker still has pending from
 /// while the closed one was open: they were answered at the terminal.
 async fn report_closed(hub: Client, worker: WorkerName, screen: Arc<Mutex<Screen>>, c: Closed) {
@@ -354,7 +345,7 @@ pub fn spawn(
             };
             if generation != seen {
                 seen = generation;
-                if let Some(closed) = prompts.step(&text, wall_now()) {
+                if let Some(closed) = prompts.step(&text, crate::epoch_secs()) {
                     tokio::spawn(report_closed(
                         hub.clone(),
                         worker.clone(),

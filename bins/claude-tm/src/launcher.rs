@@ -134,50 +134,56 @@ async fn check_hub(hub: &Client, worker: &WorkerName, scoped: bool) -> Result<()
         return check_token(hub, worker).await;
     }
     match hub.workers().await {
-        Ok(_) => {}
-        Err(Error::Unauthorized(_)) => bail!(
-            "the hub at {} rejected TUBEMAIL_SECRET; use the secret from the hub's data dir (file `secret`)",
-            hub.url()
+        Ok(_) => Ok(()),
+        Err(e) => hub_unusable(
+            hub,
+            e,
+            "rejected TUBEMAIL_SECRET; use the secret from the hub's data dir (file `secret`)",
         ),
-        Err(Error::Unreachable { .. }) => eprintln!(
-            "claude-tm: no hub at {} yet; claude starts anyway and connects when the hub is up",
-            hub.url()
-        ),
-        Err(e) => eprintln!("claude-tm: hub check failed: {e}"),
     }
-    Ok(())
 }
 
 /// With `TUBEMAIL_TOKEN`: the token must be a live worker token for this
 /// very worker.
 async fn check_token(hub: &Client, worker: &WorkerName) -> Result<()> {
-    match hub.whoami().await {
-        Ok(me) => {
-            let kind = me["kind"].as_str().unwrap_or("?");
-            let acts_as = me["worker"].as_str().unwrap_or("");
-            if kind != "worker" || acts_as != worker.as_str() {
-                let what = if kind == "worker" {
-                    format!("worker {acts_as:?}")
-                } else {
-                    format!("a {kind} credential")
-                };
-                bail!(
-                    "TUBEMAIL_TOKEN is {what}, not a token for worker {:?}: issue one with \
-                     POST /api/tokens {{\"kind\": \"worker\", \"worker\": {:?}}}",
-                    worker.as_str(),
-                    worker.as_str()
-                );
-            }
+    let me = match hub.whoami().await {
+        Ok(me) => me,
+        Err(e) => {
+            return hub_unusable(
+                hub,
+                e,
+                "rejected TUBEMAIL_TOKEN (unknown or revoked); issue a new one",
+            );
         }
-        Err(Error::Unauthorized(_)) => bail!(
-            "the hub at {} rejected TUBEMAIL_TOKEN (unknown or revoked); issue a new one",
-            hub.url()
-        ),
-        Err(Error::Unreachable { .. }) => eprintln!(
+    };
+    let kind = me["kind"].as_str().unwrap_or("?");
+    let acts_as = me["worker"].as_str().unwrap_or("");
+    if kind != "worker" || acts_as != worker.as_str() {
+        let what = if kind == "worker" {
+            format!("worker {acts_as:?}")
+        } else {
+            format!("a {kind} credential")
+        };
+        bail!(
+            "TUBEMAIL_TOKEN is {what}, not a token for worker {:?}: issue one with \
+             POST /api/tokens {{\"kind\": \"worker\", \"worker\": {:?}}}",
+            worker.as_str(),
+            worker.as_str()
+        );
+    }
+    Ok(())
+}
+
+/// What a failed hub check means: a refused credential stops here (`the hub
+/// at <url> <refused>`); anything else is said, and claude starts anyway.
+fn hub_unusable(hub: &Client, e: Error, refused: &str) -> Result<()> {
+    match e {
+        Error::Unauthorized(_) => bail!("the hub at {} {refused}", hub.url()),
+        Error::Unreachable { .. } => eprintln!(
             "claude-tm: no hub at {} yet; claude starts anyway and connects when the hub is up",
             hub.url()
         ),
-        Err(e) => eprintln!("claude-tm: hub check failed: {e}"),
+        e => eprintln!("claude-tm: hub check failed: {e}"),
     }
     Ok(())
 }

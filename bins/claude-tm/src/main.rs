@@ -72,6 +72,14 @@ fn registration() -> tubemail_client::core::api::RegisterRequest {
     }
 }
 
+/// Wall-clock time in epoch seconds (the hub's timestamps).
+fn epoch_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
 /// `TM_WORKER_NAME`, else the directory's name (as the original channel).
 fn worker_name() -> Result<WorkerName> {
     let name = std::env::var("TM_WORKER_NAME")

@@ -63,24 +63,11 @@ enum Control {
     Unknown(String),
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    s.len()
-        .is_multiple_of(2)
-        .then(|| {
-            (0..s.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-                .collect()
-        })
-        .flatten()
-}
-
 fn parse(kind: &str) -> Control {
     match kind.split_once(':') {
         Some(("type", raw)) => Control::Type(raw.to_owned()),
-        Some(("keystroke", hex)) => {
-            unhex(hex).map_or_else(|| Control::Unknown(kind.to_owned()), Control::Keys)
-        }
+        Some(("keystroke", hex)) => tubemail_client::core::unhex(hex)
+            .map_or_else(|| Control::Unknown(kind.to_owned()), Control::Keys),
         Some(("screenshot", n)) => Control::Screenshot(n.parse().ok()),
         Some(("rename", name)) => Control::Type(format!("/rename {name}")),
         Some(("reconnect_mcp", server)) if !server.trim().is_empty() => {

@@ -109,16 +109,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 fn dim(v: &Value, default: u16) -> u16 {
     v.as_u64()
         .filter(|n| (1..=1000).contains(n))
@@ -201,7 +191,10 @@ impl PtyStream {
         match event {
             "pty_attach" => self.attach(),
             "pty_detach" => stop_streaming(&self.shared),
-            "pty_data" => match data["bytes_hex"].as_str().and_then(unhex) {
+            "pty_data" => match data["bytes_hex"]
+                .as_str()
+                .and_then(tubemail_client::core::unhex)
+            {
                 Some(bytes) if !bytes.is_empty() => {
                     if let Err(e) = pty.write_all(&bytes).await {
                         tracing::warn!(error = %e, "could not type browser keys into the pty");
@@ -304,8 +297,6 @@ mod tests {
         assert!(matches!(q.pop(), Some(Item::Control(v)) if v["cols"] == 5 && v["rows"] == 2));
         assert!(matches!(q.pop(), Some(Item::Bytes(b)) if b == screen.repaint()));
         assert_eq!(q.bytes, 0);
-        assert_eq!(unhex("03ff"), Some(vec![3, 255]));
-        assert_eq!(unhex("0"), None);
         assert_eq!(dim(&json!(0), 80), 80);
         assert_eq!(dim(&json!(132), 80), 132);
     }

@@ -21,7 +21,7 @@ const ACTIVE_WORDS: &[&str] = &[
 const STATE_LINES: usize = 6;
 
 /// The screen text with all whitespace removed.
-fn squeeze(screen: &str) -> String {
+pub fn squeeze(screen: &str) -> String {
     screen.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
