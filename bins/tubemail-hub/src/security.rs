@@ -252,27 +252,14 @@ fn authorize(
     }
 }
 
-/// A path segment, percent-decoded (no `+` rule, unlike a query);
-/// `None` if it is not UTF-8.
+/// A path segment, percent-decoded (no `+` rule, unlike a query; a `%`
+/// not followed by two hex digits stays as it is); `None` if it is not
+/// UTF-8.
 fn path_decode(seg: &str) -> Option<String> {
-    let bytes = seg.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(seg)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// The value after `Bearer ` (case-sensitive prefix, trimmed).
