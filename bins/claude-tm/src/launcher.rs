@@ -194,7 +194,7 @@ fn hub_unusable(hub: &Client, e: Error, refused: &str) -> Result<()> {
 /// environment, so nothing in the worker can act as anyone else.
 pub async fn run(
     worker: WorkerName,
-    hub: Option<Client>,
+    hub: Client,
     scoped: bool,
     extra_env: Vec<(String, String)>,
     args: Vec<String>,
@@ -206,9 +206,7 @@ pub async fn run(
     let force = std::env::var("TM_FORCE").is_ok_and(|v| v == "1")
         || extra_env.iter().any(|(k, v)| k == "TM_FORCE" && v == "1");
     let _pid_file = crate::runtime::PidFile::claim(&worker, force)?;
-    if let Some(hub) = &hub {
-        check_hub(hub, &worker, scoped).await?;
-    }
+    check_hub(&hub, &worker, scoped).await?;
     let blockers = crate::claude::channel_blockers(|k| {
         extra_env
             .iter()

@@ -197,7 +197,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 .secret(secret.trim())
                 .build()
                 .with_context(|| format!("bad hub URL {url:?}"))?;
-            launcher::run(worker, Some(hub), scoped, extra, cli.claude_args).await?
+            launcher::run(worker, hub, scoped, extra, cli.claude_args).await?
         }
     })
 }
