@@ -52,9 +52,14 @@ pub fn add(api: Api) -> Api {
     )
 }
 
-/// `POST /api/tokens`.
+/// `POST /api/tokens`. The schema says what the handler enforces: a
+/// worker token names its worker, an operator-ro token names none.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"properties": {"kind": {"const": "worker"}}, "required": ["worker"]},
+    {"properties": {"kind": {"const": "operator-ro"}}, "not": {"required": ["worker"]}},
+]))]
 pub struct IssueRequest {
     /// `worker` (acts as one worker and its manager) or `operator-ro`
     /// (GET under /api only).
