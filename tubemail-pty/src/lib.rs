@@ -4,17 +4,20 @@
 //! terminal is a fresh pty; the parent keeps the master side for async reads
 //! and writes, resizes (the child gets `SIGWINCH`), signals to the
 //! foreground process group, and a graceful stop of the whole group.
-//! [`Screen`] is a vt100 model of what the terminal shows, and
+//! [`Screen`] is a model of what the terminal shows (a compact grid on the
+//! `vte` parser), and
 //! [`paste_input`] frames text the way interactive TUIs accept it.
 //!
 //! # Layout
 //! - `unix`: every `unsafe` call (fork-time setup, ioctls, fd registration).
 //! - `pty`: [`Pty`] and [`PtyCommand`].
 //! - `screen`: [`Screen`] and input framing.
+//! - `vt`: the terminal model behind [`Screen`].
 
 mod pty;
 mod screen;
 mod unix;
+mod vt;
 
 pub use pty::{Pty, PtyCommand};
 pub use screen::{Screen, paste_input};

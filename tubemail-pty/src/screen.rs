@@ -1,15 +1,15 @@
-//! What the terminal shows (a vt100 model) and how to type into a TUI.
+//! What the terminal shows (a compact screen model on the `vte` parser,
+//! see `vt`) and how to type into a TUI.
 
-use std::num::NonZeroU16;
-
+use crate::vt::Term;
 use crate::{Error, Result, Size};
 
-/// Lines of scrollback the screen model keeps.
-const SCROLLBACK: usize = 0;
-
-/// A vt100 screen fed with the pty's output.
+/// A model of the screen, fed with the pty's output: the visible rows
+/// (no scrollback), colours and attributes, the cursor, the alternate
+/// screen and input modes.
 pub struct Screen {
-    parser: vt100::Parser,
+    parser: vte::Parser,
+    term: Term,
     /// Bumped by every feed and resize.
     generation: u64,
     /// The start of a UTF-8 character cut off at the end of the last feed,
@@ -19,7 +19,7 @@ pub struct Screen {
 
 impl std::fmt::Debug for Screen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (rows, cols) = self.parser.screen().size();
+        let (rows, cols) = self.term.size();
         f.debug_struct("Screen")
             .field("rows", &rows)
             .field("cols", &cols)
@@ -27,11 +27,11 @@ impl std::fmt::Debug for Screen {
     }
 }
 
-fn dims(size: Size) -> Result<(NonZeroU16, NonZeroU16)> {
-    Ok((
-        NonZeroU16::new(size.rows).ok_or(Error::ZeroSize)?,
-        NonZeroU16::new(size.cols).ok_or(Error::ZeroSize)?,
-    ))
+fn dims(size: Size) -> Result<(u16, u16)> {
+    if size.rows == 0 || size.cols == 0 {
+        return Err(Error::ZeroSize);
+    }
+    Ok((size.rows, size.cols))
 }
 
 impl Screen {
@@ -39,28 +39,27 @@ impl Screen {
     pub fn new(size: Size) -> Result<Screen> {
         let (rows, cols) = dims(size)?;
         Ok(Screen {
-            parser: vt100::Parser::new(rows, cols, SCROLLBACK),
+            parser: vte::Parser::new(),
+            term: Term::new(rows, cols),
             generation: 0,
             partial: Vec::new(),
         })
     }
 
     /// Applies output bytes (escape sequences included). A UTF-8
-    /// character split across two feeds is applied whole with the second:
-    /// the parser draws a split character differently from a whole one.
+    /// character split across two feeds is applied whole with the second.
     pub fn feed(&mut self, bytes: &[u8]) {
-        let joined;
-        let data = if self.partial.is_empty() {
-            bytes
+        if self.partial.is_empty() {
+            let (complete, rest) = bytes.split_at(bytes.len() - incomplete_utf8_tail(bytes));
+            self.parser.advance(&mut self.term, complete);
+            self.partial.extend_from_slice(rest);
         } else {
-            let mut buf = std::mem::take(&mut self.partial);
-            buf.extend_from_slice(bytes);
-            joined = buf;
-            &joined[..]
-        };
-        let (complete, rest) = data.split_at(data.len() - incomplete_utf8_tail(data));
-        self.parser.process(complete);
-        self.partial = rest.to_vec();
+            let mut data = std::mem::take(&mut self.partial);
+            data.extend_from_slice(bytes);
+            let (complete, rest) = data.split_at(data.len() - incomplete_utf8_tail(&data));
+            self.parser.advance(&mut self.term, complete);
+            self.partial = rest.to_vec();
+        }
         self.generation += 1;
     }
 
@@ -73,32 +72,24 @@ impl Screen {
     /// Follows a terminal resize.
     pub fn resize(&mut self, size: Size) -> Result<()> {
         let (rows, cols) = dims(size)?;
-        self.parser.set_size(rows, cols);
+        self.term.resize(rows, cols);
         self.generation += 1;
         Ok(())
     }
 
     /// The size the model has.
     pub fn size(&self) -> Size {
-        let (rows, cols) = self.parser.screen().size();
-        Size {
-            rows: rows.get(),
-            cols: cols.get(),
-        }
+        let (rows, cols) = self.term.size();
+        Size { rows, cols }
     }
 
     /// Escape sequences that redraw this screen on a freshly reset
-    /// terminal of the same size: the alternate screen when it is in use,
-    /// contents with colours and attributes, cursor, and input modes
-    /// (bracketed paste, application keys, mouse reporting).
+    /// terminal of the same size: the main screen, and the alternate one
+    /// over it when it is in use, contents with colours and attributes,
+    /// scroll region, cursor (position, visibility, saved position) and
+    /// input modes (bracketed paste, application keys, mouse reporting).
     pub fn repaint(&self) -> Vec<u8> {
-        let screen = self.parser.screen();
-        let mut out = Vec::new();
-        if screen.alternate_screen() {
-            out.extend_from_slice(b"\x1b[?1049h");
-        }
-        out.extend_from_slice(screen.state_formatted().as_bytes());
-        out
+        self.term.repaint()
     }
 
     /// The visible text, one line per row, trailing blanks trimmed.
@@ -124,12 +115,9 @@ impl Screen {
     /// Visible rows as lines: a row the terminal wrapped into the next is
     /// joined with it, so a long line reads (and searches) as one.
     fn lines(&self) -> Vec<String> {
-        let screen = self.parser.screen();
-        let (_, cols) = screen.size();
         let mut lines = Vec::new();
         let mut current = String::new();
-        for (i, row) in screen.rows(0, cols.get()).enumerate() {
-            let wrapped = u16::try_from(i).is_ok_and(|i| screen.row_wrapped(i));
+        for (row, wrapped) in self.term.rows() {
             current.push_str(&row);
             if !wrapped {
                 // Trim the whole line: a wrapped row may end in blanks too.
@@ -211,16 +199,60 @@ mod tests {
         copy.feed(&s.repaint());
         assert_eq!(copy.text(), s.text());
         assert_eq!(copy.size(), size);
-        assert!(copy.parser.screen().bracketed_paste());
-        assert_eq!(
-            copy.parser.screen().cursor_position(),
-            s.parser.screen().cursor_position()
-        );
+        assert!(copy.term.bracketed_paste());
+        assert_eq!(copy.term.cursor(), s.term.cursor());
         s.feed(b"\x1b[?1049hALT");
         let mut alt = Screen::new(size).unwrap();
         alt.feed(&s.repaint());
-        assert!(alt.parser.screen().alternate_screen());
+        assert!(alt.term.alternate_screen());
         assert_eq!(alt.text(), "ALT");
+    }
+
+    #[test]
+    fn repaint_keeps_modes_region_saved_cursor_and_the_main_screen() {
+        let size = Size { rows: 5, cols: 10 };
+        let mut s = Screen::new(size).unwrap();
+        s.feed(b"main\x1b[2;4r\x1b[?1h\x1b[?25l\x1b[?1002h\x1b[?1006h\x1b=\x1b[?2004h");
+        // A saved cursor; the cursor past the last column of a row outside
+        // the scroll region (the next character wraps).
+        s.feed(b"\x1b[3;3H\x1b[1;44m\x1b7\x1b[0m\x1b[5;1H0123456789");
+        let mut copy = Screen::new(size).unwrap();
+        copy.feed(b"junk\x1b[?1049h\x1b[?1000h\x1b[?1l\x1b[?9h");
+        copy.feed(&s.repaint());
+        assert_eq!(copy.text(), s.text());
+        assert_eq!(copy.term.cursor(), s.term.cursor());
+        assert_eq!(copy.term.modes(), s.term.modes());
+        assert!(!copy.term.alternate_screen());
+        // Both go on the same way.
+        for t in [&mut s, &mut copy] {
+            t.feed(b"X\x1b8Y\r\n\n\n\nZ");
+        }
+        assert_eq!(copy.text(), s.text());
+        assert_eq!(copy.repaint(), s.repaint());
+        // The alternate screen is drawn over the main one, which is there
+        // when the program leaves it.
+        s.feed(b"\x1b[?1049h\x1b[HALT");
+        let mut copy = Screen::new(size).unwrap();
+        copy.feed(&s.repaint());
+        assert_eq!(copy.text(), "ALT");
+        for t in [&mut s, &mut copy] {
+            t.feed(b"\x1b[?1049l");
+        }
+        assert_eq!(copy.text(), s.text());
+        assert_eq!(copy.term.cursor(), s.term.cursor());
+    }
+
+    #[test]
+    fn wide_and_combining_characters() {
+        let mut s = Screen::new(Size { rows: 3, cols: 5 }).unwrap();
+        // Two columns each; the third does not fit and goes to the next
+        // row whole (which, the last column being empty, is not joined).
+        s.feed("宽字宽e\u{301}".as_bytes());
+        assert_eq!(s.text(), "宽字\n宽e\u{301}");
+        assert_eq!(s.term.cursor(), (1, 3));
+        // Overwriting half of a wide character clears the other half.
+        s.feed(b"\x1b[1;2Hx");
+        assert_eq!(s.last_lines(3).lines().next(), Some(" x字"));
     }
 
     #[test]

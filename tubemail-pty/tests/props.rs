@@ -172,3 +172,127 @@ proptest! {
         prop_assert_eq!(copy.text(), s.text());
     }
 }
+
+/// A number for a CSI parameter: mostly small, sometimes beyond the screen.
+fn num() -> impl Strategy<Value = u16> {
+    prop_oneof![4 => 0u16..6, 2 => 0u16..40, 1 => 0u16..300]
+}
+
+/// What shells, CLIs and TUIs (Claude Code's Ink) write: text (wide and
+/// combining characters included), line controls, colours, cursor moves,
+/// erasing, scroll regions, the alternate screen. Only what both models
+/// implement.
+fn tui_output() -> impl Strategy<Value = Vec<u8>> {
+    let csi1 = (
+        prop::sample::select(
+            &[
+                "A", "B", "C", "D", "E", "F", "G", "`", "d", "J", "K", "X", "@", "P", "L", "M",
+                "S", "T", "b", "?J", "?K",
+            ][..],
+        ),
+        num(),
+    )
+        .prop_map(|(f, n)| match f.strip_prefix('?') {
+            Some(f) => format!("\x1b[?{}{f}", n % 3),
+            None if f == "J" || f == "K" => format!("\x1b[{}{f}", n % 4),
+            None => format!("\x1b[{n}{f}"),
+        });
+    let csi2 = (prop::sample::select(&["H", "f", "r"][..]), num(), num())
+        .prop_map(|(f, a, b)| format!("\x1b[{a};{b}{f}"));
+    let sgr = prop::collection::vec(
+        prop_oneof![
+            (0u16..110).prop_map(|n| n.to_string()),
+            (0u16..300).prop_map(|n| format!("38;5;{n}")),
+            (0u8..=255, 0u8..=255, 0u8..=255).prop_map(|(r, g, b)| format!("48;2;{r};{g};{b}")),
+        ],
+        0..4,
+    )
+    .prop_map(|p| format!("\x1b[{}m", p.join(";")));
+    let piece = prop_oneof![
+        6 => "[ -~]{1,90}",
+        2 => "[a-z 宽字🦀é\u{301}]{1,30}",
+        3 => prop::sample::select(&["\r\n", "\r", "\n", "\x08", "\t", "\x0b", "\x0c"][..]).prop_map(str::to_owned),
+        3 => csi1,
+        2 => csi2,
+        2 => sgr,
+        2 => prop::sample::select(
+            &[
+                "\x1b7", "\x1b8", "\x1bM", "\x1b[H", "\x1b[r", "\x1b[?1049h", "\x1b[?1049l",
+                "\x1b[?47h", "\x1b[?47l", "\x1b[?6h", "\x1b[?6l", "\x1b[?25l", "\x1b[?25h",
+                "\x1b[?2004h", "\x1b[?1h", "\x1b[?1000h", "\x1b[?1006h", "\x1b]0;title\x07",
+                "\x1b(0", "\x1b(B", "\x1b=", "\x1bc",
+            ][..],
+        )
+        .prop_map(str::to_owned),
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|v| v.concat().into_bytes())
+}
+
+fn nz(n: u16) -> std::num::NonZeroU16 {
+    std::num::NonZeroU16::new(n).unwrap()
+}
+
+/// vt100's text read as `Screen::text` reads it (rows, wrapped ones joined).
+fn vt100_text(screen: &vt100::Screen) -> String {
+    let (_, cols) = screen.size();
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for (i, row) in screen.rows(0, cols.get()).enumerate() {
+        current.push_str(&row);
+        if !u16::try_from(i).is_ok_and(|i| screen.row_wrapped(i)) {
+            lines.push(current.trim_end().to_owned());
+            current.clear();
+        }
+    }
+    if !current.is_empty() {
+        lines.push(current.trim_end().to_owned());
+    }
+    let end = lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(0, |i| i + 1);
+    lines[..end].join("\n")
+}
+
+proptest! {
+    /// The screen shows what the vt100 crate's model shows, through resizes.
+    #[test]
+    fn text_matches_the_vt100_model(
+        start in (1u16..=40, 1u16..=100),
+        steps in prop::collection::vec(
+            prop_oneof![
+                5 => tui_output().prop_map(Step::Feed),
+                1 => (1u16..=40, 1u16..=100).prop_map(|(r, c)| Step::Resize(r, c)),
+            ],
+            1..6,
+        ),
+    ) {
+        let (rows, cols) = start;
+        let mut ours = Screen::new(Size { rows, cols }).unwrap();
+        let mut reference = vt100::Parser::new(nz(rows), nz(cols), 0);
+        for step in &steps {
+            match step {
+                Step::Feed(bytes) => {
+                    ours.feed(bytes);
+                    reference.process(bytes);
+                }
+                Step::Resize(rows, cols) => {
+                    ours.resize(Size { rows: *rows, cols: *cols }).unwrap();
+                    reference.set_size(nz(*rows), nz(*cols));
+                }
+            }
+            prop_assert_eq!(ours.text(), vt100_text(reference.screen()));
+        }
+    }
+
+    /// A repaint read by the vt100 model shows the same text.
+    #[test]
+    fn vt100_reads_the_same_text_from_a_repaint(size in (1u16..=40, 1u16..=100), bytes in tui_output()) {
+        let (rows, cols) = size;
+        let mut ours = Screen::new(Size { rows, cols }).unwrap();
+        ours.feed(&bytes);
+        let mut reference = vt100::Parser::new(nz(rows), nz(cols), 0);
+        reference.process(&ours.repaint());
+        prop_assert_eq!(vt100_text(reference.screen()), ours.text());
+    }
+}
