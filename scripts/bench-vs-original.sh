@@ -2,8 +2,9 @@
 # Side-by-side benchmark against the original Python hub: installs PyPI
 # tubemail 1.2.0 into a venv under target/ (with fastmcp 2.14, the release
 # it was built against: later fastmcp refuses its task tools), builds our
-# hub in release mode, and runs scripts/bench_vs_original.py with the same
-# client against both. Figures go to BENCHMARKS.md by hand.
+# hub and tubemail-bench in release mode, and runs scripts/bench_vs_original.py
+# with the same clients against both (its Python client, then tubemail-bench's
+# lean Rust MCP client). Figures go to BENCHMARKS.md by hand.
 #
 # Usage: scripts/bench-vs-original.sh [bench_vs_original.py args...]
 #   e.g. scripts/bench-vs-original.sh --messages 500 --memory-steps 10,100,1000
@@ -18,7 +19,7 @@ if ! "$venv/bin/python" -c 'import tubemail_hub, httpx' >/dev/null 2>&1; then
   "${PYTHON:-python3}" -m venv "$venv"
   "$venv/bin/python" -m pip install -q "tubemail==1.2.0" "fastmcp>=2.14,<2.15"
 fi
-cargo build --release --locked -p tubemail-hub
+cargo build --release --locked -p tubemail-hub -p tubemail-bench
 
 # 1000 streams: one fd each in the client and in the hub.
 want=4096
@@ -30,5 +31,5 @@ out_dir="$target_dir/bench"
 mkdir -p "$out_dir"
 out="$out_dir/vs-original-$(date +%Y%m%d-%H%M%S)"
 "$venv/bin/python" scripts/bench_vs_original.py \
-  --ours "$target_dir/release/tubemail-hub" --original-venv "$venv" --json "$out.json" "$@" | tee "$out.md"
+  --ours "$target_dir/release/tubemail-hub" --bench "$target_dir/release/tubemail-bench" --original-venv "$venv" --json "$out.json" "$@" | tee "$out.md"
 echo "report saved to $out.md and $out.json" >&2

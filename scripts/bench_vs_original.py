@@ -20,6 +20,11 @@ Scenarios, each hub fresh (own temp data dir, random secret):
   reconnect    a worker's stream cut while messages are sent; reopened
                with Last-Event-ID (the last SSE id seen, if the hub sends
                ids): messages that never arrive on the stream are lost
+  lean client  with --bench: `tubemail-bench mcp --url` (Rust, raw HTTP, one
+               MCP session) against the same hub: tm_status and tm_send ->
+               stream arrival without this script's Python client cost,
+               which is about the same for both hubs and hides their
+               difference
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -419,6 +425,32 @@ async def reconnect(spec: HubSpec, args: argparse.Namespace) -> dict[str, Any]:
         hub.stop()
 
 
+BENCH_LINE = re.compile(r"^\s*(tools/call tm_status|tm_send -> arrival on the stream):\s+p50 ([\d.]+) ms, p90 [\d.]+ ms, p99 ([\d.]+) ms")
+
+
+async def lean_client(spec: HubSpec, args: argparse.Namespace) -> dict[str, Any]:
+    """tubemail-bench's mcp scenario (Rust) against a fresh hub."""
+    hub = await Hub.start(spec)
+    try:
+        cmd = [args.bench, "mcp", "--url", hub.base, "--mcp-wakes", "0", "--mcp-calls", str(args.lean_calls)]
+        env = dict(os.environ, TUBEMAIL_SECRET=hub.secret, RUST_LOG="warn")
+        out = await asyncio.to_thread(subprocess.run, cmd, env=env, capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {out.stderr[-2000:]}")
+        res: dict[str, Any] = {}
+        for line in out.stdout.splitlines():
+            m = BENCH_LINE.match(line)
+            if m:
+                key = "lean_status" if m.group(1).startswith("tools") else "lean_delivery"
+                res[f"{key}_p50_ms"] = float(m.group(2))
+                res[f"{key}_p99_ms"] = float(m.group(3))
+        if len(res) != 4:
+            raise RuntimeError(f"unexpected tubemail-bench output:\n{out.stdout}")
+        return res
+    finally:
+        hub.stop()
+
+
 async def run_hub(spec: HubSpec, args: argparse.Namespace) -> dict[str, Any]:
     res: dict[str, Any] = {}
     print(f"[{spec.name}] cold start", file=sys.stderr)
@@ -429,6 +461,9 @@ async def run_hub(spec: HubSpec, args: argparse.Namespace) -> dict[str, Any]:
     res.update(await latency_throughput_mcp(spec, args))
     print(f"[{spec.name}] reconnect", file=sys.stderr)
     res.update(await reconnect(spec, args))
+    if args.bench:
+        print(f"[{spec.name}] lean client (tubemail-bench mcp)", file=sys.stderr)
+        res.update(await lean_client(spec, args))
     return res
 
 
@@ -447,6 +482,10 @@ ROWS = [
     ("MCP tm_status p50, ms", "mcp_p50_ms", "lower"),
     ("MCP tm_status p99, ms", "mcp_p99_ms", "lower"),
     ("messages lost across a stream reconnect (of sent)", "reconnect_lost", "count"),
+    ("lean client: delivery p50 (tm_send -> stream), ms", "lean_delivery_p50_ms", "lower"),
+    ("lean client: delivery p99, ms", "lean_delivery_p99_ms", "lower"),
+    ("lean client: MCP tm_status p50, ms", "lean_status_p50_ms", "lower"),
+    ("lean client: MCP tm_status p99, ms", "lean_status_p99_ms", "lower"),
 ]
 
 
@@ -493,6 +532,8 @@ def main() -> None:
     ap.add_argument("--mcp-calls", type=int, default=300)
     ap.add_argument("--reconnect-messages", type=int, default=20)
     ap.add_argument("--deadline", type=float, default=5.0, help="a message not on its stream after this is lost")
+    ap.add_argument("--bench", help="tubemail-bench binary: adds the lean-client rows")
+    ap.add_argument("--lean-calls", type=int, default=2000, help="measured calls and sends of the lean client")
     ap.add_argument("--json", help="also write both columns here as JSON")
     args = ap.parse_args()
 

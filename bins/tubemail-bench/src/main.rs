@@ -87,7 +87,7 @@ struct Cli {
     /// A message not on its stream this many seconds after its send is lost.
     #[arg(long, default_value_t = 5.0)]
     deadline: f64,
-    /// Measured tm_status calls in the mcp scenario.
+    /// Measured tm_status calls (and tm_send deliveries) in the mcp scenario.
     #[arg(long, default_value_t = 2000)]
     mcp_calls: usize,
     /// Measured wake-ups of tm_wait_for_activity in the mcp scenario.

@@ -1,11 +1,18 @@
-//! The `mcp` scenario: tool-call latency over MCP (streamable HTTP) and how
-//! fast `tm_wait_for_activity` wakes when an event arrives.
+//! The `mcp` scenario: tool-call latency over MCP (streamable HTTP), how
+//! long a `tm_send` takes to reach the worker's stream, and how fast
+//! `tm_wait_for_activity` wakes when an event arrives.
+//!
+//! The first two parts use only what the original 1.2 hub also speaks
+//! (`/tubemail/{w}/register`, its SSE stream, MCP at `/mcp/`), so the same
+//! client can measure both hubs (`--url`, `--mcp-wakes 0`).
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use futures::StreamExt;
 use serde_json::{Value, json};
+use sse_stream::SseStream;
 
 use crate::collector::{Percentiles, show};
 use crate::hub::Target;
@@ -14,7 +21,7 @@ use crate::hub::Target;
 pub struct McpConfig {
     /// The worker the tools are called on.
     pub worker: String,
-    /// Measured `tm_status` calls.
+    /// Measured `tm_status` calls, and measured `tm_send` deliveries.
     pub calls: usize,
     /// Measured wake-ups of `tm_wait_for_activity`.
     pub wakes: usize,
@@ -25,12 +32,13 @@ pub struct McpConfig {
 /// What the scenario measured.
 pub struct McpReport {
     status: Option<Percentiles>,
+    delivery: Option<Percentiles>,
     wake: Option<Percentiles>,
     cap: Option<Duration>,
 }
 
 /// An MCP session over raw HTTP (one JSON-RPC request per POST).
-struct Session {
+pub struct Session {
     http: reqwest::Client,
     url: String,
     secret: String,
@@ -53,7 +61,8 @@ fn response_for(body: &str, id: u64) -> Option<Value> {
 }
 
 impl Session {
-    async fn open(target: &Target) -> Result<Session> {
+    /// Initializes a session with `target`'s hub.
+    pub async fn open(target: &Target) -> Result<Session> {
         let api = &target.api;
         // Longer than the hub's 45 s wait cap (the shared client stops at 30 s).
         let http = reqwest::Client::builder()
@@ -107,7 +116,7 @@ impl Session {
     }
 
     /// Calls a tool; returns its result object.
-    async fn call(&mut self, tool: &str, args: Value) -> Result<Value> {
+    pub async fn call(&mut self, tool: &str, args: Value) -> Result<Value> {
         let id = self.next;
         self.next += 1;
         let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
@@ -135,6 +144,8 @@ pub async fn run(target: &Target, cfg: &McpConfig) -> Result<McpReport> {
         session.call("tm_status", args.clone()).await?;
         samples.push(t.elapsed());
     }
+
+    let delivery = Percentiles::of(deliveries(target, &mut session, cfg).await?);
 
     // Wake-up: a wait is parked, then a send commits; measure from the
     // send's acknowledgement (after its commit) to the wait's answer.
@@ -181,9 +192,54 @@ pub async fn run(target: &Target, cfg: &McpConfig) -> Result<McpReport> {
     };
     Ok(McpReport {
         status: Percentiles::of(samples),
+        delivery,
         wake: Percentiles::of(wakes),
         cap,
     })
+}
+
+/// `tm_send` → arrival on the worker's stream, one message at a time (after
+/// 20 unmeasured). Messages are matched by a unique token in their text,
+/// since the original's stream carries no event ids.
+async fn deliveries(
+    target: &Target,
+    session: &mut Session,
+    cfg: &McpConfig,
+) -> Result<Vec<Duration>> {
+    let url = format!("{}/tubemail/{}/stream", target.api.base(), cfg.worker);
+    let resp = session
+        .http
+        .get(&url)
+        .bearer_auth(&session.secret)
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("GET {url}"))?;
+    let mut events = SseStream::from_bytes_stream(resp.bytes_stream());
+    let mut samples = Vec::with_capacity(cfg.calls);
+    for i in 0..cfg.calls + 20 {
+        let token = format!("mcp-delivery-{i}-{}", std::process::id());
+        let t = Instant::now();
+        session
+            .call("tm_send", json!({"worker": cfg.worker, "message": token}))
+            .await?;
+        let arrived = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(event) = events.next().await {
+                let event = event.context("reading the worker's stream")?;
+                if event.data.as_deref().is_some_and(|d| d.contains(&token)) {
+                    return Ok(Instant::now());
+                }
+            }
+            bail!("the worker's stream ended")
+        })
+        .await
+        .with_context(|| format!("{token} not on the stream within 5 s"))??;
+        if i >= 20 {
+            samples.push(arrived.saturating_duration_since(t));
+        }
+    }
+    Ok(samples)
 }
 
 impl fmt::Display for McpReport {
@@ -196,6 +252,11 @@ impl fmt::Display for McpReport {
             f,
             "  tools/call tm_status:                 {}",
             show(self.status)
+        )?;
+        writeln!(
+            f,
+            "  tm_send -> arrival on the stream:     {}",
+            show(self.delivery)
         )?;
         writeln!(
             f,
