@@ -88,7 +88,7 @@ pub enum StreamEvent {
 
 /// Reads a JSON string or number as a string (ids are strings on the wire,
 /// but a lenient reader gives clearer reports when they are not).
-fn id_string(value: Option<&Value>) -> Option<String> {
+pub fn id_string(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -127,6 +127,9 @@ impl Api {
             .http1_only()
             .tcp_nodelay(true)
             .pool_max_idle_per_host(pool)
+            // Below the hub's 30 s keep-alive read timeout, so a pooled
+            // connection is never picked just as the hub closes it.
+            .pool_idle_timeout(Duration::from_secs(20))
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build()
@@ -222,6 +225,66 @@ impl Api {
         let event_id =
             id_string(parsed.get("event_id")).ok_or_else(|| SendError::BadBody(snippet(&text)))?;
         Ok(SendAck { event_id })
+    }
+
+    /// Sends a JSON request to `path` (e.g. `/api/workers`) and returns the
+    /// JSON body of a 200; any other status, a transport failure or a
+    /// non-JSON body is an error.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, SendError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url).bearer_auth(&self.secret);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| SendError::Transport(error_chain(&e)))?;
+        let code = resp.status().as_u16();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| SendError::Transport(format!("reading body: {}", error_chain(&e))))?;
+        if code != 200 {
+            return Err(SendError::Status {
+                code,
+                body: snippet(&text),
+            });
+        }
+        serde_json::from_str(&text).map_err(|_| SendError::BadBody(snippet(&text)))
+    }
+
+    /// Opens the SSE stream at `path`, resuming after `last_event_id` when
+    /// given; returns the response once the hub answered 200 with headers.
+    pub async fn open_sse(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .streams
+            .get(&url)
+            .bearer_auth(&self.secret)
+            .header("Accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let resp = tokio::time::timeout(OPEN_TIMEOUT, req.send())
+            .await
+            .with_context(|| format!("GET {url}: no response headers in {OPEN_TIMEOUT:?}"))?
+            .map_err(|e| anyhow::anyhow!("GET {url}: {}", error_chain(&e)))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            bail!("GET {url} -> HTTP {status}: {}", snippet(&text));
+        }
+        Ok(resp)
     }
 
     /// Opens `worker`'s stream and spawns a reader that reports to `tx`

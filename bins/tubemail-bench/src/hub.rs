@@ -167,6 +167,11 @@ impl Target {
             .map_or_else(|| "-".to_owned(), |s| s.dir.path().display().to_string())
     }
 
+    /// A spawned hub's data dir.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.spawned.as_ref().map(|s| s.dir.path().join("data"))
+    }
+
     /// Whether a spawned hub has exited, with its status and log tail.
     pub fn exited(&mut self) -> Option<String> {
         let s = self.spawned.as_mut()?;
@@ -236,6 +241,18 @@ pub fn open_files_limit() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (a hub
+/// the bench spawns inherits it); returns the new soft limit.
+pub fn raise_open_files_limit() -> Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("getrlimit(RLIMIT_NOFILE)")?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+            .with_context(|| format!("setrlimit(RLIMIT_NOFILE, {hard})"))?;
+    }
+    Ok(hard.max(soft))
 }
 
 /// CPU time (user + system) a process has used so far, from

@@ -3,7 +3,7 @@
 //! Spawns the hub (fresh temp data dir, random secret) once per scenario, or
 //! drives a running one (`--url`, `--secret`), and prints a human-readable
 //! report to stdout. Scenarios: `latency`, `throughput`, `memory`, `mcp`, `manager`,
-//! `terminal`, or `all`.
+//! `terminal`, `soak` (10 minutes; not part of `all`), or `all`.
 //! Logs go to stderr (`RUST_LOG`, default `info`).
 
 mod api;
@@ -13,6 +13,7 @@ mod latency;
 mod manager;
 mod mcp;
 mod memory;
+mod soak;
 mod terminal;
 mod throughput;
 
@@ -23,7 +24,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
 
-use crate::hub::{HubOptions, Target, default_hub_bin, open_files_limit};
+use crate::hub::{HubOptions, Target, default_hub_bin, open_files_limit, raise_open_files_limit};
 
 /// Which scenario(s) to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,7 +41,10 @@ enum Scenario {
     Manager,
     /// The browser terminal bridge: echo tax, Ctrl-C under flood, MiB/s to viewers, recording cost.
     Terminal,
-    /// All of them, each against a fresh hub.
+    /// Many streamed workers with steady mixed traffic for minutes: RSS,
+    /// fds, threads, data-dir size and latency over time (not in `all`).
+    Soak,
+    /// All of them (but `soak`), each against a fresh hub.
     All,
 }
 
@@ -120,6 +124,54 @@ struct Cli {
     /// Minimum settle time before each RSS sample, in seconds.
     #[arg(long, default_value_t = 1.0)]
     settle: f64,
+    /// Streamed workers in the soak.
+    #[arg(long, default_value_t = 10_000)]
+    soak_workers: usize,
+    /// Duration of the soak's traffic, in seconds.
+    #[arg(long, default_value_t = 600.0)]
+    soak_seconds: f64,
+    /// Soak: sends per second to random workers (each checked on its stream).
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Soak: worker replies (`/outbound`) per second.
+    #[arg(long, default_value_t = 20.0)]
+    outbound_rate: f64,
+    /// Soak: permission prompts per second, each answered 0.2-2 s later.
+    #[arg(long, default_value_t = 2.0)]
+    permission_rate: f64,
+    /// Soak: heartbeats (`/active`, `/context-pct`) per second.
+    #[arg(long, default_value_t = 100.0)]
+    heartbeat_rate: f64,
+    /// Soak: status, worker, permission and timeline reads per second.
+    #[arg(long, default_value_t = 10.0)]
+    read_rate: f64,
+    /// Soak: full roster reads (`GET /api/workers`) per second.
+    #[arg(long, default_value_t = 0.2)]
+    roster_rate: f64,
+    /// Soak: MCP `tools/call tm_status` per second, on one session.
+    #[arg(long, default_value_t = 2.0)]
+    mcp_rate: f64,
+    /// Soak: approximate size of each sent message, in bytes.
+    #[arg(long, default_value_t = 200)]
+    message_bytes: usize,
+    /// Soak: sampling interval, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    sample: f64,
+    /// Soak: warm-up left out of the growth verdict, in seconds.
+    #[arg(long, default_value_t = 120.0)]
+    soak_warmup: f64,
+    /// Soak: most requests in flight (operations beyond it are shed and counted).
+    #[arg(long, default_value_t = 256)]
+    inflight: usize,
+    /// Soak: allowed hub RSS growth after warm-up, in percent.
+    #[arg(long, default_value_t = 5.0)]
+    rss_tolerance: f64,
+    /// Soak: allowed growth of the hub's open file descriptors after warm-up.
+    #[arg(long, default_value_t = 16)]
+    fd_tolerance: u64,
+    /// Data dir of the hub given by --url, for its size (soak).
+    #[arg(long)]
+    hub_data_dir: Option<PathBuf>,
 }
 
 /// Worker names `b<tag>-<kind>-<i>`, unique per run so a shared hub's
@@ -142,9 +194,14 @@ async fn run_one(
     tag: &str,
 ) -> Result<(String, bool)> {
     let deadline = secs(cli.deadline, "deadline")?;
-    if scenario == Scenario::Memory && opts.url.is_some() && opts.pid.is_none() {
-        let skipped = "== memory ==\n  skipped: --url without --hub-pid, so RSS cannot be read\n";
-        return Ok((skipped.to_owned(), true));
+    if matches!(scenario, Scenario::Memory | Scenario::Soak)
+        && opts.url.is_some()
+        && opts.pid.is_none()
+    {
+        let skipped = format!(
+            "== {scenario:?} ==\n  skipped: --url without --hub-pid, so RSS cannot be read\n"
+        );
+        return Ok((skipped, true));
     }
     let mut target = Target::start(opts).await?;
     let report = match scenario {
@@ -209,6 +266,35 @@ async fn run_one(
             };
             terminal::run(&target, &cfg).await.map(|r| r.to_string())
         }
+        Scenario::Soak => {
+            let cfg = soak::SoakConfig {
+                names: names(tag, "soak", cli.soak_workers),
+                duration: secs(cli.soak_seconds, "soak-seconds")?,
+                send_rate: cli.rate,
+                outbound_rate: cli.outbound_rate,
+                permission_rate: cli.permission_rate,
+                heartbeat_rate: cli.heartbeat_rate,
+                read_rate: cli.read_rate,
+                roster_rate: cli.roster_rate,
+                mcp_rate: cli.mcp_rate,
+                message_bytes: cli.message_bytes,
+                sample: secs(cli.sample, "sample")?,
+                warmup: secs(cli.soak_warmup, "soak-warmup")?,
+                deadline,
+                inflight: cli.inflight,
+                rss_tolerance: cli.rss_tolerance,
+                fd_tolerance: cli.fd_tolerance,
+                data_dir: cli.hub_data_dir.clone(),
+                tag: tag.to_owned(),
+            };
+            match soak::run(&target, &cfg).await {
+                Ok(r) if r.passed() => Ok(r.to_string()),
+                Ok(r) => Err(anyhow::anyhow!(
+                    "{r}the soak failed its checks (see RESULT)"
+                )),
+                Err(e) => Err(e),
+            }
+        }
         Scenario::All => bail!("`all` is not a single scenario"),
     };
     let died = target.exited();
@@ -232,8 +318,11 @@ async fn main() -> Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    if cli.workers == 0 || cli.senders == 0 {
-        bail!("--workers and --senders must be at least 1");
+    if cli.workers == 0 || cli.senders == 0 || cli.soak_workers == 0 || cli.inflight == 0 {
+        bail!("--workers, --senders, --soak-workers and --inflight must be at least 1");
+    }
+    if cli.sample <= 0.0 {
+        bail!("--sample must be positive");
     }
     let hub_bin = match &cli.hub_bin {
         Some(p) => p.clone(),
@@ -251,13 +340,21 @@ async fn main() -> Result<()> {
         s => vec![s],
     };
     // Every stream is its own connection, on both sides (the spawned hub
-    // inherits this process's limits).
-    let needed = cli.workers.max(cli.idle_workers) as u64 + cli.senders as u64 + 64;
+    // inherits this process's limits): take all the hard limit allows.
+    if let Err(e) = raise_open_files_limit() {
+        tracing::warn!(error = %format!("{e:#}"), "could not raise RLIMIT_NOFILE");
+    }
+    let streams = if scenarios.contains(&Scenario::Soak) {
+        cli.soak_workers + cli.inflight
+    } else {
+        cli.workers.max(cli.idle_workers) + cli.senders
+    };
+    let needed = streams as u64 + 64;
     match open_files_limit() {
         Some(limit) if limit < needed => tracing::warn!(
             limit,
             needed,
-            "RLIMIT_NOFILE too low for this many streams; run `ulimit -n 4096` first"
+            "RLIMIT_NOFILE too low for this many streams, even raised to the hard limit; raise it (ulimit -Hn) first"
         ),
         Some(_) => {}
         None => tracing::warn!("could not read RLIMIT_NOFILE"),
@@ -268,7 +365,11 @@ async fn main() -> Result<()> {
         url: cli.url.as_deref(),
         secret: cli.secret.as_deref(),
         pid: cli.hub_pid,
-        pool: cli.senders + 8,
+        pool: if scenarios.contains(&Scenario::Soak) {
+            cli.inflight
+        } else {
+            cli.senders + 8
+        },
     };
     let mut tag = [0u8; 3];
     getrandom::fill(&mut tag).map_err(|e| anyhow::anyhow!("getrandom: {e}"))?;
