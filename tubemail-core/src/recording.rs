@@ -12,6 +12,8 @@
 //! # Layout
 //! - `time`: UTC timestamps of the formats, parsing of query bounds.
 //! - `text`: UTF-8 across chunk boundaries and escape-sequence stripping.
+//! - `encode`: the `.cast` and frame lines of a piece of output, escaped
+//!   straight into the writer's buffers.
 //! - `recorder`: the writer thread, rotation, GC, status and frame queries.
 
 use serde::{Deserialize, Serialize};
@@ -23,12 +25,16 @@ use crate::wire::Timestamp;
 use schemars::JsonSchema;
 
 #[cfg(feature = "engine")]
+mod encode;
+#[cfg(feature = "engine")]
 mod recorder;
 #[cfg(feature = "engine")]
 mod text;
 #[cfg(feature = "engine")]
 mod time;
 
+#[cfg(feature = "engine")]
+pub use encode::{Encoder, escape_json};
 #[cfg(feature = "engine")]
 pub use recorder::{FramesQuery, RecordError, Recorder, RecorderLimits};
 #[cfg(feature = "engine")]

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use serde_json::{Value, json};
 use tubemail_core::WorkerName;
 use tubemail_core::engine::Engine;
@@ -130,8 +131,10 @@ impl Terminals {
         RecorderLimits::from(&self.engine.hub_config())
     }
 
-    /// Output from the manager; `false` when nobody consumes it.
-    pub fn output(&self, worker: &WorkerName, bytes: &[u8]) -> bool {
+    /// Output from the manager; `false` when nobody consumes it. The
+    /// recorder gets a reference to the same bytes (no copy; it escapes
+    /// them on its own thread).
+    pub fn output(&self, worker: &WorkerName, bytes: &Bytes) -> bool {
         let recording = self.recording(worker);
         let term = self.existing(worker);
         let viewers = term.as_ref().is_some_and(|t| t.viewers() > 0);
@@ -139,7 +142,7 @@ impl Terminals {
             return false;
         }
         // The recorder only queues: a slow disk never holds up viewers.
-        if recording && !self.recorder.output(worker, bytes, self.limits()) {
+        if recording && !self.recorder.output(worker, bytes.clone(), self.limits()) {
             tracing::debug!(worker = %worker, bytes = bytes.len(), "recorder behind; output not recorded");
         }
         self.get(worker).output(bytes);

@@ -1,19 +1,24 @@
 //! The recorder: one writer thread for every worker's recordings, fed
 //! through a queue with a byte budget, so a slow disk costs recorded bytes
 //! (reported as a gap) and never time on the caller's side.
+//!
+//! The caller only queues a reference-counted [`Bytes`] (no copy, no
+//! escaping on its side); the writer encodes each piece straight into the
+//! two files' buffers ([`Encoder`]) and writes them in large blocks.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use serde_json::json;
 
-use super::text::{AnsiStripper, Utf8Carry};
+use super::encode::Encoder;
 use super::time::{iso_millis, parse_bound, stem};
 use super::{Frame, FramesResponse, RecordingFile, RecordingStatus};
 use crate::name::WorkerName;
@@ -26,6 +31,9 @@ const MSG_OVERHEAD: u64 = 256;
 /// Output is written in events of at most this many bytes, so rotation
 /// happens close to the limit.
 const PIECE: usize = 16 << 10;
+/// Encoded lines are written to a file once this many are buffered (and
+/// whenever the writer is idle).
+const WRITE_AT: usize = 256 << 10;
 /// Longest `grep` pattern.
 const MAX_PATTERN: usize = 1024;
 /// Compiled size bound of a `grep` pattern.
@@ -87,7 +95,7 @@ pub struct FramesQuery {
 enum Msg {
     Output {
         worker: WorkerName,
-        bytes: Vec<u8>,
+        bytes: Bytes,
         at: SystemTime,
         limits: RecorderLimits,
     },
@@ -143,6 +151,7 @@ impl Recorder {
         let writer = Writer {
             shared: shared.clone(),
             workers: HashMap::new(),
+            buf: Buffers::default(),
         };
         std::thread::Builder::new()
             .name("tubemail-recorder".into())
@@ -155,10 +164,17 @@ impl Recorder {
         let _ = self.tx.send(msg);
     }
 
-    /// Queues output of `worker`; never blocks. Returns `false` when the
+    /// Queues output of `worker`; never blocks and never copies (a
+    /// [`Bytes`] is shared, a `Vec` moved in). Returns `false` when the
     /// queue is over its budget (the disk is behind) and the bytes were
     /// dropped; the next written frame reports the gap.
-    pub fn output(&self, worker: &WorkerName, bytes: &[u8], limits: RecorderLimits) -> bool {
+    pub fn output(
+        &self,
+        worker: &WorkerName,
+        bytes: impl Into<Bytes>,
+        limits: RecorderLimits,
+    ) -> bool {
+        let bytes = bytes.into();
         let cost = bytes.len() as u64 + MSG_OVERHEAD;
         let queued = self.shared.queued.fetch_add(cost, Ordering::AcqRel);
         if queued + cost > QUEUE_BUDGET {
@@ -168,7 +184,7 @@ impl Recorder {
         }
         self.send(Msg::Output {
             worker: worker.clone(),
-            bytes: bytes.to_vec(),
+            bytes,
             at: SystemTime::now(),
             limits,
         });
@@ -358,23 +374,48 @@ fn stems(dir: &Path) -> Result<Vec<String>, RecordError> {
 
 struct Session {
     stem: String,
-    cast: BufWriter<File>,
-    frames: BufWriter<File>,
+    cast: File,
+    frames: File,
+    /// Bytes of both files, buffered ones included.
     bytes: u64,
     started: SystemTime,
+}
+
+/// Encoded lines of one session not yet written to its files. One pair
+/// for the writer, emptied before it turns to another session (so idle
+/// workers hold no buffers).
+#[derive(Default)]
+struct Buffers {
+    cast: Vec<u8>,
+    frames: Vec<u8>,
+}
+
+impl Buffers {
+    fn len(&self) -> usize {
+        self.cast.len() + self.frames.len()
+    }
+
+    /// Writes the lines to `s`'s files; emptied even when that fails.
+    fn write_to(&mut self, s: &mut Session) -> std::io::Result<()> {
+        let cast = s.cast.write_all(&self.cast);
+        let frames = s.frames.write_all(&self.frames);
+        self.cast.clear();
+        self.frames.clear();
+        cast.and(frames)
+    }
 }
 
 #[derive(Default)]
 struct WorkerRec {
     session: Option<Session>,
-    utf8: Utf8Carry,
-    strip: AnsiStripper,
+    enc: Encoder,
     size: Option<(u16, u16)>,
 }
 
 struct Writer {
     shared: Arc<Shared>,
     workers: HashMap<WorkerName, WorkerRec>,
+    buf: Buffers,
 }
 
 impl Writer {
@@ -397,15 +438,11 @@ impl Writer {
         self.flush_all();
     }
 
+    /// Nothing is buffered between messages (each is written out when
+    /// handled) and files are unbuffered, so what was handled is visible
+    /// to readers; kept as the one place to change that.
     fn flush_all(&mut self) {
-        for (worker, rec) in &mut self.workers {
-            if let Some(s) = rec.session.as_mut()
-                && let Err(e) = s.cast.flush().and_then(|()| s.frames.flush())
-            {
-                tracing::warn!(worker = %worker, error = %e, "could not flush a recording");
-                rec.session = None;
-            }
-        }
+        debug_assert_eq!(self.buf.len(), 0);
     }
 
     fn handle(&mut self, msg: Msg) {
@@ -454,12 +491,19 @@ impl Writer {
         }
     }
 
+    /// Writes what is buffered and closes the worker's recording (the
+    /// buffer is emptied either way).
     fn close(&mut self, worker: &WorkerName) {
-        if let Some(rec) = self.workers.get_mut(worker)
-            && let Some(mut s) = rec.session.take()
-        {
-            let _ = s.cast.flush();
-            let _ = s.frames.flush();
+        match self.workers.get_mut(worker).and_then(|r| r.session.take()) {
+            Some(mut s) => {
+                if let Err(e) = self.buf.write_to(&mut s) {
+                    tracing::warn!(worker = %worker, error = %e, "could not finish a recording");
+                }
+            }
+            None => {
+                self.buf.cast.clear();
+                self.buf.frames.clear();
+            }
         }
         lock(&self.shared.active).remove(worker);
     }
@@ -472,39 +516,43 @@ impl Writer {
         limits: RecorderLimits,
         mut gap: Option<u64>,
     ) -> std::io::Result<()> {
+        // One time for the whole chunk, formatted once.
+        let iso = iso_millis(at);
         for piece in bytes.chunks(PIECE) {
             let rec = self.workers.entry(worker.clone()).or_default();
             if rec.session.is_none() {
                 let size = rec.size.unwrap_or(DEFAULT_SIZE);
-                let session = open(&self.shared.root, worker, at, size, limits)?;
+                let (session, header) = open(&self.shared.root, worker, at, size, limits)?;
                 lock(&self.shared.active).insert(worker.clone(), session.stem.clone());
+                self.buf.cast.extend_from_slice(&header);
                 rec.session = Some(session);
             }
-            let text = rec.utf8.decode(piece);
-            let delta = rec.strip.strip(&text);
             let Some(s) = rec.session.as_mut() else {
                 continue;
             };
             let t = secs_since(s.started, at);
-            let mut line = format!("[{t:.6}, \"o\", ");
-            line.push_str(&serde_json::Value::String(text).to_string());
-            line.push_str("]\n");
-            s.cast.write_all(line.as_bytes())?;
-            s.bytes += line.len() as u64;
-            if !delta.is_empty() || gap.is_some() {
-                let frame = Frame {
-                    t: iso_millis(at),
-                    delta,
-                    gap_bytes: gap.take(),
-                };
-                let mut line = serde_json::to_string(&frame).unwrap_or_default();
-                line.push('\n');
-                s.frames.write_all(line.as_bytes())?;
-                s.bytes += line.len() as u64;
-            }
+            let before = self.buf.len();
+            rec.enc.encode(
+                piece,
+                t,
+                &iso,
+                gap.take(),
+                &mut self.buf.cast,
+                &mut self.buf.frames,
+            );
+            s.bytes += (self.buf.len() - before) as u64;
             if s.bytes >= limits.max_bytes_per_file {
                 self.close(worker);
+            } else if self.buf.len() >= WRITE_AT {
+                self.buf.write_to(s)?;
             }
+        }
+        if let Some(s) = self
+            .workers
+            .get_mut(worker)
+            .and_then(|r| r.session.as_mut())
+        {
+            self.buf.write_to(s)?;
         }
         Ok(())
     }
@@ -514,14 +562,15 @@ fn secs_since(start: SystemTime, at: SystemTime) -> f64 {
     at.duration_since(start).map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Starts a recording of `worker` and removes the oldest beyond the limit.
+/// Starts a recording of `worker` (the session and its header line) and
+/// removes the oldest beyond the limit.
 fn open(
     root: &Path,
     worker: &WorkerName,
     at: SystemTime,
     (cols, rows): (u16, u16),
     limits: RecorderLimits,
-) -> std::io::Result<Session> {
+) -> std::io::Result<(Session, Vec<u8>)> {
     let dir = root.join(worker.as_str());
     std::fs::create_dir_all(&dir)?;
     let mut t = at;
@@ -532,8 +581,8 @@ fn open(
         t += std::time::Duration::from_micros(1);
         name = stem(t);
     }
-    let mut cast = BufWriter::new(File::create(dir.join(format!("{name}.cast")))?);
-    let frames = BufWriter::new(File::create(dir.join(format!("{name}.frames.jsonl")))?);
+    let cast = File::create(dir.join(format!("{name}.cast")))?;
+    let frames = File::create(dir.join(format!("{name}.frames.jsonl")))?;
     let header = json!({
         "version": 2,
         "width": cols,
@@ -541,17 +590,16 @@ fn open(
         "timestamp": at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         "title": format!("tubemail recording: {worker}"),
     });
-    let line = format!("{header}\n");
-    cast.write_all(line.as_bytes())?;
+    let header = format!("{header}\n").into_bytes();
     let session = Session {
         stem: name,
         cast,
         frames,
-        bytes: line.len() as u64,
+        bytes: header.len() as u64,
         started: at,
     };
     gc(&dir, limits.keep_files as usize);
-    Ok(session)
+    Ok((session, header))
 }
 
 /// Keeps the newest `keep` recordings in `dir`.
@@ -590,7 +638,11 @@ mod tests {
         assert!(none.files.is_empty() && none.active_file.is_none());
 
         r.resize(&w, 100, 30);
-        assert!(r.output(&w, b"$ echo hi\r\n\x1b[1mhi\x1b[0m\r\n", limits(65_536, 2)));
+        assert!(r.output(
+            &w,
+            &b"$ echo hi\r\n\x1b[1mhi\x1b[0m\r\n"[..],
+            limits(65_536, 2)
+        ));
         r.flush().await;
         let st = r.status(&w, true, limits(65_536, 2)).unwrap();
         assert_eq!(st.files.len(), 1);
@@ -636,7 +688,7 @@ mod tests {
         // only the newest 2 stay.
         let chunk = vec![b'x'; 40 << 10];
         for _ in 0..8 {
-            assert!(r.output(&w, &chunk, limits(65_536, 2)));
+            assert!(r.output(&w, chunk.clone(), limits(65_536, 2)));
         }
         r.flush().await;
         let st = r.status(&w, true, limits(65_536, 2)).unwrap();
@@ -661,7 +713,7 @@ mod tests {
         let w: WorkerName = "q-tm".parse().unwrap();
         let l = limits(5 << 20, 4);
         for i in 0..5 {
-            r.output(&w, format!("line {i}\n").as_bytes(), l);
+            r.output(&w, format!("line {i}\n"), l);
             r.flush().await;
             tokio::time::sleep(std::time::Duration::from_millis(3)).await;
         }
