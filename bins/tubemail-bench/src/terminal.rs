@@ -12,7 +12,13 @@
 //!   of the slowest viewer (so nobody is switched to a repaint and the rate
 //!   is a sustained one); then the same to one viewer with recording on;
 //! * end to end: a program writes a burst into the pty, read by one viewer
-//!   (the manager parses every byte into its screen model on the way).
+//!   (the manager parses every byte into its screen model on the way);
+//!   runs with recording off and on alternate, for the recording's cost.
+//!
+//! With recording on, a run's clock stops only once the recorder has
+//! written everything (turning recording off waits for that), and the
+//! frames are read back through the API: the bytes the recorder skipped
+//! (`gap_bytes`) give the fraction recorded.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -92,14 +98,48 @@ pub struct TerminalConfig {
     pub viewers: usize,
 }
 
+/// End-to-end runs with recording off, then on, in turn.
+const E2E_PAIRS: usize = 5;
+
+/// What the recorder made of a run.
+#[derive(Debug, Clone, Copy, Default)]
+struct Recorded {
+    /// Bytes of `.cast` plus `.frames.jsonl` on disk.
+    on_disk: u64,
+    /// Text bytes in the frames (the output with escape sequences removed).
+    text: u64,
+    /// Output bytes the recorder skipped (the sum of `gap_bytes`).
+    gaps: u64,
+}
+
+impl Recorded {
+    /// Share of the output that was recorded.
+    fn fraction(&self) -> f64 {
+        if self.text + self.gaps == 0 {
+            return 0.0;
+        }
+        self.text as f64 / (self.text + self.gaps) as f64
+    }
+}
+
 /// One throughput run through the hub.
 struct Rate {
     viewers: usize,
-    recording: bool,
-    /// MiB/s that every viewer received.
+    /// MiB/s that every viewer received (with recording: and the recorder
+    /// wrote).
     mib_s: f64,
-    /// Bytes the recorder wrote (cast + frames), when recording.
-    recorded: Option<u64>,
+    /// What was recorded, when recording.
+    recorded: Option<Recorded>,
+}
+
+/// One end-to-end run.
+struct E2e {
+    mib_s: f64,
+    repaints: usize,
+    recorded: Option<Recorded>,
+    /// CPU time the hub used for the run (user + system), when its pid is
+    /// known.
+    hub_cpu: Option<Duration>,
 }
 
 /// Results of the terminal scenario.
@@ -108,8 +148,9 @@ pub struct TerminalReport {
     direct_echo: Option<Percentiles>,
     ctrl_c: Option<Percentiles>,
     rates: Vec<Rate>,
-    e2e_mib_s: f64,
-    e2e_snapshots: usize,
+    e2e: Vec<E2e>,
+    /// MiB per throughput run.
+    megabytes: usize,
 }
 
 type Ws =
@@ -297,8 +338,9 @@ async fn direct_echo(program: &Path, keys: usize) -> Result<Vec<Duration>> {
     Ok(samples)
 }
 
-/// `pty-out` posts to `viewers` viewers of `worker`; MiB/s each received.
-async fn hub_rate(target: &Target, worker: &str, viewers: usize, mib: usize) -> Result<f64> {
+/// `pty-out` posts to `viewers` viewers of `worker`; how long until each
+/// received everything.
+async fn hub_rate(target: &Target, worker: &str, viewers: usize, mib: usize) -> Result<Duration> {
     let mut sockets = Vec::new();
     for _ in 0..viewers {
         let mut ws = open(target, worker).await?;
@@ -373,7 +415,120 @@ async fn hub_rate(target: &Target, worker: &str, viewers: usize, mib: usize) -> 
     for r in readers {
         r.await??;
     }
-    Ok(total as f64 / (1 << 20) as f64 / t.elapsed().as_secs_f64())
+    Ok(t.elapsed())
+}
+
+fn mib_s(bytes: u64, took: Duration) -> f64 {
+    bytes as f64 / f64::from(1 << 20) / took.as_secs_f64()
+}
+
+/// Turns recording of `worker` on or off; the status (off: once the
+/// recorder has written everything queued).
+async fn set_recording(target: &Target, worker: &str, on: bool) -> Result<Value> {
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/api/workers/{worker}/recording",
+            target.api.base()
+        ))
+        .bearer_auth(target.api.secret())
+        .json(&json!({"enabled": on}))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("recording {on}: HTTP {}", r.status());
+    }
+    Ok(r.json().await?)
+}
+
+/// What the recorder wrote for `worker` (recording off by now): sizes from
+/// `status`, text and gaps from every frame (read through the API, a page
+/// at a time, oldest first).
+async fn recorded(target: &Target, worker: &str, status: &Value) -> Result<Recorded> {
+    let on_disk = status["files"].as_array().map_or(0, |f| {
+        f.iter().filter_map(|f| f["size_bytes"].as_u64()).sum()
+    });
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/api/workers/{worker}/recording/frames",
+        target.api.base()
+    );
+    let (mut text, mut gaps) = (0u64, 0u64);
+    // Pages go on from the last frame's time; frames of that same
+    // millisecond already counted are skipped (they come first, in order).
+    let mut since: Option<String> = None;
+    let mut seen_at_since = 0usize;
+    loop {
+        // Frame times are `2026-05-17T12:34:56.789Z`: nothing to encode.
+        let page_url = match &since {
+            Some(t) => format!("{url}?limit=2000&since={t}"),
+            None => format!("{url}?limit=2000"),
+        };
+        let req = http.get(&page_url).bearer_auth(target.api.secret());
+        let page: Value = req.send().await?.error_for_status()?.json().await?;
+        let frames = page["frames"].as_array().context("frames: no list")?;
+        let new = frames.get(seen_at_since..).unwrap_or_default();
+        for f in new {
+            text += f["delta"].as_str().map_or(0, |d| d.len() as u64);
+            gaps += f["gap_bytes"].as_u64().unwrap_or(0);
+        }
+        if page["truncated"] != true {
+            break;
+        }
+        let last = frames
+            .last()
+            .and_then(|f| f["t"].as_str())
+            .context("frames: no time")?
+            .to_owned();
+        let same = frames
+            .iter()
+            .rev()
+            .take_while(|f| f["t"] == last.as_str())
+            .count();
+        if same == frames.len() {
+            bail!("more than a page of frames in one millisecond; cannot page on");
+        }
+        since = Some(last);
+        seen_at_since = same;
+    }
+    Ok(Recorded {
+        on_disk,
+        text,
+        gaps,
+    })
+}
+
+/// One burst from the program in the pty, until the viewer has it all;
+/// with `record`, recording is on for it and the clock stops once the
+/// recorder has written it.
+async fn burst(
+    target: &Target,
+    ws: &mut Ws,
+    worker: &str,
+    mib: usize,
+    record: bool,
+) -> Result<E2e> {
+    if record {
+        set_recording(target, worker, true).await?;
+    }
+    let pid = target.pid.map(|p| p.to_string());
+    let cpu_before = pid.as_deref().and_then(crate::hub::cpu_time);
+    let t = Instant::now();
+    ws.send(Message::Binary(b"g".to_vec().into())).await?;
+    let (_, repaints) = read_until(ws, b"END-OF-BURST", Duration::from_secs(120)).await?;
+    let mut recorded_run = None;
+    if record {
+        let status = set_recording(target, worker, false).await?;
+        let took = t.elapsed();
+        recorded_run = Some((took, recorded(target, worker, &status).await?));
+    }
+    let took = recorded_run.as_ref().map_or_else(|| t.elapsed(), |r| r.0);
+    let cpu_after = pid.as_deref().and_then(crate::hub::cpu_time);
+    Ok(E2e {
+        mib_s: mib_s((mib as u64) << 20, took),
+        repaints,
+        recorded: recorded_run.map(|r| r.1),
+        hub_cpu: cpu_before.zip(cpu_after).map(|(a, b)| b.saturating_sub(a)),
+    })
 }
 
 /// Runs the scenario against `target`.
@@ -381,7 +536,7 @@ pub async fn run(target: &Target, cfg: &TerminalConfig) -> Result<TerminalReport
     let dir = tempfile::tempdir()?;
     let echo = script(dir.path(), "echo-claude", ECHO)?;
     let flood = script(dir.path(), "flood-claude", FLOOD)?;
-    let burst = script(dir.path(), "burst-claude", BURST)?;
+    let burst_program = script(dir.path(), "burst-claude", BURST)?;
 
     // Keystroke echo, through the bridge and directly.
     let worker = format!("{}-echo-tm", cfg.prefix);
@@ -454,22 +609,20 @@ pub async fn run(target: &Target, cfg: &TerminalConfig) -> Result<TerminalReport
     let _ = m.wait().await;
 
     // Hub throughput, one viewer then several, then recording on.
+    let total = (cfg.megabytes as u64) << 20;
     let mut rates = Vec::new();
     for viewers in [1, cfg.viewers] {
         let worker = format!("{}-rate{viewers}-tm", cfg.prefix);
-        let mib_s = hub_rate(target, &worker, viewers, cfg.megabytes).await?;
+        let took = hub_rate(target, &worker, viewers, cfg.megabytes).await?;
         rates.push(Rate {
             viewers,
-            recording: false,
-            mib_s,
+            mib_s: mib_s(total, took),
             recorded: None,
         });
     }
-    let worker = format!("{}-rec-tm", cfg.prefix);
-    target.api.register(&worker).await?;
     let http = reqwest::Client::new();
-    // One recording large enough for the whole run, so its size on disk
-    // tells whether the recorder kept up; the settings are put back after.
+    // One recording large enough for a whole run, so nothing rotates away;
+    // the settings are put back after.
     let settings_url = format!("{}/api/settings", target.api.base());
     let before: Value = http
         .get(&settings_url)
@@ -487,25 +640,46 @@ pub async fn run(target: &Target, cfg: &TerminalConfig) -> Result<TerminalReport
     if !r.status().is_success() {
         bail!("settings: HTTP {}", r.status());
     }
-    let rec_url = format!("{}/api/workers/{worker}/recording", target.api.base());
-    let r = http
-        .post(&rec_url)
-        .bearer_auth(target.api.secret())
-        .json(&json!({"enabled": true}))
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("recording on: HTTP {}", r.status());
+    let worker = format!("{}-rec-tm", cfg.prefix);
+    target.api.register(&worker).await?;
+    set_recording(target, &worker, true).await?;
+    let took = hub_rate(target, &worker, 1, cfg.megabytes).await?;
+    let t = Instant::now();
+    let status = set_recording(target, &worker, false).await?;
+    let took = took + t.elapsed();
+    rates.push(Rate {
+        viewers: 1,
+        mib_s: mib_s(total, took),
+        recorded: Some(recorded(target, &worker, &status).await?),
+    });
+
+    // End to end: bursts from a program in the pty to one viewer, with
+    // recording off and on in turn.
+    let worker = format!("{}-burst-tm", cfg.prefix);
+    let mut m = manager(
+        cfg,
+        target,
+        dir.path(),
+        &worker,
+        &burst_program,
+        &[("BENCH_MB", cfg.megabytes.to_string())],
+    )?;
+    wait_online(target, &worker).await?;
+    // The worker itself must be known for its recording to be turned on
+    // (its "claude" here is the burst program, which does not register).
+    target.api.register(&worker).await?;
+    let mut ws = open(target, &worker).await?;
+    // Wait for raw mode (the program's first read) before timing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut e2e = Vec::new();
+    for _ in 0..E2E_PAIRS {
+        for record in [false, true] {
+            e2e.push(burst(target, &mut ws, &worker, cfg.megabytes, record).await?);
+        }
     }
-    let mib_s = hub_rate(target, &worker, 1, cfg.megabytes).await?;
-    let st: Value = http
-        .post(&rec_url)
-        .bearer_auth(target.api.secret())
-        .json(&json!({"enabled": false}))
-        .send()
-        .await?
-        .json()
-        .await?;
+    drop(ws);
+    let _ = m.start_kill();
+    let _ = m.wait().await;
     let r = http
         .put(&settings_url)
         .bearer_auth(target.api.secret())
@@ -515,48 +689,14 @@ pub async fn run(target: &Target, cfg: &TerminalConfig) -> Result<TerminalReport
     if !r.status().is_success() {
         bail!("settings back: HTTP {}", r.status());
     }
-    let recorded = st["files"]
-        .as_array()
-        .map(|f| f.iter().filter_map(|f| f["size_bytes"].as_u64()).sum());
-    rates.push(Rate {
-        viewers: 1,
-        recording: true,
-        mib_s,
-        recorded,
-    });
-
-    // End to end: a burst from a program in the pty to one viewer.
-    let worker = format!("{}-burst-tm", cfg.prefix);
-    let mut m = manager(
-        cfg,
-        target,
-        dir.path(),
-        &worker,
-        &burst,
-        &[("BENCH_MB", cfg.megabytes.to_string())],
-    )?;
-    wait_online(target, &worker).await?;
-    let mut ws = open(target, &worker).await?;
-    // Wait for raw mode (the program's first read) before timing.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let t = Instant::now();
-    ws.send(Message::Binary(b"g".to_vec().into())).await?;
-    let (bytes, e2e_snapshots) =
-        read_until(&mut ws, b"END-OF-BURST", Duration::from_secs(60)).await?;
-    let elapsed = t.elapsed();
-    let _ = bytes;
-    let e2e_mib_s =
-        ((cfg.megabytes as u64) << 20) as f64 / (1 << 20) as f64 / elapsed.as_secs_f64();
-    let _ = m.start_kill();
-    let _ = m.wait().await;
 
     Ok(TerminalReport {
         bridge_echo: Percentiles::of(bridge),
         direct_echo: Percentiles::of(direct),
         ctrl_c: Percentiles::of(ctrl_c),
         rates,
-        e2e_mib_s,
-        e2e_snapshots,
+        e2e,
+        megabytes: cfg.megabytes,
     })
 }
 
@@ -595,22 +735,101 @@ impl fmt::Display for TerminalReport {
                 f,
                 "  hub pty-out -> {} viewer(s){}: {:.1} MiB/s each",
                 r.viewers,
-                if r.recording { ", recording" } else { "" },
+                if r.recorded.is_some() {
+                    ", recording (until written)"
+                } else {
+                    ""
+                },
                 r.mib_s
             )?;
-            if let Some(b) = r.recorded {
-                write!(
-                    f,
-                    " ({:.1} MiB of .cast + .frames.jsonl on disk)",
-                    b as f64 / (1 << 20) as f64
-                )?;
+            if let Some(rec) = r.recorded {
+                write!(f, "{}", show_recorded(rec))?;
             }
             writeln!(f)?;
         }
+        if let Some(plain) = self
+            .rates
+            .iter()
+            .find(|r| r.viewers == 1 && r.recorded.is_none())
+            && let Some(rec) = self.rates.iter().find(|r| r.recorded.is_some())
+        {
+            writeln!(
+                f,
+                "  hub recording cost: {:.1} % of the 1-viewer rate",
+                cost(plain.mib_s, rec.mib_s)
+            )?;
+        }
         writeln!(
             f,
-            "  end to end, pty burst -> manager -> hub -> 1 viewer: {:.1} MiB/s ({} repaints)",
-            self.e2e_mib_s, self.e2e_snapshots
-        )
+            "  end to end, pty burst -> manager -> hub -> 1 viewer, recording off / on in turn:"
+        )?;
+        for r in &self.e2e {
+            write!(
+                f,
+                "    {:>3}: {:.1} MiB/s ({} repaints",
+                if r.recorded.is_some() { "on" } else { "off" },
+                r.mib_s,
+                r.repaints
+            )?;
+            if let Some(cpu) = r.hub_cpu {
+                write!(f, ", hub CPU {:.2} s", cpu.as_secs_f64())?;
+            }
+            write!(f, ")")?;
+            if let Some(rec) = r.recorded {
+                write!(f, "{}", show_recorded(rec))?;
+            }
+            writeln!(f)?;
+        }
+        let median = |on: bool, of: fn(&E2e) -> Option<f64>| {
+            let mut v: Vec<f64> = self
+                .e2e
+                .iter()
+                .filter(|r| r.recorded.is_some() == on)
+                .filter_map(of)
+                .collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied()
+        };
+        if let (Some(off), Some(on)) = (
+            median(false, |r| Some(r.mib_s)),
+            median(true, |r| Some(r.mib_s)),
+        ) {
+            let gaps: u64 = self
+                .e2e
+                .iter()
+                .filter_map(|r| r.recorded)
+                .map(|r| r.gaps)
+                .sum();
+            writeln!(
+                f,
+                "  end-to-end recording cost: {:.1} % (median {off:.1} MiB/s off, {on:.1} on); bytes skipped by the recorder: {gaps}",
+                cost(off, on)
+            )?;
+        }
+        let cpu: fn(&E2e) -> Option<f64> = |r| r.hub_cpu.map(|d| d.as_secs_f64());
+        if let (Some(off), Some(on)) = (median(false, cpu), median(true, cpu)) {
+            writeln!(
+                f,
+                "  hub CPU per {} MiB burst: median {off:.2} s off, {on:.2} s on (recording: +{:.1} ms per MiB)",
+                self.megabytes,
+                (on - off) * 1e3 / self.megabytes.max(1) as f64
+            )?;
+        }
+        Ok(())
     }
+}
+
+/// How much slower `with` is than `without`, in percent.
+fn cost(without: f64, with: f64) -> f64 {
+    (1.0 - with / without) * 100.0
+}
+
+fn show_recorded(r: Recorded) -> String {
+    format!(
+        " ({:.1} % recorded: {:.1} MiB of text, {:.1} MiB skipped; {:.1} MiB of .cast + .frames.jsonl on disk)",
+        r.fraction() * 100.0,
+        r.text as f64 / f64::from(1 << 20),
+        r.gaps as f64 / f64::from(1 << 20),
+        r.on_disk as f64 / f64::from(1 << 20)
+    )
 }
