@@ -106,7 +106,7 @@ impl Encoder {
         let strip = &mut self.strip;
         self.utf8.decode_with(piece, |s| {
             escape_json(s.as_bytes(), cast);
-            strip.strip_with(s, |run| escape_json(run, frames));
+            strip.strip_json_into(s, frames);
         });
         if cast.len() == body {
             // Nothing decoded yet (a split character): no empty event.

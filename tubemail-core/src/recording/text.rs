@@ -173,11 +173,29 @@ impl AnsiStripper {
     /// Calls `kept` with the visible text of `s`, in order, as runs of
     /// whole characters borrowed from `s`; continues any sequence left open.
     pub fn strip_with(&mut self, s: &str, mut kept: impl FnMut(&[u8])) {
-        let b = s.as_bytes();
+        self.drive(s.as_bytes(), |b, i| text_runs(b, i, &mut kept));
+    }
+
+    /// Appends the visible text of `s` to `out` JSON-escaped (as
+    /// [`escape_json`](super::escape_json) would escape it), in one pass;
+    /// continues any sequence left open.
+    pub fn strip_json_into(&mut self, s: &str, out: &mut Vec<u8>) {
+        self.drive(s.as_bytes(), |b, i| text_json(b, i, out));
+    }
+
+    /// The state machine over `b` (UTF-8); `text(b, i)` handles text from
+    /// `i` and returns where it stopped and whether at an escape.
+    fn drive(&mut self, b: &[u8], mut text: impl FnMut(&[u8], usize) -> (usize, bool)) {
         let mut i = 0;
         while i < b.len() {
             match self.state {
-                State::Text => i = self.text(b, i, &mut kept),
+                State::Text => {
+                    let (at, esc) = text(b, i);
+                    i = at;
+                    if esc {
+                        self.state = State::Esc;
+                    }
+                }
                 State::Esc => {
                     let c = b[i];
                     self.state = match c {
@@ -221,53 +239,104 @@ impl AnsiStripper {
             }
         }
     }
+}
 
-    /// Text from `b[i..]` up to an escape (or the end): runs of kept bytes
-    /// go to `kept`; returns where it stopped.
-    fn text(&mut self, b: &[u8], mut i: usize, kept: &mut impl FnMut(&[u8])) -> usize {
-        let mut run = i;
-        let mut emit = |from: usize, to: usize| {
-            if from < to {
-                kept(&b[from..to]);
+/// Text from `b[i..]` up to an escape (or the end): runs of kept bytes go
+/// to `kept`; returns where it stopped (after the escape) and whether it
+/// stopped at an escape.
+fn text_runs(b: &[u8], mut i: usize, kept: &mut impl FnMut(&[u8])) -> (usize, bool) {
+    let mut run = i;
+    let mut emit = |from: usize, to: usize| {
+        if from < to {
+            kept(&b[from..to]);
+        }
+    };
+    while i < b.len() {
+        // Skip 8 plain bytes at a time; otherwise go to the first byte that
+        // may not be.
+        if let Some(w) = word(b, i) {
+            let m = below(w, 0x20) | byte_eq(w, 0x7f) | byte_eq(w, 0xc2);
+            if m == 0 {
+                i += 8;
+                continue;
             }
-        };
-        while i < b.len() {
-            // Skip 8 plain bytes at a time; otherwise go to the first byte
-            // that may not be.
-            if let Some(w) = word(b, i) {
-                let m = below(w, 0x20) | byte_eq(w, 0x7f) | byte_eq(w, 0xc2);
-                if m == 0 {
-                    i += 8;
-                    continue;
+            i += (m.trailing_zeros() / 8) as usize;
+        }
+        match TEXT_CLASS[b[i] as usize] {
+            KEEP => i += 1,
+            C2 => {
+                // `b` is UTF-8: a continuation byte follows.
+                let next = b.get(i + 1).copied().unwrap_or(0);
+                if (0x80..=0x9f).contains(&next) {
+                    emit(run, i);
+                    run = i + 2;
                 }
-                i += (m.trailing_zeros() / 8) as usize;
+                i = (i + 2).min(b.len());
             }
-            match TEXT_CLASS[b[i] as usize] {
-                KEEP => i += 1,
-                C2 => {
-                    // `b` is UTF-8: a continuation byte follows.
-                    let next = b.get(i + 1).copied().unwrap_or(0);
-                    if (0x80..=0x9f).contains(&next) {
-                        emit(run, i);
-                        run = i + 2;
-                    }
-                    i = (i + 2).min(b.len());
-                }
-                ESC => {
-                    emit(run, i);
-                    self.state = State::Esc;
-                    return i + 1;
-                }
-                _ => {
-                    emit(run, i);
-                    i += 1;
-                    run = i;
-                }
+            ESC => {
+                emit(run, i);
+                return (i + 1, true);
+            }
+            _ => {
+                emit(run, i);
+                i += 1;
+                run = i;
             }
         }
-        emit(run, i);
-        i
     }
+    emit(run, i);
+    (i, false)
+}
+
+/// As [`text_runs`], the kept text JSON-escaped into `out`.
+fn text_json(b: &[u8], mut i: usize, out: &mut Vec<u8>) -> (usize, bool) {
+    let mut run = i;
+    while i < b.len() {
+        if let Some(w) = word(b, i) {
+            let m = below(w, 0x20)
+                | byte_eq(w, 0x7f)
+                | byte_eq(w, 0xc2)
+                | byte_eq(w, b'"')
+                | byte_eq(w, b'\\');
+            if m == 0 {
+                i += 8;
+                continue;
+            }
+            i += (m.trailing_zeros() / 8) as usize;
+        }
+        let c = b[i];
+        let escaped: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x1b => {
+                out.extend_from_slice(&b[run..i]);
+                return (i + 1, true);
+            }
+            0xc2 => {
+                let next = b.get(i + 1).copied().unwrap_or(0);
+                if (0x80..=0x9f).contains(&next) {
+                    out.extend_from_slice(&b[run..i]);
+                    run = i + 2;
+                }
+                i = (i + 2).min(b.len());
+                continue;
+            }
+            0..0x20 | 0x7f => b"",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&b[run..i]);
+        out.extend_from_slice(escaped);
+        i += 1;
+        run = i;
+    }
+    out.extend_from_slice(&b[run..i]);
+    (i, false)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -385,6 +454,7 @@ mod tests {
         fn stripping_matches_the_rules_in_any_chunks(
             bytes in terminal_bytes(),
             cuts in prop::collection::vec(0usize..64, 0..8),
+            cuts2 in prop::collection::vec(0usize..64, 0..8),
         ) {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let mut fast = AnsiStripper::default();
@@ -401,8 +471,24 @@ mod tests {
                 want.push_str(&reference_strip(&mut reference, a));
                 rest = b;
             }
-            prop_assert_eq!(got, want);
             prop_assert_eq!(fast.state, reference);
+            // The one-pass JSON variant: the escaping of the same text.
+            let mut json = AnsiStripper::default();
+            let mut rest = text.as_str();
+            let mut got_json = Vec::new();
+            for cut in cuts2.into_iter().chain([usize::MAX]) {
+                let mut at = cut.min(rest.len());
+                while !rest.is_char_boundary(at) {
+                    at += 1;
+                }
+                let (a, b) = rest.split_at(at);
+                json.strip_json_into(a, &mut got_json);
+                rest = b;
+            }
+            let mut want_json = Vec::new();
+            super::super::escape_json(want.as_bytes(), &mut want_json);
+            prop_assert_eq!(String::from_utf8(got_json).unwrap(), String::from_utf8(want_json).unwrap());
+            prop_assert_eq!(got, want);
         }
     }
 
