@@ -515,18 +515,22 @@ async fn burst(
     let t = Instant::now();
     ws.send(Message::Binary(b"g".to_vec().into())).await?;
     let (_, repaints) = read_until(ws, b"END-OF-BURST", Duration::from_secs(120)).await?;
-    let mut recorded_run = None;
-    if record {
-        let status = set_recording(target, worker, false).await?;
-        let took = t.elapsed();
-        recorded_run = Some((took, recorded(target, worker, &status).await?));
-    }
-    let took = recorded_run.as_ref().map_or_else(|| t.elapsed(), |r| r.0);
+    let status = if record {
+        Some(set_recording(target, worker, false).await?)
+    } else {
+        None
+    };
+    let took = t.elapsed();
     let cpu_after = pid.as_deref().and_then(crate::hub::cpu_time);
+    // Reading the frames back (the hub parses them) is not part of the run.
+    let recorded_run = match status {
+        Some(st) => Some(recorded(target, worker, &st).await?),
+        None => None,
+    };
     Ok(E2e {
         mib_s: mib_s((mib as u64) << 20, took),
         repaints,
-        recorded: recorded_run.map(|r| r.1),
+        recorded: recorded_run,
         hub_cpu: cpu_before.zip(cpu_after).map(|(a, b)| b.saturating_sub(a)),
     })
 }
