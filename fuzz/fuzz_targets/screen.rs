@@ -1,4 +1,4 @@
-//! The vt100 screen: arbitrary output and resizes never panic; the text
+//! The screen model: arbitrary output and resizes never panic; the text
 //! stays within the screen; feeding in two pieces equals feeding at once.
 #![no_main]
 

@@ -1,5 +1,5 @@
 //! What the screen says about claude: context window use and whether it is
-//! working, read from the vt100 model (not from raw bytes, so redraws and
+//! working, read from the screen model (not from raw bytes, so redraws and
 //! cursor moves cannot fool it).
 
 /// Words Claude Code shows while it works (matched with spaces removed).

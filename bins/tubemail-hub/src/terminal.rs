@@ -3,7 +3,7 @@
 //! recording tools share.
 //!
 //! # Layout
-//! - `feed`: one worker's terminal (offset-addressed output ring, vt100
+//! - `feed`: one worker's terminal (offset-addressed output ring, screen
 //!   model, control frames, live events for its manager).
 //! - `tickets`: single-use WebSocket tickets.
 //!

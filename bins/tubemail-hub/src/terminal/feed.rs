@@ -1,5 +1,5 @@
 //! One worker's terminal at the hub: an output ring addressed by byte
-//! offset, a vt100 model for repaints, the control frames for viewers and
+//! offset, a screen model for repaints, the control frames for viewers and
 //! the live events for its manager.
 //!
 //! Offsets count every byte received from the worker's `pty-out` since
