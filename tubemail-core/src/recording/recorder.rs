@@ -34,6 +34,10 @@ const PIECE: usize = 16 << 10;
 /// Encoded lines are written to a file once this many are buffered (and
 /// whenever the writer is idle).
 const WRITE_AT: usize = 256 << 10;
+/// When the queue runs empty, the writer looks again after this long
+/// before it writes out and sleeps: output arriving in many small posts is
+/// then written in large blocks, and posters rarely have to wake it.
+const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
 /// Longest `grep` pattern.
 const MAX_PATTERN: usize = 1024;
 /// Compiled size bound of a `grep` pattern.
@@ -152,6 +156,7 @@ impl Recorder {
             shared: shared.clone(),
             workers: HashMap::new(),
             buf: Buffers::default(),
+            current: None,
         };
         std::thread::Builder::new()
             .name("tubemail-recorder".into())
@@ -382,8 +387,8 @@ struct Session {
 }
 
 /// Encoded lines of one session not yet written to its files. One pair
-/// for the writer, emptied before it turns to another session (so idle
-/// workers hold no buffers).
+/// for the writer, written out before it turns to another worker, when it
+/// goes idle and when full (so idle workers hold no buffers).
 #[derive(Default)]
 struct Buffers {
     cast: Vec<u8>,
@@ -416,6 +421,8 @@ struct Writer {
     shared: Arc<Shared>,
     workers: HashMap<WorkerName, WorkerRec>,
     buf: Buffers,
+    /// The worker whose lines are in `buf`.
+    current: Option<WorkerName>,
 }
 
 impl Writer {
@@ -424,11 +431,18 @@ impl Writer {
             let msg = match rx.try_recv() {
                 Ok(m) => m,
                 Err(TryRecvError::Empty) => {
-                    // Idle: make what was written visible to readers.
-                    self.flush_all();
-                    match rx.recv() {
+                    std::thread::sleep(BATCH_WAIT);
+                    match rx.try_recv() {
                         Ok(m) => m,
-                        Err(_) => break,
+                        Err(TryRecvError::Disconnected) => break,
+                        Err(TryRecvError::Empty) => {
+                            // Idle: make what was encoded visible to readers.
+                            self.flush_all();
+                            match rx.recv() {
+                                Ok(m) => m,
+                                Err(_) => break,
+                            }
+                        }
                     }
                 }
                 Err(TryRecvError::Disconnected) => break,
@@ -438,11 +452,27 @@ impl Writer {
         self.flush_all();
     }
 
-    /// Nothing is buffered between messages (each is written out when
-    /// handled) and files are unbuffered, so what was handled is visible
-    /// to readers; kept as the one place to change that.
+    /// Writes what is buffered to its worker's files (readers see it).
     fn flush_all(&mut self) {
-        debug_assert_eq!(self.buf.len(), 0);
+        let Some(worker) = self.current.take() else {
+            return;
+        };
+        match self
+            .workers
+            .get_mut(&worker)
+            .and_then(|r| r.session.as_mut())
+        {
+            Some(s) => {
+                if let Err(e) = self.buf.write_to(s) {
+                    tracing::warn!(worker = %worker, error = %e, "recording write failed; starting a new file with the next output");
+                    self.close(&worker);
+                }
+            }
+            None => {
+                self.buf.cast.clear();
+                self.buf.frames.clear();
+            }
+        }
     }
 
     fn handle(&mut self, msg: Msg) {
@@ -455,10 +485,19 @@ impl Writer {
             } => {
                 let cost = bytes.len() as u64 + MSG_OVERHEAD;
                 self.shared.queued.fetch_sub(cost, Ordering::AcqRel);
+                if self.current.as_ref() != Some(&worker) {
+                    self.flush_all();
+                }
                 let gap = lock(&self.shared.gaps).remove(&worker);
                 if let Err(e) = self.output(&worker, &bytes, at, limits, gap) {
                     tracing::warn!(worker = %worker, error = %e, "recording write failed; starting a new file with the next output");
                     self.close(&worker);
+                } else if self
+                    .workers
+                    .get(&worker)
+                    .is_some_and(|r| r.session.is_some())
+                {
+                    self.current = Some(worker);
                 }
             }
             Msg::Resize {
@@ -467,6 +506,8 @@ impl Writer {
                 rows,
                 at,
             } => {
+                // The event goes after what is buffered.
+                self.flush_all();
                 let rec = self.workers.entry(worker.clone()).or_default();
                 rec.size = Some((cols, rows));
                 if let Some(s) = rec.session.as_mut() {
@@ -481,6 +522,7 @@ impl Writer {
                 }
             }
             Msg::Stop(worker) => {
+                self.flush_all();
                 self.close(&worker);
                 self.workers.remove(&worker);
             }
@@ -491,9 +533,10 @@ impl Writer {
         }
     }
 
-    /// Writes what is buffered and closes the worker's recording (the
-    /// buffer is emptied either way).
+    /// Writes what is buffered (which is `worker`'s, if anything) and
+    /// closes the worker's recording (the buffer is emptied either way).
     fn close(&mut self, worker: &WorkerName) {
+        self.current = None;
         match self.workers.get_mut(worker).and_then(|r| r.session.take()) {
             Some(mut s) => {
                 if let Err(e) = self.buf.write_to(&mut s) {
@@ -518,8 +561,13 @@ impl Writer {
     ) -> std::io::Result<()> {
         // One time for the whole chunk, formatted once.
         let iso = iso_millis(at);
+        if !self.workers.contains_key(worker) {
+            self.workers.insert(worker.clone(), WorkerRec::default());
+        }
         for piece in bytes.chunks(PIECE) {
-            let rec = self.workers.entry(worker.clone()).or_default();
+            let Some(rec) = self.workers.get_mut(worker) else {
+                break;
+            };
             if rec.session.is_none() {
                 let size = rec.size.unwrap_or(DEFAULT_SIZE);
                 let (session, header) = open(&self.shared.root, worker, at, size, limits)?;
@@ -546,13 +594,6 @@ impl Writer {
             } else if self.buf.len() >= WRITE_AT {
                 self.buf.write_to(s)?;
             }
-        }
-        if let Some(s) = self
-            .workers
-            .get_mut(worker)
-            .and_then(|r| r.session.as_mut())
-        {
-            self.buf.write_to(s)?;
         }
         Ok(())
     }
@@ -704,6 +745,50 @@ mod tests {
                 .active_file
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn interleaved_workers_keep_their_own_lines_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Recorder::start(dir.path()).unwrap();
+        let (a, b): (WorkerName, WorkerName) = ("a-tm".parse().unwrap(), "b-tm".parse().unwrap());
+        let l = limits(5 << 20, 2);
+        for i in 0..50 {
+            r.output(&a, format!("a{i}\n"), l);
+            r.output(&b, format!("b{i}\n"), l);
+            if i == 20 {
+                r.resize(&a, 120, 40);
+                r.stop(&b);
+            }
+        }
+        r.flush().await;
+        for (w, other) in [(&a, "b"), (&b, "a")] {
+            let st = r.status(w, true, l).unwrap();
+            let mut text = String::new();
+            let mut resizes = 0;
+            // Oldest first.
+            for f in st.files.iter().rev() {
+                let cast = std::fs::read_to_string(dir.path().join(&f.cast_path)).unwrap();
+                for line in cast.lines().skip(1) {
+                    let ev: serde_json::Value = serde_json::from_str(line).unwrap();
+                    match ev[1].as_str().unwrap() {
+                        "o" => text.push_str(ev[2].as_str().unwrap()),
+                        _ => {
+                            assert_eq!(ev[2], "120x40");
+                            assert!(text.ends_with("a20\n"), "{text}");
+                            resizes += 1;
+                        }
+                    }
+                }
+            }
+            let name = &w.as_str()[..1];
+            let want: String = (0..50).map(|i| format!("{name}{i}\n")).collect();
+            assert_eq!(text, want, "{w}");
+            assert!(!text.contains(other));
+            assert_eq!(resizes, usize::from(name == "a"));
+            // b's recording was stopped once: a second file.
+            assert_eq!(st.files.len(), if name == "b" { 2 } else { 1 });
+        }
     }
 
     #[tokio::test]
