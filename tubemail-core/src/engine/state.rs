@@ -24,6 +24,12 @@ pub(crate) const BUSY_QUIET_S: f64 = 60.0;
 /// Per-worker ring of recent committed events.
 const WORKER_RING_LEN: usize = 64;
 const WORKER_RING_BYTES: usize = 128 * 1024;
+/// What all worker rings may hold together, counted as [`Ring::size`]
+/// counts: with thousands of workers the per-worker caps alone would let the
+/// rings grow with every worker that ever got an event (to gigabytes at
+/// 10 000 workers). The oldest events beyond it leave their worker's ring
+/// (readers behind it then read from the store, as after any eviction).
+const WORKER_RINGS_BYTES: usize = 8 * 1024 * 1024;
 /// Ring of recent committed events of every worker (global stream).
 const GLOBAL_RING_LEN: usize = 1024;
 const GLOBAL_RING_BYTES: usize = 1024 * 1024;
@@ -55,6 +61,18 @@ impl Ring {
 
     fn size(rec: &Record) -> usize {
         rec.event.content.len() + 128
+    }
+
+    /// Drops the oldest event if it is `seq`; returns whether it was.
+    fn pop_front_if(&mut self, seq: u64) -> bool {
+        if self.events.front().is_none_or(|r| r.seq() != seq) {
+            return false;
+        }
+        if let Some(old) = self.events.pop_front() {
+            self.bytes -= Self::size(&old);
+            self.floor = old.seq();
+        }
+        true
     }
 
     pub(crate) fn push(&mut self, rec: Arc<Record>) {
@@ -289,6 +307,11 @@ pub(crate) struct State {
     pub flows: BTreeMap<FlowName, Flow>,
     pub idem: HashMap<(WorkerName, String), Event>,
     pub global_ring: Ring,
+    /// Every event in a worker ring, oldest first (and some the per-worker
+    /// caps dropped already), with their [`Ring::size`] total: bounds what
+    /// the worker rings hold together.
+    pub ring_order: VecDeque<Arc<Record>>,
+    pub ring_order_bytes: usize,
     pub next_sub_id: u64,
 }
 
@@ -300,10 +323,34 @@ impl State {
             flows: BTreeMap::new(),
             idem: HashMap::new(),
             global_ring: Ring::new(snap.max_seq, GLOBAL_RING_LEN, GLOBAL_RING_BYTES),
+            ring_order: VecDeque::new(),
+            ring_order_bytes: 0,
             next_sub_id: 1,
         };
         state.absorb(snap, now);
         state
+    }
+
+    /// Puts a committed event in its worker's ring (when the worker is
+    /// known), then drops the oldest ring events beyond the shared budget.
+    pub(crate) fn ring_push(&mut self, rec: &Arc<Record>) {
+        let Some(entry) = self.workers.get_mut(&rec.worker) else {
+            return;
+        };
+        entry.ring.push(rec.clone());
+        self.ring_order_bytes += Ring::size(rec);
+        self.ring_order.push_back(rec.clone());
+        while self.ring_order_bytes > WORKER_RINGS_BYTES {
+            let Some(old) = self.ring_order.pop_front() else {
+                break;
+            };
+            self.ring_order_bytes -= Ring::size(&old);
+            // Rings and the order are both oldest first, so an event still
+            // in its ring is at the front of it.
+            if let Some(entry) = self.workers.get_mut(&old.worker) {
+                entry.ring.pop_front_if(old.seq());
+            }
+        }
     }
 
     /// Replaces the persisted part of the state with `snap`, keeping the
@@ -524,6 +571,66 @@ mod tests {
             .map(|r| r.seq())
             .collect();
         assert_eq!(got, vec![14]);
+    }
+
+    fn rec_of(worker: &str, seq: u64, len: usize) -> Arc<Record> {
+        Arc::new(Record {
+            worker: WorkerName::new(worker).unwrap(),
+            event: Event {
+                event_id: EventId(seq),
+                ts: 0.0,
+                kind: EventKind::Inbound,
+                content: "x".repeat(len),
+                meta: Default::default(),
+            },
+        })
+    }
+
+    #[test]
+    fn worker_rings_share_one_budget() {
+        let mut st = State::from_snapshot(Snapshot::default(), 1000.0);
+        let names: Vec<String> = (0..1000).map(|i| format!("w{i}")).collect();
+        for n in &names {
+            st.entry(&WorkerName::new(n.as_str()).unwrap(), 1000.0, false);
+        }
+        // 3 events of ~4 KiB for each of 1 000 workers: ~12 MiB, more than
+        // the shared budget, though each ring is far below its own caps.
+        let len = 4096;
+        let mut seq = 0;
+        for _ in 0..3 {
+            for n in &names {
+                seq += 1;
+                st.ring_push(&rec_of(n, seq, len));
+            }
+        }
+        let held: usize = st.workers.values().map(|e| e.ring.bytes).sum();
+        assert!(st.ring_order_bytes <= WORKER_RINGS_BYTES);
+        assert!(
+            held <= st.ring_order_bytes,
+            "{held} > {}",
+            st.ring_order_bytes
+        );
+        assert!(held > WORKER_RINGS_BYTES / 2, "the budget is used: {held}");
+        // The oldest events left their rings: a reader behind them goes to
+        // the store; the newest are all still there.
+        let first = st.workers.get(&WorkerName::new("w0").unwrap()).unwrap();
+        assert!(first.ring.after(0, |_| true, 10).is_none());
+        let last = st.workers.get(&WorkerName::new("w999").unwrap()).unwrap();
+        assert_eq!(last.ring_last(), seq);
+        let newest: Vec<u64> = last
+            .ring
+            .after(seq - 1, |_| true, 10)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq())
+            .collect();
+        assert_eq!(newest, vec![seq]);
+        // A ring emptied by the budget still knows its newest sequence.
+        for e in st.workers.values() {
+            assert!(e.ring_last() > 0);
+        }
+        // The order holds no more than the budget either.
+        assert!(st.ring_order.len() * (len + 128) <= WORKER_RINGS_BYTES + len + 128);
     }
 
     #[test]

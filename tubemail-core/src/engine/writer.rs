@@ -165,8 +165,8 @@ impl Inner {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut touched: Vec<WorkerName> = Vec::new();
         for rec in events {
-            if let Some(entry) = st.workers.get_mut(&rec.worker) {
-                entry.ring.push(rec.clone());
+            if st.workers.contains_key(&rec.worker) {
+                st.ring_push(&rec);
                 if touched.last() != Some(&rec.worker) && !touched.contains(&rec.worker) {
                     touched.push(rec.worker.clone());
                 }
