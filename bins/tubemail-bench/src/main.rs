@@ -166,8 +166,9 @@ struct Cli {
     /// Soak: allowed hub RSS growth after warm-up, in percent.
     #[arg(long, default_value_t = 5.0)]
     rss_tolerance: f64,
-    /// Soak: allowed growth of the hub's open file descriptors after warm-up.
-    #[arg(long, default_value_t = 16)]
+    /// Soak: allowed growth of the hub's open file descriptors after warm-up
+    /// (its request connections come and go with the load, up to --inflight).
+    #[arg(long, default_value_t = 64)]
     fd_tolerance: u64,
     /// Data dir of the hub given by --url, for its size (soak).
     #[arg(long)]

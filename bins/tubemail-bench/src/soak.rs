@@ -1208,10 +1208,12 @@ pub async fn run(target: &Target, cfg: &SoakConfig) -> Result<SoakReport> {
     }
     // Catch late duplicates.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // The global reader first, so it does not count the workers going
+    // offline as their readers end.
+    global.abort();
     for r in &readers {
         r.abort();
     }
-    global.abort();
     let hwm_kb = crate::hub::rss(pid).map_or(0, |r| r.hwm_kb);
     let ledger = std::mem::take(&mut *ctx.ledger());
     let verdict = Verdict::of(&samples, cfg);
