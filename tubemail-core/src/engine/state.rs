@@ -25,11 +25,14 @@ pub(crate) const BUSY_QUIET_S: f64 = 60.0;
 const WORKER_RING_LEN: usize = 64;
 const WORKER_RING_BYTES: usize = 128 * 1024;
 /// What all worker rings may hold together, counted as [`Ring::size`]
-/// counts: with thousands of workers the per-worker caps alone would let the
-/// rings grow with every worker that ever got an event (to gigabytes at
-/// 10 000 workers). The oldest events beyond it leave their worker's ring
-/// (readers behind it then read from the store, as after any eviction).
-const WORKER_RINGS_BYTES: usize = 8 * 1024 * 1024;
+/// counts. With thousands of workers the per-worker caps alone let the rings
+/// grow with every worker that ever got an event (toward gigabytes at 10 000
+/// workers). The shared order that enforces it owns the events, so this is
+/// also all the memory worker rings keep alive (events a per-worker cap
+/// dropped included). The oldest events beyond it leave their worker's ring;
+/// a reader behind them reads from the store, as after any eviction. Live
+/// readers are milliseconds behind: a few thousand events are plenty.
+const WORKER_RINGS_BYTES: usize = 2 * 1024 * 1024;
 /// Ring of recent committed events of every worker (global stream).
 const GLOBAL_RING_LEN: usize = 1024;
 const GLOBAL_RING_BYTES: usize = 1024 * 1024;
@@ -593,8 +596,8 @@ mod tests {
         for n in &names {
             st.entry(&WorkerName::new(n.as_str()).unwrap(), 1000.0, false);
         }
-        // 3 events of ~4 KiB for each of 1 000 workers: ~12 MiB, more than
-        // the shared budget, though each ring is far below its own caps.
+        // 3 events of ~4 KiB for each of 1 000 workers: ~12 MiB, far more
+        // than the shared budget, though each ring is far below its own caps.
         let len = 4096;
         let mut seq = 0;
         for _ in 0..3 {
