@@ -3,7 +3,7 @@
 //!
 //! It passes the user's terminal through (raw mode, keys, resize) when
 //! started from one, types harness commands and keystrokes, answers
-//! screenshots from a vt100 model of the screen and health checks, and
+//! screenshots from a model of the screen and health checks, and
 //! stops or restarts through `/exit` with the launcher's exit codes.
 //! Every 3 s it reports the worker's context use and activity from the
 //! screen.
@@ -401,6 +401,7 @@ pub async fn run(
     let reader = tokio::spawn(async move {
         let mut out = tokio::io::stdout();
         let mut buf = vec![0u8; 16 * 1024];
+        let mut since_yield = 0usize;
         while let Ok(n @ 1..) = pty.read(&mut buf).await {
             {
                 let mut s = screen.lock().unwrap_or_else(|p| p.into_inner());
@@ -411,8 +412,12 @@ pub async fn run(
                 break;
             }
             // Parsing a flood keeps this task busy: let the hub's commands
-            // (a browser's Ctrl-C) and the poster run between chunks.
-            tokio::task::yield_now().await;
+            // (a browser's Ctrl-C) and the poster run every 64 KiB.
+            since_yield += n;
+            if since_yield >= 64 << 10 {
+                since_yield = 0;
+                tokio::task::yield_now().await;
+            }
         }
     });
     let commands = {

@@ -11,7 +11,8 @@
 //! runs under the screen lock, right after the chunk fed the model, so the
 //! repaint and the bytes after it join without a gap or overlap. Output is
 //! queued (bounded) and posted in order by one task, coalesced into large
-//! posts; the pty reader never waits for the hub. If the queue overflows or
+//! posts (while the program writes a lot, the poster waits a millisecond to
+//! gather more); the pty reader never waits for the hub. If the queue overflows or
 //! a post fails, the queued bytes are replaced by a fresh repaint. A 404
 //! (nobody consumes any more) stops streaming until the next `pty_attach`.
 
@@ -32,6 +33,15 @@ const MAX_QUEUED: usize = 8 << 20;
 const MAX_POST: usize = 1 << 20;
 /// Give up after failing this long; the next `pty_attach` starts again.
 const GIVE_UP: Duration = Duration::from_secs(120);
+/// A chunk at least this large means the program is writing a lot (a
+/// flood, a build log): the poster then gathers output for a moment and
+/// makes fewer, larger posts. Smaller chunks (typed keys echoed, a TUI
+/// redrawing) are posted at once.
+const BUSY_CHUNK: usize = 2048;
+/// While busy, output gathered before posting: up to this many bytes…
+const BATCH: usize = 256 << 10;
+/// …or for this long.
+const BATCH_WAIT: Duration = Duration::from_millis(1);
 
 enum Item {
     Bytes(Vec<u8>),
@@ -93,6 +103,8 @@ struct Shared {
     /// A user's terminal owns the size: browser resizes are not applied.
     local_tty: bool,
     active: AtomicBool,
+    /// The last chunk teed was at least [`BUSY_CHUNK`].
+    busy: AtomicBool,
     queue: Mutex<Queue>,
     wake: Notify,
 }
@@ -130,6 +142,7 @@ impl PtyStream {
             screen,
             local_tty,
             active: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
         });
@@ -151,6 +164,9 @@ impl PtyStream {
         if !self.shared.active.load(Ordering::Acquire) {
             return;
         }
+        self.shared
+            .busy
+            .store(bytes.len() >= BUSY_CHUNK, Ordering::Relaxed);
         let mut q = lock(&self.shared.queue);
         let size = screen.size();
         if q.size != Some(size) {
@@ -240,6 +256,11 @@ async fn post_loop(shared: Arc<Shared>) {
     let mut backoff = Duration::from_millis(500);
     loop {
         shared.wake.notified().await;
+        // A flood: let it gather into one large post (fewer requests for
+        // the manager and the hub to handle per MiB).
+        if shared.busy.load(Ordering::Relaxed) && lock(&shared.queue).bytes < BATCH {
+            tokio::time::sleep(BATCH_WAIT).await;
+        }
         loop {
             let Some(item) = lock(&shared.queue).pop() else {
                 break;
