@@ -63,6 +63,16 @@ enum Control {
     Unknown(String),
 }
 
+impl Control {
+    /// Reads that leave the terminal alone: answered at once, beside
+    /// whatever input is in progress. Everything else goes to the terminal
+    /// and keeps its order (a `/compact` held back behind an open prompt
+    /// holds back the keys sent after it, but not a screenshot).
+    fn is_read(&self) -> bool {
+        matches!(self, Control::Screenshot(_) | Control::Health)
+    }
+}
+
 fn parse(kind: &str) -> Control {
     match kind.split_once(':') {
         Some(("type", raw)) => Control::Type(raw.to_owned()),
@@ -420,6 +430,18 @@ pub async fn run(
             }
         }
     });
+    // Input for the terminal, in the order the hub sent it.
+    let (input_tx, mut input_rx) = tokio::sync::mpsc::unbounded_channel::<Control>();
+    let input = {
+        let m = m.clone();
+        tokio::spawn(async move {
+            while let Some(control) = input_rx.recv().await {
+                if let Err(e) = m.handle(control).await {
+                    tracing::warn!(error = %e, "control command failed");
+                }
+            }
+        })
+    };
     let commands = {
         let m = m.clone();
         let stream = stream.clone();
@@ -461,8 +483,16 @@ pub async fn run(
                         .or_else(|| ev.data["content"].as_str())
                         .unwrap_or("")
                         .to_owned();
-                    if let Err(e) = m.handle(parse(&kind)).await {
-                        tracing::warn!(error = %e, kind, "control command failed");
+                    let control = parse(&kind);
+                    if control.is_read() {
+                        let m = m.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = m.handle(control).await {
+                                tracing::warn!(error = %e, kind, "control command failed");
+                            }
+                        });
+                    } else if input_tx.send(control).is_err() {
+                        tracing::error!(kind, "the terminal input task is gone; command dropped");
                     }
                 }
                 tokio::time::sleep(CONTROL_RETRY).await;
@@ -479,6 +509,7 @@ pub async fn run(
     );
     let _ = reader.await;
     commands.abort();
+    input.abort();
     stream.stop();
     status.abort();
     if let Some((path, task)) = local {

@@ -170,6 +170,14 @@ async fn hub_to_claude_and_back_through_claude_tm() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let log = standin_log(&worker.log);
             assert!(!log.iter().any(|e| e["event"] == "typed"), "{log:?}");
+            // Reads do not queue behind the held-back input: the screen
+            // (showing the prompt) and health answer meanwhile.
+            let screen = c.screenshot(&w, None).await.unwrap();
+            assert!(screen.contains(command), "{screen}");
+            let h = c.manager_health(&w).await.unwrap();
+            assert_eq!(h["child_alive"], true, "{h}");
+            let log = standin_log(&worker.log);
+            assert!(!log.iter().any(|e| e["event"] == "typed"), "{log:?}");
         }
         assert!(
             c.resolve_permission(&w, &ask.request_id, behavior)
