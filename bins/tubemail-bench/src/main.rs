@@ -381,17 +381,29 @@ async fn main() -> Result<()> {
         Some(url) => println!("hub: running at {url} (pid {:?})", cli.hub_pid),
         None => println!("hub: spawned fresh per scenario from {}", hub_bin.display()),
     }
-    println!(
-        "config: workers={} messages={} (+{} warm-up) senders={} seconds={} idle-workers={} deadline={}s cores={}",
-        cli.workers,
-        cli.messages,
-        cli.warmup,
-        cli.senders,
-        cli.seconds,
-        cli.idle_workers,
-        cli.deadline,
-        std::thread::available_parallelism().map_or(0, usize::from)
-    );
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    if scenarios == [Scenario::Soak] {
+        println!(
+            "config: soak-workers={} soak-seconds={} sample={}s soak-warmup={}s deadline={}s inflight={} cores={cores}",
+            cli.soak_workers,
+            cli.soak_seconds,
+            cli.sample,
+            cli.soak_warmup,
+            cli.deadline,
+            cli.inflight
+        );
+    } else {
+        println!(
+            "config: workers={} messages={} (+{} warm-up) senders={} seconds={} idle-workers={} deadline={}s cores={cores}",
+            cli.workers,
+            cli.messages,
+            cli.warmup,
+            cli.senders,
+            cli.seconds,
+            cli.idle_workers,
+            cli.deadline,
+        );
+    }
     println!();
     let mut failed = 0;
     for scenario in scenarios {
