@@ -11,9 +11,9 @@
 //! runs under the screen lock, right after the chunk fed the model, so the
 //! repaint and the bytes after it join without a gap or overlap. Output is
 //! queued (bounded) and posted in order by one task, coalesced into large
-//! posts (while the program writes a lot, the poster waits a millisecond to
-//! gather more); the pty reader never waits for the hub. If the queue overflows or
-//! a post fails, the queued bytes are replaced by a fresh repaint. A 404
+//! posts (while the program writes a lot, the poster waits 3 ms to gather
+//! more); the pty reader never waits for the hub. If the queue overflows
+//! or a post fails, the queued bytes are replaced by a fresh repaint. A 404
 //! (nobody consumes any more) stops streaming until the next `pty_attach`.
 
 use std::collections::VecDeque;
@@ -35,13 +35,14 @@ const MAX_POST: usize = 1 << 20;
 const GIVE_UP: Duration = Duration::from_secs(120);
 /// A chunk at least this large means the program is writing a lot (a
 /// flood, a build log): the poster then gathers output for a moment and
-/// makes fewer, larger posts. Smaller chunks (typed keys echoed, a TUI
-/// redrawing) are posted at once.
+/// makes fewer, larger posts (each post costs both processes an HTTP
+/// request). Smaller chunks (typed keys echoed, a TUI redrawing) are
+/// posted at once.
 const BUSY_CHUNK: usize = 2048;
 /// While busy, output gathered before posting: up to this many bytes…
 const BATCH: usize = 256 << 10;
 /// …or for this long.
-const BATCH_WAIT: Duration = Duration::from_millis(1);
+const BATCH_WAIT: Duration = Duration::from_millis(3);
 
 enum Item {
     Bytes(Vec<u8>),
