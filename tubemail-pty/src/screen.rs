@@ -256,6 +256,20 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_size_wraps_without_overflow() {
+        let mut s = Screen::new(Size {
+            rows: 2,
+            cols: u16::MAX,
+        })
+        .unwrap();
+        // A wide character in the last column goes to the next row.
+        s.feed(format!("\x1b[1;{}H宽x宽", u16::MAX).as_bytes());
+        assert_eq!(s.text(), "\n宽x宽");
+        s.feed(b"\x1b[999;999999HA\x1b[999b\x1b[65535X\x1b[65535@\x1b[65535P");
+        assert!(s.text().lines().count() <= 2);
+    }
+
+    #[test]
     fn a_character_split_across_feeds_is_drawn_whole() {
         let bytes = "\u{a1} \u{10000}\u{10000}\u{10000}\n\u{10000}\u{a1}\u{a1}".as_bytes();
         let size = Size { rows: 1, cols: 3 };

@@ -673,7 +673,7 @@ impl Term {
             combine(g, c);
             return;
         }
-        let wrap = g.col + width > cols && {
+        let wrap = u32::from(g.col) + u32::from(width) > u32::from(cols) && {
             let last = g.rows[usize::from(g.row)].cells[usize::from(cols - 1)];
             last.has_contents() || last.cont()
         };
