@@ -200,30 +200,11 @@ impl Api {
         message: &str,
         meta: Value,
     ) -> Result<SendAck, SendError> {
-        let url = format!("{}/api/workers/{worker}/send", self.base);
-        let resp = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.secret)
-            .json(&json!({"message": message, "meta": meta}))
-            .send()
-            .await
-            .map_err(|e| SendError::Transport(error_chain(&e)))?;
-        let code = resp.status().as_u16();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| SendError::Transport(format!("reading body: {}", error_chain(&e))))?;
-        if code != 200 {
-            return Err(SendError::Status {
-                code,
-                body: snippet(&text),
-            });
-        }
-        let parsed: Value =
-            serde_json::from_str(&text).map_err(|_| SendError::BadBody(snippet(&text)))?;
-        let event_id =
-            id_string(parsed.get("event_id")).ok_or_else(|| SendError::BadBody(snippet(&text)))?;
+        let path = format!("/api/workers/{worker}/send");
+        let body = json!({"message": message, "meta": meta});
+        let parsed = self.call(reqwest::Method::POST, &path, Some(&body)).await?;
+        let event_id = id_string(parsed.get("event_id"))
+            .ok_or_else(|| SendError::BadBody(snippet(&parsed.to_string())))?;
         Ok(SendAck { event_id })
     }
 

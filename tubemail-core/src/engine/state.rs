@@ -538,16 +538,7 @@ mod tests {
     }
 
     fn rec(seq: u64, len: usize) -> Arc<Record> {
-        Arc::new(Record {
-            worker: WorkerName::new("w").unwrap(),
-            event: Event {
-                event_id: EventId(seq),
-                ts: 0.0,
-                kind: EventKind::Inbound,
-                content: "x".repeat(len),
-                meta: Default::default(),
-            },
-        })
+        rec_of("w", seq, len)
     }
 
     #[test]
