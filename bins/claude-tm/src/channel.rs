@@ -30,12 +30,6 @@ use crate::relay::{Outcome, Post, Relay};
 
 /// Pause before retrying a failed registration or stream.
 const RETRY: Duration = Duration::from_secs(1);
-/// Claude Code listens for channel notifications only once it has set the
-/// server up, a moment after `initialized`; one sent earlier is dropped
-/// without a word (seen with 2.1.197: messages waiting on the hub when the
-/// worker started never reached the model, though delivered). The first
-/// stream opens this long after `initialized`.
-const CLAUDE_SETTLE: Duration = Duration::from_millis(1500);
 
 /// What `channel_health` reports.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -55,6 +49,9 @@ struct Channel {
     worker: WorkerName,
     relay: Arc<Relay>,
     health: Arc<Mutex<Health>>,
+    /// When this channel process started (Claude Code's log lines about
+    /// this session come after it).
+    born: std::time::SystemTime,
     tool_router: ToolRouter<Self>,
 }
 
@@ -90,6 +87,7 @@ impl Channel {
             worker,
             relay,
             health: Arc::new(Mutex::new(health)),
+            born: std::time::SystemTime::now(),
             tool_router: Self::tool_router(),
         }
     }
@@ -363,7 +361,10 @@ async fn pump(ch: Channel, peer: Peer<RoleServer>) {
     }
     ch.relay.spawn_drainer();
     let acks = spawn_acks(ch.client.clone(), ch.worker.clone());
-    tokio::time::sleep(CLAUDE_SETTLE.saturating_sub(started.elapsed())).await;
+    // Claude Code drops a channel notification sent before it listens
+    // (messages waiting on the hub when the worker started never reached
+    // the model, though delivered), so the first stream waits for that.
+    crate::listening::claude_listening(crate::claude::CHANNEL_SERVER, started, ch.born).await;
     loop {
         match ch.client.worker_stream(&ch.worker, None).await {
             Ok(mut stream) => {

@@ -14,6 +14,7 @@ mod channel;
 mod claude;
 mod dialogs;
 mod launcher;
+mod listening;
 mod manager;
 mod mcp_dialog;
 mod paths;
