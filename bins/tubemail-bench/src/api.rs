@@ -276,22 +276,9 @@ impl Api {
         worker: &str,
         tx: UnboundedSender<StreamEvent>,
     ) -> Result<JoinHandle<()>> {
-        let url = format!("{}/tubemail/{worker}/stream", self.base);
-        let request = self
-            .streams
-            .get(&url)
-            .bearer_auth(&self.secret)
-            .header("Accept", "text/event-stream")
-            .send();
-        let resp = tokio::time::timeout(OPEN_TIMEOUT, request)
-            .await
-            .with_context(|| format!("GET {url}: no response headers in {OPEN_TIMEOUT:?}"))?
-            .with_context(|| format!("GET {url}"))?;
-        let status = resp.status();
-        if !status.is_success() {
-            let text = resp.text().await.unwrap_or_default();
-            bail!("GET {url} -> HTTP {status}: {}", snippet(&text));
-        }
+        let resp = self
+            .open_sse(&format!("/tubemail/{worker}/stream"), None)
+            .await?;
         let content_type = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -299,7 +286,7 @@ impl Api {
             .unwrap_or("")
             .to_owned();
         if !content_type.starts_with("text/event-stream") {
-            tracing::warn!(%url, %content_type, "stream is not text/event-stream");
+            tracing::warn!(%worker, %content_type, "stream is not text/event-stream");
         }
         let mut events = SseStream::from_bytes_stream(resp.bytes_stream());
         Ok(tokio::spawn(async move {

@@ -206,16 +206,8 @@ async fn deliveries(
     session: &mut Session,
     cfg: &McpConfig,
 ) -> Result<Vec<Duration>> {
-    let url = format!("{}/tubemail/{}/stream", target.api.base(), cfg.worker);
-    let resp = session
-        .http
-        .get(&url)
-        .bearer_auth(&session.secret)
-        .header("Accept", "text/event-stream")
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .with_context(|| format!("GET {url}"))?;
+    let path = format!("/tubemail/{}/stream", cfg.worker);
+    let resp = target.api.open_sse(&path, None).await?;
     let mut events = SseStream::from_bytes_stream(resp.bytes_stream());
     let mut samples = Vec::with_capacity(cfg.calls);
     for i in 0..cfg.calls + 20 {
