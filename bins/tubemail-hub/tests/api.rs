@@ -128,13 +128,7 @@ async fn idempotent_sends_return_the_first_receipt() {
         (a["duplicate"].as_bool(), b["duplicate"].as_bool()),
         (Some(false), Some(true))
     );
-    assert_eq!(
-        c.get("/api/workers/w/events").await["events"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(c.events("w").await.len(), 1);
     hub.stop().await;
 }
 

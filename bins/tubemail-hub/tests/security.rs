@@ -166,13 +166,7 @@ async fn host_and_origin_guards() {
         .await
         .unwrap();
     assert_eq!(status(r), 200);
-    assert_eq!(
-        c.get("/api/workers/w/events").await["events"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(c.events("w").await.len(), 1);
     hub.stop().await;
 }
 

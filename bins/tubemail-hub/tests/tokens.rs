@@ -365,13 +365,7 @@ async fn a_worker_token_acts_as_its_worker_and_never_as_another() {
         .get("/api/permissions?worker=other&include_offline=true")
         .await;
     assert_eq!(pending["pending"][0]["request_id"], "other1");
-    assert_eq!(
-        c.get("/api/workers/other/events").await["events"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(c.events("other").await.len(), 1);
     hub.stop().await;
 }
 
@@ -411,13 +405,7 @@ async fn operator_tokens_read_and_change_nothing() {
         let (s, v) = o.call(m, p, Some(b)).await;
         assert_eq!(s, 403, "{m} {p}: {v}");
     }
-    assert_eq!(
-        c.get("/api/workers/w/events").await["events"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(c.events("w").await.len(), 1);
     hub.stop().await;
 }
 

@@ -190,6 +190,12 @@ impl Client {
         v
     }
 
+    /// `worker`'s timeline (`GET /api/workers/{worker}/events`).
+    pub async fn events(&self, worker: &str) -> Vec<Value> {
+        let v = self.get(&format!("/api/workers/{worker}/events")).await;
+        v["events"].as_array().cloned().unwrap_or_default()
+    }
+
     pub async fn register(&self, worker: &str, pid: i64) -> Value {
         self.post(
             &format!("/tubemail/{worker}/register"),
