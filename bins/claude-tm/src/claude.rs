@@ -156,7 +156,8 @@ pub fn prepare(worker: &WorkerName, hub_url: &str, user: &[String]) -> Result<Ve
     crate::runtime::write_private(&config, &body)?;
     let plugin = dir.join("plugin");
     write_plugin(&plugin, worker)?;
-    Ok(argv(&config, &plugin, worker, user))
+    let hooks = crate::hooks::write_settings(&dir, &exe)?;
+    Ok([hooks, argv(&config, &plugin, worker, user)].concat())
 }
 
 #[cfg(test)]
