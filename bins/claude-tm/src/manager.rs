@@ -34,6 +34,10 @@ const CONTROL_RETRY: Duration = Duration::from_secs(2);
 /// CPU use is measured over this window for a health check.
 const HEALTH_SAMPLE: Duration = Duration::from_millis(500);
 
+/// How long activity is re-posted every [`STATUS_EVERY`] until the hub
+/// takes a post as a change (the worker may not be registered yet).
+const UNCONFIRMED_FOR: Duration = Duration::from_secs(30);
+
 /// How often the session transcript is read for what no hook tells.
 const TRANSCRIPT_EVERY: Duration = Duration::from_millis(250);
 
@@ -332,6 +336,7 @@ fn spawn_status(
     tokio::spawn(async move {
         let mut last_pct: Option<Option<u8>> = None;
         let mut last_active: Option<(bool, Instant)> = None;
+        let (started, mut confirmed) = (Instant::now(), false);
         let mut tick = tokio::time::interval(STATUS_EVERY);
         loop {
             let ticked = tokio::select! {
@@ -350,9 +355,18 @@ fn spawn_status(
             let active = hooked
                 .or_else(|| text.as_deref().map(crate::status::is_active))
                 .unwrap_or(false);
-            let due = last_active
-                .is_none_or(|(was, at)| was != active || at.elapsed() >= ACTIVE_HEARTBEAT);
-            if due && hub.set_active(&worker, active).await.is_ok() {
+            // The hub ignores a post for a worker its channel has not
+            // registered yet (and says "unchanged"): early on, repeat
+            // every few seconds until a post changes something.
+            let heartbeat = if confirmed || started.elapsed() >= UNCONFIRMED_FOR {
+                ACTIVE_HEARTBEAT
+            } else {
+                STATUS_EVERY
+            };
+            let due =
+                last_active.is_none_or(|(was, at)| was != active || at.elapsed() >= heartbeat);
+            if due && let Ok(changed) = hub.set_active(&worker, active).await {
+                confirmed |= changed;
                 last_active = Some((active, Instant::now()));
             }
         }
