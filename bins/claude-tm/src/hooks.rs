@@ -490,7 +490,11 @@ impl Hooks {
             .read(&path);
         let mut answered = Vec::new();
         for m in lines.iter().filter_map(|l| transcript_mark(l)) {
-            tracing::debug!(?m, "seen in the transcript");
+            if m == Mark::Interrupted && t.state().is_some_and(Activity::is_active) {
+                tracing::info!("the turn was interrupted at the terminal (transcript)");
+            } else {
+                tracing::debug!(?m, "seen in the transcript");
+            }
             answered.extend(t.mark(&m));
         }
         answered
@@ -503,7 +507,12 @@ impl Hooks {
         let mut answered = self.drain(&mut t);
         answered.extend(t.apply(note, crate::epoch_secs()));
         drop(t);
-        self.live.store(true, Ordering::Relaxed);
+        if !self.live.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                first = note.event,
+                "Claude Code's hooks are live: activity comes from them, not the screen"
+            );
+        }
         self.changed.notify_one();
         answered
     }
