@@ -206,7 +206,8 @@ pub fn prepare(
     crate::runtime::write_private(&config, &body)?;
     let plugin = dir.join("plugin");
     write_plugin(&plugin, worker)?;
-    Ok(argv(&config, &plugin, worker, mode, user))
+    let hooks = crate::hooks::write_settings(&dir, &exe)?;
+    Ok([hooks, argv(&config, &plugin, worker, mode, user)].concat())
 }
 
 #[cfg(test)]

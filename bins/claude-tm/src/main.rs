@@ -13,6 +13,7 @@
 mod channel;
 mod claude;
 mod dialogs;
+mod hooks;
 mod launcher;
 mod listening;
 mod manager;
@@ -56,6 +57,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run by Claude Code's hooks: hands the event on stdin to the manager.
+    #[command(hide = true)]
+    Hook,
 }
 
 /// What this process registers with: its directory, its pid (a new pid
@@ -138,6 +142,10 @@ async fn run(cli: Cli) -> Result<i32> {
             let client =
                 hub_client().context("tubemail-channel needs TUBEMAIL_TOKEN or TUBEMAIL_SECRET")?;
             channel::run(client, worker_name()?).await?;
+            0
+        }
+        Some(Command::Hook) => {
+            hooks::forward();
             0
         }
         Some(Command::Manager { args }) => {

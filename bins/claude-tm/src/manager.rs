@@ -5,8 +5,9 @@
 //! started from one, types harness commands and keystrokes, answers
 //! screenshots from a model of the screen and health checks, and
 //! stops or restarts through `/exit` with the launcher's exit codes.
-//! Every 3 s it reports the worker's context use and activity from the
-//! screen.
+//! It reports the worker's activity from Claude Code's hooks (see
+//! [`crate::hooks`]) as they come, and every 3 s its context use, and its
+//! activity from the screen while no hook has come.
 
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,13 @@ const CONTROL_RETRY: Duration = Duration::from_secs(2);
 
 /// CPU use is measured over this window for a health check.
 const HEALTH_SAMPLE: Duration = Duration::from_millis(500);
+
+/// How long activity is re-posted every [`STATUS_EVERY`] until the hub
+/// takes a post as a change (the worker may not be registered yet).
+const UNCONFIRMED_FOR: Duration = Duration::from_secs(30);
+
+/// How often the session transcript is read for what no hook tells.
+const TRANSCRIPT_EVERY: Duration = Duration::from_millis(250);
 
 /// How long typed text waits for an open permission prompt to close.
 const PROMPT_WAIT: Duration = Duration::from_secs(30);
@@ -110,6 +118,8 @@ fn parse(kind: &str) -> Control {
 
 struct Manager {
     hub: Client,
+    /// The worker claude serves, and this manager's own name.
+    worker: WorkerName,
     me: WorkerName,
     pty: Arc<Pty>,
     screen: Arc<Mutex<Screen>>,
@@ -119,6 +129,8 @@ struct Manager {
     on_exit: Mutex<Option<OnExit>>,
     /// One `/mcp reconnect` at a time (the hub's and the channel's).
     dialog: tokio::sync::Mutex<()>,
+    /// What Claude Code's hooks said.
+    hooks: Arc<crate::hooks::Hooks>,
 }
 
 impl Manager {
@@ -314,6 +326,20 @@ async fn local_request(m: &Manager, line: &str) -> serde_json::Value {
             }
             _ => json!({"ok": false, "server": "", "detail": "missing 'server' in request"}),
         },
+        "hook" => match serde_json::from_value::<crate::hooks::Note>(req["hook"].clone()) {
+            Ok(note) => {
+                tracing::debug!(event = note.event, "hook");
+                let answered = m.hooks.on_note(&note);
+                if !answered.is_empty() {
+                    let (hub, worker) = (m.hub.clone(), m.worker.clone());
+                    tokio::spawn(async move {
+                        crate::hooks::resolve(&hub, &worker, answered).await;
+                    });
+                }
+                json!({"ok": true})
+            }
+            Err(e) => json!({"ok": false, "error": format!("bad hook: {e}")}),
+        },
         "health" => {
             let mut h = m.health().await;
             h["ok"] = true.into();
@@ -351,29 +377,69 @@ fn spawn_local(listener: tokio::net::UnixListener, m: Arc<Manager>) -> tokio::ta
 }
 
 /// Posts context use (on change) and activity (on change, and as a
-/// heartbeat) for the worker, read from the screen every few seconds.
+/// heartbeat) for the worker: activity from the hooks as soon as one
+/// changes it, from the screen until the first hook; context use from the
+/// screen every few seconds.
 fn spawn_status(
     hub: Client,
     worker: WorkerName,
     screen: Arc<Mutex<Screen>>,
+    hooks: Arc<crate::hooks::Hooks>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_pct: Option<Option<u8>> = None;
         let mut last_active: Option<(bool, Instant)> = None;
+        let (started, mut confirmed) = (Instant::now(), false);
         let mut tick = tokio::time::interval(STATUS_EVERY);
         loop {
-            tick.tick().await;
-            let text = screen.lock().unwrap_or_else(|p| p.into_inner()).text();
-            let pct = claude_tm::screen::context_pct(&text);
-            if last_pct != Some(pct) && hub.context_pct(&worker, pct).await.is_ok() {
-                last_pct = Some(pct);
+            let ticked = tokio::select! {
+                _ = tick.tick() => true,
+                () = hooks.changed.notified() => false,
+            };
+            let hooked = hooks.active();
+            let text = (ticked || hooked.is_none())
+                .then(|| screen.lock().unwrap_or_else(|p| p.into_inner()).text());
+            if let Some(text) = &text {
+                let pct = claude_tm::screen::context_pct(text);
+                if last_pct != Some(pct) && hub.context_pct(&worker, pct).await.is_ok() {
+                    last_pct = Some(pct);
+                }
             }
-            let active = claude_tm::screen::is_active(&text);
-            let due = last_active
-                .is_none_or(|(was, at)| was != active || at.elapsed() >= ACTIVE_HEARTBEAT);
-            if due && hub.set_active(&worker, active).await.is_ok() {
+            let active = hooked
+                .or_else(|| text.as_deref().map(claude_tm::screen::is_active))
+                .unwrap_or(false);
+            // The hub ignores a post for a worker its channel has not
+            // registered yet (and says "unchanged"): early on, repeat
+            // every few seconds until a post changes something.
+            let heartbeat = if confirmed || started.elapsed() >= UNCONFIRMED_FOR {
+                ACTIVE_HEARTBEAT
+            } else {
+                STATUS_EVERY
+            };
+            let due =
+                last_active.is_none_or(|(was, at)| was != active || at.elapsed() >= heartbeat);
+            if due && let Ok(changed) = hub.set_active(&worker, active).await {
+                confirmed |= changed;
                 last_active = Some((active, Instant::now()));
             }
+        }
+    })
+}
+
+/// Reads the session transcript for what no hook tells (an interrupted
+/// turn, a prompt refused at the terminal) and resolves such prompts on
+/// the hub.
+fn spawn_transcript(
+    hub: Client,
+    worker: WorkerName,
+    hooks: Arc<crate::hooks::Hooks>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TRANSCRIPT_EVERY);
+        loop {
+            tick.tick().await;
+            let answered = hooks.poll_transcript();
+            crate::hooks::resolve(&hub, &worker, answered).await;
         }
     })
 }
@@ -446,6 +512,7 @@ pub async fn run(
     let passthrough = user_tty.map(|_| spawn_passthrough(pty.clone(), screen.clone()));
     let m = Arc::new(Manager {
         hub: hub.clone(),
+        worker: worker.clone(),
         me: me.clone(),
         pty: pty.clone(),
         screen: screen.clone(),
@@ -456,6 +523,7 @@ pub async fn run(
             .unwrap_or(0),
         dialog: tokio::sync::Mutex::new(()),
         on_exit: Mutex::new(None),
+        hooks: Arc::new(crate::hooks::Hooks::default()),
     });
     // Output feeds the screen model (and the user's terminal) until claude
     // is gone.
@@ -555,7 +623,13 @@ pub async fn run(
             }
         })
     };
-    let status = spawn_status(m.hub.clone(), worker.clone(), m.screen.clone());
+    let status = spawn_status(
+        m.hub.clone(),
+        worker.clone(),
+        m.screen.clone(),
+        m.hooks.clone(),
+    );
+    let transcript = spawn_transcript(m.hub.clone(), worker.clone(), m.hooks.clone());
     let local = local.map(|(path, listener)| (path, spawn_local(listener, m.clone())));
     let dialogs = crate::dialogs::spawn(
         m.pty.clone(),
@@ -568,6 +642,7 @@ pub async fn run(
     input.abort();
     stream.stop();
     status.abort();
+    transcript.abort();
     if let Some((path, task)) = local {
         task.abort();
         let _ = std::fs::remove_file(path);

@@ -68,10 +68,11 @@ async fn restarts_with_continue_and_stops_on_request() {
     let config = wd.join("mcp.json");
     let plugin = wd.join("plugin");
     let ours = format!(
-        "--mcp-config {} --allowedTools mcp__tubemail-channel__reply,mcp__tubemail-channel__ack,\
+        "--settings {} --mcp-config {} --allowedTools mcp__tubemail-channel__reply,mcp__tubemail-channel__ack,\
          mcp__tubemail-channel__channel_health,mcp__tubemail-channel__reconnect_mcp \
          --dangerously-load-development-channels server:tubemail-channel --plugin-dir {} \
          --permission-mode default --name proj-tm",
+        wd.join("hooks.json").display(),
         config.display(),
         plugin.display()
     );

@@ -25,7 +25,18 @@ as seen on the wire and on screen (see /work/shared/docs/claude-code-offline.md)
   Enter): ``/exit`` ends the session (exit 0), ``/compact`` and ``/clear``
   print what the real CLI prints, anything else gets ``● echo: <text>``;
 * shows ``Resumed`` when started with ``--continue``; Ctrl-C prints
-  ``Interrupted`` and keeps running, like the TUI.
+  ``Interrupted`` and keeps running, like the TUI;
+* runs the command hooks of ``--settings FILE`` (unless ``STANDIN_NO_HOOKS``
+  is set, as with ``disableAllHooks``) with ``sh -c``, the event as JSON on
+  stdin, when 2.1.197 and 2.1.332 run them: SessionStart at start,
+  UserPromptSubmit for a channel message or a typed line, PreToolUse and
+  PermissionRequest before a prompt, PostToolUse after the tool ran (and
+  around the ``reply`` call), Stop at the end of a turn; and, like them,
+  none when a prompt is refused at the terminal: that is written to the
+  session transcript only (``toolUseResult: "User rejected tool use"`` and
+  ``[Request interrupted by user for tool use]``);
+* a channel message ``SLOW <n>`` keeps the turn open ``n`` seconds with
+  nothing on screen (only the hooks tell that it works).
 
 Everything it does is appended as JSON lines to ``$STANDIN_LOG`` when set,
 so tests can check what reached it.
@@ -135,6 +146,45 @@ def arg_values(argv, flag):
     return vals
 
 
+class Hooks:
+    """The command hooks of ``--settings`` files, run like Claude Code."""
+
+    def __init__(self, argv):
+        self.by_event = {}
+        self.session = "standin-%08x" % random.getrandbits(32)
+        home = os.environ.get("HOME", "/tmp")
+        self.transcript = os.path.join(home, ".standin", self.session + ".jsonl")
+        os.makedirs(os.path.dirname(self.transcript), exist_ok=True)
+        if os.environ.get("STANDIN_NO_HOOKS"):
+            return
+        for path in arg_values(argv, "--settings"):
+            with open(path, encoding="utf-8") as f:
+                for event, groups in (json.load(f).get("hooks") or {}).items():
+                    for g in groups:
+                        self.by_event.setdefault(event, []).extend(g.get("hooks", []))
+
+    def run(self, event, **fields):
+        payload = {"session_id": self.session, "transcript_path": self.transcript,
+                   "cwd": os.getcwd(), "permission_mode": "default",
+                   "hook_event_name": event, **fields}
+        for h in self.by_event.get(event, []):
+            if h.get("type") != "command":
+                continue
+            started = time.monotonic()
+            try:
+                r = subprocess.run(["/bin/sh", "-c", h["command"]], input=json.dumps(payload).encode(),
+                                   capture_output=True, timeout=h.get("timeout", 60))
+                rc, out = r.returncode, r.stdout.decode(errors="replace")
+            except subprocess.TimeoutExpired:
+                rc, out = None, ""
+            log(event="hook", name=event, rc=rc, stdout=out,
+                ms=round((time.monotonic() - started) * 1000, 1))
+
+    def write(self, entry):
+        with open(self.transcript, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"sessionId": self.session, **entry}) + "\n")
+
+
 def request_id():
     return "".join(random.choice("abcdefghijkmnopqrstuvwxyz") for _ in range(5))
 
@@ -142,6 +192,7 @@ def request_id():
 def main():
     argv = sys.argv[1:]
     log(event="start", argv=argv, cwd=os.getcwd(), pid=os.getpid())
+    hooks = Hooks(argv)
     dev = {v.split(":", 1)[1] for v in arg_values(argv, "--dangerously-load-development-channels")
            if v.startswith("server:")}
     specs = {}
@@ -202,29 +253,52 @@ def main():
                 channel=name in channels)
         except Exception as e:  # the real CLI shows the server as failed
             log(event="mcp_failed", server=name, error=str(e))
+    hooks.run("SessionStart", source="continue" if "--continue" in argv else "startup")
     if channels:
         show("Listening for channel messages from: " + ", ".join(sorted(channels)))
     prompt()
 
-    asking = {}  # request_id -> (server, command)
+    asking = {}  # request_id -> (server, command, tool_use_id)
 
-    def call_reply(server, text):
+    def call_reply(server, text, delay=0.0):
+        time.sleep(delay)
+        tid = "toolu_" + request_id()
+        args = {"text": text}
+        name = f"mcp__{server.name}__reply"
+        hooks.run("PreToolUse", tool_name=name, tool_input=args, tool_use_id=tid)
         r = server.request("tools/call", {
-            "name": "reply", "arguments": {"text": text},
-            "_meta": {"claudecode/toolUseId": "toolu_" + request_id(), "progressToken": 1},
+            "name": "reply", "arguments": args,
+            "_meta": {"claudecode/toolUseId": tid, "progressToken": 1},
         })
         log(event="reply_called", text=text, result=r.get("result"), error=r.get("error"))
+        hooks.run("PostToolUse", tool_name=name, tool_input=args, tool_use_id=tid,
+                  tool_response=r.get("result"))
         result = r.get("result", {}).get("content", [{}])
         show("● " + (result[0].get("text", "") if result else ""))
+        hooks.run("Stop", stop_hook_active=False, last_assistant_message=text)
         prompt()
 
     def answered(rid, behavior, via):
-        server, command = asking.pop(rid)
+        server, command, tid = asking.pop(rid)
         # The prompt leaves the screen once answered, as in the real TUI.
         with out_lock:
             sys.stdout.write("\x1b[5F\x1b[J")
             sys.stdout.flush()
         log(event="permission_decided", request_id=rid, behavior=behavior, via=via)
+        tool_input = {"command": command}
+        if behavior == "allow":
+            hooks.run("PostToolUse", tool_name="Bash", tool_input=tool_input, tool_use_id=tid,
+                      tool_response={"stdout": "", "stderr": "", "interrupted": False})
+        elif via == "terminal":
+            # Refused at the terminal: the turn ends with no hook at all.
+            hooks.write({"type": "user", "message": {"role": "user", "content": [
+                {"type": "tool_result", "content": "The user doesn't want to proceed with this tool use.",
+                 "is_error": True, "tool_use_id": tid}]}, "toolUseResult": "User rejected tool use"})
+            hooks.write({"type": "user", "message": {"role": "user", "content": [
+                {"type": "text", "text": "[Request interrupted by user for tool use]"}]}})
+            show("  ⎿  Interrupted · What should Claude do instead?")
+            prompt()
+            return
         text = f"ran: {command}" if behavior == "allow" else f"denied: {command}"
         threading.Thread(target=call_reply, args=(server, text), daemon=True).start()
 
@@ -236,16 +310,26 @@ def main():
             content = params.get("content", "")
             log(event="channel", content=content, meta=params.get("meta", {}))
             show(f"← {server.name}: {content}")
+            if content != "interrupt":
+                hooks.run("UserPromptSubmit",
+                          prompt=f'<channel source="{server.name}">\n{content}\n</channel>')
             if content.startswith("RUN "):
                 rid = request_id()
                 command = content[4:]
-                asking[rid] = (server, command)
+                tid = "toolu_" + request_id()
+                asking[rid] = (server, command, tid)
+                hooks.run("PreToolUse", tool_name="Bash", tool_input={"command": command}, tool_use_id=tid)
+                hooks.run("PermissionRequest", tool_name="Bash", tool_input={"command": command},
+                          permission_suggestions=[])
                 server.notify("notifications/claude/channel/permission_request", {
                     "request_id": rid, "tool_name": "Bash", "description": "Run a command",
                     "input_preview": json.dumps({"command": command})[:200],
                 })
                 show("Bash command\r\n  " + command +
                      "\r\nDo you want to proceed?\r\n❯ 1. Yes\r\n  2. No")
+            elif content.startswith("SLOW "):
+                threading.Thread(target=call_reply, args=(server, "slow: " + content[5:],
+                                                          float(content[5:])), daemon=True).start()
             elif content != "interrupt":
                 threading.Thread(target=call_reply, args=(server, "echo: " + content),
                                  daemon=True).start()
@@ -264,7 +348,9 @@ def main():
         elif line == "/clear":
             show("⎿ (no content)")
         elif line:
+            hooks.run("UserPromptSubmit", prompt=line)
             show("● echo: " + line)
+            hooks.run("Stop", stop_hook_active=False, last_assistant_message="echo: " + line)
         prompt()
         return False
 
