@@ -39,6 +39,10 @@ struct Cli {
     /// Role: the worker becomes `<dir>-<role>-tm`.
     #[arg(long)]
     role: Option<String>,
+    /// Seconds a stop or restart waits for claude to leave after `/exit`
+    /// before it is terminated (else TM_STOP_GRACE_S, else 10).
+    #[arg(long, value_name = "SECS", value_parser = manager::parse_grace)]
+    stop_grace: Option<std::time::Duration>,
     #[command(subcommand)]
     command: Option<Command>,
     /// Arguments passed to claude.
@@ -158,6 +162,10 @@ async fn run(cli: Cli) -> Result<i32> {
             if let Some(url) = &cli.hub {
                 extra.retain(|(k, _)| k != "TUBEMAIL_HUB_URL");
                 extra.push(("TUBEMAIL_HUB_URL".into(), url.clone()));
+            }
+            if let Some(grace) = cli.stop_grace {
+                extra.retain(|(k, _)| k != "TM_STOP_GRACE_S");
+                extra.push(("TM_STOP_GRACE_S".into(), grace.as_secs_f64().to_string()));
             }
             let lookup = |key: &str| {
                 extra
