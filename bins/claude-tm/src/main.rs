@@ -12,6 +12,7 @@
 
 mod channel;
 mod claude;
+mod compat;
 mod dialogs;
 mod launcher;
 mod listening;
@@ -34,10 +35,10 @@ use tubemail_client::core::WorkerName;
 #[command(version, about)]
 struct Cli {
     /// Hub URL (else TUBEMAIL_HUB_URL, else http://localhost:8004).
-    #[arg(long)]
+    #[arg(long, global = true)]
     hub: Option<String>,
     /// Role: the worker becomes `<dir>-<role>-tm`.
-    #[arg(long)]
+    #[arg(long, global = true)]
     role: Option<String>,
     /// Seconds a stop or restart waits for claude to leave after `/exit`
     /// before it is terminated (else TM_STOP_GRACE_S, else 10).
@@ -155,58 +156,11 @@ async fn run(cli: Cli) -> Result<i32> {
             manager::run(client, worker, &claude_program(), &args).await?
         }
         None => {
-            let dir = std::env::current_dir().context("no current directory")?;
-            let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-            let real: std::collections::HashMap<String, String> = std::env::vars().collect();
-            let mut extra = launcher::env_from_files(&dir, home.as_deref(), &real);
-            if let Some(url) = &cli.hub {
-                extra.retain(|(k, _)| k != "TUBEMAIL_HUB_URL");
-                extra.push(("TUBEMAIL_HUB_URL".into(), url.clone()));
-            }
+            let mut settings = launcher::Settings::load(cli.hub.as_deref())?;
             if let Some(grace) = cli.stop_grace {
-                extra.retain(|(k, _)| k != "TM_STOP_GRACE_S");
-                extra.push(("TM_STOP_GRACE_S".into(), grace.as_secs_f64().to_string()));
+                settings.set("TM_STOP_GRACE_S", grace.as_secs_f64().to_string());
             }
-            let lookup = |key: &str| {
-                extra
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == key)
-                    .map(|(_, v)| v.clone())
-                    .or_else(|| real.get(key).cloned())
-                    .filter(|v| !v.is_empty())
-            };
-            let worker = launcher::worker_name(
-                lookup("TM_WORKER_NAME").as_deref(),
-                &dir,
-                cli.role.as_deref(),
-            )?;
-            // A worker token (scoped to this worker) wins over the shared
-            // secret, which then stays out of claude's environment.
-            let token = lookup("TUBEMAIL_TOKEN");
-            let scoped = token.is_some();
-            let Some(secret) = token.or_else(|| lookup("TUBEMAIL_SECRET")) else {
-                anyhow::bail!(
-                    "no TUBEMAIL_TOKEN or TUBEMAIL_SECRET: set one in the environment, in ./.env or in \
-                     ~/.config/tubemail/.env (the hub keeps the secret in its data dir, file `secret`; \
-                     `POST /api/tokens` issues a worker token)"
-                );
-            };
-            let url = lookup("TUBEMAIL_HUB_URL")
-                .unwrap_or_else(|| tubemail_client::DEFAULT_HUB_URL.to_owned());
-            let program = claude_program();
-            if launcher::find_program(&program).is_none() {
-                anyhow::bail!(
-                    "cannot find claude ({program:?}): install Claude Code \
-                     (npm install -g @anthropic-ai/claude-code) or set TUBEMAIL_CLAUDE_BIN"
-                );
-            }
-            let hub = Client::builder()
-                .url(&url)
-                .secret(secret.trim())
-                .build()
-                .with_context(|| format!("bad hub URL {url:?}"))?;
-            launcher::run(worker, hub, scoped, extra, cli.claude_args).await?
+            launcher::start(settings, cli.role.as_deref(), cli.claude_args).await?
         }
     })
 }

@@ -123,7 +123,10 @@ async fn a_killed_launcher_takes_its_manager_and_claude_along() {
     let pidfile = dir.path().join("claude.pid");
     let claude = common::script(
         dir.path().join("pid-claude"),
-        &format!("#!/bin/sh\necho $$ > {}\nexec cat\n", pidfile.display()),
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\necho $$ > {}\nexec cat\n",
+            pidfile.display()
+        ),
     );
     let mut cmd = claude_tm(dir.path());
     cmd.args(["--hub", &hub.url])

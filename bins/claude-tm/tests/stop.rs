@@ -19,7 +19,8 @@ const TERM_GRACE: Duration = Duration::from_secs(3);
 /// What the issue allows: nothing left this long after the request.
 const LEFT_BY: Duration = Duration::from_secs(2 + 5);
 
-/// A CLI that never leaves on its own: it reads lines forever (a typed
+/// A CLI that never leaves on its own (but answers `--version`, which the
+/// launcher asks): it reads lines forever (a typed
 /// `/exit` included; each goes to `<name>.typed`), with a child of its own
 /// in its process group that keeps the terminal open. `before` runs first
 /// (`trap '' TERM` ignores SIGTERM; the child inherits that), `screen` is
@@ -30,7 +31,8 @@ fn deaf_claude(dir: &Path, name: &str, before: &str, screen: &str) -> PathBuf {
     common::script(
         dir.join(name),
         &format!(
-            "#!/bin/sh\n{before}\nsleep 1000 &\necho \"$$ $!\" > {pids}.tmp && mv {pids}.tmp {pids}\n\
+            "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo '2.1.332 (Claude Code)'; exit 0; }}\n\
+             {before}\nsleep 1000 &\necho \"$$ $!\" > {pids}.tmp && mv {pids}.tmp {pids}\n\
              printf '{screen}'\n\
              while :; do IFS= read -r line; printf '%s\\n' \"$line\" >> {typed}; done\n",
             pids = pids.display(),
