@@ -14,6 +14,7 @@ mod channel;
 mod claude;
 mod compat;
 mod dialogs;
+mod doctor;
 mod launcher;
 mod listening;
 mod manager;
@@ -55,6 +56,10 @@ struct Cli {
 enum Command {
     /// The stdio MCP channel Claude Code loads as `tubemail-channel`.
     Channel,
+    /// Check what this worker needs (claude and its version, settings that
+    /// turn channels off, the hub, the credential, the worker's name) and
+    /// say how to fix what is wrong; exits 1 on any failure.
+    Doctor,
     /// Run claude (`TUBEMAIL_CLAUDE_BIN`, default `claude`) in a pty and
     /// carry out the hub's control commands; exits 0 after a stop, 42 to
     /// be restarted.
@@ -154,6 +159,10 @@ async fn run(cli: Cli) -> Result<i32> {
             let worker = worker_name()?;
             let args = claude::prepare(&worker, client.url(), &args)?;
             manager::run(client, worker, &claude_program(), &args).await?
+        }
+        Some(Command::Doctor) => {
+            let settings = launcher::Settings::load(cli.hub.as_deref())?;
+            doctor::run(&settings, cli.role.as_deref()).await
         }
         None => {
             let mut settings = launcher::Settings::load(cli.hub.as_deref())?;
