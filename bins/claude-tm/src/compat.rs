@@ -147,8 +147,8 @@ impl Version {
                  not supported, may not work (update it: npm install -g @anthropic-ai/claude-code)"
             )),
             Support::Untested => Some(format!(
-                "Claude Code {self} is newer than the newest tested with claude-tm \
-                 ({NEWEST_TESTED}); claude-tm carries on"
+                "Claude Code {self} is newer than the newest tested ({NEWEST_TESTED}); \
+                 claude-tm carries on"
             )),
         }
     }
