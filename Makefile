@@ -56,17 +56,25 @@ python-test:
 	MATURIN_PEP517_ARGS="--profile dev" $(VENV)/bin/python -m pip install -q --force-reinstall ./bindings/python
 	TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub $(VENV)/bin/python -m pytest tests/compat tests/mcp tests/schema bindings/python/tests -q
 
-# The real Claude Code CLI (the version pinned in tests/e2e/package.json,
-# installed with npm into target/claude-code) under claude-tm in a pty,
-# against a real hub and a fake model endpoint; also through the Python
-# bindings, built into the venv with maturin.
+# The real Claude Code CLI under claude-tm in a pty, against a real hub and
+# a fake model endpoint; also through the Python bindings, built into the
+# venv with maturin. Once per CLI version: every version pinned in
+# tests/e2e/versions/ (each with its own lockfile, installed with npm into
+# target/claude-code/<version>), oldest first. Any other version, the
+# newest included: make e2e-test CLAUDE_VERSIONS=latest
+CLAUDE_VERSIONS ?= $(shell ls tests/e2e/versions | sort -V)
+
 e2e-test:
 	$(CARGO) build --workspace --locked
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q -r tests/e2e/requirements.txt
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q -m bindings/python/Cargo.toml
-	TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub TUBEMAIL_CLAUDE_TM_BIN=$(CURDIR)/target/debug/claude-tm \
-	  $(VENV)/bin/python -m pytest tests/e2e -q
+	set -e; for v in $(CLAUDE_VERSIONS); do \
+	  echo "== end-to-end suite with Claude Code $$v"; \
+	  TUBEMAIL_CLAUDE_VERSION=$$v TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub \
+	    TUBEMAIL_CLAUDE_TM_BIN=$(CURDIR)/target/debug/claude-tm \
+	    $(VENV)/bin/python -m pytest tests/e2e -q; \
+	done
 
 bench:
 	scripts/bench.sh

@@ -1,9 +1,12 @@
 """Fixtures for the end-to-end suite (real hub + ``claude-tm`` + the real
 Claude Code CLI against a fake model endpoint).
 
-* ``claude`` (session): the pinned CLI, installed with ``npm ci`` into
-  ``$TUBEMAIL_CLAUDE_CODE_DIR`` (default ``<repo>/target/claude-code``). The
-  suite is skipped, saying why, only when that install fails.
+* ``claude`` (session): the CLI of ``$TUBEMAIL_CLAUDE_VERSION`` (a version
+  pinned in ``versions/``, installed with ``npm ci`` from its lockfile, or
+  any npm version spec such as ``latest``; default: the oldest pinned), in
+  ``$TUBEMAIL_CLAUDE_CODE_DIR/<version>`` (default
+  ``<repo>/target/claude-code``). The suite is skipped, saying why, only
+  when that install fails.
 * ``api`` (session): the fake Messages API (``fakeapi.py``).
 * ``hub`` (session): one ``tubemail-hub`` (``$TUBEMAIL_HUB_BIN``).
 * ``tm``: the orchestrator (MCP tools on the hub).
@@ -29,7 +32,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fakeapi import FakeApi  # noqa: E402
-from support import REPO, E2EHub, Orchestrator, Worker, install_claude, wait_until  # noqa: E402
+from support import CLAUDE_VERSION, INSTALLED, REPO, E2EHub, Orchestrator, Worker, install_claude, wait_until  # noqa: E402
 
 TEST_LIMIT_S = float(os.environ.get("TUBEMAIL_E2E_TEST_LIMIT_S", "240"))
 READY_S = 90.0
@@ -37,6 +40,14 @@ READY_S = 90.0
 _WORKERS: list[Worker] = []
 _HUBS: list[E2EHub] = []
 _APIS: list[FakeApi] = []
+
+
+def pytest_report_header() -> str:
+    return f"Claude Code CLI under test: {CLAUDE_VERSION} (TUBEMAIL_CLAUDE_VERSION)"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    terminalreporter.write_line(f"Claude Code CLI tested: {INSTALLED['version']}")
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +69,7 @@ def _binary(env: str, name: str) -> Path:
 @pytest.fixture(scope="session")
 def claude() -> Path:
     cache = Path(os.environ.get("TUBEMAIL_CLAUDE_CODE_DIR", REPO / "target" / "claude-code"))
-    exe, why = install_claude(cache)
+    exe, why = install_claude(cache, CLAUDE_VERSION)
     if exe is None:
         pytest.skip(f"the Claude Code CLI cannot be installed here, so the real-CLI suite cannot run: {why}")
     return exe

@@ -33,9 +33,27 @@ sys.path.insert(0, str(REPO / "tests" / "mcp"))
 from _support import Hub, call, mcp_client  # noqa: E402  (tests/mcp/_support.py)
 from hubproc import clean_env, tail  # noqa: E402
 
-#: the version pinned in tests/e2e/package.json
-PINNED = json.loads((HERE / "package.json").read_text())["dependencies"]["@anthropic-ai/claude-code"]
+#: one directory per Claude Code version the suite is pinned to, each with
+#: its own package.json and package-lock.json
+VERSIONS = HERE / "versions"
 API_KEY = "sk-e2e-test-key"
+
+
+def version_key(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v))
+
+
+def pinned_versions() -> list[str]:
+    """The pinned versions, oldest first."""
+    return sorted((d.name for d in VERSIONS.iterdir() if (d / "package-lock.json").is_file()), key=version_key)
+
+
+#: the CLI version this run tests: ``TUBEMAIL_CLAUDE_VERSION`` (a pinned
+#: version, or any npm version spec such as ``latest``), else the oldest
+#: pinned one
+CLAUDE_VERSION = os.environ.get("TUBEMAIL_CLAUDE_VERSION") or pinned_versions()[0]
+#: what the installed CLI says it is (set by :func:`install_claude`)
+INSTALLED: dict[str, str] = {"version": CLAUDE_VERSION}
 
 T = TypeVar("T")
 
@@ -72,10 +90,14 @@ def wait_until(what: str, f: Callable[[], T | None], timeout: float = 60.0, ever
 # ── the CLI ──────────────────────────────────────────────────────────────────
 
 
-def install_claude(cache: Path) -> tuple[Path | None, str]:
-    """Installs the pinned CLI with ``npm ci`` into ``cache`` (reused when the
-    right version is there). Returns (path to ``claude``, why not)."""
+def install_claude(root: Path, spec: str = CLAUDE_VERSION) -> tuple[Path | None, str]:
+    """Installs Claude Code ``spec`` into ``root/<spec>``: ``npm ci`` from
+    ``versions/<spec>`` for a pinned version, else ``npm install`` of that
+    npm version spec (``latest``, ``2.1.340``, ...). Reused when the install
+    is there. Returns (path to ``claude``, why not)."""
+    cache = root / spec
     exe = cache / "node_modules" / ".bin" / "claude"
+    pinned = (VERSIONS / spec / "package-lock.json").is_file()
 
     def version() -> str:
         try:
@@ -85,24 +107,35 @@ def install_claude(cache: Path) -> tuple[Path | None, str]:
         except (OSError, subprocess.TimeoutExpired):
             return ""
 
-    if exe.exists() and version().startswith(PINNED + " "):
+    def installed() -> bool:
+        got = version()
+        if got and (not pinned or got.startswith(spec + " ")):
+            INSTALLED["version"] = got.split()[0]
+            return True
+        return False
+
+    # A pinned install is reused; "latest" and other specs are asked again.
+    if pinned and exe.exists() and installed():
         return exe, ""
     npm = shutil.which("npm")
     if npm is None:
         return None, "npm is not installed"
     cache.mkdir(parents=True, exist_ok=True)
-    for f in ("package.json", "package-lock.json"):
-        shutil.copyfile(HERE / f, cache / f)
+    if pinned:
+        for f in ("package.json", "package-lock.json"):
+            shutil.copyfile(VERSIONS / spec / f, cache / f)
+        cmd = [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"]
+    else:
+        cmd = [npm, "install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error",
+               f"@anthropic-ai/claude-code@{spec}"]
     try:
-        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=cache,
-                           capture_output=True, text=True, timeout=600)
+        r = subprocess.run(cmd, cwd=cache, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
-        return None, "npm ci of @anthropic-ai/claude-code timed out after 600 s"
+        return None, f"npm of @anthropic-ai/claude-code@{spec} timed out after 600 s"
     if r.returncode != 0:
-        return None, f"npm ci of @anthropic-ai/claude-code@{PINNED} failed: {(r.stderr or r.stdout)[-1500:]}"
-    got = version()
-    if not got.startswith(PINNED + " "):
-        return None, f"installed CLI does not run or is not {PINNED}: {got!r}"
+        return None, f"npm of @anthropic-ai/claude-code@{spec} failed: {(r.stderr or r.stdout)[-1500:]}"
+    if not installed():
+        return None, f"installed CLI does not run or is not {spec}: {version()!r}"
     return exe, ""
 
 
@@ -179,7 +212,7 @@ def claude_json(project: Path) -> dict[str, Any]:
     trust dialog for ``project``, and turns channels on offline."""
     return {
         "hasCompletedOnboarding": True,
-        "lastOnboardingVersion": PINNED,
+        "lastOnboardingVersion": INSTALLED["version"],
         "theme": "dark",
         "customApiKeyResponses": {"approved": [API_KEY[-20:]], "rejected": []},
         "projects": {str(project): {"hasTrustDialogAccepted": True, "allowedTools": []}},

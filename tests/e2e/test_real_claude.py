@@ -135,7 +135,10 @@ def test_permission_answered_through_the_hub(
     wait_until("the prompt to leave the screen", lambda: prompt_gone_from_screen(tm, w), 30, 0.5)
 
 
-@pytest.mark.parametrize("key,behavior", [("\r", "allow"), ("3", "deny")])
+# Enter takes the preselected "Yes"; Esc cancels, which denies. Never an
+# option's number: 2.1.332 renumbered the prompt ("3. Yes, and switch to
+# auto mode", "4. No").
+@pytest.mark.parametrize("key,behavior", [("\r", "allow"), ("\x1b", "deny")])
 def test_permission_answered_at_the_terminal_leaves_no_ghost(
     w: Worker, api: FakeApi, tm: Orchestrator, hub: E2EHub, key: str, behavior: str
 ) -> None:
@@ -261,7 +264,11 @@ def test_status_is_busy_while_the_model_streams_and_idle_after(w: Worker, api: F
         0.5,
     )
     wait_until(
-        "the streamed answer on screen", lambda: f"slowly answering {tok}" in tm.screen(w.name), 60, 0.5
+        "the streamed answer on screen",
+        lambda: f"slowly answering {tok}" in tm.screen(w.name),
+        60,
+        0.5,
+        lambda: tm.screen(w.name),
     )
     wait_until(
         "tm_status idle from the screen",

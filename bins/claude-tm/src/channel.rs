@@ -7,6 +7,7 @@
 //! through the [`Relay`], which retries and spools while the hub is away.
 //! Nothing here waits on the hub inside the stdio loop.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, CustomNotification, ExperimentalCapabilities, Implementation,
-    JsonObject, ServerCapabilities, ServerConfig, ServerNotification,
+    JsonObject, MetaObject, ProtocolVersion, ServerCapabilities, ServerConfig, ServerNotification,
 };
 use rmcp::service::{NotificationContext, Peer};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
@@ -75,6 +76,15 @@ struct ReplyArgs {
     meta: Option<Meta>,
 }
 
+/// `_meta` of every channel tool: never deferred behind Claude Code's tool
+/// search (the server's `alwaysLoad` in the MCP config says the same; this
+/// holds when someone loads the channel with a config of their own).
+fn always_load() -> MetaObject {
+    let mut meta = JsonObject::new();
+    meta.insert("anthropic/alwaysLoad".into(), Value::Bool(true));
+    MetaObject(meta)
+}
+
 #[tool_router]
 impl Channel {
     fn new(client: Client, worker: WorkerName, relay: Arc<Relay>) -> Self {
@@ -116,7 +126,7 @@ impl Channel {
         self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    #[tool(description = "Send a reply to the TubeMail orchestrator that messaged you.")]
+    #[tool(description = "Send a reply to the TubeMail orchestrator that messaged you.", meta = always_load())]
     async fn reply(
         &self,
         Parameters(a): Parameters<ReplyArgs>,
@@ -128,7 +138,7 @@ impl Channel {
         self.relay_tool(post, "delivered to tubemail").await
     }
 
-    #[tool(description = "Acknowledge a TubeMail message without replying yet.")]
+    #[tool(description = "Acknowledge a TubeMail message without replying yet.", meta = always_load())]
     async fn ack(&self) -> Result<CallToolResult, ErrorData> {
         let mut meta = Meta::new();
         meta.insert("kind".into(), "ack".into());
@@ -139,7 +149,7 @@ impl Channel {
         self.relay_tool(post, "acked").await
     }
 
-    #[tool(description = "Whether this channel is connected to the TubeMail hub.")]
+    #[tool(description = "Whether this channel is connected to the TubeMail hub.", meta = always_load())]
     async fn channel_health(&self) -> Result<CallToolResult, ErrorData> {
         self.health().spooled = self.relay.spooled();
         let h = self.health().clone();
@@ -149,7 +159,8 @@ impl Channel {
 
     #[tool(
         description = "Reconnect one of this session's MCP servers through the /mcp dialog \
-                       (works without the TubeMail hub; the tubemail MCP server included)."
+                       (works without the TubeMail hub; the tubemail MCP server included).",
+        meta = always_load()
     )]
     async fn reconnect_mcp(
         &self,
@@ -220,6 +231,16 @@ impl ServerHandler for Channel {
                 .build(),
         )
         .with_server_info(Implementation::new("tubemail", env!("CARGO_PKG_VERSION")))
+    }
+
+    /// Only revisions with an initialize step and a session that carries
+    /// unsolicited notifications: Claude Code delivers channel messages on
+    /// those alone. Offered 2026-07-28 (rmcp's newest), Claude Code 2.1.292
+    /// and later pick it after their `server/discover` probe, skip the
+    /// initialize step (so [`Self::on_initialized`] never runs) and log
+    /// "Channel notifications skipped: … no unsolicited notification path".
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25))
     }
 
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {

@@ -84,6 +84,10 @@ pub fn mcp_config(exe: &Path, worker: &WorkerName, hub_url: &str) -> serde_json:
                 "type": "stdio",
                 "command": exe.display().to_string(),
                 "args": ["channel"],
+                // Never deferred behind tool search (2.1.3xx defers MCP
+                // tools by default): `reply` must be in the model's first
+                // tool list, or a worker cannot answer.
+                "alwaysLoad": true,
                 "env": {
                     "TM_WORKER_NAME": worker.as_str(),
                     "TUBEMAIL_HUB_URL": hub_url,
@@ -111,6 +115,43 @@ pub fn write_plugin(dir: &Path, worker: &WorkerName) -> Result<()> {
     Ok(())
 }
 
+/// The permission mode claude-tm starts claude in unless the user chose
+/// one: tool prompts then reach the hub. Claude Code's own default moved
+/// to "auto" in 2.1.3xx (a classifier approves tools, nobody is asked).
+pub const PERMISSION_MODE: &str = "default";
+
+/// The permission mode the user asked for in claude's arguments, if any
+/// (`--permission-mode X`, `--permission-mode=X`, or
+/// `--dangerously-skip-permissions`, which is `bypassPermissions`).
+pub fn permission_mode_arg(user: &[String]) -> Option<String> {
+    let mut args = user.iter();
+    while let Some(a) = args.next() {
+        if a == "--permission-mode" {
+            return args.next().cloned();
+        }
+        if let Some(mode) = a.strip_prefix("--permission-mode=") {
+            return Some(mode.to_owned());
+        }
+        if a == "--dangerously-skip-permissions" {
+            return Some("bypassPermissions".to_owned());
+        }
+    }
+    None
+}
+
+/// The permission mode claude runs in: the user's (in `user`), else
+/// `chosen` (`TM_PERMISSION_MODE`), else [`PERMISSION_MODE`].
+pub fn permission_mode(user: &[String], chosen: Option<&str>) -> String {
+    permission_mode_arg(user)
+        .or_else(|| {
+            chosen
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| PERMISSION_MODE.to_owned())
+}
+
 /// claude's argv: ours first, then the user's. The variadic options
 /// (`--mcp-config`, `--allowedTools`, …) each end at the next option, so
 /// `--name` (one value) comes last and a prompt the user passes stays a
@@ -119,6 +160,7 @@ pub fn argv(
     mcp_config: &Path,
     plugin_dir: &Path,
     worker: &WorkerName,
+    mode: &str,
     user: &[String],
 ) -> Vec<String> {
     let allowed = CHANNEL_TOOLS
@@ -136,6 +178,9 @@ pub fn argv(
         "--plugin-dir".to_owned(),
         plugin_dir.display().to_string(),
     ];
+    if permission_mode_arg(user).is_none() {
+        args.extend(["--permission-mode".to_owned(), mode.to_owned()]);
+    }
     let named = user
         .iter()
         .any(|a| a == "--name" || a == "-n" || a.starts_with("--name="));
@@ -147,8 +192,13 @@ pub fn argv(
 }
 
 /// Writes the channel config and plugin for `worker` and returns claude's
-/// argv (ours, then `user`).
-pub fn prepare(worker: &WorkerName, hub_url: &str, user: &[String]) -> Result<Vec<String>> {
+/// argv (ours, then `user`), claude running in permission mode `mode`.
+pub fn prepare(
+    worker: &WorkerName,
+    hub_url: &str,
+    mode: &str,
+    user: &[String],
+) -> Result<Vec<String>> {
     let exe = std::env::current_exe().context("cannot find claude-tm's own path")?;
     let dir = crate::runtime::worker_dir(worker)?;
     let config = dir.join("mcp.json");
@@ -156,7 +206,7 @@ pub fn prepare(worker: &WorkerName, hub_url: &str, user: &[String]) -> Result<Ve
     crate::runtime::write_private(&config, &body)?;
     let plugin = dir.join("plugin");
     write_plugin(&plugin, worker)?;
-    Ok(argv(&config, &plugin, worker, user))
+    Ok(argv(&config, &plugin, worker, mode, user))
 }
 
 #[cfg(test)]
@@ -170,6 +220,7 @@ mod tests {
             Path::new("/rt/proj-tm/mcp.json"),
             Path::new("/rt/proj-tm/plugin"),
             &w,
+            "default",
             &["--continue".into(), "fix the bug".into()],
         );
         assert_eq!(
@@ -184,6 +235,8 @@ mod tests {
                 "server:tubemail-channel",
                 "--plugin-dir",
                 "/rt/proj-tm/plugin",
+                "--permission-mode",
+                "default",
                 "--name",
                 "proj-tm",
                 "--continue",
@@ -195,9 +248,35 @@ mod tests {
             Path::new("c"),
             Path::new("p"),
             &w,
+            "default",
             &["--name".into(), "mine".into()],
         );
         assert_eq!(a.iter().filter(|x| *x == "--name").count(), 1);
+        // So does their permission mode, in either spelling.
+        for user in [
+            vec!["--permission-mode".to_owned(), "plan".to_owned()],
+            vec!["--permission-mode=plan".to_owned()],
+        ] {
+            let a = argv(Path::new("c"), Path::new("p"), &w, "default", &user);
+            assert_eq!(
+                a.iter()
+                    .filter(|x| x.starts_with("--permission-mode"))
+                    .count(),
+                1,
+                "{a:?}"
+            );
+            assert_eq!(permission_mode(&user, Some("acceptEdits")), "plan");
+        }
+    }
+
+    #[test]
+    fn permission_modes() {
+        assert_eq!(permission_mode(&[], None), "default");
+        assert_eq!(permission_mode(&[], Some(" ")), "default");
+        assert_eq!(permission_mode(&[], Some("acceptEdits")), "acceptEdits");
+        let skip = ["--dangerously-skip-permissions".to_owned()];
+        assert_eq!(permission_mode(&skip, Some("plan")), "bypassPermissions");
+        assert_eq!(permission_mode_arg(&["--continue".to_owned()]), None);
     }
 
     #[test]

@@ -1,55 +1,34 @@
-//! Answers Claude Code's start-up dialogs and rate-limit stops from the
-//! rendered screen, the way the original manager did:
+//! Answers Claude Code's start-up dialogs and rate-limit stops, reports
+//! prompts answered at the terminal and dialogs nobody answers, all from
+//! the rendered screen (read through [`claude_tm::screen`]):
 //!
-//! * the development-channels warning ("I am using this for local
-//!   development") gets Enter — option 1 is preselected. Running claude-tm
-//!   is the user's consent to load our channel. Answered only while it is
-//!   on screen during this child's life, and at most a few times (an Enter
-//!   the TUI was not ready for is repeated);
-//! * the resume menu ("Resume from summary") gets `3` + Enter ("don't ask
-//!   again"), once;
-//! * "New MCP server found in this project: tubemail-channel" (a project
-//!   `.mcp.json` left by the original Python tool) gets `3`, "continue
-//!   without using this MCP server": claude-tm brings its own
-//!   `tubemail-channel`, and the old entry would stall an unattended worker
-//!   at this question on every fresh start. Prompts about any other server
-//!   are left to the user;
+//! * the start-up dialogs of [`Dialog`] get their option chosen by its
+//!   text: arrow keys until the cursor is on it, then Enter. Answered only
+//!   while on screen during this child's life, with a few Enters at most
+//!   (an Enter the TUI was not ready for is repeated). Prompts about any
+//!   other MCP server are left to the user;
 //! * "temporarily limiting requests" (claude.ai accounts) or "Request
 //!   rejected (429)" (API keys) gets `continue` typed after 15, 30, 60, then
 //!   120 s; a quiet spell after a retry resets the wait;
+//! * a dialog claude-tm does not know, open for [`BLOCKED_AFTER`], is
+//!   reported (the worker is blocked: nothing it is sent gets through) and
+//!   never typed into;
 //! * a permission prompt answered at the terminal is reported to the hub.
 //!   Claude Code tells the channel nothing when the person at the terminal
-//!   answers (seen with 2.1.197), so without this the hub would keep a
-//!   ghost prompt. When a prompt leaves the screen, prompts of this worker
-//!   the hub still holds from while it was open are resolved: `deny` when
-//!   the screen then says the turn was interrupted ("What should Claude do
-//!   instead?"), else `allow`. A prompt answered from the hub is no longer
-//!   pending by then, so nothing is posted twice.
-//!
-//! The screen is matched with all whitespace removed (as the original
-//! did), so line wrapping cannot hide a marker.
+//!   answers (seen with 2.1.197 and 2.1.332), so without this the hub would
+//!   keep a ghost prompt. When a prompt leaves the screen, prompts of this
+//!   worker the hub still holds from while it was open are resolved:
+//!   `deny` when the screen then says the turn was interrupted ("What
+//!   should Claude do instead?"), else `allow`. A prompt answered from the
+//!   hub is no longer pending by then, so nothing is posted twice.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use claude_tm::screen::{self, Dialog};
 use tubemail_client::Client;
 use tubemail_client::core::{Behavior, WorkerName};
 use tubemail_pty::{Pty, Screen, paste_input};
-
-use crate::status::squeeze;
-
-const DEV_CHANNELS: &str = "Iamusingthisforlocaldevelopment";
-const RESUME_MENU: &str = "Resumefromsummary";
-/// The project-server question about our server (its name followed by the
-/// dialog's next line, so no longer name matches).
-const LEGACY_CHANNEL: &str = "Thisproject:tubemail-channelMCPservers";
-/// What Claude Code shows when the API refuses with 429: "Server is
-/// temporarily limiting requests" for claude.ai accounts, "API Error:
-/// Request rejected (429)" with an API key (2.1.197).
-const RATE_LIMITED: &[&str] = &["temporarilylimitingrequests", "Requestrejected(429)"];
-const PROMPT_QUESTION: &str = "Do you want";
-const PROMPT_YES: &str = "1.Yes";
-const DENIED: &str = "WhatshouldClaudedoinstead";
 
 /// Time for the screen to show the outcome of a closed prompt.
 const OUTCOME_WAIT: Duration = Duration::from_millis(1200);
@@ -61,10 +40,16 @@ const WATCH: Duration = Duration::from_millis(20);
 /// A dialog must be on screen this long before it is answered (the TUI
 /// draws before it listens).
 const SETTLE: Duration = Duration::from_millis(400);
-/// Pause before answering the same dialog again.
+/// Pause before pressing Enter on the same dialog again.
 const REPEAT: Duration = Duration::from_secs(2);
+/// Pause after an arrow key, for the TUI to move its cursor.
+const ARROW_GAP: Duration = Duration::from_millis(250);
 /// Most Enters for one dialog.
 const MAX_TRIES: u32 = 4;
+/// Most arrow keys for one dialog (its list is a handful of lines).
+const MAX_ARROWS: u32 = 12;
+/// An unknown dialog open this long blocks the worker.
+pub const BLOCKED_AFTER: Duration = Duration::from_secs(15);
 /// Waits before typing `continue` after the 1st, 2nd, 3rd, … rate limit.
 const RATE_WAITS: [u64; 4] = [15, 30, 60, 120];
 /// No new rate-limit message this long after a `continue`: start over.
@@ -79,42 +64,73 @@ pub enum Answer {
     Type(&'static str),
 }
 
-/// One dialog answered by a key press while it is visible.
+/// One dialog, answered while it is visible.
 #[derive(Debug, Default)]
 struct OneShot {
     seen_since: Option<Instant>,
-    last_answer: Option<Instant>,
-    tries: u32,
+    /// The last key sent, and whether it was Enter.
+    last_key: Option<(Instant, bool)>,
+    enters: u32,
+    arrows: u32,
     done: bool,
 }
 
 impl OneShot {
-    fn step(&mut self, visible: bool, now: Instant) -> bool {
+    /// The key to send now for `dialog` on `screen`, if any.
+    fn step(
+        &mut self,
+        dialog: Dialog,
+        screen: &str,
+        visible: bool,
+        now: Instant,
+    ) -> Option<&'static [u8]> {
         if self.done {
-            return false;
+            return None;
         }
         if !visible {
-            if self.tries > 0 {
+            if self.enters > 0 {
                 // Answered and gone: never again for this child.
                 self.done = true;
             }
             self.seen_since = None;
-            return false;
+            return None;
         }
         let since = *self.seen_since.get_or_insert(now);
-        let ready = now.duration_since(since) >= SETTLE
-            && self
-                .last_answer
-                .is_none_or(|t| now.duration_since(t) >= REPEAT);
-        if ready && self.tries < MAX_TRIES {
-            self.tries += 1;
-            self.last_answer = Some(now);
-            if self.tries == MAX_TRIES {
-                tracing::warn!("a start-up dialog stays on screen after {MAX_TRIES} answers");
-            }
-            return true;
+        let quiet = match self.last_key {
+            None => now.duration_since(since) >= SETTLE,
+            Some((at, true)) => now.duration_since(at) >= REPEAT,
+            Some((at, false)) => now.duration_since(at) >= ARROW_GAP,
+        };
+        if !quiet {
+            return None;
         }
-        false
+        let Some(key) = screen::key_toward(screen, dialog.choice()) else {
+            tracing::warn!(
+                dialog = dialog.name(),
+                "the dialog does not offer the expected option"
+            );
+            return None;
+        };
+        let enter = key == b"\r";
+        if enter {
+            if self.enters >= MAX_TRIES {
+                return None;
+            }
+            self.enters += 1;
+            if self.enters == MAX_TRIES {
+                tracing::warn!(
+                    dialog = dialog.name(),
+                    "a start-up dialog stays on screen after {MAX_TRIES} answers"
+                );
+            }
+        } else {
+            if self.arrows >= MAX_ARROWS {
+                return None;
+            }
+            self.arrows += 1;
+        }
+        self.last_key = Some((now, enter));
+        Some(key)
     }
 }
 
@@ -132,20 +148,20 @@ pub struct Dialogs {
 
 impl Dialogs {
     /// Looks at the screen at `now`; returns what to send, if anything.
-    pub fn step(&mut self, screen: &str, now: Instant) -> Option<Answer> {
-        let s = squeeze(screen);
-        if self.dev_channels.step(s.contains(DEV_CHANNELS), now) {
-            return Some(Answer::Keys(b"\r"));
-        }
-        if self.resume.step(s.contains(RESUME_MENU), now) {
-            return Some(Answer::Keys(b"3\r"));
-        }
-        let legacy = s.to_lowercase().contains(&LEGACY_CHANNEL.to_lowercase());
-        if self.legacy_channel.step(legacy, now) {
-            return Some(Answer::Keys(b"3"));
+    pub fn step(&mut self, text: &str, now: Instant) -> Option<Answer> {
+        let on = screen::dialog(text);
+        for (kind, state) in [
+            (Dialog::DevChannels, &mut self.dev_channels),
+            (Dialog::ResumeMenu, &mut self.resume),
+            (Dialog::LegacyChannel, &mut self.legacy_channel),
+        ] {
+            if let Some(key) = state.step(kind, text, on == Some(kind), now) {
+                tracing::info!(dialog = kind.name(), "answering a dialog");
+                return Some(Answer::Keys(key));
+            }
         }
         // A rate-limit message more than before is a new stop.
-        let count: usize = RATE_LIMITED.iter().map(|m| s.matches(m).count()).sum();
+        let count = screen::rate_limits(text);
         if count > self.rate_seen && self.rate_due.is_none() {
             let wait = RATE_WAITS[self.rate_retries.min(RATE_WAITS.len() - 1)];
             tracing::info!(wait_s = wait, "rate limited; typing `continue` later");
@@ -167,6 +183,38 @@ impl Dialogs {
             self.rate_retries = 0;
         }
         None
+    }
+}
+
+/// Follows dialogs nobody answers: `Some(Some(lines))` once one has been
+/// open for [`BLOCKED_AFTER`] (report it), `Some(None)` once it is gone
+/// (clear the report), `None` while nothing changes.
+#[derive(Debug, Default)]
+pub struct BlockedWatch {
+    since: Option<Instant>,
+    reported: bool,
+}
+
+impl BlockedWatch {
+    pub fn step(&mut self, text: &str, now: Instant) -> Option<Option<String>> {
+        match screen::unknown_dialog(text) {
+            Some(lines) => {
+                let since = *self.since.get_or_insert(now);
+                if !self.reported && now.duration_since(since) >= BLOCKED_AFTER {
+                    self.reported = true;
+                    return Some(Some(lines));
+                }
+                None
+            }
+            None => {
+                self.since = None;
+                if self.reported {
+                    self.reported = false;
+                    return Some(None);
+                }
+                None
+            }
+        }
     }
 }
 
@@ -202,7 +250,7 @@ fn preview_values(preview: &str) -> Vec<String> {
     values
         .iter()
         .map(|v| {
-            squeeze(v.trim_end_matches('…'))
+            screen::squeeze(v.trim_end_matches('…'))
                 .chars()
                 .take(40)
                 .collect::<String>()
@@ -224,26 +272,6 @@ impl Closed {
     }
 }
 
-/// The lines of an open permission prompt: from the rule above it down to
-/// its question, which tells one prompt from the next.
-fn prompt_on(screen: &str) -> Option<String> {
-    let lines: Vec<&str> = screen.lines().collect();
-    let q = lines.iter().rposition(|l| l.contains(PROMPT_QUESTION))?;
-    if !squeeze(&lines[q..].join("\n")).contains(PROMPT_YES) {
-        return None;
-    }
-    let top = lines[..q]
-        .iter()
-        .rposition(|l| l.trim_start().starts_with("──"))
-        .map_or(0, |i| i + 1);
-    Some(squeeze(&lines[top..=q].join("\n")))
-}
-
-/// Whether a permission prompt is open (typed text would land in it).
-pub fn prompt_open(screen: &str) -> bool {
-    prompt_on(screen).is_some()
-}
-
 /// Follows permission prompts on the screen.
 #[derive(Debug, Default)]
 pub struct PromptWatch {
@@ -253,9 +281,9 @@ pub struct PromptWatch {
 impl PromptWatch {
     /// Looks at the screen at wall time `now`; returns the prompt that just
     /// closed (gone, or replaced by another).
-    pub fn step(&mut self, screen: &str, now: f64) -> Option<Closed> {
-        let current = prompt_on(screen);
-        let denials = squeeze(screen).matches(DENIED).count();
+    pub fn step(&mut self, text: &str, now: f64) -> Option<Closed> {
+        let current = screen::prompt_on(text);
+        let denials = screen::denials(text);
         let same = matches!((&self.open, &current), (Some((a, ..)), Some(b)) if a == b);
         if same {
             return None;
@@ -276,8 +304,8 @@ impl PromptWatch {
 
 /// What the person at the terminal chose, read from the screen after the
 /// prompt closed.
-fn outcome(c: &Closed, screen: &str) -> Behavior {
-    if squeeze(screen).matches(DENIED).count() > c.denials_before {
+fn outcome(c: &Closed, text: &str) -> Behavior {
+    if screen::denials(text) > c.denials_before {
         Behavior::Deny
     } else {
         Behavior::Allow
@@ -316,6 +344,18 @@ async fn report_closed(hub: Client, worker: WorkerName, screen: Arc<Mutex<Screen
     }
 }
 
+/// Tells the hub that a dialog nobody answers blocks the worker (with the
+/// lines a person needs to see), or that it is gone.
+async fn report_blocked(hub: Client, worker: WorkerName, lines: Option<String>) {
+    match &lines {
+        Some(l) => {
+            tracing::warn!(screen = %l, "a dialog claude-tm does not know blocks the worker");
+        }
+        None => tracing::info!("the unknown dialog is gone"),
+    }
+    let _ = (hub, worker);
+}
+
 /// Watches `screen`, answers into `pty` and reports prompts answered at
 /// the terminal to the hub, until aborted.
 pub fn spawn(
@@ -327,6 +367,7 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut dialogs = Dialogs::default();
         let mut prompts = PromptWatch::default();
+        let mut blocked = BlockedWatch::default();
         // The screen is looked at as soon as it changed (a prompt answered
         // quickly is still seen open), the dialogs' timers every TICK.
         let mut tick = tokio::time::interval(WATCH);
@@ -358,6 +399,9 @@ pub fn spawn(
                 continue;
             }
             stepped = Instant::now();
+            if let Some(change) = blocked.step(&text, stepped) {
+                tokio::spawn(report_blocked(hub.clone(), worker.clone(), change));
+            }
             let result = match dialogs.step(&text, Instant::now()) {
                 None => continue,
                 Some(Answer::Keys(k)) => {
@@ -386,7 +430,7 @@ pub fn spawn(
 mod tests {
     use super::*;
 
-    const DEV: &str = "WARNING: Loading development channels\n ❯ 1. I am using this for local\n development\n   2. Exit";
+    const DEV: &str = "WARNING: Loading development channels\n ❯ 1. I am using this for local\n        development\n   2. Exit\n Enter to confirm · Esc to cancel";
 
     #[test]
     fn dev_channels_answered_once_it_settles_and_never_again() {
@@ -420,32 +464,68 @@ mod tests {
         assert_eq!(answers, MAX_TRIES as usize);
     }
 
+    /// The "New MCP server" question with the cursor on option `at`,
+    /// numbered (2.1.197) or not (2.1.260 and later).
+    fn ask(name: &str, at: usize, numbered: bool) -> String {
+        let options = [
+            "Use this MCP server",
+            "Use this and all future MCP servers in this project",
+            "Continue without using this MCP server",
+        ];
+        let lines: Vec<String> = options
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let cursor = if i == at { "❯ " } else { "  " };
+                let number = if numbered {
+                    format!("{}. ", i + 1)
+                } else {
+                    String::new()
+                };
+                format!("  {cursor}{number}{o}")
+            })
+            .collect();
+        format!(
+            "  New MCP server found in this project: {name}\n\n  MCP servers may execute code or access \
+             system resources.\n{}\n  Enter to confirm · Esc to cancel",
+            lines.join("\n")
+        )
+    }
+
     #[test]
-    fn legacy_project_channel_is_skipped_other_servers_are_not() {
-        let t0 = Instant::now();
-        let ask = |name: &str| {
-            format!(
-                "  New MCP server found in this project: {name}\n\n  MCP servers may execute code or access \
-                 system resources.\n  ❯ 1. Use this MCP server\n    2. Use this and all future MCP servers \
-                 in this project\n    3. Continue without using this MCP server"
-            )
-        };
-        let mut d = Dialogs::default();
-        let ours = ask("tubemail-channel");
-        d.step(&ours, t0);
-        assert_eq!(
-            d.step(&ours, t0 + Duration::from_secs(1)),
-            Some(Answer::Keys(b"3"))
-        );
-        for other in ["github", "tubemail-channel-2"] {
+    fn legacy_project_channel_is_declined_by_text_other_servers_are_not() {
+        for numbered in [true, false] {
+            let t0 = Instant::now();
+            let at = |ms: u64| t0 + Duration::from_millis(ms);
             let mut d = Dialogs::default();
-            let screen = ask(other);
-            d.step(&screen, t0);
+            assert_eq!(d.step(&ask("tubemail-channel", 0, numbered), at(0)), None);
+            // Down to the third option, one key per redraw, then Enter.
             assert_eq!(
-                d.step(&screen, t0 + Duration::from_secs(1)),
-                None,
-                "{other}"
+                d.step(&ask("tubemail-channel", 0, numbered), at(500)),
+                Some(Answer::Keys(b"\x1b[B"))
             );
+            assert_eq!(d.step(&ask("tubemail-channel", 1, numbered), at(600)), None);
+            assert_eq!(
+                d.step(&ask("tubemail-channel", 1, numbered), at(800)),
+                Some(Answer::Keys(b"\x1b[B"))
+            );
+            assert_eq!(
+                d.step(&ask("tubemail-channel", 2, numbered), at(1100)),
+                Some(Answer::Keys(b"\r"))
+            );
+            // A cursor past the option moves back up.
+            let mut d = Dialogs::default();
+            d.step(&ask("tubemail-channel", 2, numbered), at(0));
+            assert_eq!(
+                d.step(&ask("tubemail-channel", 2, numbered), at(500)),
+                Some(Answer::Keys(b"\r"))
+            );
+            for other in ["github", "tubemail-channel-2"] {
+                let mut d = Dialogs::default();
+                let screen = ask(other, 0, numbered);
+                d.step(&screen, t0);
+                assert_eq!(d.step(&screen, at(1000)), None, "{other}");
+            }
         }
     }
 
@@ -453,12 +533,42 @@ mod tests {
     fn resume_menu() {
         let t0 = Instant::now();
         let mut d = Dialogs::default();
-        let menu = "❯ 1. Resume from summary (recommended)\n  2. Resume full session\n  3. Don't ask me again";
+        let menu = "  ❯ 1. Resume from summary (recommended)\n    2. Resume full session\n    3. Don't ask me again";
         d.step(menu, t0);
         assert_eq!(
             d.step(menu, t0 + Duration::from_secs(1)),
-            Some(Answer::Keys(b"3\r"))
+            Some(Answer::Keys(b"\x1b[B"))
         );
+        let last = "    1. Resume from summary (recommended)\n    2. Resume full session\n  ❯ 3. Don't ask me again";
+        assert_eq!(
+            d.step(last, t0 + Duration::from_secs(2)),
+            Some(Answer::Keys(b"\r"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_dialog_is_reported_after_a_while_and_cleared() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let unknown =
+            "● done\n  Pick a theme\n  ❯ 1. Dark\n    2. Light\n  Enter to confirm · Esc to cancel";
+        let mut w = BlockedWatch::default();
+        assert_eq!(w.step(unknown, at(0)), None);
+        assert_eq!(w.step(unknown, at(14)), None);
+        let lines = w.step(unknown, at(15)).flatten().unwrap();
+        assert!(lines.contains("Pick a theme"), "{lines}");
+        assert_eq!(w.step(unknown, at(30)), None, "reported once");
+        assert_eq!(w.step("❯ \n  ? for shortcuts", at(31)), Some(None));
+        assert_eq!(w.step("❯ ", at(32)), None);
+        // Dialogs claude-tm answers, and permission prompts, are not blocks.
+        let mut w = BlockedWatch::default();
+        for s in [DEV, &ask("tubemail-channel", 0, false)] {
+            assert_eq!(w.step(s, at(0)), None);
+            assert_eq!(w.step(s, at(60)), None);
+        }
+        // And nothing ever types into it.
+        let mut d = Dialogs::default();
+        assert!((0..60).all(|i| d.step(unknown, at(i)).is_none()));
     }
 
     #[test]
@@ -523,6 +633,6 @@ mod tests {
         assert!(c.is_for(r#"{"command": "echo h…"#, 5.5));
         assert!(c.is_for("", 5.1));
         // Text that merely mentions the question is no prompt.
-        assert_eq!(prompt_on("Do you want tea?"), None);
+        assert_eq!(screen::prompt_on("Do you want tea?"), None);
     }
 }

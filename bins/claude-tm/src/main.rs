@@ -18,13 +18,11 @@ mod doctor;
 mod launcher;
 mod listening;
 mod manager;
-mod mcp_dialog;
 mod paths;
 mod procs;
 mod pty_stream;
 mod relay;
 mod runtime;
-mod status;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -157,8 +155,10 @@ async fn run(cli: Cli) -> Result<i32> {
             let client =
                 hub_client().context("the manager needs TUBEMAIL_TOKEN or TUBEMAIL_SECRET")?;
             let worker = worker_name()?;
-            let args = claude::prepare(&worker, client.url(), &args)?;
-            manager::run(client, worker, &claude_program(), &args).await?
+            let chosen = std::env::var("TM_PERMISSION_MODE").ok();
+            let mode = claude::permission_mode(&args, chosen.as_deref());
+            let args = claude::prepare(&worker, client.url(), &mode, &args)?;
+            manager::run(client, worker, &claude_program(), &args, &mode).await?
         }
         Some(Command::Doctor) => {
             let settings = launcher::Settings::load(cli.hub.as_deref())?;

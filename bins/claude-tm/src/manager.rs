@@ -41,6 +41,19 @@ const HEALTH_SAMPLE: Duration = Duration::from_millis(500);
 /// How long typed text waits for an open permission prompt to close.
 const PROMPT_WAIT: Duration = Duration::from_secs(30);
 
+/// How long `/mcp reconnect` may take to say how it went.
+const RECONNECT_WAIT: Duration = Duration::from_secs(30);
+
+/// The answer to a reconnect request, sent back to the hub
+/// (`reconnect_mcp_result`) or the channel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReconnectOutcome {
+    pub ok: bool,
+    pub server: String,
+    pub detail: String,
+    pub attempts: u32,
+}
+
 /// Pause between a pasted text and the Enter that submits it.
 const ENTER_GAP: Duration = Duration::from_millis(120);
 
@@ -146,7 +159,7 @@ struct Manager {
     stop_armed: AtomicBool,
     /// Becomes true when claude's output ends: nothing holds its terminal.
     ended: tokio::sync::watch::Receiver<bool>,
-    /// One `/mcp` dialog at a time (the hub's and the channel's).
+    /// One `/mcp reconnect` at a time (the hub's and the channel's).
     dialog: tokio::sync::Mutex<()>,
 }
 
@@ -171,13 +184,44 @@ impl Manager {
         })
     }
 
-    async fn reconnect_mcp(&self, server: &str) -> crate::mcp_dialog::Outcome {
-        let _one = self.dialog.lock().await;
-        let tui = crate::mcp_dialog::Tui {
-            pty: &self.pty,
-            screen: &self.screen,
+    /// Reconnects one of claude's MCP servers with the command form
+    /// `/mcp reconnect <server>` (every supported version has it; the
+    /// `/mcp` dialog's layout changes between releases) and reads the
+    /// verdict from the transcript.
+    async fn reconnect_mcp(&self, server: &str) -> ReconnectOutcome {
+        let outcome = |ok: bool, detail: String| ReconnectOutcome {
+            ok,
+            server: server.to_owned(),
+            detail,
+            attempts: 1,
         };
-        tui.reconnect_mcp(server).await
+        if server.is_empty() || server.chars().any(char::is_whitespace) {
+            return outcome(false, format!("not an MCP server name: {server:?}"));
+        }
+        let _one = self.dialog.lock().await;
+        if let Err(e) = self.type_text(&format!("/mcp reconnect {server}")).await {
+            return outcome(false, e.to_string());
+        }
+        let deadline = Instant::now() + RECONNECT_WAIT;
+        loop {
+            if let Some(verdict) = claude_tm::screen::reconnect_verdict(&self.screen_text(), server)
+            {
+                return match verdict {
+                    Ok(line) => outcome(true, line),
+                    Err(line) => outcome(false, line),
+                };
+            }
+            if Instant::now() >= deadline {
+                return outcome(
+                    false,
+                    format!(
+                        "no answer to /mcp reconnect within {} s; check the session",
+                        RECONNECT_WAIT.as_secs()
+                    ),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     fn screen_text(&self) -> String {
@@ -192,14 +236,23 @@ impl Manager {
         }
     }
 
-    /// Types `text` and submits it, once no permission prompt is open:
-    /// typed into the prompt it would answer it (or be lost).
+    /// Types `text` and submits it, once no permission prompt or unknown
+    /// dialog is open: typed into one it would pick an option nobody
+    /// chose (or be lost).
     async fn type_text(&self, text: &str) -> std::io::Result<()> {
         let deadline = Instant::now() + PROMPT_WAIT;
-        while crate::dialogs::prompt_open(&self.screen_text()) {
+        loop {
+            let screen = self.screen_text();
+            let open = if claude_tm::screen::prompt_open(&screen) {
+                "a permission prompt"
+            } else if claude_tm::screen::unknown_dialog(&screen).is_some() {
+                "a dialog claude-tm does not know"
+            } else {
+                break;
+            };
             if Instant::now() >= deadline {
                 return Err(std::io::Error::other(format!(
-                    "claude shows a permission prompt; not typing {text:?} into it"
+                    "claude shows {open}; not typing {text:?} into it"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -281,7 +334,7 @@ impl Manager {
                     OnExit::Restart
                 });
                 // An explicit stop or restart cancels an open prompt.
-                if crate::dialogs::prompt_open(&self.screen_text()) {
+                if claude_tm::screen::prompt_open(&self.screen_text()) {
                     self.pty.write_all(b"\x1b").await?;
                     tokio::time::sleep(Duration::from_millis(300)).await;
                 }
@@ -390,11 +443,11 @@ fn spawn_status(
         loop {
             tick.tick().await;
             let text = screen.lock().unwrap_or_else(|p| p.into_inner()).text();
-            let pct = crate::status::context_pct(&text);
+            let pct = claude_tm::screen::context_pct(&text);
             if last_pct != Some(pct) && hub.context_pct(&worker, pct).await.is_ok() {
                 last_pct = Some(pct);
             }
-            let active = crate::status::is_active(&text);
+            let active = claude_tm::screen::is_active(&text);
             let due = last_active
                 .is_none_or(|(was, at)| was != active || at.elapsed() >= ACTIVE_HEARTBEAT);
             if due && hub.set_active(&worker, active).await.is_ok() {
@@ -441,12 +494,14 @@ fn spawn_passthrough(pty: Arc<Pty>, screen: Arc<Mutex<Screen>>) -> tokio::task::
 /// Runs `program args` for worker `worker` until it exits; returns the
 /// launcher exit code: 0 after a stop or when claude exited cleanly on its
 /// own (`/exit`), [`RESTART_EXIT`] after a restart request, 1 when claude
-/// failed (the launcher retries).
+/// failed (the launcher retries). `permission_mode` is the mode claude
+/// runs in; its channel reports it to the hub (`TM_PERMISSION_MODE`).
 pub async fn run(
     hub: Client,
     worker: WorkerName,
     program: &str,
     args: &[String],
+    permission_mode: &str,
 ) -> anyhow::Result<i32> {
     let me = worker.manager()?;
     // A user at a terminal sees and drives claude directly.
@@ -456,6 +511,7 @@ pub async fn run(
     let mut command = PtyCommand::new(program)
         .args(args)
         .env("TM_WORKER_NAME", worker.as_str())
+        .env("TM_PERMISSION_MODE", permission_mode)
         .size(size);
     if let Some((path, _)) = &local {
         command = command.env("TUBEMAIL_LOCAL_SOCK", path.as_os_str());

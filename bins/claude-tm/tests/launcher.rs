@@ -70,7 +70,8 @@ async fn restarts_with_continue_and_stops_on_request() {
     let ours = format!(
         "--mcp-config {} --allowedTools mcp__tubemail-channel__reply,mcp__tubemail-channel__ack,\
          mcp__tubemail-channel__channel_health,mcp__tubemail-channel__reconnect_mcp \
-         --dangerously-load-development-channels server:tubemail-channel --plugin-dir {} --name proj-tm",
+         --dangerously-load-development-channels server:tubemail-channel --plugin-dir {} \
+         --permission-mode default --name proj-tm",
         config.display(),
         plugin.display()
     );
@@ -86,6 +87,10 @@ async fn restarts_with_continue_and_stops_on_request() {
     let server = &cfg["mcpServers"]["tubemail-channel"];
     assert_eq!(server["args"], serde_json::json!(["channel"]));
     assert_eq!(server["env"]["TM_WORKER_NAME"], "proj-tm");
+    assert_eq!(
+        server["alwaysLoad"], true,
+        "never deferred behind tool search"
+    );
     assert!(
         !cfg.to_string().contains(SECRET),
         "no secret on disk: {cfg}"
