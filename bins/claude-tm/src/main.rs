@@ -39,7 +39,7 @@ struct Cli {
     /// Role: the worker becomes `<dir>-<role>-tm`.
     #[arg(long, global = true)]
     role: Option<String>,
-    /// Seconds a stop or restart waits for claude to leave after `/exit`
+    /// Seconds claude has to leave after a stop or restart request (`/exit`)
     /// before it is terminated (else TM_STOP_GRACE_S, else 10).
     #[arg(long, value_name = "SECS", value_parser = manager::parse_grace)]
     stop_grace: Option<std::time::Duration>,

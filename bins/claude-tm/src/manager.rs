@@ -57,8 +57,9 @@ pub struct ReconnectOutcome {
 /// Pause between a pasted text and the Enter that submits it.
 const ENTER_GAP: Duration = Duration::from_millis(120);
 
-/// How long a stop or restart waits for claude to leave after `/exit`
-/// before it signals claude's process group (`TM_STOP_GRACE_S`).
+/// How long claude has to leave after a stop or restart request (`/exit`
+/// is typed then) before its process group is signalled
+/// (`TM_STOP_GRACE_S`).
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Longest grace period accepted (a day): a typo must not mean "never".
 const STOP_GRACE_MAX_S: f64 = 86_400.0;
