@@ -37,6 +37,9 @@ from hubproc import clean_env, tail  # noqa: E402
 #: its own package.json and package-lock.json
 VERSIONS = HERE / "versions"
 API_KEY = "sk-e2e-test-key"
+#: marks this run's processes (several runs may share a machine and worker
+#: names; a teardown must not end another run's workers)
+RUN_ID = secrets.token_hex(4)
 
 
 def version_key(v: str) -> tuple[int, ...]:
@@ -288,7 +291,7 @@ class Worker:
             "TUBEMAIL_SECRET": hub.secret,
             "TUBEMAIL_CLAUDE_BIN": str(claude),
             "TUBEMAIL_LOG": "info",
-            "E2E_WORKER": self.name,  # marks every process of this worker
+            "E2E_WORKER": f"{self.name}@{RUN_ID}",  # marks every process of this worker
         }
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -328,7 +331,7 @@ class Worker:
         os.write(self.master, data.encode() if isinstance(data, str) else data)
 
     def processes(self) -> list[tuple[int, str]]:
-        return procs_with_env(f"E2E_WORKER={self.name}")
+        return procs_with_env(f"E2E_WORKER={self.name}@{RUN_ID}")
 
     def describe(self) -> str:
         return f"--- {self.name} claude-tm log ---\n{tail(self.log_path, 3000)}"

@@ -3,7 +3,8 @@
 //! [`Pty::spawn`] starts a command in a new session whose controlling
 //! terminal is a fresh pty; the parent keeps the master side for async reads
 //! and writes, resizes (the child gets `SIGWINCH`), signals to the
-//! foreground process group, and a graceful stop of the whole group.
+//! foreground process group or to the child's whole group (also after the
+//! child itself is gone), and a graceful stop of the whole group.
 //! [`Screen`] is a model of what the terminal shows (a compact grid on the
 //! `vte` parser), and
 //! [`paste_input`] frames text the way interactive TUIs accept it.

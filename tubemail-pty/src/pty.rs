@@ -221,6 +221,26 @@ impl Pty {
         killpg(group, signal).map_err(control("signal the foreground process group"))
     }
 
+    /// Sends `signal` to the child's whole process group (the child and
+    /// everything it started that stayed in its group), whether or not the
+    /// child itself is still there. `Ok(false)` when the group is empty.
+    ///
+    /// The group id is the child's pid, which the kernel does not hand to a
+    /// new process while the group has members; once the group is empty
+    /// and the child reaped, a late call could reach an unrelated group
+    /// that reused the id, so callers signal only while they have reason
+    /// to think the group lives (say, the terminal is still held open).
+    pub fn signal_group(&self, signal: Signal) -> Result<bool> {
+        match killpg(self.pid, signal) {
+            Ok(()) => Ok(true),
+            Err(nix::errno::Errno::ESRCH) => Ok(false),
+            Err(source) => Err(Error::Control {
+                what: "signal the child's process group",
+                source,
+            }),
+        }
+    }
+
     /// Waits for the child to exit.
     pub async fn wait(&self) -> Result<ExitStatus> {
         if let Some(status) = self.exit.get() {

@@ -129,6 +129,32 @@ async fn stop_escalates_to_sigkill_for_the_whole_group() {
 }
 
 #[tokio::test]
+async fn signal_group_reaches_what_the_child_left_behind() {
+    // The shell leaves at once; its background child stays in the group
+    // and keeps the terminal open.
+    let pty = Pty::spawn(&sh("sleep 30 & echo ready:$!")).unwrap();
+    let mut out = String::new();
+    read_until(&pty, &mut out, "ready:").await;
+    assert!(pty.wait().await.unwrap().success());
+    assert!(
+        pty.signal_group(Signal::SIGTERM).unwrap(),
+        "the group still has the background child"
+    );
+    // The output ends once its last holder, the background child, is gone.
+    let mut buf = [0u8; 256];
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while pty.read(&mut buf).await.unwrap() > 0 {}
+    })
+    .await
+    .expect("the background child died of SIGTERM");
+
+    // A group with nobody left: the signal reaches no one.
+    let pty = Pty::spawn(&sh("exit 0")).unwrap();
+    assert!(pty.wait().await.unwrap().success());
+    assert!(!pty.signal_group(Signal::SIGTERM).unwrap());
+}
+
+#[tokio::test]
 async fn no_pty_descriptor_leaks_into_the_child() {
     // List every fd of the child that points at a pty, except 0/1/2.
     let script = "for f in /proc/$$/fd/*; do n=${f##*/}; case $n in 0|1|2) ;; *) t=$(readlink $f); case $t in /dev/pts/*|/dev/ptmx|*ptmx*) echo LEAK:$n:$t;; esac;; esac; done; echo done";

@@ -4,7 +4,7 @@
 //! else is a crash retried with backoff.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -70,6 +70,128 @@ pub fn env_from_files(
     out
 }
 
+/// The launcher's settings as it finds them: the real environment first,
+/// then `./.env` and `~/.config/tubemail/.env` for what it leaves unset,
+/// with flags (`--hub`) over all of them. `claude-tm doctor` reads the same.
+#[derive(Debug)]
+pub struct Settings {
+    /// The project: the current directory.
+    pub dir: PathBuf,
+    /// What the files and flags add to the environment (passed on to the
+    /// manager and so to claude); later entries win.
+    pub extra_env: Vec<(String, String)>,
+    real: HashMap<String, String>,
+}
+
+/// What to do without a credential.
+pub const NO_CREDENTIAL: &str = "no TUBEMAIL_TOKEN or TUBEMAIL_SECRET: set one in the environment, \
+     in ./.env or in ~/.config/tubemail/.env (the hub keeps the secret in its data dir, file \
+     `secret`; `POST /api/tokens` issues a worker token)";
+
+/// The hub credential: a worker token (`scoped`) or the shared secret.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// The token or secret.
+    pub secret: String,
+    /// A worker token (`TUBEMAIL_TOKEN`), scoped to one worker.
+    pub scoped: bool,
+}
+
+impl Credential {
+    /// The variable it came from.
+    pub fn name(&self) -> &'static str {
+        if self.scoped {
+            "TUBEMAIL_TOKEN"
+        } else {
+            "TUBEMAIL_SECRET"
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the environment and the `.env` files of the current directory
+    /// and `$HOME`; `hub` (`--hub`) wins over `TUBEMAIL_HUB_URL`.
+    pub fn load(hub: Option<&str>) -> Result<Settings> {
+        let dir = std::env::current_dir().context("no current directory")?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let real: HashMap<String, String> = std::env::vars().collect();
+        let extra_env = env_from_files(&dir, home.as_deref(), &real);
+        let mut settings = Settings {
+            dir,
+            extra_env,
+            real,
+        };
+        if let Some(url) = hub {
+            settings.set("TUBEMAIL_HUB_URL", url);
+        }
+        Ok(settings)
+    }
+
+    /// Sets `key` for the manager, over the environment and the files.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.extra_env.retain(|(k, _)| k != key);
+        self.extra_env.push((key.to_owned(), value.into()));
+    }
+
+    /// The value of `key` (empty counts as unset).
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.extra_env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .or_else(|| self.real.get(key).cloned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The worker's name (see [`worker_name`]).
+    pub fn worker(&self, role: Option<&str>) -> Result<WorkerName> {
+        worker_name(self.get("TM_WORKER_NAME").as_deref(), &self.dir, role)
+    }
+
+    /// `TUBEMAIL_HUB_URL`, else the default.
+    pub fn hub_url(&self) -> String {
+        self.get("TUBEMAIL_HUB_URL")
+            .unwrap_or_else(|| tubemail_client::DEFAULT_HUB_URL.to_owned())
+    }
+
+    /// A worker token wins over the shared secret.
+    pub fn credential(&self) -> Option<Credential> {
+        let token = self.get("TUBEMAIL_TOKEN");
+        let scoped = token.is_some();
+        token
+            .or_else(|| self.get("TUBEMAIL_SECRET"))
+            .map(|secret| Credential {
+                secret: secret.trim().to_owned(),
+                scoped,
+            })
+    }
+
+    /// `TUBEMAIL_CLAUDE_BIN`, else `claude`.
+    pub fn claude_program(&self) -> String {
+        self.get("TUBEMAIL_CLAUDE_BIN")
+            .unwrap_or_else(|| "claude".to_owned())
+    }
+
+    /// A client of the configured hub with `credential`.
+    pub fn hub_client(&self, credential: &Credential) -> Result<Client> {
+        let url = self.hub_url();
+        Client::builder()
+            .url(&url)
+            .secret(&credential.secret)
+            .build()
+            .with_context(|| format!("bad hub URL {url:?}"))
+    }
+}
+
+/// What to do when `program` (claude) is not found.
+pub fn no_claude(program: &str) -> String {
+    format!(
+        "cannot find claude ({program:?}): install Claude Code \
+         (npm install -g @anthropic-ai/claude-code) or set TUBEMAIL_CLAUDE_BIN"
+    )
+}
+
 /// `TM_WORKER_NAME` as given, else `<dir>-tm`, or `<dir>-<role>-tm`.
 pub fn worker_name(explicit: Option<&str>, dir: &Path, role: Option<&str>) -> Result<WorkerName> {
     let name = match explicit.map(str::trim).filter(|n| !n.is_empty()) {
@@ -125,31 +247,37 @@ pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
         .find(|p| runnable(p))
 }
 
-/// Says clearly, before claude starts, whether the hub can be used. A
-/// wrong secret, or a token that is not this worker's, stops here (it does
-/// not fix itself); an unreachable hub does not (the worker connects when
-/// it is up).
-async fn check_hub(hub: &Client, worker: &WorkerName, scoped: bool) -> Result<()> {
-    if scoped {
-        return check_token(hub, worker).await;
-    }
-    match hub.workers().await {
-        Ok(_) => Ok(()),
-        Err(e) => hub_unusable(
-            hub,
-            e,
-            "rejected TUBEMAIL_SECRET; use the secret from the hub's data dir (file `secret`)",
-        ),
-    }
+/// What the hub says to the worker's credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubCheck {
+    /// The hub answers and accepts the credential.
+    Accepted,
+    /// Nothing answers at the URL.
+    Unreachable,
+    /// The hub refuses the credential; the text says what to do.
+    Refused(String),
+    /// Anything else, as the client said it.
+    Failed(String),
 }
 
-/// With `TUBEMAIL_TOKEN`: the token must be a live worker token for this
-/// very worker.
-async fn check_token(hub: &Client, worker: &WorkerName) -> Result<()> {
+/// Asks the hub whether it takes the credential: the secret must be the
+/// hub's; a token (`scoped`) must be a live worker token for this very
+/// worker.
+pub async fn check_hub(hub: &Client, worker: &WorkerName, scoped: bool) -> HubCheck {
+    if !scoped {
+        return match hub.workers().await {
+            Ok(_) => HubCheck::Accepted,
+            Err(e) => hub_error(
+                hub,
+                e,
+                "rejected TUBEMAIL_SECRET; use the secret from the hub's data dir (file `secret`)",
+            ),
+        };
+    }
     let me = match hub.whoami().await {
         Ok(me) => me,
         Err(e) => {
-            return hub_unusable(
+            return hub_error(
                 hub,
                 e,
                 "rejected TUBEMAIL_TOKEN (unknown or revoked); issue a new one",
@@ -158,44 +286,63 @@ async fn check_token(hub: &Client, worker: &WorkerName) -> Result<()> {
     };
     let kind = me["kind"].as_str().unwrap_or("?");
     let acts_as = me["worker"].as_str().unwrap_or("");
-    if kind != "worker" || acts_as != worker.as_str() {
-        let what = if kind == "worker" {
-            format!("worker {acts_as:?}")
-        } else {
-            format!("a {kind} credential")
-        };
-        bail!(
-            "TUBEMAIL_TOKEN is {what}, not a token for worker {:?}: issue one with \
-             POST /api/tokens {{\"kind\": \"worker\", \"worker\": {:?}}}",
-            worker.as_str(),
-            worker.as_str()
-        );
+    if kind == "worker" && acts_as == worker.as_str() {
+        return HubCheck::Accepted;
     }
-    Ok(())
+    let what = if kind == "worker" {
+        format!("worker {acts_as:?}")
+    } else {
+        format!("a {kind} credential")
+    };
+    HubCheck::Refused(format!(
+        "TUBEMAIL_TOKEN is {what}, not a token for worker {:?}: issue one with \
+         POST /api/tokens {{\"kind\": \"worker\", \"worker\": {:?}}}",
+        worker.as_str(),
+        worker.as_str()
+    ))
 }
 
-/// What a failed hub check means: a refused credential stops here (`the hub
-/// at <url> <refused>`); anything else is said, and claude starts anyway.
-fn hub_unusable(hub: &Client, e: Error, refused: &str) -> Result<()> {
+fn hub_error(hub: &Client, e: Error, refused: &str) -> HubCheck {
     match e {
-        Error::Unauthorized(_) => bail!("the hub at {} {refused}", hub.url()),
-        Error::Unreachable { .. } => eprintln!(
-            "claude-tm: no hub at {} yet; claude starts anyway and connects when the hub is up",
-            hub.url()
-        ),
-        e => eprintln!("claude-tm: hub check failed: {e}"),
+        Error::Unauthorized(_) => HubCheck::Refused(format!("the hub at {} {refused}", hub.url())),
+        Error::Unreachable { .. } => HubCheck::Unreachable,
+        e => HubCheck::Failed(e.to_string()),
     }
-    Ok(())
+}
+
+/// Resolves what the launcher needs from `settings` and runs it: the
+/// worker's name, a credential and claude must be there, or it stops with
+/// one line saying what to do.
+pub async fn start(settings: Settings, role: Option<&str>, args: Vec<String>) -> Result<i32> {
+    let worker = settings.worker(role)?;
+    let Some(credential) = settings.credential() else {
+        bail!("{NO_CREDENTIAL}");
+    };
+    let program = settings.claude_program();
+    if find_program(&program).is_none() {
+        bail!("{}", no_claude(&program));
+    }
+    let hub = settings.hub_client(&credential)?;
+    run(
+        worker,
+        hub,
+        credential.scoped,
+        &program,
+        settings.extra_env,
+        args,
+    )
+    .await
 }
 
 /// Runs the manager until it stops; returns the exit code for the shell.
 /// `scoped`: the hub client holds a worker token (`TUBEMAIL_TOKEN`); the
 /// shared secret is then kept out of the manager's and claude's
 /// environment, so nothing in the worker can act as anyone else.
-pub async fn run(
+async fn run(
     worker: WorkerName,
     hub: Client,
     scoped: bool,
+    program: &str,
     extra_env: Vec<(String, String)>,
     args: Vec<String>,
 ) -> Result<i32> {
@@ -206,7 +353,26 @@ pub async fn run(
     let force = std::env::var("TM_FORCE").is_ok_and(|v| v == "1")
         || extra_env.iter().any(|(k, v)| k == "TM_FORCE" && v == "1");
     let _pid_file = crate::runtime::PidFile::claim(&worker, force)?;
-    check_hub(&hub, &worker, scoped).await?;
+    // Said clearly before claude starts: a wrong secret, or a token that
+    // is not this worker's, stops here (it does not fix itself); a hub that
+    // is not up does not (the worker connects when it is). claude's version
+    // is asked meanwhile.
+    let (check, version) = tokio::join!(
+        check_hub(&hub, &worker, scoped),
+        crate::compat::cli_version(program)
+    );
+    match check {
+        HubCheck::Accepted => {}
+        HubCheck::Refused(why) => bail!("{why}"),
+        HubCheck::Unreachable => eprintln!(
+            "claude-tm: no hub at {} yet; claude starts anyway and connects when the hub is up",
+            hub.url()
+        ),
+        HubCheck::Failed(e) => eprintln!("claude-tm: hub check failed: {e}"),
+    }
+    if let Some(notice) = version.and_then(crate::compat::Version::notice) {
+        eprintln!("claude-tm: {notice}");
+    }
     let blockers = crate::claude::channel_blockers(|k| {
         extra_env
             .iter()

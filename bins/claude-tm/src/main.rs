@@ -12,7 +12,9 @@
 
 mod channel;
 mod claude;
+mod compat;
 mod dialogs;
+mod doctor;
 mod hooks;
 mod launcher;
 mod listening;
@@ -33,11 +35,15 @@ use tubemail_client::core::WorkerName;
 #[command(version, about)]
 struct Cli {
     /// Hub URL (else TUBEMAIL_HUB_URL, else http://localhost:8004).
-    #[arg(long)]
+    #[arg(long, global = true)]
     hub: Option<String>,
     /// Role: the worker becomes `<dir>-<role>-tm`.
-    #[arg(long)]
+    #[arg(long, global = true)]
     role: Option<String>,
+    /// Seconds claude has to leave after a stop or restart request (`/exit`)
+    /// before it is terminated (else TM_STOP_GRACE_S, else 10).
+    #[arg(long, value_name = "SECS", value_parser = manager::parse_grace)]
+    stop_grace: Option<std::time::Duration>,
     #[command(subcommand)]
     command: Option<Command>,
     /// Arguments passed to claude.
@@ -49,6 +55,10 @@ struct Cli {
 enum Command {
     /// The stdio MCP channel Claude Code loads as `tubemail-channel`.
     Channel,
+    /// Check what this worker needs (claude and its version, settings that
+    /// turn channels off, the hub, the credential, the worker's name) and
+    /// say how to fix what is wrong; exits 1 on any failure.
+    Doctor,
     /// Run claude (`TUBEMAIL_CLAUDE_BIN`, default `claude`) in a pty and
     /// carry out the hub's control commands; exits 0 after a stop, 42 to
     /// be restarted.
@@ -158,55 +168,16 @@ async fn run(cli: Cli) -> Result<i32> {
             let args = claude::prepare(&worker, client.url(), &mode, &args)?;
             manager::run(client, worker, &claude_program(), &args, &mode).await?
         }
+        Some(Command::Doctor) => {
+            let settings = launcher::Settings::load(cli.hub.as_deref())?;
+            doctor::run(&settings, cli.role.as_deref()).await
+        }
         None => {
-            let dir = std::env::current_dir().context("no current directory")?;
-            let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-            let real: std::collections::HashMap<String, String> = std::env::vars().collect();
-            let mut extra = launcher::env_from_files(&dir, home.as_deref(), &real);
-            if let Some(url) = &cli.hub {
-                extra.retain(|(k, _)| k != "TUBEMAIL_HUB_URL");
-                extra.push(("TUBEMAIL_HUB_URL".into(), url.clone()));
+            let mut settings = launcher::Settings::load(cli.hub.as_deref())?;
+            if let Some(grace) = cli.stop_grace {
+                settings.set("TM_STOP_GRACE_S", grace.as_secs_f64().to_string());
             }
-            let lookup = |key: &str| {
-                extra
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == key)
-                    .map(|(_, v)| v.clone())
-                    .or_else(|| real.get(key).cloned())
-                    .filter(|v| !v.is_empty())
-            };
-            let worker = launcher::worker_name(
-                lookup("TM_WORKER_NAME").as_deref(),
-                &dir,
-                cli.role.as_deref(),
-            )?;
-            // A worker token (scoped to this worker) wins over the shared
-            // secret, which then stays out of claude's environment.
-            let token = lookup("TUBEMAIL_TOKEN");
-            let scoped = token.is_some();
-            let Some(secret) = token.or_else(|| lookup("TUBEMAIL_SECRET")) else {
-                anyhow::bail!(
-                    "no TUBEMAIL_TOKEN or TUBEMAIL_SECRET: set one in the environment, in ./.env or in \
-                     ~/.config/tubemail/.env (the hub keeps the secret in its data dir, file `secret`; \
-                     `POST /api/tokens` issues a worker token)"
-                );
-            };
-            let url = lookup("TUBEMAIL_HUB_URL")
-                .unwrap_or_else(|| tubemail_client::DEFAULT_HUB_URL.to_owned());
-            let program = claude_program();
-            if launcher::find_program(&program).is_none() {
-                anyhow::bail!(
-                    "cannot find claude ({program:?}): install Claude Code \
-                     (npm install -g @anthropic-ai/claude-code) or set TUBEMAIL_CLAUDE_BIN"
-                );
-            }
-            let hub = Client::builder()
-                .url(&url)
-                .secret(secret.trim())
-                .build()
-                .with_context(|| format!("bad hub URL {url:?}"))?;
-            launcher::run(worker, hub, scoped, extra, cli.claude_args).await?
+            launcher::start(settings, cli.role.as_deref(), cli.claude_args).await?
         }
     })
 }

@@ -4,16 +4,21 @@
 //! It passes the user's terminal through (raw mode, keys, resize) when
 //! started from one, types harness commands and keystrokes, answers
 //! screenshots from a model of the screen and health checks, and
-//! stops or restarts through `/exit` with the launcher's exit codes.
+//! stops or restarts through `/exit` with the launcher's exit codes. A
+//! stop never depends on the CLI obeying: when its terminal is still held
+//! a grace period after the request (`TM_STOP_GRACE_S`, 10 s), its
+//! process group gets SIGTERM, then SIGKILL.
 //! It reports the worker's activity from Claude Code's hooks (see
 //! [`crate::hooks`]) as they come, and every 3 s its context use, and its
 //! activity from the screen while no hook has come.
 
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use nix::sys::signal::Signal;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tubemail_client::Client;
@@ -59,6 +64,38 @@ pub struct ReconnectOutcome {
 
 /// Pause between a pasted text and the Enter that submits it.
 const ENTER_GAP: Duration = Duration::from_millis(120);
+
+/// How long claude has to leave after a stop or restart request (`/exit`
+/// is typed then) before its process group is signalled
+/// (`TM_STOP_GRACE_S`).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Longest grace period accepted (a day): a typo must not mean "never".
+const STOP_GRACE_MAX_S: f64 = 86_400.0;
+/// Between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(3);
+
+/// A grace period in seconds, as `TM_STOP_GRACE_S` and `--stop-grace`
+/// take it (`10`, `2.5`; 0 signals at once).
+pub fn parse_grace(secs: &str) -> Result<Duration, String> {
+    match secs.trim().parse::<f64>() {
+        Ok(s) if (0.0..=STOP_GRACE_MAX_S).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "{secs:?} is not a number of seconds from 0 to {STOP_GRACE_MAX_S}"
+        )),
+    }
+}
+
+/// `TM_STOP_GRACE_S`, else [`STOP_GRACE`] (with a warning when the value
+/// is not a grace period).
+fn stop_grace() -> Duration {
+    match std::env::var("TM_STOP_GRACE_S") {
+        Ok(v) if !v.trim().is_empty() => parse_grace(&v).unwrap_or_else(|e| {
+            tracing::warn!("TM_STOP_GRACE_S: {e}; using {} s", STOP_GRACE.as_secs());
+            STOP_GRACE
+        }),
+        _ => STOP_GRACE,
+    }
+}
 
 /// What the manager was asked to do when claude exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +164,12 @@ struct Manager {
     /// Times the launcher started a manager for this worker before this one.
     restarts: u32,
     on_exit: Mutex<Option<OnExit>>,
+    /// Wait after a stop or restart request before signalling claude.
+    stop_grace: Duration,
+    /// The stop deadline runs (once, for the first stop or restart).
+    stop_armed: AtomicBool,
+    /// Becomes true when claude's output ends: nothing holds its terminal.
+    ended: tokio::sync::watch::Receiver<bool>,
     /// One `/mcp reconnect` at a time (the hub's and the channel's).
     dialog: tokio::sync::Mutex<()>,
     /// What Claude Code's hooks said.
@@ -233,6 +276,44 @@ impl Manager {
         self.pty.write_all(enter).await
     }
 
+    /// Records that claude is to stop (or restart) and starts the stop's
+    /// deadline, at the moment the request arrives: typing `/exit` may
+    /// wait behind earlier input, or never happen (a prompt that does not
+    /// close), and claude may ignore it. If claude's terminal is still
+    /// held [`Manager::stop_grace`] later, its process group gets SIGTERM,
+    /// and SIGKILL [`TERM_GRACE`] after that.
+    fn request_exit(&self, want: OnExit) {
+        *self.on_exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(want);
+        if self.stop_armed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let pty = self.pty.clone();
+        let mut ended = self.ended.clone();
+        let grace = self.stop_grace;
+        tokio::spawn(async move {
+            for (wait, signal) in [(grace, Signal::SIGTERM), (TERM_GRACE, Signal::SIGKILL)] {
+                // Ok(Err) is a manager on its way out: nothing to do either.
+                if tokio::time::timeout(wait, ended.wait_for(|e| *e))
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
+                tracing::warn!(
+                    pid = pty.pid(),
+                    %signal,
+                    waited_s = wait.as_secs_f64(),
+                    "claude is still running after the stop request; signalling its process group"
+                );
+                match pty.signal_group(signal) {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => tracing::warn!(error = %e, "cannot signal claude"),
+                }
+            }
+        });
+    }
+
     async fn handle(&self, control: Control) -> std::io::Result<()> {
         match control {
             Control::Type(text) => self.type_text(&text).await?,
@@ -260,12 +341,11 @@ impl Manager {
                 }
             }
             Control::Stop | Control::Restart => {
-                let want = if control == Control::Stop {
+                self.request_exit(if control == Control::Stop {
                     OnExit::Stop
                 } else {
                     OnExit::Restart
-                };
-                *self.on_exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(want);
+                });
                 // An explicit stop or restart cancels an open prompt.
                 if claude_tm::screen::prompt_open(&self.screen_text()) {
                     self.pty.write_all(b"\x1b").await?;
@@ -510,6 +590,7 @@ pub async fn run(
         None => None,
     };
     let passthrough = user_tty.map(|_| spawn_passthrough(pty.clone(), screen.clone()));
+    let (ended_tx, ended) = tokio::sync::watch::channel(false);
     let m = Arc::new(Manager {
         hub: hub.clone(),
         worker: worker.clone(),
@@ -524,6 +605,9 @@ pub async fn run(
         dialog: tokio::sync::Mutex::new(()),
         on_exit: Mutex::new(None),
         hooks: Arc::new(crate::hooks::Hooks::default()),
+        stop_grace: stop_grace(),
+        stop_armed: AtomicBool::new(false),
+        ended,
     });
     // Output feeds the screen model (and the user's terminal) until claude
     // is gone.
@@ -553,6 +637,7 @@ pub async fn run(
                 tokio::task::yield_now().await;
             }
         }
+        let _ = ended_tx.send(true);
     });
     // Input for the terminal, in the order the hub sent it.
     let (input_tx, mut input_rx) = tokio::sync::mpsc::unbounded_channel::<Control>();
@@ -608,6 +693,13 @@ pub async fn run(
                         .unwrap_or("")
                         .to_owned();
                     let control = parse(&kind);
+                    // The stop's deadline starts now, not when the input
+                    // queue reaches the request.
+                    match control {
+                        Control::Stop => m.request_exit(OnExit::Stop),
+                        Control::Restart => m.request_exit(OnExit::Restart),
+                        _ => {}
+                    }
                     if control.is_read() {
                         let m = m.clone();
                         tokio::spawn(async move {
@@ -673,6 +765,16 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grace_periods() {
+        assert_eq!(parse_grace("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_grace(" 2.5 "), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_grace("0"), Ok(Duration::ZERO));
+        for bad in ["", "-1", "ten", "NaN", "inf", "1e9"] {
+            assert!(parse_grace(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn control_kinds() {

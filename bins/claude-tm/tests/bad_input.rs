@@ -123,7 +123,10 @@ async fn a_killed_launcher_takes_its_manager_and_claude_along() {
     let pidfile = dir.path().join("claude.pid");
     let claude = common::script(
         dir.path().join("pid-claude"),
-        &format!("#!/bin/sh\necho $$ > {}\nexec cat\n", pidfile.display()),
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\necho $$ > {}\nexec cat\n",
+            pidfile.display()
+        ),
     );
     let mut cmd = claude_tm(dir.path());
     cmd.args(["--hub", &hub.url])
@@ -143,5 +146,64 @@ async fn a_killed_launcher_takes_its_manager_and_claude_along() {
         async || (ppid(manager_pid).is_none() && ppid(claude_pid).is_none()).then_some(()),
     )
     .await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_outside_the_supported_range_is_said_once_and_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = common::TestHub::start(&dir.path().join("hub"), SECRET).await;
+    let engine = hub.state.engine.clone();
+    let worker: tubemail_core::WorkerName = "proj-tm".parse().unwrap();
+    let manager = worker.manager().unwrap();
+    for (version, notice) in [
+        ("2.1.100", Some("not supported, may not work")),
+        (
+            "2.9.0",
+            Some("newer than the newest tested (2.1.332); claude-tm carries on"),
+        ),
+        ("2.1.260", None),
+    ] {
+        let claude = common::script(
+            dir.path().join(format!("claude-{version}")),
+            &format!(
+                "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo '{version} (Claude Code)'; exit 0; }}\n\
+                 while IFS= read -r l; do case \"$l\" in *exit*) exit 0;; esac; done\n"
+            ),
+        );
+        let mut cmd = claude_tm(dir.path());
+        cmd.args(["--hub", &hub.url])
+            .env("TUBEMAIL_CLAUDE_BIN", &claude)
+            .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        // It goes on: claude starts and the worker comes online.
+        common::eventually("the manager online", Duration::from_secs(20), async || {
+            engine.worker(&manager).filter(|w| w.online).map(drop)
+        })
+        .await;
+        engine
+            .control(&worker, "force_stop".into(), "force_stop")
+            .await
+            .unwrap();
+        let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{version}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let said: Vec<&str> = err.lines().filter(|l| l.contains("Claude Code")).collect();
+        match notice {
+            Some(text) => {
+                assert_eq!(said.len(), 1, "once: {err}");
+                assert!(said[0].starts_with("claude-tm: "), "{err}");
+                assert!(said[0].contains(version) && said[0].contains(text), "{err}");
+            }
+            None => assert!(said.is_empty(), "{version} is in range: {err}"),
+        }
+        common::eventually("the manager offline", Duration::from_secs(10), async || {
+            engine.worker(&manager).filter(|w| !w.online).map(drop)
+        })
+        .await;
+    }
     hub.stop().await;
 }

@@ -24,6 +24,7 @@ as seen on the wire and on screen (see /work/shared/docs/claude-code-offline.md)
 * draws a prompt line ``❯`` and takes typed input (bracketed paste, then
   Enter): ``/exit`` ends the session (exit 0), ``/compact`` and ``/clear``
   print what the real CLI prints, anything else gets ``● echo: <text>``;
+* prints ``2.1.197 (Claude Code)`` for ``--version`` (claude-tm asks);
 * shows ``Resumed`` when started with ``--continue``; Ctrl-C prints
   ``Interrupted`` and keeps running, like the TUI;
 * runs the command hooks of ``--settings FILE`` (unless ``STANDIN_NO_HOOKS``
@@ -191,6 +192,9 @@ def request_id():
 
 def main():
     argv = sys.argv[1:]
+    if argv == ["--version"]:
+        print("2.1.197 (Claude Code)")
+        return
     log(event="start", argv=argv, cwd=os.getcwd(), pid=os.getpid())
     hooks = Hooks(argv)
     dev = {v.split(":", 1)[1] for v in arg_values(argv, "--dangerously-load-development-channels")
