@@ -1,5 +1,9 @@
 """Latency figures with the real Claude Code CLI (BENCHMARKS.md).
 
+* TUI ready → worker online: from the first screenshot (through the hub,
+  polled every 20 ms) that shows the idle prompt until the hub reports the
+  worker online (negative: online before the prompt was drawn); over a few
+  fresh starts.
 * send → text in the model request: from the orchestrator's ``send`` (Python
   bindings) until the fake model endpoint has read the request that carries
   the message; one message at a time, each turn finished before the next.
@@ -10,7 +14,8 @@
 Usage (after ``make e2e-test`` built everything)::
 
     TUBEMAIL_HUB_BIN=target/debug/tubemail-hub TUBEMAIL_CLAUDE_TM_BIN=target/debug/claude-tm \\
-      target/test-venv/bin/python tests/e2e/bench_real_claude.py [MESSAGES] [PROMPTS]
+      TUBEMAIL_CLAUDE_VERSION=2.1.332 \\
+      target/test-venv/bin/python tests/e2e/bench_real_claude.py [MESSAGES] [PROMPTS] [STARTS]
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tubemail  # noqa: E402
 
 from fakeapi import FakeApi  # noqa: E402
-from support import REPO, E2EHub, Orchestrator, Worker, install_claude, token, wait_until  # noqa: E402
+from support import INSTALLED, REPO, E2EHub, Orchestrator, Worker, install_claude, token, wait_until  # noqa: E402
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -47,6 +52,7 @@ def show(label: str, xs: list[float]) -> None:
 def main() -> None:
     n_msgs = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     n_prompts = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    n_starts = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     exe, why = install_claude(Path(os.environ.get("TUBEMAIL_CLAUDE_CODE_DIR", REPO / "target" / "claude-code")))
     if exe is None:
         sys.exit(f"cannot install the CLI: {why}")
@@ -55,18 +61,47 @@ def main() -> None:
     hub = E2EHub(Path(os.environ.get("TUBEMAIL_HUB_BIN", REPO / "target/debug/tubemail-hub")), tmp / "hub")
     hub.wait_healthy()
     tm = Orchestrator(hub)
+    claude_tm = Path(os.environ.get("TUBEMAIL_CLAUDE_TM_BIN", REPO / "target/debug/claude-tm"))
+    client = tubemail.Client(hub.base, hub.secret)
+    print(f"Claude Code {INSTALLED['version']}", flush=True)
+
+    online_after_ready: list[float] = []
+    for i in range(n_starts):
+        s = Worker(tmp, f"start{i}", hub=hub, api_url=api.url, claude=exe, claude_tm=claude_tm)
+        try:
+            ready_at = online_at = None
+            deadline = time.monotonic() + 90
+            while (ready_at is None or online_at is None) and time.monotonic() < deadline:
+                now = time.time()
+                if online_at is None and any(x.name == s.name and x.online for x in client.workers()):
+                    online_at = now
+                if ready_at is None:
+                    try:
+                        if "for shortcuts" in client.screenshot(s.name):
+                            ready_at = now
+                    except Exception:  # noqa: BLE001 - the manager is not up yet
+                        pass
+                time.sleep(0.02)
+            if ready_at is None or online_at is None:
+                sys.exit(f"start {i}: ready={ready_at} online={online_at}\n{s.describe()}")
+            online_after_ready.append(online_at - ready_at)
+        finally:
+            client.stop(s.name)
+            s.proc.wait(timeout=60)
+            s.stop()
+    show("TUI ready → worker online", online_after_ready)
+
     w = Worker(
         tmp,
         "bench",
         hub=hub,
         api_url=api.url,
         claude=exe,
-        claude_tm=Path(os.environ.get("TUBEMAIL_CLAUDE_TM_BIN", REPO / "target/debug/claude-tm")),
+        claude_tm=claude_tm,
     )
     try:
         wait_until("worker online", lambda: tm("tm_status", {"worker": w.name}).get("presence") == "online", 90, 0.5)
         wait_until("prompt", lambda: "for shortcuts" in tm.screen(w.name), 90, 0.5)
-        client = tubemail.Client(hub.base, hub.secret)
 
         def idle() -> None:
             wait_until("idle prompt", lambda: "for shortcuts" in client.screenshot(w.name), 60, 0.05)
