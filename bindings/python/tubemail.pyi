@@ -126,6 +126,9 @@ class StateReason(_Record):
     signal: str
     #: Since when the signal holds (epoch seconds; 0 when unknown).
     since: float
+    #: For ``channel_unavailable`` and ``blocked``: what the worker side saw
+    #: (the CLI's reason, the screen's last lines).
+    detail: str | None
 
 @final
 class Worker(_Record):
@@ -150,6 +153,8 @@ class Worker(_Record):
     pid: int | None
     observed_active: bool | None
     last_event_id: str | None
+    #: The Claude Code permission mode the worker runs in.
+    permission_mode: str | None
 
 @final
 class WorkerStatus(_Record):
@@ -167,6 +172,8 @@ class WorkerStatus(_Record):
     delivered_through: str | None
     #: The newest event the worker confirmed it passed on to its session.
     acknowledged_through: str | None
+    #: The Claude Code permission mode the worker runs in.
+    permission_mode: str | None
 
 @final
 class Event(_Record):
@@ -194,6 +201,9 @@ class SendReceipt(_Record):
     worker: str
     #: True when the idempotency key matched an earlier send.
     duplicate: bool
+    #: Set when the message is stored but cannot reach the worker's session
+    #: yet (its channel unavailable, its terminal blocked).
+    warning: str | None
 
 @final
 class Appended(_Record):
@@ -460,6 +470,7 @@ class Client:
         *,
         pid: int | None = None,
         forwarder_version: str | None = None,
+        permission_mode: str | None = None,
     ) -> Registration:
         """Registers (or re-registers) a worker."""
     def outbound(self, worker: str, text: str, *, meta: _JsonDict | None = None) -> Appended:
@@ -478,6 +489,11 @@ class Client:
         """Reports a prompt answered at the worker; ``False`` when not pending."""
     def context_pct(self, worker: str, pct: int | None) -> bool:
         """Reports context window use; ``True`` when it changed."""
+    def set_condition(
+        self, worker: str, signal: str | None, *, detail: str | None = None
+    ) -> bool:
+        """Reports a condition (``channel_unavailable``, ``blocked``) or clears it
+        (``None``); ``True`` when it changed."""
     def set_active(self, worker: str, is_active: bool) -> bool:
         """Reports whether the worker is working; ``True`` when it changed."""
     def delivered(self, worker: str, through: _EventIdLike) -> bool:
@@ -572,6 +588,7 @@ class AsyncClient:
         *,
         pid: int | None = None,
         forwarder_version: str | None = None,
+        permission_mode: str | None = None,
     ) -> Registration: ...
     async def outbound(
         self, worker: str, text: str, *, meta: _JsonDict | None = None
@@ -589,6 +606,9 @@ class AsyncClient:
         self, worker: str, request_id: str, behavior: _Behavior
     ) -> bool: ...
     async def context_pct(self, worker: str, pct: int | None) -> bool: ...
+    async def set_condition(
+        self, worker: str, signal: str | None, *, detail: str | None = None
+    ) -> bool: ...
     async def set_active(self, worker: str, is_active: bool) -> bool: ...
     async def delivered(self, worker: str, through: _EventIdLike) -> bool: ...
     async def unregister(self, worker: str) -> None: ...

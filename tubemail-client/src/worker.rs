@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use tubemail_core::api::{RegisterRequest, RegisterResponse};
-use tubemail_core::{Appended, Behavior, EventId, Meta, WorkerName};
+use tubemail_core::{Appended, Behavior, EventId, Meta, WorkerCondition, WorkerName};
 
 use crate::client::{Client, seg};
 use crate::error::{Error, Result};
@@ -87,6 +87,22 @@ impl Client {
             .post(
                 &format!("/tubemail/{}/active", seg(w.as_str())),
                 &json!({"is_active": is_active}),
+            )
+            .await?;
+        Ok(v["changed"].as_bool().unwrap_or(false))
+    }
+
+    /// Reports a condition that keeps the worker from taking messages
+    /// (`None`: it cleared); `true` when it changed.
+    pub async fn set_condition(
+        &self,
+        w: &WorkerName,
+        condition: Option<&WorkerCondition>,
+    ) -> Result<bool> {
+        let v: Value = self
+            .post(
+                &format!("/tubemail/{}/condition", seg(w.as_str())),
+                &json!({ "condition": condition }),
             )
             .await?;
         Ok(v["changed"].as_bool().unwrap_or(false))

@@ -6,7 +6,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use tubemail_client::{Client, Error};
 use tubemail_core::api::{RegisterRequest, SettingsPatch};
-use tubemail_core::{Behavior, EventKind, WorkerName, WorkerState};
+use tubemail_core::{
+    Behavior, ConditionSignal, EventKind, StateSignal, WorkerCondition, WorkerName, WorkerState,
+};
 use tubemail_hub::{AppState, Hub, Options};
 
 const SECRET: &str = "client-test-secret";
@@ -61,6 +63,7 @@ async fn operations_round_trip() {
         cwd: "/tmp/proj".into(),
         pid: Some(7),
         forwarder_version: None,
+        permission_mode: None,
     };
     assert_eq!(c.register(&worker, &reg).await.unwrap().cursor, "");
     assert_eq!(c.health().await.unwrap().workers_total, 1);
@@ -171,6 +174,98 @@ async fn operations_round_trip() {
         serde_json::Value::String(_)
     ));
     assert!(c.purge(&worker).await.unwrap());
+    stop(hub).await;
+}
+
+/// A condition the worker side reports decides the state reason (with its
+/// words), warns a sender, survives a hub restart, and ends when it clears
+/// or a new worker process registers.
+#[tokio::test]
+async fn conditions_show_warn_senders_and_last_until_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut hub = start(dir.path(), port).await;
+    let c = client(port, SECRET);
+    let worker = w("cond-tm");
+    let reg = |pid| RegisterRequest {
+        cwd: "/tmp/cond".into(),
+        pid: Some(pid),
+        forwarder_version: None,
+        permission_mode: Some("default".into()),
+    };
+    c.register(&worker, &reg(11)).await.unwrap();
+    let unavailable = WorkerCondition {
+        signal: ConditionSignal::ChannelUnavailable,
+        detail: "Claude Code: channels feature is not currently available".into(),
+    };
+    assert!(c.set_condition(&worker, Some(&unavailable)).await.unwrap());
+    assert!(!c.set_condition(&worker, Some(&unavailable)).await.unwrap());
+    let st = c.status(&worker).await.unwrap();
+    assert_eq!(st.state_reason.signal, StateSignal::ChannelUnavailable);
+    assert_eq!(
+        st.state_reason.detail.as_deref(),
+        Some(unavailable.detail.as_str())
+    );
+    assert_eq!(st.permission_mode.as_deref(), Some("default"));
+    let sent = c.send(&worker, "are you there?", None).await.unwrap();
+    let warning = sent.warning.unwrap();
+    assert!(warning.contains("cannot be delivered yet"), "{warning}");
+    assert!(warning.contains("not currently available"), "{warning}");
+    // The message itself is stored as any other.
+    assert_eq!(c.events(&worker, None, 10).await.unwrap().len(), 1);
+
+    stop(hub).await;
+    hub = start(dir.path(), port).await;
+    let row = c.worker(&worker).await.unwrap();
+    assert_eq!(row.state_reason.signal, StateSignal::ChannelUnavailable);
+    assert_eq!(row.permission_mode.as_deref(), Some("default"));
+
+    // Cleared by the worker side...
+    assert!(c.set_condition(&worker, None).await.unwrap());
+    let st = c.status(&worker).await.unwrap();
+    assert_ne!(st.state_reason.signal, StateSignal::ChannelUnavailable);
+    assert_eq!(st.state_reason.detail, None);
+    assert_eq!(c.send(&worker, "now?", None).await.unwrap().warning, None);
+
+    // ...or by a new process: a blocked terminal is the old claude's.
+    let blocked = WorkerCondition {
+        signal: ConditionSignal::Blocked,
+        detail: "Choose a theme\n❯ Dark mode".into(),
+    };
+    c.set_condition(&worker, Some(&blocked)).await.unwrap();
+    let st = c.status(&worker).await.unwrap();
+    assert_eq!(
+        (st.state, st.state_reason.signal),
+        (WorkerState::Busy, StateSignal::Blocked)
+    );
+    c.register(&worker, &reg(11)).await.unwrap();
+    assert_eq!(
+        c.status(&worker).await.unwrap().state_reason.signal,
+        StateSignal::Blocked
+    );
+    c.register(&worker, &reg(12)).await.unwrap();
+    assert_ne!(
+        c.status(&worker).await.unwrap().state_reason.signal,
+        StateSignal::Blocked
+    );
+
+    // A manager reports a block before its worker ever registered.
+    let early = w("early-tm");
+    c.set_condition(&early, Some(&blocked)).await.unwrap();
+    assert_eq!(
+        c.status(&early).await.unwrap().state_reason.signal,
+        StateSignal::Blocked
+    );
+    // Clearing an unknown worker creates nothing.
+    assert!(!c.set_condition(&w("nobody-tm"), None).await.unwrap());
+    assert!(c.worker(&w("nobody-tm")).await.is_err());
+    // Too long a detail is refused, with the reason.
+    let huge = WorkerCondition {
+        signal: ConditionSignal::Blocked,
+        detail: "x".repeat(10_000),
+    };
+    let err = c.set_condition(&worker, Some(&huge)).await.unwrap_err();
+    assert!(matches!(err, Error::BadRequest(_)), "{err}");
     stop(hub).await;
 }
 

@@ -33,6 +33,9 @@ wire_struct! {
         /// Forwarder version string.
         #[serde(default)]
         pub forwarder_version: Option<String>,
+        /// The Claude Code permission mode the session runs in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub permission_mode: Option<String>,
     }
 }
 
@@ -91,6 +94,16 @@ wire_struct! {
         #[serde(default)]
         #[cfg_attr(feature = "schema", schemars(with = "Option<u8>", range(max = 100)))]
         pub pct: Value,
+    }
+}
+
+wire_struct! {
+    /// `POST /tubemail/{w}/condition`: the condition that holds now, or
+    /// `null` when none does.
+    pub struct ConditionRequest {
+        /// The condition; `null` clears it.
+        #[serde(default)]
+        pub condition: Option<crate::wire::WorkerCondition>,
     }
 }
 

@@ -111,6 +111,15 @@ pub struct WorkerRow {
     /// Newest event the worker confirmed it passed on to claude (0 = none).
     #[serde(default)]
     pub acked_seq: u64,
+    /// A condition the worker side reported that holds now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<crate::wire::WorkerCondition>,
+    /// When `condition` was first reported.
+    #[serde(default)]
+    pub condition_since: Timestamp,
+    /// The permission mode the worker's channel registered with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_mode: Option<String>,
 }
 
 impl WorkerRow {
@@ -136,6 +145,9 @@ impl WorkerRow {
             last_answer_seq: 0,
             delivered_seq: 0,
             acked_seq: 0,
+            condition: None,
+            condition_since: 0.0,
+            permission_mode: None,
         }
     }
 }

@@ -258,6 +258,48 @@ pub enum StateSignal {
     NoUnansweredInbound,
     /// The worker is not in the registry.
     UnknownWorker,
+    /// Claude Code did not take the worker's channel: messages are stored
+    /// but never reach the session (`detail` has the CLI's words).
+    ChannelUnavailable,
+    /// The worker's terminal shows a screen its manager does not know and
+    /// input makes no progress (`detail` has the screen's last lines).
+    Blocked,
+}
+
+/// A condition the worker side reports that keeps a worker from taking
+/// messages, until it clears (or a new worker process registers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionSignal {
+    /// Claude Code did not take the channel (an older or newer CLI, the
+    /// development-channels flag missing, a variable or policy that turns
+    /// channels off).
+    ChannelUnavailable,
+    /// A screen the manager does not know holds the terminal.
+    Blocked,
+}
+
+impl ConditionSignal {
+    /// The state signal this condition reports as.
+    pub fn state_signal(self) -> StateSignal {
+        match self {
+            ConditionSignal::ChannelUnavailable => StateSignal::ChannelUnavailable,
+            ConditionSignal::Blocked => StateSignal::Blocked,
+        }
+    }
+}
+
+/// What the worker side reports with `POST /tubemail/{w}/condition`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct WorkerCondition {
+    /// Which condition.
+    pub signal: ConditionSignal,
+    /// In the worker side's words: the CLI's reason, or the screen's last
+    /// lines.
+    #[serde(default)]
+    pub detail: String,
 }
 
 /// Why a worker is in its state, and since when.
@@ -270,6 +312,9 @@ pub struct StateReason {
     pub signal: StateSignal,
     /// Since when the signal holds (epoch seconds; 0 when unknown).
     pub since: Timestamp,
+    /// For `channel_unavailable` and `blocked`: what the worker side saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A roster row, as `GET /api/workers` returns it (original fields first).
@@ -310,6 +355,11 @@ pub struct WorkerSummary {
     pub observed_active: Option<bool>,
     /// Id of the newest timeline event.
     pub last_event_id: Option<EventId>,
+    /// The Claude Code permission mode the worker runs in (`default`,
+    /// `auto`, `acceptEdits`, `plan`, `bypassPermissions`), as its channel
+    /// registered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_mode: Option<String>,
 }
 
 /// `tm_status` / `GET /api/workers/{w}/status`.
@@ -336,6 +386,9 @@ pub struct WorkerStatus {
     /// (the channel acknowledges each notification it writes to claude).
     #[serde(default)]
     pub acknowledged_through: Option<EventId>,
+    /// The Claude Code permission mode the worker runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_mode: Option<String>,
 }
 
 /// Hub settings kept in `hub-config.json` (original keys and bounds).
@@ -496,6 +549,11 @@ pub struct SendReceipt {
     /// True when an idempotency key matched an earlier send.
     #[serde(default)]
     pub duplicate: bool,
+    /// Set when the message is stored but cannot reach the worker's
+    /// session yet (its channel is unavailable, or its terminal blocked):
+    /// it is delivered once that clears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// The answer to an append (`{event_id, ts}` in the original).

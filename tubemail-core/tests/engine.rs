@@ -26,6 +26,7 @@ fn reg(pid: Option<i64>) -> Registration {
         cwd: "/p".into(),
         pid,
         forwarder_version: None,
+        permission_mode: None,
     }
 }
 

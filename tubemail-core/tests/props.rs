@@ -255,7 +255,7 @@ proptest! {
             prop_assert_eq!(serde_json::from_value::<T>(v).unwrap(), x);
             Ok(())
         }
-        rt(RegisterRequest { cwd: s.clone(), pid, forwarder_version: key.clone() })?;
+        rt(RegisterRequest { cwd: s.clone(), pid, forwarder_version: key.clone(), permission_mode: key.clone() })?;
         rt(OutboundRequest { text: s.clone(), meta: m.clone() })?;
         rt(PermissionRequestBody { request_id: s.clone(), tool_name: t.clone(), description: t.clone(), input_preview: s.clone() })?;
         rt(PermissionResponseBody { request_id: s.clone(), behavior: if b { Behavior::Allow } else { Behavior::Deny } })?;

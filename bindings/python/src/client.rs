@@ -306,8 +306,14 @@ operations! {
 
     /// Worker side: registers (or re-registers) `worker`; returns a
     /// `Registration`.
-    #[pyo3(signature = (worker, cwd, *, pid=None, forwarder_version=None))]
-    fn register(worker: String, cwd: String, pid: Option<i64>, forwarder_version: Option<String>);
+    #[pyo3(signature = (worker, cwd, *, pid=None, forwarder_version=None, permission_mode=None))]
+    fn register(
+        worker: String,
+        cwd: String,
+        pid: Option<i64>,
+        forwarder_version: Option<String>,
+        permission_mode: Option<String>,
+    );
 
     /// Worker side: posts a reply from `worker`; returns the `Appended` event.
     #[pyo3(signature = (worker, text, *, meta=None))]
@@ -334,6 +340,12 @@ operations! {
     /// unknown); `True` when it changed.
     #[pyo3(signature = (worker, pct))]
     fn context_pct(worker: String, pct: Option<u8>);
+
+    /// Worker side: reports a condition that keeps `worker` from taking
+    /// messages, `"channel_unavailable"` or `"blocked"`, with what was seen
+    /// (`detail`); `signal=None` clears it. `True` when it changed.
+    #[pyo3(signature = (worker, signal, *, detail=None))]
+    fn set_condition(worker: String, signal: Option<String>, detail: Option<String>);
 
     /// Manager side: reports whether the worker is working (also a
     /// heartbeat); `True` when it changed.

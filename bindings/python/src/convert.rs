@@ -414,6 +414,9 @@ record! {
         signal: String,
         /// Since when the signal holds (epoch seconds; 0 when unknown).
         since: f64,
+        /// For `channel_unavailable` and `blocked`: what the worker side
+        /// saw (the CLI's reason, the screen's last lines).
+        detail: Option<String>,
     }
 }
 
@@ -454,6 +457,8 @@ record! {
         observed_active: Option<bool>,
         /// Id of the newest timeline event.
         last_event_id: Option<String>,
+        /// The Claude Code permission mode the worker runs in.
+        permission_mode: Option<String>,
     }
 }
 
@@ -478,6 +483,8 @@ record! {
         delivered_through: Option<String>,
         /// The newest event the worker confirmed it passed on to its session.
         acknowledged_through: Option<String>,
+        /// The Claude Code permission mode the worker runs in.
+        permission_mode: Option<String>,
     }
 }
 
@@ -510,6 +517,9 @@ record! {
         worker: String,
         /// True when the idempotency key matched an earlier send.
         duplicate: bool,
+        /// Set when the message is stored but cannot reach the worker's
+        /// session yet (its channel unavailable, its terminal blocked).
+        warning: Option<String>,
     }
 }
 

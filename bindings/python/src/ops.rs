@@ -7,12 +7,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
+use tubemail_client::core::WorkerCondition;
 use tubemail_client::core::api::{RegisterRequest, SettingsPatch};
 use tubemail_client::{Client, Error};
 
 use crate::convert::{BehaviorArg, MetaArg, SinceArg, ToPy, worker_name};
 use crate::errors::{shutting_down, to_py_err};
 use crate::runtime::with_python;
+
+/// A condition from its signal's name (`channel_unavailable`, `blocked`).
+fn condition(signal: &str, detail: String) -> Result<WorkerCondition, Error> {
+    let signal =
+        serde_json::from_value(serde_json::Value::String(signal.to_owned())).map_err(|_| {
+            crate::errors::bad_argument(format!(
+                "signal must be \"channel_unavailable\" or \"blocked\", not {signal:?}"
+            ))
+        })?;
+    Ok(WorkerCondition { signal, detail })
+}
 
 /// What an operation's future yields.
 pub(crate) type Reply = PyResult<Py<PyAny>>;
@@ -138,8 +150,8 @@ impl Core {
     });
     op!(run_log(run_id: String) => |hub| hub.run_log(&run_id).await);
     op!(delete_flow(name: String) => |hub| hub.delete_flow(&name).await);
-    op!(register(worker: String, cwd: String, pid: Option<i64>, forwarder_version: Option<String>) => |hub| {
-        let req = RegisterRequest { cwd, pid, forwarder_version };
+    op!(register(worker: String, cwd: String, pid: Option<i64>, forwarder_version: Option<String>, permission_mode: Option<String>) => |hub| {
+        let req = RegisterRequest { cwd, pid, forwarder_version, permission_mode };
         hub.register(&worker_name(&worker)?, &req).await
     });
     op!(outbound(worker: String, text: String, meta: Option<MetaArg>) => |hub| {
@@ -161,6 +173,10 @@ impl Core {
     });
     op!(context_pct(worker: String, pct: Option<u8>) => |hub| {
         hub.context_pct(&worker_name(&worker)?, pct).await
+    });
+    op!(set_condition(worker: String, signal: Option<String>, detail: Option<String>) => |hub| {
+        let condition = signal.map(|s| condition(&s, detail.unwrap_or_default())).transpose()?;
+        hub.set_condition(&worker_name(&worker)?, condition.as_ref()).await
     });
     op!(set_active(worker: String, is_active: bool) => |hub| {
         hub.set_active(&worker_name(&worker)?, is_active).await

@@ -22,11 +22,13 @@ use rmcp::service::{NotificationContext, Peer};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::watch;
-use tubemail_client::core::{Behavior, EventId, Meta, WorkerName};
+use tubemail_client::core::{
+    Behavior, ConditionSignal, EventId, Meta, WorkerCondition, WorkerName,
+};
 use tubemail_client::{Client, StreamEvent};
 
+use crate::listening::Listening;
 use crate::relay::{Outcome, Post, Relay};
 
 /// Pause before retrying a failed registration or stream.
@@ -50,9 +52,8 @@ struct Channel {
     worker: WorkerName,
     relay: Arc<Relay>,
     health: Arc<Mutex<Health>>,
-    /// When this channel process started (Claude Code's log lines about
-    /// this session come after it).
-    born: std::time::SystemTime,
+    /// Whether Claude Code takes this channel ([`crate::listening`]).
+    listening: watch::Receiver<Listening>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -87,7 +88,12 @@ fn always_load() -> MetaObject {
 
 #[tool_router]
 impl Channel {
-    fn new(client: Client, worker: WorkerName, relay: Arc<Relay>) -> Self {
+    fn new(
+        client: Client,
+        worker: WorkerName,
+        relay: Arc<Relay>,
+        listening: watch::Receiver<Listening>,
+    ) -> Self {
         let health = Health {
             hub_url: client.url().to_owned(),
             ..Health::default()
@@ -97,7 +103,7 @@ impl Channel {
             worker,
             relay,
             health: Arc::new(Mutex::new(health)),
-            born: std::time::SystemTime::now(),
+            listening,
             tool_router: Self::tool_router(),
         }
     }
@@ -171,16 +177,8 @@ impl Channel {
             Some(path) => std::path::PathBuf::from(path),
             None => crate::manager::local_socket(&self.worker).map_err(|e| fail(e.to_string()))?,
         };
-        let ask = async {
-            let stream = tokio::net::UnixStream::connect(&sock).await?;
-            let (rd, mut wr) = stream.into_split();
-            let mut line = json!({"action": "reconnect_mcp", "server": a.server}).to_string();
-            line.push('\n');
-            wr.write_all(line.as_bytes()).await?;
-            let mut answer = String::new();
-            tokio::io::BufReader::new(rd).read_line(&mut answer).await?;
-            Ok::<_, std::io::Error>(answer)
-        };
+        let req = json!({"action": "reconnect_mcp", "server": a.server});
+        let ask = crate::manager::ask_local(&sock, &req);
         let answer = tokio::time::timeout(RECONNECT_TIMEOUT, ask)
             .await
             .map_err(|_| fail("the manager did not answer in time".into()))?
@@ -384,8 +382,20 @@ async fn pump(ch: Channel, peer: Peer<RoleServer>) {
     let acks = spawn_acks(ch.client.clone(), ch.worker.clone());
     // Claude Code drops a channel notification sent before it listens
     // (messages waiting on the hub when the worker started never reached
-    // the model, though delivered), so the first stream waits for that.
-    crate::listening::claude_listening(crate::claude::CHANNEL_SERVER, started, ch.born).await;
+    // the model, though delivered), and every one when it skipped the
+    // channel: stream once it listens, never while it skipped us (the
+    // messages wait on the hub for a channel it takes).
+    let mut listening = ch.listening.clone();
+    let now = match listening.wait_for(|l| *l != Listening::Waiting).await {
+        Ok(now) => now.clone(),
+        Err(_) => return,
+    };
+    if !now.may_stream() {
+        return;
+    }
+    if now == Listening::NoLog {
+        tokio::time::sleep(crate::listening::SETTLE.saturating_sub(started.elapsed())).await;
+    }
     loop {
         match ch.client.worker_stream(&ch.worker, None).await {
             Ok(mut stream) => {
@@ -393,6 +403,10 @@ async fn pump(ch: Channel, peer: Peer<RoleServer>) {
                 while let Some(item) = stream.next().await {
                     match item {
                         Ok(ev) => {
+                            if !ch.listening.borrow().may_stream() {
+                                tracing::warn!("Claude Code skipped the channel; not streaming");
+                                return;
+                            }
                             if deliver(&peer, &ev).await {
                                 if let Some(id) = ev.id {
                                     acks.send_replace(Some(id));
@@ -417,12 +431,99 @@ async fn pump(ch: Channel, peer: Peer<RoleServer>) {
     }
 }
 
+/// What the hub and the user are told when Claude Code skipped the
+/// channel: its words, and the variables that turn channels off.
+fn unavailable_detail(reason: Option<&str>, blockers: &[&str]) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(reason) = reason {
+        parts.push(format!("Claude Code skipped the channel: {reason}"));
+    }
+    if !blockers.is_empty() {
+        parts.push(format!(
+            "{} set in the worker's environment, which turns Claude Code's channels off; unset it",
+            blockers.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// Tells the hub (the worker's `state_reason`) and the user (one line on
+/// the worker's terminal, through the manager) when Claude Code does not
+/// take the channel, and clears it once it does.
+async fn report_condition(client: Client, worker: WorkerName, mut rx: watch::Receiver<Listening>) {
+    let blockers = crate::claude::channel_blockers(|k| std::env::var(k).ok());
+    let mut reported = false;
+    loop {
+        let now = rx.borrow_and_update().clone();
+        let detail = match &now {
+            Listening::Skipped(reason) => unavailable_detail(Some(reason), &blockers),
+            Listening::NoLog | Listening::Unconfirmed => unavailable_detail(None, &blockers),
+            Listening::Registered | Listening::Waiting => None,
+        };
+        match detail {
+            Some(detail) if !reported => {
+                let condition = WorkerCondition {
+                    signal: ConditionSignal::ChannelUnavailable,
+                    detail: detail.clone(),
+                };
+                // Registered first, so this process's pid is the worker's
+                // and a registration after the report does not clear it.
+                let reg = crate::registration();
+                loop {
+                    let posted = async {
+                        client.register(&worker, &reg).await?;
+                        client.set_condition(&worker, Some(&condition)).await
+                    };
+                    match posted.await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "could not report the condition; retrying");
+                            tokio::time::sleep(RETRY).await;
+                        }
+                    }
+                }
+                reported = true;
+                crate::manager::notice(&format!(
+                    "this worker will not receive hub messages: {detail}"
+                ))
+                .await;
+            }
+            None if reported && now == Listening::Registered => {
+                if let Err(e) = client.set_condition(&worker, None).await {
+                    tracing::debug!(error = %e, "could not clear the condition");
+                }
+                reported = false;
+            }
+            _ => {}
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Serves the channel on stdin/stdout until Claude Code closes it, then
 /// unregisters.
 pub async fn run(client: Client, worker: WorkerName) -> anyhow::Result<()> {
     tracing::info!(worker = %worker, hub = client.url(), "tubemail-channel starting");
     let relay = Relay::new(client.clone(), worker.clone(), Relay::default_dir(&worker));
-    let channel = Channel::new(client.clone(), worker.clone(), relay);
+    // Claude Code's decision about this channel is followed from the start:
+    // a CLI that never initializes the session (a protocol revision with no
+    // channel path) still gets it reported.
+    let (tx, listening) = watch::channel(Listening::Waiting);
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    tokio::spawn(crate::listening::follow(
+        crate::claude::CHANNEL_SERVER,
+        std::time::Instant::now(),
+        since,
+        tx,
+    ));
+    tokio::spawn(report_condition(
+        client.clone(),
+        worker.clone(),
+        listening.clone(),
+    ));
+    let channel = Channel::new(client.clone(), worker.clone(), relay, listening);
     let service = channel.serve(rmcp::transport::stdio()).await?;
     let _ = service.waiting().await;
     if let Err(e) = client.unregister(&worker).await {

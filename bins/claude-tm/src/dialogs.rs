@@ -26,8 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use claude_tm::screen::{self, Dialog};
+use tokio::sync::watch;
 use tubemail_client::Client;
-use tubemail_client::core::{Behavior, WorkerName};
+use tubemail_client::core::{Behavior, ConditionSignal, WorkerCondition, WorkerName};
 use tubemail_pty::{Pty, Screen, paste_input};
 
 /// Time for the screen to show the outcome of a closed prompt.
@@ -344,16 +345,37 @@ async fn report_closed(hub: Client, worker: WorkerName, screen: Arc<Mutex<Screen
     }
 }
 
-/// Tells the hub that a dialog nobody answers blocks the worker (with the
-/// lines a person needs to see), or that it is gone.
-async fn report_blocked(hub: Client, worker: WorkerName, lines: Option<String>) {
-    match &lines {
-        Some(l) => {
-            tracing::warn!(screen = %l, "a dialog claude-tm does not know blocks the worker");
+/// Tells the hub, in order and retrying while it is away, that a dialog
+/// nobody answers blocks the worker (`Some`, with the lines a person needs
+/// to see: its `state_reason` becomes `blocked`), or that it is gone
+/// (`None`). Only the newest news is sent.
+fn spawn_blocked_reporter(hub: Client, worker: WorkerName) -> watch::Sender<Option<String>> {
+    let (tx, mut rx) = watch::channel(None::<String>);
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            loop {
+                let lines = rx.borrow_and_update().clone();
+                match &lines {
+                    Some(l) => {
+                        tracing::warn!(screen = %l, "a dialog claude-tm does not know blocks the worker");
+                    }
+                    None => tracing::info!("the unknown dialog is gone"),
+                }
+                let condition = lines.map(|detail| WorkerCondition {
+                    signal: ConditionSignal::Blocked,
+                    detail,
+                });
+                match hub.set_condition(&worker, condition.as_ref()).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot report the blocked screen; retrying");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                }
+            }
         }
-        None => tracing::info!("the unknown dialog is gone"),
-    }
-    let _ = (hub, worker);
+    });
+    tx
 }
 
 /// Watches `screen`, answers into `pty` and reports prompts answered at
@@ -368,6 +390,7 @@ pub fn spawn(
         let mut dialogs = Dialogs::default();
         let mut prompts = PromptWatch::default();
         let mut blocked = BlockedWatch::default();
+        let blocked_news = spawn_blocked_reporter(hub.clone(), worker.clone());
         // The screen is looked at as soon as it changed (a prompt answered
         // quickly is still seen open), the dialogs' timers every TICK.
         let mut tick = tokio::time::interval(WATCH);
@@ -400,7 +423,7 @@ pub fn spawn(
             }
             stepped = Instant::now();
             if let Some(change) = blocked.step(&text, stepped) {
-                tokio::spawn(report_blocked(hub.clone(), worker.clone(), change));
+                blocked_news.send_replace(change);
             }
             let result = match dialogs.step(&text, Instant::now()) {
                 None => continue,

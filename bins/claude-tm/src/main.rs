@@ -82,6 +82,10 @@ fn registration() -> tubemail_client::core::api::RegisterRequest {
             .unwrap_or_default(),
         pid: Some(i64::from(std::process::id())),
         forwarder_version: Some(format!("claude-tm {}", env!("CARGO_PKG_VERSION"))),
+        // The manager gives claude (and so the channel) the mode it runs in.
+        permission_mode: std::env::var("TM_PERMISSION_MODE")
+            .ok()
+            .filter(|m| !m.is_empty()),
     }
 }
 

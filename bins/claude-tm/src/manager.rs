@@ -168,6 +168,8 @@ struct Manager {
     stop_grace: Duration,
     /// The stop deadline runs (once, for the first stop or restart).
     stop_armed: AtomicBool,
+    /// Notices already printed on the user's terminal.
+    notices: Mutex<std::collections::HashSet<String>>,
     /// Becomes true when claude's output ends: nothing holds its terminal.
     ended: tokio::sync::watch::Receiver<bool>,
     /// One `/mcp reconnect` at a time (the hub's and the channel's).
@@ -394,6 +396,58 @@ fn bind_local(worker: &WorkerName) -> Option<(std::path::PathBuf, tokio::net::Un
     }
 }
 
+/// Sends one request to a manager's local socket and returns its answer
+/// line.
+pub async fn ask_local(sock: &std::path::Path, req: &serde_json::Value) -> std::io::Result<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let stream = tokio::net::UnixStream::connect(sock).await?;
+    let (rd, mut wr) = stream.into_split();
+    let mut line = req.to_string();
+    line.push('\n');
+    wr.write_all(line.as_bytes()).await?;
+    let mut answer = String::new();
+    tokio::io::BufReader::new(rd).read_line(&mut answer).await?;
+    Ok(answer)
+}
+
+/// How long a notice may take to reach the manager.
+const NOTICE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Has the manager of this session (`TUBEMAIL_LOCAL_SOCK`, set for claude
+/// and so for its channel) print one `claude-tm:` line on the user's
+/// terminal. Nothing happens without a manager.
+pub async fn notice(text: &str) {
+    let Some(sock) = std::env::var_os("TUBEMAIL_LOCAL_SOCK") else {
+        return;
+    };
+    let req = json!({"action": "notice", "text": text});
+    let sent = tokio::time::timeout(NOTICE_TIMEOUT, ask_local(sock.as_ref(), &req)).await;
+    if !matches!(sent, Ok(Ok(_))) {
+        tracing::debug!("the manager did not take the notice");
+    }
+}
+
+/// Prints a notice on the user's terminal, once per text: on its own line,
+/// over claude's screen (which redraws it away on its next frame).
+fn print_notice(m: &Manager, text: &str) {
+    use std::io::{IsTerminal, Write};
+    let text: String = text.chars().filter(|c| !c.is_control()).take(600).collect();
+    let fresh = m
+        .notices
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(text.clone());
+    if !fresh {
+        return;
+    }
+    tracing::warn!(notice = %text, "claude-tm notice");
+    let mut err = std::io::stderr();
+    if err.is_terminal() {
+        let _ = write!(err, "\r\n\x1b[1;33mclaude-tm:\x1b[0m {text}\r\n");
+        let _ = err.flush();
+    }
+}
+
 /// Answers one local request: a JSON line in, a JSON line out.
 async fn local_request(m: &Manager, line: &str) -> serde_json::Value {
     let Ok(req) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -419,6 +473,13 @@ async fn local_request(m: &Manager, line: &str) -> serde_json::Value {
                 json!({"ok": true})
             }
             Err(e) => json!({"ok": false, "error": format!("bad hook: {e}")}),
+        },
+        "notice" => match req["text"].as_str().map(str::trim) {
+            Some(text) if !text.is_empty() => {
+                print_notice(m, text);
+                json!({"ok": true})
+            }
+            _ => json!({"ok": false, "error": "missing 'text' in request"}),
         },
         "health" => {
             let mut h = m.health().await;
@@ -607,6 +668,7 @@ pub async fn run(
         hooks: Arc::new(crate::hooks::Hooks::default()),
         stop_grace: stop_grace(),
         stop_armed: AtomicBool::new(false),
+        notices: Mutex::new(std::collections::HashSet::new()),
         ended,
     });
     // Output feeds the screen model (and the user's terminal) until claude

@@ -255,3 +255,60 @@ async fn the_launchers_stop_grace_reaches_the_manager() {
     assert!(took < GRACE + TERM_GRACE, "{took:?}");
     s.hub.stop().await;
 }
+
+/// A dialog claude-tm does not know: reported to the hub as `blocked` with
+/// the screen's lines, never typed into, and a stop still stops.
+const UNKNOWN_SCREEN: &str = " Choose the text style that looks best with your terminal\\n\\n \
+     ❯ 1. Dark mode\\n   2. Light mode\\n\\n Enter to confirm · Esc to cancel\\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_dialog_is_reported_blocked_and_never_typed_into() {
+    use tubemail_core::{StateSignal, WorkerState};
+    let s = setup().await;
+    let claude = deaf_claude(s.dir.path(), "theme-claude", "", UNKNOWN_SCREEN);
+    let mut child = s
+        .claude_tm(&claude, &["manager"])
+        .env("TM_STOP_GRACE_S", GRACE.as_secs().to_string())
+        .spawn()
+        .unwrap();
+    s.started(&claude.with_extension("pids")).await;
+    let worker: WorkerName = "proj-tm".parse().unwrap();
+    let engine = s.hub.state.engine.clone();
+    // A harness command the manager would type: it waits instead.
+    engine
+        .send(&worker, "/compact".into(), Default::default(), None)
+        .await
+        .unwrap();
+    let status = common::eventually(
+        "the worker reported blocked",
+        Duration::from_secs(15 + 10),
+        async || {
+            let st = engine.status(&worker);
+            (st.state_reason.signal == StateSignal::Blocked).then_some(st)
+        },
+    )
+    .await;
+    assert_eq!(status.state, WorkerState::Busy);
+    let detail = status.state_reason.detail.unwrap();
+    assert!(
+        detail.contains("Light mode") && detail.contains("Enter to confirm"),
+        "{detail}"
+    );
+    // A message for the worker is stored, with a warning.
+    let receipt = engine
+        .send(&worker, "hello".into(), Default::default(), None)
+        .await
+        .unwrap();
+    assert!(receipt.warning.unwrap().contains("blocked"));
+    assert!(
+        !claude.with_extension("typed").exists(),
+        "nothing is typed into a dialog claude-tm does not know"
+    );
+    s.control("force_stop").await;
+    let status = tokio::time::timeout(LEFT_BY, child.wait())
+        .await
+        .expect("a stop ends a blocked worker")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    s.hub.stop().await;
+}

@@ -315,6 +315,7 @@ async fn a_recorded_session_has_a_cast_and_searchable_frames() {
         cwd: "/tmp".into(),
         pid: None,
         forwarder_version: None,
+        permission_mode: None,
     };
     s.client.register(&s.worker, &reg).await.unwrap();
     let status = s.hub.state.terminals.set_recording(&s.worker, true).await;

@@ -116,6 +116,7 @@ async fn a_worker_token_runs_the_worker_and_only_it() {
         cwd: "/".into(),
         pid: None,
         forwarder_version: None,
+        permission_mode: None,
     };
     assert!(as_worker.register(&other, &reg).await.is_err());
     assert!(as_worker.send(&other, "x", None).await.is_err());

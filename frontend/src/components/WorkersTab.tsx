@@ -5,7 +5,7 @@ import { api } from '../lib/api';
 import { useClock } from '../lib/clock';
 import { managerOf } from '../lib/fleet';
 import type { Fleet } from '../lib/fleet-hook';
-import { formatAgo, formatContext, groupWorkers, stateBadge, type SortKey } from '../lib/format';
+import { conditionOf, formatAgo, formatContext, groupWorkers, stateBadge, type SortKey } from '../lib/format';
 import type { Worker } from '../lib/types';
 import { Confirm, Empty, Modal, useAction } from './ui';
 
@@ -263,6 +263,7 @@ const Row = memo(function Row(props: {
   useEffect(() => setRecording(null), [w.recording_enabled]);
   const managerUp = Boolean(manager?.online);
   const version = manager?.forwarder_version || w.forwarder_version;
+  const condition = conditionOf(w);
   const stale = Boolean(props.hubVersion && manager?.forwarder_version && manager.forwarder_version !== props.hubVersion);
   const stop = (e: { stopPropagation: () => void }) => e.stopPropagation();
   return (
@@ -285,6 +286,16 @@ const Row = memo(function Row(props: {
       <td>
         <StateBadge w={w} />
         {w.pending_count > 0 && <span className="pill pill-warn">{w.pending_count} pending</span>}
+        {w.permission_mode && (
+          <span className="mode" title="the Claude Code permission mode it runs in">
+            {w.permission_mode}
+          </span>
+        )}
+        {condition?.detail && (
+          <div className="condition-detail" data-condition={condition.label} title={condition.detail}>
+            {condition.detail.split('\n')[0]}
+          </div>
+        )}
       </td>
       <td className="col-narrow">
         <span

@@ -130,6 +130,7 @@ export const EVENT_NAMES = [
   'interrupt',
   'context_pct',
   'active_state',
+  'worker_condition',
   'worker_registered',
   'worker_online',
   'worker_offline',

@@ -78,7 +78,7 @@ export function sameWorker(a: Worker, b: Worker): boolean {
     if (k === 'state_reason' && x && y && typeof x === 'object' && typeof y === 'object') {
       const r = x as Worker['state_reason'] & object;
       const s = y as Worker['state_reason'] & object;
-      if (r.state === s.state && r.signal === s.signal && r.since === s.since) continue;
+      if (r.state === s.state && r.signal === s.signal && r.since === s.since && r.detail === s.detail) continue;
     }
     return false;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAgo, formatContext, formatDuration, groupWorkers, projectOf, stateBadge } from './format';
+import { conditionOf, formatAgo, formatContext, formatDuration, groupWorkers, projectOf, stateBadge } from './format';
 import type { Worker } from './types';
 
 function worker(over: Partial<Worker> = {}): Worker {
@@ -55,6 +55,27 @@ describe('state badges', () => {
   it('busy without a known start shows no number', () => {
     const w = worker({ state: 'busy', state_reason: { state: 'busy', signal: 'unanswered_inbound', since: 0 } });
     expect(stateBadge(w, 5000).label).toBe('busy');
+  });
+  it('a condition shows with what the worker side saw, offline or not', () => {
+    const reason = {
+      state: 'idle' as const,
+      signal: 'channel_unavailable',
+      since: 1000,
+      detail: 'Claude Code: channels feature is not currently available',
+    };
+    const b = stateBadge(worker({ state_reason: reason }), 1010);
+    expect(b).toMatchObject({ label: 'channel unavailable', tone: 'blocked' });
+    expect(b.title).toMatch(/did not take its channel[\s\S]*not currently available/);
+    expect(stateBadge(worker({ online: false, presence: 'offline', state_reason: reason }), 1010).label).toBe(
+      'channel unavailable',
+    );
+    const blocked = { state: 'busy' as const, signal: 'blocked', since: 1000, detail: 'Pick a theme\n❯ Dark' };
+    expect(stateBadge(worker({ state: 'busy', state_reason: blocked }), 1010)).toMatchObject({
+      label: 'blocked',
+      tone: 'blocked',
+    });
+    expect(conditionOf(worker({ state_reason: blocked }))?.detail).toBe('Pick a theme\n❯ Dark');
+    expect(conditionOf(worker())).toBeNull();
   });
   it('waiting, idle, offline and exited', () => {
     expect(stateBadge(worker({ state: 'waiting_permission' }), 0).label).toBe('waiting_permission');

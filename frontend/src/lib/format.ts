@@ -2,7 +2,7 @@
 
 import type { Worker } from './types';
 
-export type Tone = 'idle' | 'busy' | 'waiting' | 'offline' | 'exited';
+export type Tone = 'idle' | 'busy' | 'waiting' | 'blocked' | 'offline' | 'exited';
 
 export interface Badge {
   label: string;
@@ -44,7 +44,19 @@ const SIGNALS: Record<string, string> = {
   quiet_after_inbound: 'quiet for a minute after working on the last message',
   no_unanswered_inbound: 'no message is waiting for a reply',
   unknown_worker: 'not in the registry',
+  channel_unavailable: 'Claude Code did not take its channel: messages are stored but not delivered',
+  blocked: 'a screen its manager does not know holds the terminal',
 };
+
+/** The condition that keeps a worker from taking messages, if any:
+ * a short label and what the worker side saw. */
+export function conditionOf(w: Worker): { label: string; detail: string } | null {
+  const r = w.state_reason;
+  if (!r) return null;
+  if (r.signal === 'channel_unavailable') return { label: 'channel unavailable', detail: r.detail ?? '' };
+  if (r.signal === 'blocked') return { label: 'blocked', detail: r.detail ?? '' };
+  return null;
+}
 
 function clock(ts: number): string {
   return new Date(ts * 1000).toLocaleTimeString();
@@ -55,6 +67,11 @@ export function stateBadge(w: Worker, now: number): Badge {
   const presence = w.presence ?? (w.online ? 'online' : w.exited_cleanly ? 'exited' : 'offline');
   if (presence === 'exited') {
     return { label: 'exited', tone: 'exited', title: `said goodbye; last seen ${formatAgo(w.last_activity, now)}` };
+  }
+  const condition = conditionOf(w);
+  if (condition) {
+    const why = SIGNALS[w.state_reason?.signal ?? ''] ?? '';
+    return { label: condition.label, tone: 'blocked', title: condition.detail ? `${why}\n${condition.detail}` : why };
   }
   if (presence === 'offline') {
     return {
@@ -88,7 +105,7 @@ export function projectOf(w: Pick<Worker, 'cwd' | 'name'>): string {
 
 export type SortKey = 'name' | 'state' | 'context' | 'activity' | 'version';
 
-const STATE_RANK: Record<Tone, number> = { waiting: 0, busy: 1, idle: 2, offline: 3, exited: 4 };
+const STATE_RANK: Record<Tone, number> = { blocked: 0, waiting: 1, busy: 2, idle: 3, offline: 4, exited: 5 };
 
 export function compareWorkers(a: Worker, b: Worker, key: SortKey, now: number): number {
   switch (key) {

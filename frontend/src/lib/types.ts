@@ -7,6 +7,8 @@ export interface StateReason {
   state: WorkerStateName;
   signal: string;
   since: number;
+  /** For `channel_unavailable` and `blocked`: what the worker side saw. */
+  detail?: string | null;
 }
 
 export interface Worker {
@@ -27,6 +29,8 @@ export interface Worker {
   pid?: number | null;
   observed_active?: boolean | null;
   last_event_id?: string | null;
+  /** The Claude Code permission mode the worker runs in. */
+  permission_mode?: string | null;
 }
 
 export interface PendingPermission {

@@ -57,6 +57,13 @@ pub enum Notice {
         /// New value.
         is_active: bool,
     },
+    /// The worker side reported a condition, or that it cleared.
+    Condition {
+        /// Worker.
+        worker: WorkerName,
+        /// The condition now (`None`: cleared).
+        condition: Option<crate::wire::WorkerCondition>,
+    },
     /// A worker registered.
     Registered {
         /// Worker.
@@ -121,6 +128,10 @@ impl Notice {
             Notice::ActiveState { worker, is_active } => (
                 "active_state",
                 json!({"worker": worker, "is_active": is_active}),
+            ),
+            Notice::Condition { worker, condition } => (
+                "worker_condition",
+                json!({"worker": worker, "condition": condition}),
             ),
             Notice::Registered { worker, cwd } => {
                 ("worker_registered", json!({"worker": worker, "cwd": cwd}))

@@ -6,7 +6,10 @@ use super::{Engine, Error, Result, now};
 use crate::api::RegisterResponse;
 use crate::name::WorkerName;
 use crate::store::Mutation;
-use crate::wire::{Health, Presence, WorkerStatus, WorkerSummary};
+use crate::wire::{Health, Presence, WorkerCondition, WorkerStatus, WorkerSummary};
+
+/// The longest condition detail taken (a screen's last lines fit).
+pub const MAX_CONDITION_DETAIL: usize = 4096;
 
 /// Registration details.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +20,8 @@ pub struct Registration {
     pub pid: Option<i64>,
     /// Forwarder version (kept when empty).
     pub forwarder_version: Option<String>,
+    /// The Claude Code permission mode in force (kept when `None`).
+    pub permission_mode: Option<String>,
 }
 
 impl Engine {
@@ -47,6 +52,13 @@ impl Engine {
                     }
                 }
                 let r = &mut entry.row;
+                // A condition belongs to the process that reported it.
+                if new_process {
+                    r.condition = None;
+                }
+                if let Some(mode) = reg.permission_mode.as_deref().filter(|m| !m.is_empty()) {
+                    r.permission_mode = Some(mode.to_owned());
+                }
                 r.exited_cleanly = false;
                 r.last_activity = tx.now;
                 if !reg.cwd.is_empty() {
@@ -105,6 +117,7 @@ impl Engine {
         self.write(|st, tx| {
             if let Some(entry) = st.workers.get_mut(worker) {
                 entry.row.exited_cleanly = true;
+                entry.row.condition = None;
                 entry.row.last_activity = tx.now;
                 entry.close_streams(SubscriptionEnd::Unregistered, tx.now);
                 tx.touch(worker);
@@ -142,6 +155,56 @@ impl Engine {
             self.notify(Notice::ContextPct {
                 worker: worker.clone(),
                 context_pct: pct,
+            });
+        }
+        Ok(changed)
+    }
+
+    /// A condition reported by the worker side (`None` clears it);
+    /// `Ok(changed)`. Creates the worker when unknown: a screen that
+    /// blocks claude before its channel starts is reported by the manager
+    /// before the worker ever registered.
+    pub async fn set_condition(
+        &self,
+        worker: &WorkerName,
+        condition: Option<WorkerCondition>,
+    ) -> Result<bool> {
+        if condition
+            .as_ref()
+            .is_some_and(|c| c.detail.len() > MAX_CONDITION_DETAIL)
+        {
+            return Err(Error::BadRequest(format!(
+                "detail is longer than {MAX_CONDITION_DETAIL} bytes"
+            )));
+        }
+        let changed = self
+            .write(|st, tx| {
+                if condition.is_none() && !st.workers.contains_key(worker) {
+                    return Ok(false);
+                }
+                let entry = st.entry(worker, tx.now, tx.recording_default);
+                let r = &mut entry.row;
+                if r.condition == condition {
+                    return Ok(false);
+                }
+                if r.condition.as_ref().map(|c| c.signal) != condition.as_ref().map(|c| c.signal) {
+                    r.condition_since = tx.now;
+                }
+                r.condition.clone_from(&condition);
+                tx.touch(worker);
+                Ok(true)
+            })
+            .await?;
+        if changed {
+            match &condition {
+                Some(c) => {
+                    tracing::warn!(worker = %worker, signal = ?c.signal, detail = %c.detail, "worker condition");
+                }
+                None => tracing::info!(worker = %worker, "worker condition cleared"),
+            }
+            self.notify(Notice::Condition {
+                worker: worker.clone(),
+                condition,
             });
         }
         Ok(changed)

@@ -10,8 +10,8 @@ use super::delivery::SubscriptionEnd;
 use crate::name::{FlowName, WorkerName};
 use crate::store::{PermissionRow, Record, Snapshot, TimelineStats, WorkerRow};
 use crate::wire::{
-    Event, EventId, EventKind, Flow, Presence, StateReason, StateSignal, Timestamp, WorkerState,
-    WorkerStatus, WorkerSummary,
+    ConditionSignal, Event, EventId, EventKind, Flow, Presence, StateReason, StateSignal,
+    Timestamp, WorkerState, WorkerStatus, WorkerSummary,
 };
 
 /// Manager observations of activity count for this long (original: 30 s).
@@ -195,6 +195,19 @@ impl WorkerEntry {
                 StateSignal::PendingPermission,
                 since,
             )
+        } else if let Some(c) = &r.condition {
+            // A blocked terminal is busy with something nobody asked for;
+            // a worker whose channel is unavailable does nothing at all.
+            let state = match c.signal {
+                ConditionSignal::Blocked => WorkerState::Busy,
+                ConditionSignal::ChannelUnavailable => WorkerState::Idle,
+            };
+            return StateReason {
+                state,
+                signal: c.signal.state_signal(),
+                since: r.condition_since,
+                detail: Some(c.detail.clone()),
+            };
         } else if let Some(active) = r
             .observed_active
             .filter(|_| now - r.observed_active_at < OBSERVED_FRESH_S)
@@ -236,6 +249,7 @@ impl WorkerEntry {
             state,
             signal,
             since,
+            detail: None,
         }
     }
 
@@ -264,6 +278,7 @@ impl WorkerEntry {
             pid: r.pid,
             observed_active: r.observed_active,
             last_event_id: self.last_event_id(),
+            permission_mode: r.permission_mode.clone(),
         }
     }
 
@@ -280,6 +295,7 @@ impl WorkerEntry {
             delivered_through: (self.row.delivered_seq > 0)
                 .then_some(EventId(self.row.delivered_seq)),
             acknowledged_through: (self.row.acked_seq > 0).then_some(EventId(self.row.acked_seq)),
+            permission_mode: self.row.permission_mode.clone(),
         }
     }
 }
@@ -295,11 +311,13 @@ pub(crate) fn unknown_status() -> WorkerStatus {
             state: WorkerState::Unknown,
             signal: StateSignal::UnknownWorker,
             since: 0.0,
+            detail: None,
         },
         presence: None,
         last_event_id: None,
         delivered_through: None,
         acknowledged_through: None,
+        permission_mode: None,
     }
 }
 

@@ -10,8 +10,8 @@ use super::{Engine, Error, Result};
 use crate::name::WorkerName;
 use crate::store::EventQuery;
 use crate::wire::{
-    Appended, Event, EventId, EventKind, Meta, SendReceipt, Timestamp, WorkerState, hex,
-    is_harness_command, keystroke_bytes,
+    Appended, ConditionSignal, Event, EventId, EventKind, Meta, SendReceipt, Timestamp,
+    WorkerState, hex, is_harness_command, keystroke_bytes,
 };
 
 /// Where a read starts.
@@ -127,12 +127,36 @@ impl Engine {
         let (ev, duplicate) = self
             .append(&target, EventKind::Inbound, message, meta, idem_key)
             .await?;
+        let warning = self.undeliverable(&target);
         Ok(SendReceipt {
             event_id: ev.event_id,
             queued_at: ev.ts,
             routed_to: routed.into(),
             worker: target,
             duplicate,
+            warning,
+        })
+    }
+
+    /// Why a message to `worker` cannot reach its session yet, if it
+    /// cannot: a condition its worker side reported.
+    fn undeliverable(&self, worker: &WorkerName) -> Option<String> {
+        let st = self.lock();
+        let c = st.workers.get(worker)?.row.condition.as_ref()?;
+        let why = match c.signal {
+            ConditionSignal::ChannelUnavailable => {
+                "stored, but it cannot be delivered yet: Claude Code did not take this \
+                 worker's channel"
+            }
+            ConditionSignal::Blocked => {
+                "stored, but it cannot be delivered yet: the worker's terminal is blocked by \
+                 a screen its manager does not know"
+            }
+        };
+        Some(if c.detail.is_empty() {
+            why.to_owned()
+        } else {
+            format!("{why} ({})", c.detail.lines().next().unwrap_or_default())
         })
     }
 
@@ -192,6 +216,7 @@ impl Engine {
             routed_to: target.to_string(),
             worker: target,
             duplicate: false,
+            warning: None,
         })
     }
 

@@ -7,9 +7,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use tubemail_core::Appended;
 use tubemail_core::api::{
-    ActiveRequest, ChangedResponse, ContextPctRequest, DeliveredRequest, EventsResponse,
-    OkResponse, OutboundRequest, PermissionRequestBody, PermissionResponseBody, RegisterRequest,
-    RegisterResponse, ResolveResponse,
+    ActiveRequest, ChangedResponse, ConditionRequest, ContextPctRequest, DeliveredRequest,
+    EventsResponse, OkResponse, OutboundRequest, PermissionRequestBody, PermissionResponseBody,
+    RegisterRequest, RegisterResponse, ResolveResponse,
 };
 use tubemail_core::engine::{PermissionAsk, Registration};
 
@@ -97,6 +97,16 @@ pub fn add(api: Api) -> Api {
     )
     .add(
         Route::post(
+            "/tubemail/{worker}/condition",
+            "A condition that keeps the worker from taking messages (its channel unavailable, \
+             its terminal blocked), or null when it cleared; shown in `state_reason`",
+        )
+        .body::<ConditionRequest>()
+        .returns::<ChangedResponse>(),
+        post(condition),
+    )
+    .add(
+        Route::post(
             "/tubemail/{worker}/delivered",
             "The worker passed events up to `through` on to its session (a fresh stream resumes after it)",
         )
@@ -115,6 +125,7 @@ async fn register(
         cwd: b.cwd,
         pid: b.pid,
         forwarder_version: b.forwarder_version,
+        permission_mode: b.permission_mode,
     };
     Ok(Json(s.engine.register(&w, reg).await?))
 }
@@ -226,6 +237,15 @@ async fn active(
         return Err(ApiError::bad_request("is_active must be a boolean"));
     };
     let changed = s.engine.set_active(&w, is_active).await?;
+    Ok(Json(ChangedResponse { ok: true, changed }))
+}
+
+async fn condition(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+    JsonBody(b): JsonBody<ConditionRequest>,
+) -> ApiResult<Json<ChangedResponse>> {
+    let changed = s.engine.set_condition(&w, b.condition).await?;
     Ok(Json(ChangedResponse { ok: true, changed }))
 }
 
