@@ -133,9 +133,15 @@ def start_worker(
     root = tmp_path_factory.mktemp("workers")
 
     def start(
-        project: str, args: list[str] | None = None, files: dict[str, str] | None = None, wait: bool = True
+        project: str,
+        args: list[str] | None = None,
+        files: dict[str, str] | None = None,
+        wait: bool = True,
+        env: dict[str, str] | None = None,
     ) -> Worker:
-        w = Worker(root, project, hub=hub, api_url=api.url, claude=claude, claude_tm=claude_tm, args=args, files=files)
+        w = Worker(
+            root, project, hub=hub, api_url=api.url, claude=claude, claude_tm=claude_tm, args=args, files=files, env=env
+        )
         _WORKERS.append(w)
         if wait:
             ready(w, tm)

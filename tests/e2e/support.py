@@ -257,6 +257,7 @@ class Worker:
         claude_tm: Path,
         args: list[str] | None = None,
         files: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
         cols: int = 120,
         rows: int = 40,
     ):
@@ -273,6 +274,7 @@ class Worker:
         self.log_path = root / f"{project}.log"
         self.out = bytearray()
         self._lock = threading.Lock()
+        extra = env or {}
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.home),
@@ -292,6 +294,7 @@ class Worker:
             "TUBEMAIL_CLAUDE_BIN": str(claude),
             "TUBEMAIL_LOG": "info",
             "E2E_WORKER": f"{self.name}@{RUN_ID}",  # marks every process of this worker
+            **extra,
         }
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
