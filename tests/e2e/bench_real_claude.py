@@ -58,10 +58,10 @@ def main() -> None:
         sys.exit(f"cannot install the CLI: {why}")
     tmp = Path(tempfile.mkdtemp(prefix="tm-bench-"))
     api = FakeApi().start()
-    hub = E2EHub(Path(os.environ.get("TUBEMAIL_HUB_BIN", REPO / "target/debug/tubemail-hub")), tmp / "hub")
+    hub = E2EHub(Path(os.environ.get("TUBEMAIL_HUB_BIN", REPO / "target/debug/tubemail-hub")).resolve(), tmp / "hub")
     hub.wait_healthy()
     tm = Orchestrator(hub)
-    claude_tm = Path(os.environ.get("TUBEMAIL_CLAUDE_TM_BIN", REPO / "target/debug/claude-tm"))
+    claude_tm = Path(os.environ.get("TUBEMAIL_CLAUDE_TM_BIN", REPO / "target/debug/claude-tm")).resolve()
     client = tubemail.Client(hub.base, hub.secret)
     print(f"Claude Code {INSTALLED['version']}", flush=True)
 

@@ -38,7 +38,7 @@ const LOG_CAP: Duration = Duration::from_secs(5);
 /// Stop reading the log after this long.
 const GIVE_UP: Duration = Duration::from_secs(60);
 /// How often the log is read.
-const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(50);
 
 /// What is known about Claude Code taking the channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
