@@ -26,6 +26,21 @@ use crate::security;
 pub use pty::Tls;
 pub(crate) use recording::frame_limit;
 
+/// A session ended with `DELETE /mcp/` answers 204, not rmcp's 202: the
+/// official Python SDK takes anything but 200 or 204 for a failure and
+/// warns "Session termination failed: 202" at every client's exit.
+async fn session_end_no_content(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let delete = req.method() == axum::http::Method::DELETE;
+    let mut resp = next.run(req).await;
+    if delete && resp.status() == StatusCode::ACCEPTED {
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+    }
+    resp
+}
+
 /// `/mcp` → 307 `/mcp/`, keeping the query (clients that drop the slash).
 /// The request body is not read, so the connection cannot be reused: say so
 /// (`Connection: close`) rather than let the client find a closed socket.
@@ -66,7 +81,11 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
-        .route_service("/mcp/", crate::mcp::service(state.clone()))
+        .route(
+            "/mcp/",
+            axum::routing::any_service(crate::mcp::service(state.clone()))
+                .layer(axum::middleware::from_fn(session_end_no_content)),
+        )
         .route("/mcp", axum::routing::any(mcp_redirect))
         .fallback(ui::fallback)
         .method_not_allowed_fallback(|| async {

@@ -437,9 +437,22 @@ async fn mcp_needs_the_bearer_and_mcp_without_slash_redirects() {
     assert_eq!(post(Some("Bearer nope")).await.unwrap().status(), 401);
     let ok = post(Some(&format!("Bearer {SECRET}"))).await.unwrap();
     assert_eq!(ok.status(), 200);
-    assert!(ok.headers().contains_key("mcp-session-id"));
+    let session = ok.headers()["mcp-session-id"].clone();
     let body = ok.text().await.unwrap();
     assert!(body.contains(r#""name":"tubemail""#), "{body}");
+    // Ending the session: 204, which the official SDKs take for success.
+    let end = |auth: &str| {
+        c.http
+            .delete(c.url("/mcp/"))
+            .header("mcp-session-id", session.clone())
+            .header("Authorization", auth.to_owned())
+            .send()
+    };
+    assert_eq!(end("Bearer nope").await.unwrap().status(), 401);
+    assert_eq!(
+        end(&format!("Bearer {SECRET}")).await.unwrap().status(),
+        204
+    );
     let no_follow = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
