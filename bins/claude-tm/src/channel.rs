@@ -511,11 +511,10 @@ pub async fn run(client: Client, worker: WorkerName) -> anyhow::Result<()> {
     // a CLI that never initializes the session (a protocol revision with no
     // channel path) still gets it reported.
     let (tx, listening) = watch::channel(Listening::Waiting);
-    let since = std::time::SystemTime::now() - Duration::from_secs(1);
     tokio::spawn(crate::listening::follow(
         crate::claude::CHANNEL_SERVER,
         std::time::Instant::now(),
-        since,
+        std::time::SystemTime::now(),
         tx,
     ));
     tokio::spawn(report_condition(
