@@ -74,10 +74,29 @@ impl PidFile {
         write_private(&path, format!("{me}\n").as_bytes())?;
         Ok(PidFile { path })
     }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Gives the file up without removing it, for the same process after
+    /// an exec ([`PidFile::adopt`]).
+    pub fn hand_over(mut self) -> PathBuf {
+        std::mem::take(&mut self.path)
+    }
+
+    /// Takes over the file [`PidFile::hand_over`] left (same pid).
+    pub fn adopt(path: PathBuf) -> PidFile {
+        PidFile { path }
+    }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
+        if self.path.as_os_str().is_empty() {
+            return; // handed over
+        }
         let ours = std::fs::read_to_string(&self.path)
             .is_ok_and(|t| t.trim() == std::process::id().to_string());
         if ours {
