@@ -1,11 +1,13 @@
 //! The launcher (`claude-tm` with no subcommand): configuration from the
 //! environment and `.env` files, the worker's name, and the checks before
-//! the loop that keeps the manager running ([`crate::supervise`]).
+//! the loop that keeps the manager running ([`supervise`]).
 
 use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use claude_tm::supervise;
 use tubemail_client::core::WorkerName;
 use tubemail_client::{Client, Error};
 
@@ -326,7 +328,7 @@ pub async fn start(settings: Settings, role: Option<&str>, args: Vec<String>) ->
 }
 
 /// Checks what the manager needs, then runs it until it stops
-/// ([`crate::supervise`]); returns only on failure. `scoped`: the hub client holds a worker token (`TUBEMAIL_TOKEN`); the
+/// ([`supervise`]); returns only on failure. `scoped`: the hub client holds a worker token (`TUBEMAIL_TOKEN`); the
 /// shared secret is then kept out of the manager's and claude's
 /// environment, so nothing in the worker can act as anyone else.
 async fn run(
@@ -382,15 +384,42 @@ async fn run(
     let exe = std::env::current_exe().context("cannot find claude-tm's own path")?;
     let mut set = vec![("TM_WORKER_NAME".to_owned(), worker.as_str().to_owned())];
     set.extend(extra_env);
-    // The checks are done: the loop runs in a lean image of this binary.
     let remove: &[&str] = if scoped { &["TUBEMAIL_SECRET"] } else { &[] };
-    Err(crate::supervise::exec(crate::supervise::Handover {
-        exe: &exe,
-        pid_file,
-        args: &args,
-        set: &set,
-        remove,
-    }))
+    Err(hand_over(&exe, pid_file, &args, &set, remove))
+}
+
+// The loop and the manager must agree on the restart code.
+const _: () = assert!(crate::manager::RESTART_EXIT == supervise::RESTART_EXIT);
+
+/// The checks are done: replaces this process with the launcher's loop
+/// ([`supervise`]), `claude-tm-supervise` beside this binary, else this
+/// binary's own lean path, with `set` and without `remove` in the
+/// environment the manager inherits. Returns only when both execs fail.
+fn hand_over(
+    exe: &Path,
+    pid_file: crate::runtime::PidFile,
+    args: &[String],
+    set: &[(String, String)],
+    remove: &[&str],
+) -> anyhow::Error {
+    let pid_file = pid_file.hand_over();
+    let exec = |program: &Path, first: Option<&str>| {
+        let mut command = std::process::Command::new(program);
+        command.args(first).arg(exe).arg(&pid_file).args(args);
+        for key in remove {
+            command.env_remove(key);
+        }
+        command.envs(set.iter().map(|(k, v)| (k, v))).exec()
+    };
+    let lean = exe.with_file_name(supervise::BIN);
+    if lean.is_file() {
+        let e = exec(&lean, None);
+        tracing::debug!(error = %e, "cannot run {}; the loop runs in claude-tm", supervise::BIN);
+    }
+    let e = exec(exe, Some(supervise::ARG));
+    // Still here: the pid file is ours to remove.
+    supervise::release_pid_file(&pid_file);
+    anyhow::Error::new(e).context("cannot start the launcher's loop")
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ mod procs;
 mod pty_stream;
 mod relay;
 mod runtime;
-mod supervise;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -120,8 +119,8 @@ fn claude_program() -> String {
 fn main() {
     let mut argv = std::env::args_os();
     // The launcher's loop: no runtime, logger or clap (see `supervise`).
-    if argv.nth(1).is_some_and(|a| a == supervise::ARG) {
-        std::process::exit(supervise::run(argv));
+    if argv.nth(1).is_some_and(|a| a == claude_tm::supervise::ARG) {
+        std::process::exit(claude_tm::supervise::run(argv));
     }
     let cli = Cli::parse();
     tracing_subscriber::fmt()

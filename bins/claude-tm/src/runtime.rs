@@ -75,32 +75,17 @@ impl PidFile {
         Ok(PidFile { path })
     }
 
-    /// Where the file is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Gives the file up without removing it, for the same process after
-    /// an exec ([`PidFile::adopt`]).
+    /// an exec (the launcher's loop releases it).
     pub fn hand_over(mut self) -> PathBuf {
         std::mem::take(&mut self.path)
-    }
-
-    /// Takes over the file [`PidFile::hand_over`] left (same pid).
-    pub fn adopt(path: PathBuf) -> PidFile {
-        PidFile { path }
     }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        if self.path.as_os_str().is_empty() {
-            return; // handed over
-        }
-        let ours = std::fs::read_to_string(&self.path)
-            .is_ok_and(|t| t.trim() == std::process::id().to_string());
-        if ours {
-            let _ = std::fs::remove_file(&self.path);
+        if !self.path.as_os_str().is_empty() {
+            claude_tm::supervise::release_pid_file(&self.path);
         }
     }
 }

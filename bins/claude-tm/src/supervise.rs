@@ -1,93 +1,68 @@
-//! The launcher's loop, in a lean image of its own.
+//! The launcher's loop, in a lean process image of its own.
 //!
 //! The launcher's checks (the pid file, the hub, claude's version) need
 //! the async runtime, the hub client and the logger; the loop after them
 //! needs none, yet would keep their pages resident for the worker's whole
-//! life. So once the checks pass, the launcher execs itself as
-//! `claude-tm __supervise <pid file> [claude args]` with the manager's
-//! environment in place. The pid does not change, so the pid file,
-//! `TM_LAUNCHER_PID` and the manager's parent-death signal still hold.
-//! `main` takes this path before clap, tracing or tokio are touched, and
-//! the loop itself only forks, waits and sleeps: 0 stops, 42 restarts with
-//! `--continue`, anything else is a crash retried with backoff.
+//! life. So once the checks pass, the launcher execs
+//! `claude-tm-supervise <claude-tm> <pid file> [claude args]` (a second,
+//! std-only binary of this package), or `claude-tm __supervise …` when
+//! that binary is not installed beside it, with the manager's environment
+//! in place. The pid does not change, so the pid file, `TM_LAUNCHER_PID`
+//! and the manager's parent-death signal still hold. The loop only forks,
+//! waits and sleeps: 0 stops, 42 restarts with `--continue`, anything else
+//! is a crash retried with backoff.
 
-use std::ffi::{OsStr, OsString};
-use std::os::unix::process::CommandExt;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::manager::RESTART_EXIT;
-use crate::runtime::PidFile;
-
-/// `argv[1]` of the lean image.
+/// `argv[1]` of `claude-tm` when it runs the loop itself.
 pub const ARG: &str = "__supervise";
+/// The std-only binary that runs the loop, installed beside `claude-tm`.
+pub const BIN: &str = "claude-tm-supervise";
+/// The manager's exit code that asks for a restart.
+pub const RESTART_EXIT: i32 = 42;
 /// Crashes in a row after which the launcher gives up.
 const MAX_CRASHES: u32 = 5;
 /// A manager that ran this long resets the crash count.
 const STABLE_RUN: Duration = Duration::from_secs(60);
 
-/// What the lean image is started with.
-#[derive(Debug)]
-pub struct Handover<'a> {
-    /// claude-tm itself.
-    pub exe: &'a Path,
-    /// The launcher's pid file, handed to the loop.
-    pub pid_file: PidFile,
-    /// Arguments passed to claude.
-    pub args: &'a [String],
-    /// Set for the manager, over the environment.
-    pub set: &'a [(String, String)],
-    /// Kept from the manager (the shared secret beside a worker token).
-    pub remove: &'a [&'a str],
-}
-
-/// Replaces this process with the loop; returns only when that fails.
-pub fn exec(handover: Handover<'_>) -> anyhow::Error {
-    let Handover {
-        exe,
-        pid_file,
-        args,
-        set,
-        remove,
-    } = handover;
-    let mut command = Command::new(exe);
-    command.arg(ARG).arg(pid_file.path()).args(args);
-    for key in remove {
-        command.env_remove(key);
+/// Removes the launcher's pid file at `path` if it still names this
+/// process (a forced second launcher may have taken it over).
+pub fn release_pid_file(path: &Path) {
+    let ours =
+        std::fs::read_to_string(path).is_ok_and(|t| t.trim() == std::process::id().to_string());
+    if ours {
+        let _ = std::fs::remove_file(path);
     }
-    command.envs(set.iter().map(|(k, v)| (k, v)));
-    // Past a successful exec the loop removes the file; on failure the
-    // guard is ours again and removes it on the way out.
-    let path = pid_file.hand_over();
-    let err = command.exec();
-    drop(PidFile::adopt(path));
-    anyhow::Error::new(err).context("cannot start the launcher's loop")
 }
 
-/// The lean image: `rest` is what follows [`ARG`] on the command line.
-/// Returns the exit code for the shell.
+/// The pid file, released when the loop ends.
+struct PidFile(PathBuf);
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        release_pid_file(&self.0);
+    }
+}
+
+/// The loop: `rest` is `<claude-tm> <pid file> [claude args]`. Returns
+/// the exit code for the shell.
 pub fn run(mut rest: impl Iterator<Item = OsString>) -> i32 {
-    let Some(pid_file) = rest.next() else {
-        eprintln!("claude-tm: {ARG} is internal to the launcher");
+    let (Some(exe), Some(pid_file)) = (rest.next(), rest.next()) else {
+        eprintln!("claude-tm: {BIN} is internal to the launcher (run claude-tm)");
         return 2;
     };
-    let _pid_file = PidFile::adopt(PathBuf::from(pid_file));
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => {
-            eprintln!("claude-tm: cannot find claude-tm's own path: {e}");
-            return 1;
-        }
-    };
-    supervise(&exe, rest.collect())
+    let _pid_file = PidFile(pid_file.into());
+    supervise(Path::new(&exe), rest.collect())
 }
 
 fn resumes(args: &[OsString]) -> bool {
     args.iter().any(|a| a == "--continue" || a == "-c")
 }
 
-/// Runs the manager until it stops.
+/// Runs `exe manager args` until it stops.
 fn supervise(exe: &Path, mut args: Vec<OsString>) -> i32 {
     let launcher = std::process::id().to_string();
     let mut crashes = 0;
@@ -110,7 +85,7 @@ fn supervise(exe: &Path, mut args: Vec<OsString>) -> i32 {
         restarts += 1;
         // Pick the conversation up where it left off (a restart or a crash).
         if !resumes(&args) {
-            args.push(OsStr::new("--continue").to_owned());
+            args.push("--continue".into());
         }
         match status.code() {
             Some(0) => return 0,
@@ -132,5 +107,45 @@ fn supervise(exe: &Path, mut args: Vec<OsString>) -> i32 {
                 std::thread::sleep(wait);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
+    use super::*;
+
+    #[test]
+    fn restarts_with_continue_then_stops_and_releases_the_pid_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        // A manager that asks for a restart the first time and stops the next.
+        let manager = dir.path().join("manager");
+        std::fs::write(
+            &manager,
+            format!(
+                "#!/bin/sh\necho \"$TM_RESTART_COUNT $*\" >> {}\n\
+                 [ \"$TM_RESTART_COUNT\" = 0 ] && exit {RESTART_EXIT}\nexit 0\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&manager, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let pid_file = dir.path().join("claude-tm.pid");
+        std::fs::write(&pid_file, format!("{}\n", std::process::id())).unwrap();
+        let argv = [
+            manager.as_os_str(),
+            pid_file.as_os_str(),
+            "--model".as_ref(),
+            "x".as_ref(),
+        ];
+        let code = run(argv.iter().map(|a| a.to_os_string()));
+        assert_eq!(code, 0);
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "0 manager --model x\n1 manager --model x --continue\n"
+        );
+        assert!(!pid_file.exists(), "the pid file goes with the loop");
     }
 }
