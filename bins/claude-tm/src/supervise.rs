@@ -64,7 +64,14 @@ fn resumes(args: &[OsString]) -> bool {
 
 /// Runs `exe manager args` until it stops.
 fn supervise(exe: &Path, mut args: Vec<OsString>) -> i32 {
+    use nix::sys::termios::{SetArg, tcgetattr, tcsetattr};
+    use std::os::fd::AsFd;
     let launcher = std::process::id().to_string();
+    // The user's terminal as the manager found it: a manager that dies
+    // without restoring it (a crash, a kill, a panic in the `worker`
+    // profile, which aborts) would leave it in raw mode.
+    let stdin = std::io::stdin();
+    let terminal = tcgetattr(stdin.as_fd()).ok();
     let mut crashes = 0;
     let mut restarts = 0u32;
     loop {
@@ -82,6 +89,9 @@ fn supervise(exe: &Path, mut args: Vec<OsString>) -> i32 {
                 return 1;
             }
         };
+        if let Some(terminal) = &terminal {
+            let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, terminal);
+        }
         restarts += 1;
         // Pick the conversation up where it left off (a restart or a crash).
         if !resumes(&args) {
