@@ -9,9 +9,10 @@ launcher (``claude-tm``), the manager (``claude-tm manager``) and the channel
 prints them with their sums. RSS counts shared pages (the binary's text,
 libc) once per process; Pss divides them among the processes mapping them.
 
-Usage (after ``cargo build --release -p tubemail-hub -p claude-tm``)::
+Usage (after ``cargo build --release -p tubemail-hub`` and ``cargo build
+--profile worker -p claude-tm``, the profile claude-tm is installed with)::
 
-    TUBEMAIL_HUB_BIN=target/release/tubemail-hub TUBEMAIL_CLAUDE_TM_BIN=target/release/claude-tm \\
+    TUBEMAIL_HUB_BIN=target/release/tubemail-hub TUBEMAIL_CLAUDE_TM_BIN=target/worker/claude-tm \\
       python tests/e2e/bench_worker_memory.py [VERSION] [SAMPLES]
 
 ``VERSION`` (else ``TUBEMAIL_CLAUDE_VERSION``, else 2.1.197) is installed
@@ -112,7 +113,7 @@ def main() -> None:
     if exe is None:
         sys.exit(f"cannot install the CLI: {why}")
     hub_bin = Path(os.environ.get("TUBEMAIL_HUB_BIN", REPO / "target/release/tubemail-hub")).resolve()
-    claude_tm = Path(os.environ.get("TUBEMAIL_CLAUDE_TM_BIN", REPO / "target/release/claude-tm")).resolve()
+    claude_tm = Path(os.environ.get("TUBEMAIL_CLAUDE_TM_BIN", REPO / "target/worker/claude-tm")).resolve()
     tmp = Path(tempfile.mkdtemp(prefix="tm-mem-"))
     api = FakeApi().start()
     hub = E2EHub(hub_bin, tmp / "hub")
