@@ -1,22 +1,15 @@
 //! The launcher (`claude-tm` with no subcommand): configuration from the
-//! environment and `.env` files, the worker's name, and a loop that keeps
-//! the manager running: 0 stops, 42 restarts with `--continue`, anything
-//! else is a crash retried with backoff.
+//! environment and `.env` files, the worker's name, and the checks before
+//! the loop that keeps the manager running ([`supervise`]).
 
 use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use claude_tm::supervise;
 use tubemail_client::core::WorkerName;
 use tubemail_client::{Client, Error};
-
-use crate::manager::RESTART_EXIT;
-
-/// Crashes in a row after which the launcher gives up.
-const MAX_CRASHES: u32 = 5;
-/// A manager that ran this long resets the crash count.
-const STABLE_RUN: Duration = Duration::from_secs(60);
 
 /// `KEY=VALUE` lines of a `.env` file (`#` comments, optional `export `,
 /// optional single or double quotes).
@@ -334,8 +327,8 @@ pub async fn start(settings: Settings, role: Option<&str>, args: Vec<String>) ->
     .await
 }
 
-/// Runs the manager until it stops; returns the exit code for the shell.
-/// `scoped`: the hub client holds a worker token (`TUBEMAIL_TOKEN`); the
+/// Checks what the manager needs, then runs it until it stops
+/// ([`supervise`]); returns only on failure. `scoped`: the hub client holds a worker token (`TUBEMAIL_TOKEN`); the
 /// shared secret is then kept out of the manager's and claude's
 /// environment, so nothing in the worker can act as anyone else.
 async fn run(
@@ -352,7 +345,7 @@ async fn run(
     }
     let force = std::env::var("TM_FORCE").is_ok_and(|v| v == "1")
         || extra_env.iter().any(|(k, v)| k == "TM_FORCE" && v == "1");
-    let _pid_file = crate::runtime::PidFile::claim(&worker, force)?;
+    let pid_file = crate::runtime::PidFile::claim(&worker, force)?;
     // Said clearly before claude starts: a wrong secret, or a token that
     // is not this worker's, stops here (it does not fix itself); a hub that
     // is not up does not (the worker connects when it is). claude's version
@@ -389,56 +382,44 @@ async fn run(
         );
     }
     let exe = std::env::current_exe().context("cannot find claude-tm's own path")?;
-    let mut args = args;
-    let mut crashes = 0;
-    let mut restarts = 0u32;
-    loop {
-        let started = Instant::now();
-        let mut command = tokio::process::Command::new(&exe);
-        if scoped {
-            command.env_remove("TUBEMAIL_SECRET");
+    let mut set = vec![("TM_WORKER_NAME".to_owned(), worker.as_str().to_owned())];
+    set.extend(extra_env);
+    let remove: &[&str] = if scoped { &["TUBEMAIL_SECRET"] } else { &[] };
+    Err(hand_over(&exe, pid_file, &args, &set, remove))
+}
+
+// The loop and the manager must agree on the restart code.
+const _: () = assert!(crate::manager::RESTART_EXIT == supervise::RESTART_EXIT);
+
+/// The checks are done: replaces this process with the launcher's loop
+/// ([`supervise`]), `claude-tm-supervise` beside this binary, else this
+/// binary's own lean path, with `set` and without `remove` in the
+/// environment the manager inherits. Returns only when both execs fail.
+fn hand_over(
+    exe: &Path,
+    pid_file: crate::runtime::PidFile,
+    args: &[String],
+    set: &[(String, String)],
+    remove: &[&str],
+) -> anyhow::Error {
+    let pid_file = pid_file.hand_over();
+    let exec = |program: &Path, first: Option<&str>| {
+        let mut command = std::process::Command::new(program);
+        command.args(first).arg(exe).arg(&pid_file).args(args);
+        for key in remove {
+            command.env_remove(key);
         }
-        let status = command
-            .arg("manager")
-            .args(&args)
-            .env("TM_WORKER_NAME", worker.as_str())
-            .env("TM_RESTART_COUNT", restarts.to_string())
-            .env("TM_LAUNCHER_PID", std::process::id().to_string())
-            .envs(extra_env.iter().map(|(k, v)| (k, v)))
-            .status()
-            .await
-            .context("could not start the manager")?;
-        restarts += 1;
-        match status.code() {
-            Some(0) => return Ok(0),
-            Some(RESTART_EXIT) => {
-                if !args.iter().any(|a| a == "--continue" || a == "-c") {
-                    args.push("--continue".into());
-                }
-                crashes = 0;
-            }
-            code => {
-                // Pick the conversation up where the crash left it.
-                if !args.iter().any(|a| a == "--continue" || a == "-c") {
-                    args.push("--continue".into());
-                }
-                if started.elapsed() > STABLE_RUN {
-                    crashes = 0;
-                }
-                crashes += 1;
-                if crashes >= MAX_CRASHES {
-                    eprintln!("claude-tm: the manager failed {crashes} times in a row; giving up");
-                    return Ok(code.unwrap_or(1));
-                }
-                let wait = Duration::from_secs(1 << (crashes - 1).min(4));
-                eprintln!(
-                    "claude-tm: the manager ended ({status}); restarting in {} s",
-                    wait.as_secs()
-                );
-                tokio::time::sleep(wait).await;
-            }
-        }
+        command.envs(set.iter().map(|(k, v)| (k, v))).exec()
+    };
+    let lean = exe.with_file_name(supervise::BIN);
+    if lean.is_file() {
+        let e = exec(&lean, None);
+        tracing::debug!(error = %e, "cannot run {}; the loop runs in claude-tm", supervise::BIN);
     }
+    let e = exec(exe, Some(supervise::ARG));
+    // Still here: the pid file is ours to remove.
+    supervise::release_pid_file(&pid_file);
+    anyhow::Error::new(e).context("cannot start the launcher's loop")
 }
 
 #[cfg(test)]

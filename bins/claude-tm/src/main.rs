@@ -120,8 +120,12 @@ fn claude_program() -> String {
         .unwrap_or_else(|| "claude".to_owned())
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    let mut argv = std::env::args_os();
+    // The launcher's loop: no runtime, logger or clap (see `supervise`).
+    if argv.nth(1).is_some_and(|a| a == claude_tm::supervise::ARG) {
+        std::process::exit(claude_tm::supervise::run(argv));
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -131,7 +135,19 @@ async fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let code = match run(cli).await {
+    // One thread is plenty for a few sockets and a pty, and every worker
+    // thread would cost a stack and a malloc arena for the worker's life.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("claude-tm: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             // One line a person can act on; details are in the log.
@@ -139,7 +155,8 @@ async fn main() {
             1
         }
     };
-    // stdin reads cannot be cancelled; leave without waiting for them.
+    // stdin reads cannot be cancelled, and dropping the runtime would wait
+    // for them: leave while it is still alive.
     std::process::exit(code);
 }
 

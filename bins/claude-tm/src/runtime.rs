@@ -74,14 +74,18 @@ impl PidFile {
         write_private(&path, format!("{me}\n").as_bytes())?;
         Ok(PidFile { path })
     }
+
+    /// Gives the file up without removing it, for the same process after
+    /// an exec (the launcher's loop releases it).
+    pub fn hand_over(mut self) -> PathBuf {
+        std::mem::take(&mut self.path)
+    }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        let ours = std::fs::read_to_string(&self.path)
-            .is_ok_and(|t| t.trim() == std::process::id().to_string());
-        if ours {
-            let _ = std::fs::remove_file(&self.path);
+        if !self.path.as_os_str().is_empty() {
+            claude_tm::supervise::release_pid_file(&self.path);
         }
     }
 }
