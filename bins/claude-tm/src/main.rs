@@ -30,9 +30,23 @@ use clap::{Parser, Subcommand};
 use tubemail_client::Client;
 use tubemail_client::core::WorkerName;
 
+/// What `--help` lists after the options (also read from `./.env`, a
+/// parent's, or `~/.config/tubemail/.env`; the real environment wins).
+const ENV_HELP: &str = "Environment (also read from ./.env or ~/.config/tubemail/.env):
+  TUBEMAIL_HUB_URL     the hub (default http://localhost:8004; --hub)
+  TUBEMAIL_SECRET      the hub's secret (<data-dir>/secret), or
+  TUBEMAIL_TOKEN       a worker token for this worker
+  TM_WORKER_NAME       the worker's name (default <dir>-tm)
+  TM_PERMISSION_MODE   claude's permission mode (default: default)
+  TUBEMAIL_CLAUDE_BIN  the Claude Code binary (default: claude)
+  TM_STOP_GRACE_S      seconds claude has to leave on a stop (default 10)
+  TUBEMAIL_LOG         log filter (default info)
+
+Check a worker's setup with `claude-tm doctor`.";
+
 /// The worker side of TubeMail.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = ENV_HELP)]
 struct Cli {
     /// Hub URL (else TUBEMAIL_HUB_URL, else http://localhost:8004).
     #[arg(long, global = true)]

@@ -721,6 +721,9 @@ pub async fn run(
         // itself resumes across hub restarts).
         let reg = crate::registration();
         tokio::spawn(async move {
+            // Said once, not every retry: the log shares the user's
+            // terminal with claude.
+            let mut unreachable = false;
             loop {
                 let opened = async {
                     m.hub.register(&m.me, &reg).await?;
@@ -729,11 +732,19 @@ pub async fn run(
                 let mut control = match opened.await {
                     Ok(control) => control,
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot reach the hub; retrying");
+                        if unreachable {
+                            tracing::debug!(error = %e, "cannot reach the hub; retrying");
+                        } else {
+                            tracing::warn!(error = %e, "cannot reach the hub; retrying every {} s, quietly", CONTROL_RETRY.as_secs());
+                            unreachable = true;
+                        }
                         tokio::time::sleep(CONTROL_RETRY).await;
                         continue;
                     }
                 };
+                if std::mem::take(&mut unreachable) {
+                    tracing::info!("the hub is back");
+                }
                 while let Some(item) = control.next().await {
                     let ev = match item {
                         Ok(ev) => ev,
