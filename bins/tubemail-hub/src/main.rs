@@ -165,12 +165,14 @@ async fn run() -> Result<()> {
     match tubemail_hub::tls_files(&data_dir) {
         Some((cert, key)) => {
             tracing::info!(%addr, data_dir = %data_dir.display(), "tubemail-hub listening (https)");
+            tracing::info!("web UI: {}", ui_url("https", addr));
             tubemail_hub::serve_tls(listener, state, &cert, &key)
                 .await
                 .context("server failed")?;
         }
         None => {
             tracing::info!(%addr, data_dir = %data_dir.display(), "tubemail-hub listening");
+            tracing::info!("web UI: {}", ui_url("http", addr));
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
             tubemail_hub::serve(listener, state)
@@ -180,4 +182,31 @@ async fn run() -> Result<()> {
     }
     tracing::info!("stopped; store flushed");
     Ok(())
+}
+
+/// The address to open in a browser: a wildcard bind is reached on
+/// loopback.
+fn ui_url(scheme: &str, addr: std::net::SocketAddr) -> String {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    format!("{scheme}://{host}:{}/", addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ui_url;
+
+    #[test]
+    fn the_ui_url_is_one_a_browser_can_open() {
+        let url = |s: &str| ui_url("http", s.parse().unwrap_or_else(|e| panic!("{s}: {e}")));
+        assert_eq!(url("127.0.0.1:8004"), "http://127.0.0.1:8004/");
+        assert_eq!(url("0.0.0.0:8004"), "http://127.0.0.1:8004/");
+        assert_eq!(url("[::]:9000"), "http://[::1]:9000/");
+        assert_eq!(url("[::1]:9000"), "http://[::1]:9000/");
+        assert_eq!(url("192.168.1.5:80"), "http://192.168.1.5:80/");
+    }
 }

@@ -47,6 +47,11 @@ enum Command {
         /// Idempotency key: repeating it does not send twice.
         #[arg(long)]
         key: Option<String>,
+        /// Send even if no worker by this name is on the hub yet: it gets
+        /// the message when it starts (else a name the hub does not know is
+        /// refused, so a typo is not a message nobody reads).
+        #[arg(long)]
+        queue: bool,
     },
     /// Read a worker's timeline.
     Receive {
@@ -103,6 +108,32 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
+/// Fails, naming the workers the hub has, when `worker` is not one of them.
+async fn known_worker(hub: &Client, worker: &WorkerName) -> Result<()> {
+    match hub.worker(worker).await {
+        Ok(_) => Ok(()),
+        Err(Error::NotFound(_)) => {
+            let known: Vec<String> = hub
+                .workers()
+                .await?
+                .into_iter()
+                .map(|w| w.name.to_string())
+                .filter(|n| !n.ends_with("-manager"))
+                .collect();
+            let known = if known.is_empty() {
+                "none yet".to_owned()
+            } else {
+                known.join(", ")
+            };
+            anyhow::bail!(
+                "no worker named {worker} on the hub (workers: {known}); \
+                 --queue sends it anyway, for a worker that has not started yet"
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let mut builder = Client::builder().url(&cli.hub);
     if let Some(s) = &cli.secret {
@@ -130,7 +161,11 @@ async fn run(cli: Cli) -> Result<()> {
             worker,
             message,
             key,
+            queue,
         } => {
+            if !queue {
+                known_worker(&hub, &worker).await?;
+            }
             let r = hub
                 .send_with_key(&worker, &message, None, key.as_deref())
                 .await?;
@@ -146,6 +181,9 @@ async fn run(cli: Cli) -> Result<()> {
                     "sent {} to {} via {}{dup}",
                     r.event_id, r.worker, r.routed_to
                 );
+            }
+            if let Some(warning) = &r.warning {
+                eprintln!("warning: {warning}");
             }
         }
         Command::Receive {

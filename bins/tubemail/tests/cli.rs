@@ -60,8 +60,19 @@ async fn shell_commands_against_a_real_hub() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
+    // A name the hub does not know is refused (a typo reaches nobody),
+    // and leaves no worker behind...
+    let typo = run(&["send", "nosuch-tm", "hi"]).await.unwrap();
+    assert!(!typo.status.success());
+    let why = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        why.contains("no worker named nosuch-tm") && why.contains("--queue"),
+        "{why}"
+    );
+    assert!(state.engine.worker(&"nosuch-tm".parse().unwrap()).is_none());
+    // ...unless it is queued for a worker that has not started yet.
     let sent = json(
-        &run(&["send", "proj-tm", "hello there", "--json"])
+        &run(&["send", "proj-tm", "hello there", "--queue", "--json"])
             .await
             .unwrap(),
     );

@@ -19,7 +19,13 @@ pub fn add(api: Api) -> Api {
         get(list),
     )
     .add(
-        Route::post("/api/flows", "Save (or overwrite) a flow").body::<FlowSaveRequest>(),
+        Route::post(
+            "/api/flows",
+            "Save (or overwrite) a flow; a missing or invalid name, body or default_worker \
+             answers the original's 200 {ok: false, error}",
+        )
+        .body::<FlowSaveRequest>()
+        .or_soft_error(),
         post(save),
     )
     .add(
@@ -27,7 +33,13 @@ pub fn add(api: Api) -> Api {
         delete(remove),
     )
     .add(
-        Route::post("/api/flows/{name}/run", "Send a flow to a worker").body::<FlowRunRequest>(),
+        Route::post(
+            "/api/flows/{name}/run",
+            "Send a flow to a worker; an unknown flow, or one without a worker, answers the \
+             original's 200 {ok: false, error}",
+        )
+        .body::<FlowRunRequest>()
+        .or_soft_error(),
         post(run),
     )
     .add(
