@@ -154,7 +154,10 @@ async fn run(cli: Cli) -> Result<()> {
             if cli.json {
                 print_json(&st)?;
             } else {
-                println!("{}", render::status(&worker, &st));
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                println!("{}", render::status(&worker, &st, now));
             }
         }
         Command::Send {
@@ -276,7 +279,12 @@ async fn main() -> ExitCode {
                 Some(Error::Unreachable { .. }) => {
                     "\nhint: is the hub running? (make run; or set TUBEMAIL_HUB_URL)"
                 }
-                Some(Error::Config(_)) => "\nhint: set TUBEMAIL_SECRET or pass --secret",
+                Some(Error::Config(m)) if m.contains("secret") => {
+                    "\nhint: set TUBEMAIL_SECRET or pass --secret"
+                }
+                Some(Error::Config(m)) if m.contains("URL") => {
+                    "\nhint: TUBEMAIL_HUB_URL (or --hub) looks like http://127.0.0.1:8004"
+                }
                 _ => "",
             };
             eprintln!("tubemail: {e:#}{hint}");

@@ -102,7 +102,7 @@ async fn shell_commands_against_a_real_hub() {
     );
     let status = text(&run(&["status", "proj-tm"]).await.unwrap());
     assert!(
-        status.contains("busy") && status.contains("UnansweredInbound"),
+        status.contains("busy") && status.contains("a message has no reply yet"),
         "{status}"
     );
 
