@@ -70,8 +70,12 @@ def test_no_server_errors(hub: HubProcess, tmp_path: Path) -> None:
         EXCLUDE,
         "--request-timeout",
         "30",
+        # One worker thread: with two, hypothesis (describing its filter
+        # lambdas with ast.parse) crashed once inside CPython 3.11 with
+        # "SystemError: AST constructor recursion depth mismatch", a race in
+        # the interpreter, reported as a runtime error of the run.
         "--workers",
-        "2",
+        "1",
         "--seed",
         os.environ.get("SCHEMA_SEED", "20261125"),
     ]
