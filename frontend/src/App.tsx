@@ -8,6 +8,7 @@ import { SettingsTab, type ThemeChoice } from './components/SettingsTab';
 import { ToastProvider } from './components/ui';
 import { WorkersTab } from './components/WorkersTab';
 import { api, checkBearer, devBootstrap, getBearer, onUnauthorized, setBearer } from './lib/api';
+import { isManager } from './lib/fleet';
 import { useFleet } from './lib/fleet-hook';
 import { inTextField } from './lib/keys';
 
@@ -228,6 +229,7 @@ function Console(props: {
               theme={props.theme}
               onTheme={props.onTheme}
               health={fleet.health}
+              known={[...fleet.workers.keys()].filter((n) => !isManager(n)).length}
             />
           )}
         </div>

@@ -14,6 +14,8 @@ export function SettingsTab(props: {
   theme: ThemeChoice;
   onTheme: (t: ThemeChoice) => void;
   health: Health | null;
+  /** Workers the roster knows, managers excluded (the hub's count has them). */
+  known: number;
 }) {
   const run = useAction();
   const toast = useToast();
@@ -170,7 +172,7 @@ export function SettingsTab(props: {
             <dd>{props.health.uptime}</dd>
             <dt>Workers</dt>
             <dd>
-              {props.health.workers_online} online · {props.health.workers_total} known
+              {props.health.workers_online} online · {props.known} known
             </dd>
           </dl>
         </div>

@@ -285,7 +285,7 @@ const Row = memo(function Row(props: {
       </td>
       <td>
         <StateBadge w={w} />
-        {w.pending_count > 0 && <span className="pill pill-warn">{w.pending_count} pending</span>}
+        {w.pending_count > 0 && w.online && <span className="pill pill-warn">{w.pending_count} pending</span>}
         {w.permission_mode && (
           <span className="mode" title="the Claude Code permission mode it runs in">
             {w.permission_mode}
