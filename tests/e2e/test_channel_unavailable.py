@@ -29,8 +29,12 @@ def test_a_channel_claude_skips_is_reported_with_the_reason(
     t0 = wait_until("the channel process", channel_started, 120, 0.1, w.describe)
 
     def reported() -> dict | None:
+        # The CLI's own reason (a first report may name only the variable,
+        # when claude's log is not on disk yet).
         st = tm("tm_status", {"worker": w.name})
-        return st if st["state_reason"]["signal"] == "channel_unavailable" else None
+        r = st["state_reason"]
+        ok = r["signal"] == "channel_unavailable" and "Claude Code skipped the channel:" in (r.get("detail") or "")
+        return st if ok else None
 
     st = wait_until("channel_unavailable on the hub", reported, 60, 0.25, w.describe)
     took = time.monotonic() - t0

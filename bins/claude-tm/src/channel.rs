@@ -452,7 +452,9 @@ fn unavailable_detail(reason: Option<&str>, blockers: &[&str]) -> Option<String>
 /// take the channel, and clears it once it does.
 async fn report_condition(client: Client, worker: WorkerName, mut rx: watch::Receiver<Listening>) {
     let blockers = crate::claude::channel_blockers(|k| std::env::var(k).ok());
-    let mut reported = false;
+    // What the hub was told, so a later word (the CLI's reason after only
+    // the variables were known) replaces it and nothing is said twice.
+    let mut reported: Option<String> = None;
     loop {
         let now = rx.borrow_and_update().clone();
         let detail = match &now {
@@ -461,7 +463,7 @@ async fn report_condition(client: Client, worker: WorkerName, mut rx: watch::Rec
             Listening::Registered | Listening::Waiting => None,
         };
         match detail {
-            Some(detail) if !reported => {
+            Some(detail) if reported.as_ref() != Some(&detail) => {
                 let condition = WorkerCondition {
                     signal: ConditionSignal::ChannelUnavailable,
                     detail: detail.clone(),
@@ -482,17 +484,18 @@ async fn report_condition(client: Client, worker: WorkerName, mut rx: watch::Rec
                         }
                     }
                 }
-                reported = true;
-                crate::manager::notice(&format!(
-                    "this worker will not receive hub messages: {detail}"
-                ))
-                .await;
+                if reported.replace(detail.clone()).is_none() {
+                    crate::manager::notice(&format!(
+                        "this worker will not receive hub messages: {detail}"
+                    ))
+                    .await;
+                }
             }
-            None if reported && now == Listening::Registered => {
+            None if reported.is_some() && now == Listening::Registered => {
                 if let Err(e) = client.set_condition(&worker, None).await {
                     tracing::debug!(error = %e, "could not clear the condition");
                 }
-                reported = false;
+                reported = None;
             }
             _ => {}
         }
