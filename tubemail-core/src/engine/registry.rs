@@ -198,7 +198,8 @@ impl Engine {
         if changed {
             match &condition {
                 Some(c) => {
-                    tracing::warn!(worker = %worker, signal = ?c.signal, detail = %c.detail, "worker condition");
+                    // Not the detail: a screen's lines may hold anything typed.
+                    tracing::warn!(worker = %worker, signal = ?c.signal, detail_bytes = c.detail.len(), "worker condition");
                 }
                 None => tracing::info!(worker = %worker, "worker condition cleared"),
             }
