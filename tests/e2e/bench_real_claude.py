@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tubemail  # noqa: E402
 
 from fakeapi import FakeApi  # noqa: E402
-from support import INSTALLED, REPO, E2EHub, Orchestrator, Worker, install_claude, token, wait_until  # noqa: E402
+from support import INSTALLED, REPO, E2EHub, Orchestrator, Worker, install_claude, shut_down, token, wait_until  # noqa: E402
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -142,14 +142,7 @@ def main() -> None:
         show("tool_use answered → permission request on the hub", to_hub)
         show("allow on the hub → tool result at the model", applied)
     finally:
-        try:
-            tm("tm_stop", {"worker": w.name})
-            w.proc.wait(timeout=30)
-        except Exception:  # noqa: BLE001 - best effort before the hard stop
-            pass
-        w.stop()
-        hub.stop()
-        api.stop()
+        shut_down(tm, w, hub, api)
 
 
 if __name__ == "__main__":

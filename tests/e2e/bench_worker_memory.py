@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fakeapi import FakeApi  # noqa: E402
-from support import INSTALLED, REPO, E2EHub, Orchestrator, Worker, install_claude, wait_until  # noqa: E402
+from support import INSTALLED, REPO, E2EHub, Orchestrator, Worker, install_claude, shut_down, wait_until  # noqa: E402
 
 #: seconds the idle worker is left alone before the first reading
 SETTLE_S = 5.0
@@ -141,14 +141,7 @@ def main() -> None:
             print(f"{role:<10} {pid:>8}" + "".join(f" {mib(row[f]):>8}" for f in FIELDS))
         print(f"{'total':<10} {'':>8}" + "".join(f" {mib(total[f]):>8}" for f in FIELDS), flush=True)
     finally:
-        try:
-            tm("tm_stop", {"worker": w.name})
-            w.proc.wait(timeout=30)
-        except Exception:  # noqa: BLE001 - best effort before the hard stop
-            pass
-        w.stop()
-        hub.stop()
-        api.stop()
+        shut_down(tm, w, hub, api)
 
 
 if __name__ == "__main__":

@@ -223,6 +223,19 @@ def claude_json(project: Path) -> dict[str, Any]:
     }
 
 
+def shut_down(tm: "Orchestrator", w: "Worker", hub: "Hub", api: Any) -> None:
+    """Ends a benchmark's worker (a stop from the hub, then whatever is
+    left), its hub and its fake model endpoint."""
+    try:
+        tm("tm_stop", {"worker": w.name})
+        w.proc.wait(timeout=30)
+    except Exception:  # noqa: BLE001 - best effort before the hard stop
+        pass
+    w.stop()
+    hub.stop()
+    api.stop()
+
+
 def procs_with_env(marker: str) -> list[tuple[int, str]]:
     """Processes whose environment holds ``marker`` (``KEY=value``)."""
     found = []

@@ -71,25 +71,15 @@ impl Client {
     /// Reports context window use (the manager posts under the worker's
     /// name); `true` when it changed.
     pub async fn context_pct(&self, w: &WorkerName, pct: Option<u8>) -> Result<bool> {
-        let v: Value = self
-            .post(
-                &format!("/tubemail/{}/context-pct", seg(w.as_str())),
-                &json!({"pct": pct}),
-            )
-            .await?;
-        Ok(v["changed"].as_bool().unwrap_or(false))
+        self.post_changed(w, "context-pct", &json!({"pct": pct}))
+            .await
     }
 
     /// Reports whether the worker is working (also a heartbeat); `true`
     /// when it changed.
     pub async fn set_active(&self, w: &WorkerName, is_active: bool) -> Result<bool> {
-        let v: Value = self
-            .post(
-                &format!("/tubemail/{}/active", seg(w.as_str())),
-                &json!({"is_active": is_active}),
-            )
-            .await?;
-        Ok(v["changed"].as_bool().unwrap_or(false))
+        self.post_changed(w, "active", &json!({"is_active": is_active}))
+            .await
     }
 
     /// Reports a condition that keeps the worker from taking messages
@@ -99,24 +89,23 @@ impl Client {
         w: &WorkerName,
         condition: Option<&WorkerCondition>,
     ) -> Result<bool> {
-        let v: Value = self
-            .post(
-                &format!("/tubemail/{}/condition", seg(w.as_str())),
-                &json!({ "condition": condition }),
-            )
-            .await?;
-        Ok(v["changed"].as_bool().unwrap_or(false))
+        self.post_changed(w, "condition", &json!({ "condition": condition }))
+            .await
     }
 
     /// Confirms that events up to `through` reached the worker's session;
     /// a later stream opened without an id resumes after it. `true` when
     /// the position moved.
     pub async fn delivered(&self, w: &WorkerName, through: EventId) -> Result<bool> {
+        self.post_changed(w, "delivered", &json!({ "through": through }))
+            .await
+    }
+
+    /// Posts `body` to `/tubemail/{w}/{route}`; `true` when the hub says
+    /// it changed something (`{"changed": …}`, false when absent).
+    async fn post_changed(&self, w: &WorkerName, route: &str, body: &Value) -> Result<bool> {
         let v: Value = self
-            .post(
-                &format!("/tubemail/{}/delivered", seg(w.as_str())),
-                &json!({ "through": through }),
-            )
+            .post(&format!("/tubemail/{}/{route}", seg(w.as_str())), body)
             .await?;
         Ok(v["changed"].as_bool().unwrap_or(false))
     }
