@@ -1,6 +1,11 @@
-# TubeMail: one entry point for running, testing and benchmarking.
-#   make run    build the web UI, then start the hub on 127.0.0.1:8004
-#               (data in ~/.local/share/tubemail)
+# TubeMail: one entry point for running, installing, testing and benchmarking.
+#   make run      build the web UI and the hub (only what changed), then start
+#                 the hub on 127.0.0.1:8004 (data in ~/.local/share/tubemail)
+#   make install  tubemail-hub (UI inside), claude-tm and tubemail into
+#                 $(PREFIX)/bin (default ~/.local), with shell completions,
+#                 man pages and systemd user units
+#   make dist     the same as a release archive in target/dist
+#   make wheel    the Python package with the three commands, in target/wheels
 #   make test   every test: lints, Rust unit + integration tests, the TypeScript MCP
 #               SDK test, the Python suites (original channel, MCP SDK) and the
 #               web UI (vitest + headless Chromium against a real hub), and the
@@ -10,17 +15,82 @@
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := target/test-venv
+VENV_PY := $(VENV)/bin/python
 
-.PHONY: run test lint rust-test node-test python-test e2e-test ui ui-test bench
+.PHONY: run test lint rust-test node-test python-test e2e-test install-test ui ui-test bench \
+	install dist wheel crate-ui stage venv
 
 run: ui
-	$(CARGO) run --release -p tubemail-hub --
+	$(CARGO) run --release --locked -p tubemail-hub --
 
-test: lint rust-test node-test python-test ui-test e2e-test
+test: lint rust-test node-test python-test ui-test install-test e2e-test
 
-# The web UI: frontend/dist, embedded into the hub at build time.
-ui:
-	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build
+# The web UI: frontend/dist, embedded into the hub at build time. Rebuilt
+# only when its sources or lockfile changed.
+UI_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) \
+	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json
+
+ui: frontend/dist/index.html
+
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+frontend/dist/index.html: frontend/node_modules/.package-lock.json $(UI_SOURCES)
+	cd frontend && npm run build
+	touch $@
+
+# Installing: PROFILE=release (default) builds the hub and the CLI with the
+# release profile and claude-tm with the worker profile (built for a small
+# footprint beside claude; see Cargo.toml). Any other PROFILE (e.g. dev,
+# what the tests use to reuse their build) builds all three with it.
+PREFIX ?= $(HOME)/.local
+PROFILE ?= release
+WORKER_PROFILE := $(if $(filter release,$(PROFILE)),worker,$(PROFILE))
+profile_dir = target/$(if $(filter dev,$(1)),debug,$(1))
+BIN_DIR := $(call profile_dir,$(PROFILE))
+WORKER_BIN_DIR := $(call profile_dir,$(WORKER_PROFILE))
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+DIST := target/dist/tubemail-$(VERSION)-$(HOST)
+STAGE := target/stage
+
+# Everything that is installed, laid out under $(STAGE) as under a prefix.
+stage: ui
+	$(CARGO) build --locked --profile $(PROFILE) -p tubemail-hub -p tubemail
+	$(CARGO) build --locked --profile $(WORKER_PROFILE) -p claude-tm
+	rm -rf $(STAGE) && mkdir -p $(STAGE)/bin
+	cp $(BIN_DIR)/tubemail-hub $(BIN_DIR)/tubemail $(STAGE)/bin/
+	cp $(WORKER_BIN_DIR)/claude-tm $(WORKER_BIN_DIR)/claude-tm-supervise $(STAGE)/bin/
+	scripts/stage-extras.sh $(STAGE) $(PREFIX)
+
+install: stage
+	mkdir -p $(PREFIX)
+	cp -R $(STAGE)/. $(PREFIX)/
+	@echo "installed into $(PREFIX): tubemail-hub, claude-tm, tubemail"
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "note: $(PREFIX)/bin is not on your PATH";; esac
+
+# A release archive: the staged tree plus the docs, as one .tar.gz.
+dist: stage
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	cp -R $(STAGE)/. $(DIST)/
+	cp README.md LICENSE TUTORIAL.md DEPLOYMENT.md $(DIST)/
+	tar -C target/dist -czf $(DIST).tar.gz $(notdir $(DIST))
+	@echo "$(DIST).tar.gz"
+
+# The Python package (bindings/python) with the three commands inside, in
+# the wheel's scripts (installed on the venv's PATH), as uv and ruff ship
+# theirs. The wheel takes the binaries of PROFILE.
+wheel: stage venv
+	rm -rf bindings/python/tubemail.data && mkdir -p bindings/python/tubemail.data/scripts
+	cp $(STAGE)/bin/* bindings/python/tubemail.data/scripts/
+	$(VENV_PY) -m maturin build --locked --profile $(PROFILE) -m bindings/python/Cargo.toml --out target/wheels
+	rm -rf bindings/python/tubemail.data
+
+# The built UI inside the hub crate (bins/tubemail-hub/ui-dist), so the
+# published crate carries it and `cargo install tubemail-hub` gets the UI.
+crate-ui: ui
+	rm -rf bins/tubemail-hub/ui-dist && cp -R frontend/dist bins/tubemail-hub/ui-dist
 
 # Unit tests (vitest), then the browser suite: headless Chromium
 # (CHROMIUM_BIN, default /usr/bin/chromium) against a real hub; screenshots
@@ -29,6 +99,18 @@ ui-test: ui
 	$(CARGO) build -p tubemail-hub --locked
 	cd frontend && npm test
 	cd frontend && TUBEMAIL_HUB_BIN=$(CURDIR)/target/debug/tubemail-hub npm run e2e
+
+# The venv of the Python suites, with what `make wheel` needs (maturin).
+venv:
+	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install -q -r tests/install/requirements.txt
+
+# make install, make dist and make wheel (with the dev build the other
+# suites use), then the installed commands: the hub serving its embedded UI,
+# a client round trip from the wheel in a fresh venv, the archive's layout.
+install-test: venv
+	$(CARGO) build --workspace --locked
+	TUBEMAIL_MAKE="$(MAKE)" $(VENV_PY) -m pytest tests/install -q
 
 lint:
 	$(CARGO) fmt --all -- --check

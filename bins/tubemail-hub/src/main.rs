@@ -57,14 +57,35 @@ fn default_data_dir() -> PathBuf {
     base.join("tubemail")
 }
 
+/// Where the secret came from, said without saying the secret.
+enum SecretSource {
+    /// `TUBEMAIL_SECRET`.
+    Env,
+    /// A file in the data dir (found or generated).
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// A shell expression that yields the secret where the hub runs.
+    fn shell_expr(&self) -> String {
+        match self {
+            SecretSource::Env => "$TUBEMAIL_SECRET".to_owned(),
+            SecretSource::File(path) => {
+                let quoted = path.display().to_string().replace('\'', r"'\''");
+                format!("$(cat '{quoted}')")
+            }
+        }
+    }
+}
+
 /// `TUBEMAIL_SECRET`, else the data dir's `secret` file, else a new one
 /// written there with mode 0600. The secret itself is never logged.
-fn resolve_secret(data_dir: &Path) -> Result<String> {
+fn resolve_secret(data_dir: &Path) -> Result<(String, SecretSource)> {
     if let Some(s) = std::env::var("TUBEMAIL_SECRET")
         .ok()
         .filter(|s| !s.trim().is_empty())
     {
-        return Ok(s.trim().to_owned());
+        return Ok((s.trim().to_owned(), SecretSource::Env));
     }
     let path = data_dir.join("secret");
     if let Ok(s) = std::fs::read_to_string(&path) {
@@ -75,7 +96,7 @@ fn resolve_secret(data_dir: &Path) -> Result<String> {
             path.display()
         );
         tracing::info!(path = %path.display(), "using the secret stored in the data dir");
-        return Ok(s);
+        return Ok((s, SecretSource::File(path)));
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
@@ -92,7 +113,7 @@ fn resolve_secret(data_dir: &Path) -> Result<String> {
         "tubemail-hub: generated a secret in {} (mode 0600)",
         path.display()
     );
-    Ok(secret)
+    Ok((secret, SecretSource::File(path)))
 }
 
 async fn shutdown_signal() {
@@ -136,7 +157,7 @@ async fn run() -> Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("failed to create data dir {}", data_dir.display()))?;
-    let secret = resolve_secret(&data_dir)?;
+    let (secret, secret_source) = resolve_secret(&data_dir)?;
     let mut options = Options::new(&data_dir, secret);
     options.allowed_hosts = args.allowed_hosts;
     options.allowed_origins = args.allowed_origins;
@@ -166,6 +187,7 @@ async fn run() -> Result<()> {
         Some((cert, key)) => {
             tracing::info!(%addr, data_dir = %data_dir.display(), "tubemail-hub listening (https)");
             tracing::info!("web UI: {}", ui_url("https", addr));
+            say_mcp_add(&ui_url("https", addr), &secret_source);
             tubemail_hub::serve_tls(listener, state, &cert, &key)
                 .await
                 .context("server failed")?;
@@ -173,6 +195,7 @@ async fn run() -> Result<()> {
         None => {
             tracing::info!(%addr, data_dir = %data_dir.display(), "tubemail-hub listening");
             tracing::info!("web UI: {}", ui_url("http", addr));
+            say_mcp_add(&ui_url("http", addr), &secret_source);
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
             tubemail_hub::serve(listener, state)
@@ -182,6 +205,25 @@ async fn run() -> Result<()> {
     }
     tracing::info!("stopped; store flushed");
     Ok(())
+}
+
+/// Logs the command that adds this hub to Claude Code. It names where the
+/// secret is, never the secret; run, it stores the secret in Claude Code's
+/// settings, which the second line says.
+fn say_mcp_add(base: &str, source: &SecretSource) {
+    tracing::info!("add it to Claude Code: {}", mcp_add_command(base, source));
+    tracing::info!(
+        "(that command stores the hub's secret in Claude Code's settings; for another \
+         machine, `tubemail mcp-config --token` gives a scoped token instead)"
+    );
+}
+
+/// `claude mcp add` for the hub at `base` (its UI URL, ending in `/`).
+fn mcp_add_command(base: &str, source: &SecretSource) -> String {
+    format!(
+        "claude mcp add --transport http tubemail {base}mcp/ --header \"Authorization: Bearer {}\"",
+        source.shell_expr()
+    )
 }
 
 /// The address to open in a browser: a wildcard bind is reached on
@@ -198,7 +240,42 @@ fn ui_url(scheme: &str, addr: std::net::SocketAddr) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::ui_url;
+    use super::{SecretSource, mcp_add_command, ui_url};
+
+    /// What `sh` makes of `expr` inside double quotes, as in the command.
+    fn sh(expr: &str, env: &[(&str, &str)]) -> String {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s \"{expr}\""))
+            .envs(env.iter().copied())
+            .output()
+            .unwrap_or_else(|e| panic!("sh: {e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn the_mcp_add_line_names_where_the_secret_is_and_a_shell_finds_it() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("it's here").join("secret");
+        std::fs::create_dir_all(path.parent().unwrap_or(dir.path()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, "s3cret\n").unwrap_or_else(|e| panic!("{e}"));
+        let file = SecretSource::File(path);
+        let line = mcp_add_command("http://127.0.0.1:8004/", &file);
+        assert!(!line.contains("s3cret"), "{line}");
+        assert!(
+            line.starts_with(
+                "claude mcp add --transport http tubemail http://127.0.0.1:8004/mcp/ --header "
+            ),
+            "{line}"
+        );
+        assert_eq!(sh(&file.shell_expr(), &[]), "s3cret");
+        let env = SecretSource::Env;
+        assert_eq!(
+            sh(&env.shell_expr(), &[("TUBEMAIL_SECRET", "from-env")]),
+            "from-env"
+        );
+    }
 
     #[test]
     fn the_ui_url_is_one_a_browser_can_open() {

@@ -1,4 +1,4 @@
-//! The web UI: `frontend/dist` embedded at build time (rust-embed), served
+//! The web UI: a Vite build of `frontend/` embedded at build time (rust-embed), served
 //! at `/` after every API route, with the original's cache headers and SPA
 //! fallback (spec §2.9).
 //!
@@ -11,13 +11,13 @@
 //!   a real 404.
 //! - Paths of the API (`/api`, `/tubemail`, `/mcp`, `/ws`, `/metrics`,
 //!   `/health`) never fall back to the page: they answer JSON 404s.
-//! - A hub built before `npm run build` still compiles and serves a page
-//!   that says how to build the UI.
+//! - A hub built without a UI build still compiles and serves a page that
+//!   says how to build the UI.
 //!
-//! Debug builds read the files from `frontend/dist` on disk at request time
-//! (rust-embed's dev mode), so a rebuilt UI shows up without recompiling;
-//! release builds carry them inside the binary. `Options::ui_dir` (env
-//! `TUBEMAIL_STATIC_DIR`) serves another directory instead.
+//! Every build, debug included, carries the files inside the binary, so an
+//! installed hub never depends on the checkout; `build.rs` decides which
+//! build (see there). `Options::ui_dir` (env `TUBEMAIL_STATIC_DIR`) serves
+//! another directory from disk instead, for working on the UI.
 
 use std::borrow::Cow;
 use std::path::{Component, Path};
@@ -31,9 +31,9 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi::{Api, Route};
 
-/// The built UI, embedded from `frontend/dist` (empty when it was not built).
+/// The built UI that `build.rs` chose (empty when there was none).
 #[derive(rust_embed::Embed)]
-#[folder = "../../frontend/dist/"]
+#[folder = "$TUBEMAIL_UI_EMBED_DIR"]
 #[allow_missing = true]
 struct Dist;
 
