@@ -107,7 +107,11 @@ class Rule:
     text: str | None = None
     tool: str | None = None
     tool_input: dict[str, Any] | Callable[[Request], dict[str, Any]] | None = None
+    #: several tool calls in one answer, as the model makes them in
+    #: parallel: ``(tool, input)`` pairs (instead of ``tool``)
+    calls: list[tuple[str, dict[str, Any] | Callable[[Request], dict[str, Any]]]] | None = None
     #: answer to the tool's result; ``{result}`` is replaced by its text
+    #: (the texts of all its calls' results, one per line)
     then: str = "TOOL_RESULT_SEEN: {result}"
     #: stream the text in this many pieces, ``delay`` seconds apart
     chunks: int = 1
@@ -234,10 +238,11 @@ class FakeApi:
                 rule = next((r for r in self.rules if res.get("tool_use_id") in r.tool_use_ids), None)
                 if rule is not None:
                     req.answered_by = rule.label + ":then"
-                    text = "\n".join(block_texts(res.get("content", "")))
-                    if res.get("is_error"):
-                        text = "[error] " + text
-                    return Answer([{"type": "text", "text": rule.then.replace("{result}", text)}], "end_turn")
+                    texts = []
+                    for mine in (x for x in req.tool_results if x.get("tool_use_id") in rule.tool_use_ids):
+                        text = "\n".join(block_texts(mine.get("content", "")))
+                        texts.append("[error] " + text if mine.get("is_error") else text)
+                    return Answer([{"type": "text", "text": rule.then.replace("{result}", "\n".join(texts))}], "end_turn")
             rule = next((r for r in self.rules if r.matches(req)), None)
             if rule is None:
                 prompt = req.last_user.strip().splitlines()
@@ -246,6 +251,14 @@ class FakeApi:
             req.answered_by = rule.label
             if rule.status:
                 return Answer([], "error", status=rule.status)
+            if rule.calls:
+                blocks = []
+                for tool, tool_input in rule.calls:
+                    tid = _id("toolu")
+                    rule.tool_use_ids.append(tid)
+                    args = tool_input(req) if callable(tool_input) else tool_input
+                    blocks.append({"type": "tool_use", "id": tid, "name": tool, "input": args})
+                return Answer(blocks, "tool_use", rule.chunks, rule.delay)
             if rule.tool:
                 tid = _id("toolu")
                 rule.tool_use_ids.append(tid)

@@ -148,5 +148,27 @@ def test_the_wheel_installs_the_client_and_the_three_commands(tmp_path: Path) ->
         hub.stop()
 
 
+def test_the_published_hub_crate_carries_the_built_ui() -> None:
+    """``cargo install tubemail-hub`` builds from the packaged crate, where
+    no frontend/ exists: the crate must carry frontend/dist as it builds."""
+    make("crate-ui")
+    copy = REPO / "bins/tubemail-hub/ui-dist"
+    try:
+        listed = subprocess.run(
+            ["cargo", "package", "-p", "tubemail-hub", "--list", "--allow-dirty", "--offline"],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+        )
+        assert listed.returncode == 0, listed.stderr
+        packaged = {line[len("ui-dist/"):] for line in listed.stdout.splitlines() if line.startswith("ui-dist/")}
+        dist = REPO / "frontend/dist"
+        built = {str(p.relative_to(dist)) for p in dist.rglob("*") if p.is_file()}
+        assert "index.html" in built
+        assert packaged == built, f"packaged {sorted(packaged)} != built {sorted(built)}"
+        for rel in built:
+            assert (copy / rel).read_bytes() == (dist / rel).read_bytes(), rel
+    finally:
+        subprocess.run(["rm", "-rf", str(copy)], check=True)
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))

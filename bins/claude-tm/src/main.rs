@@ -40,7 +40,8 @@ const ENV_HELP: &str = "Environment (also read from ./.env or ~/.config/tubemail
   TM_PERMISSION_MODE   claude's permission mode (default: default)
   TUBEMAIL_CLAUDE_BIN  the Claude Code binary (default: claude)
   TM_STOP_GRACE_S      seconds claude has to leave on a stop (default 10)
-  TUBEMAIL_LOG         log filter (default info)
+  TUBEMAIL_LOG         log filter (default info); at a terminal, logs go to
+                       ~/.local/state/tubemail/claude-tm.log, not over claude
 
 Check a worker's setup with `claude-tm doctor`.";
 
@@ -134,6 +135,48 @@ fn claude_program() -> String {
         .unwrap_or_else(|| "claude".to_owned())
 }
 
+/// Where the launcher's and the manager's logs go when stderr is the
+/// user's terminal: claude draws there, and a log line would land in the
+/// middle of its screen. What the user must see is printed on its own
+/// (`claude-tm: …` lines); the rest is in this file, in the state dir.
+const LOG_FILE: &str = "claude-tm.log";
+/// A log file larger than this is moved to `claude-tm.log.old` at start.
+const LOG_FILE_MAX_BYTES: u64 = 8 << 20;
+
+/// The log file for a process that shares the user's terminal with claude.
+fn terminal_log_file() -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = paths::state_dir().ok()?.join(LOG_FILE);
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() > LOG_FILE_MAX_BYTES) {
+        let _ = std::fs::rename(&path, path.with_extension("log.old"));
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .ok()
+}
+
+/// Logs (`TUBEMAIL_LOG`, default `info`) go to stderr, except for the
+/// launcher and the manager at a terminal: see [`LOG_FILE`].
+fn init_logging(cli: &Cli) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TUBEMAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let beside_claude = matches!(cli.command, None | Some(Command::Manager { .. }));
+    let file = (beside_claude && std::io::stderr().is_terminal())
+        .then(terminal_log_file)
+        .flatten();
+    let logger = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(filter);
+    match file {
+        Some(file) => logger.with_writer(std::sync::Mutex::new(file)).init(),
+        None => logger.with_writer(std::io::stderr).init(),
+    }
+}
+
 fn main() {
     let mut argv = std::env::args_os();
     // The launcher's loop: no runtime, logger or clap (see `supervise`).
@@ -141,14 +184,7 @@ fn main() {
         std::process::exit(claude_tm::supervise::run(argv));
     }
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TUBEMAIL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging(&cli);
     // One thread is plenty for a few sockets and a pty, and every worker
     // thread would cost a stack and a malloc arena for the worker's life.
     let runtime = match tokio::runtime::Builder::new_current_thread()
