@@ -211,11 +211,10 @@ wire_struct! {
 wire_struct! {
     /// `POST /api/flows`.
     pub struct FlowSaveRequest {
-        /// Flow name.
-        #[serde(default)]
+        /// Flow name (required; an empty one is the original's soft error,
+        /// `{"ok": false}`).
         pub name: String,
-        /// Message text.
-        #[serde(default)]
+        /// Message text (required, as `name`).
         pub body: String,
         /// Worker a run goes to when none is given.
         #[serde(default)]

@@ -308,6 +308,17 @@ async fn flows_and_runs() {
     let (_d, hub, c) = hub().await;
     let bad = c.post("/api/flows", json!({"name": "", "body": "x"})).await;
     assert_eq!(bad, json!({"ok": false, "error": "name and body required"}));
+    // A field left out is a malformed body: 422 naming it, as the OpenAPI
+    // document says (and as the original's FastAPI did), not a soft error.
+    let (status, missing) = c
+        .call("POST", "/api/flows", Some(json!({"name": "x"})))
+        .await;
+    assert_eq!(status, 422, "{missing}");
+    assert_eq!(
+        missing["detail"][0]["loc"],
+        json!(["body", "body"]),
+        "{missing}"
+    );
     let bad = c
         .post("/api/flows", json!({"name": "../x", "body": "x"}))
         .await;
