@@ -13,3 +13,14 @@ mkdir -p "$stage/share/systemd/user"
 for unit in packaging/systemd/*.service; do
   sed "s|@PREFIX@|$prefix|g" "$unit" >"$stage/share/systemd/user/$(basename "$unit")"
 done
+
+# Completions and man pages, from each binary's own clap definition.
+mkdir -p "$stage/share/bash-completion/completions" "$stage/share/zsh/site-functions" \
+  "$stage/share/fish/vendor_completions.d" "$stage/share/man/man1"
+for bin in tubemail-hub claude-tm tubemail; do
+  exe="$stage/bin/$bin"
+  "$exe" --generate completions-bash >"$stage/share/bash-completion/completions/$bin"
+  "$exe" --generate completions-zsh >"$stage/share/zsh/site-functions/_$bin"
+  "$exe" --generate completions-fish >"$stage/share/fish/vendor_completions.d/$bin.fish"
+  "$exe" --generate man >"$stage/share/man/man1/$bin.1"
+done

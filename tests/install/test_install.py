@@ -81,6 +81,11 @@ def test_make_install_gives_the_commands_and_a_hub_with_its_ui(tmp_path: Path) -
     assert f"ExecStart={prefix}/bin/tubemail-hub" in hub_unit
     assert f"ExecStart={prefix}/bin/claude-tm" in (units / "claude-tm@.service").read_text()
     assert "@PREFIX@" not in hub_unit
+    for name in ("tubemail-hub", "claude-tm", "tubemail"):
+        assert (prefix / f"share/man/man1/{name}.1").read_text().startswith(".ie"), name
+        assert name in (prefix / f"share/bash-completion/completions/{name}").read_text()
+        assert (prefix / f"share/zsh/site-functions/_{name}").read_text().startswith(f"#compdef {name}")
+        assert (prefix / f"share/fish/vendor_completions.d/{name}.fish").stat().st_size > 0
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -105,7 +110,8 @@ def test_make_dist_packs_binaries_docs_and_units(tmp_path: Path) -> None:
         names = set(tar.getnames())
         tar.extractall(tmp_path, filter="data")
     for rel in [*(f"bin/{c}" for c in COMMANDS), "README.md", "LICENSE", "TUTORIAL.md", "DEPLOYMENT.md",
-                "share/systemd/user/tubemail-hub.service", "share/systemd/user/claude-tm@.service"]:
+                "share/systemd/user/tubemail-hub.service", "share/systemd/user/claude-tm@.service",
+                "share/man/man1/tubemail.1", "share/bash-completion/completions/claude-tm"]:
         assert f"{top}/{rel}" in names, f"{rel} missing from {archive.name}: {sorted(names)}"
     hub = tmp_path / top / "bin/tubemail-hub"
     assert os.access(hub, os.X_OK)
