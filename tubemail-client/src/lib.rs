@@ -26,9 +26,12 @@
 //! - `worker`: what a channel or manager calls (register, outbound, …).
 //! - `stream`: [`EventStream`], SSE with reconnect and `Last-Event-ID` resume.
 //! - `error`: [`Error`].
+//! - [`local`]: `.env` files and the local hub's secret (zero configuration on
+//!   one machine).
 
 mod client;
 mod error;
+pub mod local;
 mod stream;
 mod worker;
 

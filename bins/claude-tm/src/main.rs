@@ -35,7 +35,10 @@ use tubemail_client::core::WorkerName;
 const ENV_HELP: &str = "Environment (also read from ./.env or ~/.config/tubemail/.env):
   TUBEMAIL_HUB_URL     the hub (default http://localhost:8004; --hub)
   TUBEMAIL_SECRET      the hub's secret (<data-dir>/secret), or
-  TUBEMAIL_TOKEN       a worker token for this worker
+  TUBEMAIL_TOKEN       a worker token for this worker; with neither and a
+                       loopback hub, the local hub's <data-dir>/secret
+  TUBEMAIL_DATA_DIR    that data dir (default $XDG_DATA_HOME/tubemail or
+                       ~/.local/share/tubemail, as the hub's)
   TM_WORKER_NAME       the worker's name (default <dir>-tm)
   TM_PERMISSION_MODE   claude's permission mode (default: default)
   TUBEMAIL_CLAUDE_BIN  the Claude Code binary (default: claude)
