@@ -510,7 +510,7 @@ impl Client {
 }
 
 /// The original's soft errors (`{"ok": false, "error": …}` with HTTP 200).
-fn soft(v: &Value) -> Result<()> {
+pub(crate) fn soft(v: &Value) -> Result<()> {
     if v["ok"] == json!(false) {
         let msg = v["error"].as_str().unwrap_or("refused").to_owned();
         return Err(if msg.contains("not found") {
