@@ -15,6 +15,7 @@ mod claude;
 mod compat;
 mod dialogs;
 mod doctor;
+mod generate;
 mod hooks;
 mod launcher;
 mod listening;
@@ -26,7 +27,7 @@ mod relay;
 mod runtime;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tubemail_client::Client;
 use tubemail_client::core::WorkerName;
 
@@ -61,6 +62,9 @@ struct Cli {
     /// before it is terminated (else TM_STOP_GRACE_S, else 10).
     #[arg(long, value_name = "SECS", value_parser = manager::parse_grace)]
     stop_grace: Option<std::time::Duration>,
+    /// Write shell completions or the man page to stdout, and exit.
+    #[arg(long, hide = true, value_name = "WHAT")]
+    generate: Option<generate::Generate>,
     #[command(subcommand)]
     command: Option<Command>,
     /// Arguments passed to claude.
@@ -144,6 +148,13 @@ fn main() {
         std::process::exit(claude_tm::supervise::run(argv));
     }
     let cli = Cli::parse();
+    if let Some(what) = cli.generate {
+        if let Err(e) = generate::write(what, Cli::command(), &mut std::io::stdout().lock()) {
+            eprintln!("claude-tm: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
