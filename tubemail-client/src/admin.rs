@@ -22,14 +22,19 @@ pub enum TokenKind {
     /// `/metrics`; changes nothing, and has no MCP.
     #[serde(rename = "operator-ro")]
     OperatorRo,
+    /// Drives workers as an orchestrator does: the operator API and MCP,
+    /// but no tokens and no worker-side routes.
+    #[serde(rename = "operator")]
+    Operator,
 }
 
 impl TokenKind {
-    /// The wire name: `worker` or `operator-ro`.
+    /// The wire name: `worker`, `operator-ro` or `operator`.
     pub fn as_str(self) -> &'static str {
         match self {
             TokenKind::Worker => "worker",
             TokenKind::OperatorRo => "operator-ro",
+            TokenKind::Operator => "operator",
         }
     }
 }
@@ -81,7 +86,8 @@ impl fmt::Debug for IssuedToken {
 /// What the presented credential is (`GET /api/whoami`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhoAmI {
-    /// `secret` (the shared secret: everything), `worker` or `operator-ro`.
+    /// `secret` (the shared secret: everything), `worker`, `operator-ro`
+    /// or `operator`.
     pub kind: String,
     /// The token's id (none for the shared secret).
     pub id: Option<String>,
@@ -145,7 +151,7 @@ impl Client {
     }
 
     /// Issues a scoped token; a [`TokenKind::Worker`] token needs `worker`,
-    /// an operator-ro one takes none ([`Error::BadRequest`] otherwise).
+    /// the operator kinds take none ([`Error::BadRequest`] otherwise).
     pub async fn issue_token(
         &self,
         kind: TokenKind,

@@ -422,6 +422,17 @@ async fn tokens_recordings_and_runs() {
         .await
         .unwrap();
     assert_eq!(ro.info.kind, TokenKind::OperatorRo);
+    let operator = c
+        .issue_token(TokenKind::Operator, None, "orchestrator")
+        .await
+        .unwrap();
+    let as_operator = client(port, &operator.token);
+    assert_eq!(as_operator.who_am_i().await.unwrap().kind, "operator");
+    assert!(as_operator.workers().await.is_ok());
+    assert!(matches!(
+        as_operator.tokens().await,
+        Err(Error::Server { status: 403, .. })
+    ));
     assert!(c.revoke_token(&issued.info.id).await.unwrap());
     assert!(!c.revoke_token(&issued.info.id).await.unwrap());
     assert!(matches!(
