@@ -16,9 +16,9 @@ const AFTER_HELP: &str = "\
 Configuration (flags win over the environment, which wins over ./.env, then
 ~/.config/tubemail/.env):
   TUBEMAIL_HUB_URL   the hub (default http://localhost:8004; --hub)
-  TUBEMAIL_TOKEN     a scoped token (--token), else
-  TUBEMAIL_SECRET    the hub's shared secret (--secret); with neither and a
-                     loopback hub, the local hub's secret file is read:
+  TUBEMAIL_TOKEN     a scoped token, else
+  TUBEMAIL_SECRET    the hub's shared secret (--secret takes either); with
+                     neither and a loopback hub, the local hub's secret file:
                      $TUBEMAIL_DATA_DIR/secret, else $XDG_DATA_HOME/tubemail/secret,
                      else ~/.local/share/tubemail/secret
 
@@ -37,12 +37,10 @@ pub struct Cli {
     /// Hub URL (else TUBEMAIL_HUB_URL, else http://localhost:8004).
     #[arg(long, global = true, value_name = "URL")]
     pub hub: Option<String>,
-    /// The hub's shared secret (else TUBEMAIL_SECRET; see below).
+    /// The credential: the hub's shared secret or a scoped token (else
+    /// TUBEMAIL_TOKEN, else TUBEMAIL_SECRET; see below).
     #[arg(long, global = true, value_name = "SECRET")]
     pub secret: Option<String>,
-    /// A scoped token (else TUBEMAIL_TOKEN); wins over the secret.
-    #[arg(long, global = true, value_name = "TOKEN")]
-    pub token: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -204,7 +202,7 @@ pub enum Command {
     Whoami,
     /// Print the MCP configuration for Claude Code on another machine: an
     /// `.mcp.json` snippet and a `claude mcp add` command. The output
-    /// carries the hub's secret: keep it out of shared files.
+    /// carries a credential: keep it out of shared files.
     McpConfig {
         /// The hub's URL as the other machine reaches it (default: the hub
         /// URL in use).
@@ -213,6 +211,13 @@ pub enum Command {
         /// The server's name in Claude Code.
         #[arg(long, default_value = "tubemail")]
         name: String,
+        /// Issue an operator token for it (revocable, no token management)
+        /// instead of handing out the credential in use.
+        #[arg(long)]
+        token: bool,
+        /// The issued token's label (with --token).
+        #[arg(long, requires = "token", default_value = "mcp-config")]
+        label: String,
     },
 }
 
@@ -272,6 +277,8 @@ pub enum Kind {
     Worker,
     /// Reads the operator API, changes nothing.
     OperatorRo,
+    /// An orchestrator's: the operator API and MCP, but no tokens.
+    Operator,
 }
 
 /// `tubemail tokens …`

@@ -79,7 +79,15 @@ pub async fn run(hub: &Client, secret: &str, command: Command, json: bool) -> Re
         C::Settings(c) => hub::settings(hub, c, json).await?,
         C::Health { worker } => hub::health(hub, worker.as_ref(), json).await?,
         C::Whoami => hub::whoami(hub, json).await?,
-        C::McpConfig { url, name } => mcp_config::run(hub, secret, url, &name, json).await?,
+        C::McpConfig {
+            url,
+            name,
+            token,
+            label,
+        } => {
+            let mint = token.then_some(label.as_str());
+            mcp_config::run(hub, secret, url, &name, mint, json).await?;
+        }
     }
     Ok(Outcome::Done)
 }

@@ -101,7 +101,7 @@ async fn main() -> ExitCode {
         let _ = Cli::command().print_help();
         return ExitCode::from(2);
     };
-    let result = match connect(cli.hub, cli.token.or(cli.secret)) {
+    let result = match connect(cli.hub, cli.secret) {
         Ok((hub, secret)) => cmd::run(&hub, &secret, command, cli.json).await,
         Err(e) => Err(e),
     };

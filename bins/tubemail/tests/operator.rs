@@ -191,8 +191,24 @@ async fn hub_flows_tokens_recordings_and_settings() {
     let plain = op.run(&["tokens", "create", "operator-ro"]).await;
     let ro_token = text(&plain).trim().to_owned();
     assert!(ro_token.starts_with("tmt_"), "{ro_token}");
+    let orchestrator = json(&op.run(&["tokens", "create", "operator", "--json"]).await);
+    assert_eq!(orchestrator["kind"], "operator");
+    let as_operator = common::run(
+        dir.path(),
+        &[("TUBEMAIL_HUB_URL", &hub.url)],
+        &[
+            "whoami",
+            "--secret",
+            orchestrator["token"].as_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(
+        text(&as_operator).contains("may drive workers"),
+        "{as_operator:?}"
+    );
     let listed = op.json(&["tokens", "list"]).await;
-    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(listed.as_array().unwrap().len(), 3);
     assert!(!listed.to_string().contains(&token));
     let table = op.text(&["tokens", "list"]).await;
     assert!(
@@ -217,7 +233,7 @@ async fn hub_flows_tokens_recordings_and_settings() {
     let denied = common::run(
         dir.path(),
         &[("TUBEMAIL_HUB_URL", &hub.url)],
-        &["tokens", "list", "--token", &ro_token],
+        &["tokens", "list", "--secret", &ro_token],
     )
     .await;
     assert_eq!(denied.status.code(), Some(1));

@@ -107,7 +107,8 @@ async fn mcp_config_works_on_mcp() {
     let out = run(dir.path(), &env, &["mcp-config", "--json"]).await;
     let warned = stderr(&out);
     assert!(
-        warned.contains("carries the hub's secret") && warned.contains("loopback"),
+        warned.contains("carries the credential in use (the hub's shared secret)")
+            && warned.contains("loopback"),
         "{warned}"
     );
     assert!(!warned.contains(SECRET), "{warned}");
@@ -168,7 +169,57 @@ async fn mcp_config_works_on_mcp() {
     );
     assert!(!stderr(&out).contains("loopback"));
 
-    // A scoped token cannot use /mcp: refused, saying what to use.
+    // --token: an operator token is issued for it, and that is what the
+    // configuration carries; it opens an MCP session too.
+    let out = run(
+        dir.path(),
+        &env,
+        &["mcp-config", "--token", "--label", "laptop", "--json"],
+    )
+    .await;
+    let warned = stderr(&out);
+    let minted = json(&out);
+    let id = minted["token_id"].as_str().unwrap().to_owned();
+    assert!(
+        warned.contains(&format!("operator token {id}")) && warned.contains("tokens revoke"),
+        "{warned}"
+    );
+    let auth = minted["mcp_json"]["mcpServers"]["tubemail"]["headers"]["Authorization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        auth.starts_with("Bearer tmt_") && !auth.contains(SECRET),
+        "{auth}"
+    );
+    assert!(!warned.contains(&auth["Bearer ".len()..]), "{warned}");
+    let ok = post(auth.clone()).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let listed = hub.state.tokens.list();
+    let issued = listed.iter().find(|t| t.id == id).unwrap();
+    assert_eq!(
+        (issued.kind, issued.label.as_str()),
+        (tubemail_hub::tokens::TokenKind::Operator, "laptop")
+    );
+    // The operator token itself may print a configuration, not issue one.
+    let operator = auth["Bearer ".len()..].to_owned();
+    let as_operator = [
+        ("TUBEMAIL_HUB_URL", hub.url.as_str()),
+        ("TUBEMAIL_TOKEN", operator.as_str()),
+    ];
+    let again = json(&run(dir.path(), &as_operator, &["mcp-config", "--json"]).await);
+    assert_eq!(again["mcp_json"], minted["mcp_json"]);
+    let out = run(dir.path(), &as_operator, &["mcp-config", "--token"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("only the hub's shared secret issues tokens"),
+        "{out:?}"
+    );
+    // Revoked, it opens nothing.
+    hub.state.tokens.revoke(&id).await.unwrap();
+    assert_eq!(post(auth).await.unwrap().status(), 401);
+
+    // A read-only token cannot use /mcp: refused, saying what to use.
     let (_, token) = hub
         .state
         .tokens
@@ -189,9 +240,11 @@ async fn mcp_config_works_on_mcp() {
     )
     .await;
     assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains("takes only its shared secret"),
-        "{out:?}"
+        err.contains("operator-ro token, which the hub's MCP endpoint refuses")
+            && err.contains("--token"),
+        "{err}"
     );
     assert!(out.stdout.is_empty());
     hub.stop().await;

@@ -78,6 +78,10 @@ pub async fn whoami(hub: &Client, json: bool) -> Result<()> {
             "worker token {} acting as {w} (and its manager) only",
             me.id.as_deref().unwrap_or("?")
         ),
+        ("operator", _) => println!(
+            "operator token {}: may drive workers (API and MCP), not manage tokens",
+            me.id.as_deref().unwrap_or("?")
+        ),
         ("operator-ro", _) => println!(
             "read-only operator token {}: may read the API, change nothing",
             me.id.as_deref().unwrap_or("?")

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
-use tubemail_client::{Client, local};
+use tubemail_client::{Client, TokenKind, local};
 
 use crate::render::print_json;
 
@@ -48,29 +48,55 @@ pub fn config(name: &str, url: &str, credential: &str) -> (Value, String) {
     (doc, line)
 }
 
-/// Prints the configuration, after checking that the credential is one
-/// the MCP endpoint takes.
+/// Prints the configuration with the credential in use, after checking
+/// that the MCP endpoint takes it; with `mint` (a label), with an operator
+/// token issued for it instead.
 pub async fn run(
     hub: &Client,
     credential: &str,
     url: Option<String>,
     name: &str,
+    mint: Option<&str>,
     json: bool,
 ) -> Result<()> {
     let me = hub.who_am_i().await?;
-    if me.kind != "secret" {
-        bail!(
-            "the credential in use is a {} token, and the hub's MCP endpoint takes only its \
-             shared secret: run this with TUBEMAIL_SECRET (or --secret) set",
+    let issued = match mint {
+        Some(label) => {
+            if me.kind != "secret" {
+                bail!(
+                    "only the hub's shared secret issues tokens, and the credential in use is \
+                     a {} token: run this with TUBEMAIL_SECRET (or --secret) set",
+                    me.kind
+                );
+            }
+            Some(hub.issue_token(TokenKind::Operator, None, label).await?)
+        }
+        None if me.kind == "secret" || me.kind == "operator" => None,
+        None => bail!(
+            "the credential in use is a {} token, which the hub's MCP endpoint refuses: use \
+             the shared secret or an operator token (`--token` issues one)",
             me.kind
-        );
-    }
+        ),
+    };
+    let credential = issued.as_ref().map_or(credential, |t| t.token.as_str());
     let url = url.unwrap_or_else(|| hub.url().to_owned());
     let (doc, line) = config(name, &url, credential);
-    eprintln!(
-        "warning: this output carries the hub's secret: keep it out of version control and \
-         shared files"
-    );
+    match &issued {
+        Some(t) => eprintln!(
+            "warning: this output carries operator token {id}, a credential: keep it out of \
+             version control and shared files (`tubemail tokens revoke {id}` ends it)",
+            id = t.info.id
+        ),
+        None => eprintln!(
+            "warning: this output carries the credential in use{}: keep it out of version \
+             control and shared files (`--token` issues a revocable one instead)",
+            if me.kind == "secret" {
+                " (the hub's shared secret)"
+            } else {
+                ""
+            }
+        ),
+    }
     if local::is_loopback_url(&url) {
         eprintln!(
             "warning: {url} is this machine's loopback address; on another machine use an \
@@ -82,6 +108,7 @@ pub async fn run(
             "url": format!("{}{MCP_PATH}", url.trim_end_matches('/')),
             "mcp_json": doc,
             "claude_mcp_add": line,
+            "token_id": issued.as_ref().map(|t| t.info.id.clone()),
         }))
     } else {
         println!("# .mcp.json (in the project directory)");

@@ -26,6 +26,7 @@ pub async fn run(hub: &Client, command: TokensCommand, json: bool) -> Result<()>
             let kind = match kind {
                 Kind::Worker => TokenKind::Worker,
                 Kind::OperatorRo => TokenKind::OperatorRo,
+                Kind::Operator => TokenKind::Operator,
             };
             let issued = hub.issue_token(kind, worker.as_ref(), &label).await?;
             eprintln!(
@@ -37,11 +38,15 @@ pub async fn run(hub: &Client, command: TokensCommand, json: bool) -> Result<()>
                 print_json(&issued)?;
             } else {
                 println!("{}", issued.token);
-                let what = match &issued.info.worker {
-                    Some(w) => {
+                let what = match (&issued.info.worker, issued.info.kind) {
+                    (Some(w), _) => {
                         format!("a worker token for {w} (give it to claude-tm as TUBEMAIL_TOKEN)")
                     }
-                    None => "a read-only operator token".to_owned(),
+                    (None, TokenKind::Operator) => {
+                        "an operator token (`tubemail mcp-config` shows how to use it for MCP)"
+                            .to_owned()
+                    }
+                    (None, _) => "a read-only operator token".to_owned(),
                 };
                 eprintln!("issued {} {what}", issued.info.id);
             }
