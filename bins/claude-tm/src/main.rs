@@ -31,8 +31,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 use tubemail_client::Client;
 use tubemail_client::core::WorkerName;
 
-/// What `--help` lists after the options (also read from `./.env`, a
-/// parent's, or `~/.config/tubemail/.env`; the real environment wins).
+/// What `--help` lists after the options (also read from `./.env` or
+/// `~/.config/tubemail/.env`; the real environment wins).
 const ENV_HELP: &str = "Environment (also read from ./.env or ~/.config/tubemail/.env):
   TUBEMAIL_HUB_URL     the hub (default http://localhost:8004; --hub)
   TUBEMAIL_SECRET      the hub's secret (<data-dir>/secret), or
