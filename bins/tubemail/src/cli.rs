@@ -38,7 +38,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub hub: Option<String>,
     /// The credential: the hub's shared secret or a scoped token (else
-    /// TUBEMAIL_TOKEN, else TUBEMAIL_SECRET; see below).
+    /// TUBEMAIL_TOKEN, else TUBEMAIL_SECRET, else a local hub's secret
+    /// file; `tubemail --help` says where each is read).
     #[arg(long, global = true, value_name = "SECRET")]
     pub secret: Option<String>,
     /// Print JSON instead of text.
