@@ -16,7 +16,7 @@ mod render;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{CommandFactory, Parser};
 use tubemail_client::{Client, Error, local};
 
@@ -41,11 +41,8 @@ fn connect(hub: Option<String>, given: Option<String>) -> Result<(Client, String
             found.secret().to_owned()
         }
     };
-    let client = Client::builder()
-        .url(&url)
-        .secret(&secret)
-        .build()
-        .with_context(|| format!("bad hub URL {url:?}"))?;
+    // The client's errors name the URL or the missing secret themselves.
+    let client = Client::builder().url(&url).secret(&secret).build()?;
     Ok((client, secret))
 }
 
@@ -62,6 +59,7 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
         Error::Config(m) if m.contains("URL") => {
             "TUBEMAIL_HUB_URL (or --hub) looks like http://127.0.0.1:8004"
         }
+        Error::Config(m) if m.contains("secret") => "set TUBEMAIL_SECRET or pass --secret",
         Error::Config(_) => "check the name or value given",
         Error::NotFound(_) => {
             "check the name: `tubemail workers`, `tubemail flows list` or `tubemail tokens list` \
