@@ -128,8 +128,9 @@ impl Client {
     }
 
     /// From `TUBEMAIL_HUB_URL` (empty = default) and the credential:
-    /// `TUBEMAIL_TOKEN` (a scoped token: a worker's, or read-only) when set,
-    /// else `TUBEMAIL_SECRET`.
+    /// `TUBEMAIL_TOKEN` (a scoped token: a worker's, an operator's, or
+    /// read-only) when set, else `TUBEMAIL_SECRET`. It reads no `.env` file
+    /// and no data dir: [`local::Env`](crate::local::Env) does.
     pub fn from_env() -> Result<Client> {
         let mut b = Client::builder();
         if let Ok(url) = std::env::var("TUBEMAIL_HUB_URL")
@@ -200,7 +201,8 @@ impl Client {
 
     /// `GET /api/whoami`: what the credential is and may do. `kind` is
     /// `secret` (the shared secret), `worker` (a token acting as `worker`
-    /// and its manager only) or `operator-ro` (reads only).
+    /// and its manager only), `operator` (the operator API and MCP) or
+    /// `operator-ro` (reads only); [`who_am_i`](Self::who_am_i) is typed.
     pub async fn whoami(&self) -> Result<Value> {
         self.get("/api/whoami").await
     }
@@ -510,7 +512,7 @@ impl Client {
 }
 
 /// The original's soft errors (`{"ok": false, "error": …}` with HTTP 200).
-fn soft(v: &Value) -> Result<()> {
+pub(crate) fn soft(v: &Value) -> Result<()> {
     if v["ok"] == json!(false) {
         let msg = v["error"].as_str().unwrap_or("refused").to_owned();
         return Err(if msg.contains("not found") {

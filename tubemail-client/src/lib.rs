@@ -23,15 +23,21 @@
 //!
 //! # Layout
 //! - `client`: [`Client`], its builder, and the orchestrator's operations.
+//! - `admin`: scoped tokens, recordings, flow runs.
 //! - `worker`: what a channel or manager calls (register, outbound, …).
 //! - `stream`: [`EventStream`], SSE with reconnect and `Last-Event-ID` resume.
 //! - `error`: [`Error`].
+//! - [`local`]: `.env` files and the local hub's secret (zero configuration on
+//!   one machine).
 
+mod admin;
 mod client;
 mod error;
+pub mod local;
 mod stream;
 mod worker;
 
+pub use admin::{FramesFilter, IssuedToken, TokenInfo, TokenKind, WhoAmI};
 pub use client::{Client, ClientBuilder, DEFAULT_HUB_URL};
 pub use error::{Error, Result};
 pub use stream::{EventStream, StreamEvent};

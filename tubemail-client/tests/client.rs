@@ -384,3 +384,107 @@ async fn streams_resume_across_a_hub_restart_without_loss_or_repeats() {
     );
     stop(hub).await;
 }
+
+#[tokio::test]
+async fn tokens_recordings_and_runs() {
+    use tubemail_client::{FramesFilter, TokenKind};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hub = start(dir.path(), port).await;
+    let c = client(port, SECRET);
+    assert_eq!(c.who_am_i().await.unwrap().kind, "secret");
+
+    // A worker token: issued once, listed without itself, scoped, revoked.
+    let issued = c
+        .issue_token(TokenKind::Worker, Some(&w("tok-tm")), "ci")
+        .await
+        .unwrap();
+    assert!(issued.token.starts_with("tmt_"));
+    assert_eq!(issued.info.worker.as_deref(), Some("tok-tm"));
+    let listed = c.tokens().await.unwrap();
+    assert_eq!(listed, vec![issued.info.clone()]);
+    let scoped = client(port, &issued.token);
+    let me = scoped.who_am_i().await.unwrap();
+    assert_eq!(
+        (me.kind.as_str(), me.worker.as_deref()),
+        ("worker", Some("tok-tm"))
+    );
+    assert!(matches!(
+        scoped.tokens().await,
+        Err(Error::Server { status: 403, .. })
+    ));
+    assert!(matches!(
+        c.issue_token(TokenKind::Worker, None, "").await,
+        Err(Error::BadRequest(_))
+    ));
+    let ro = c
+        .issue_token(TokenKind::OperatorRo, None, "dash")
+        .await
+        .unwrap();
+    assert_eq!(ro.info.kind, TokenKind::OperatorRo);
+    let operator = c
+        .issue_token(TokenKind::Operator, None, "orchestrator")
+        .await
+        .unwrap();
+    let as_operator = client(port, &operator.token);
+    assert_eq!(as_operator.who_am_i().await.unwrap().kind, "operator");
+    assert!(as_operator.workers().await.is_ok());
+    assert!(matches!(
+        as_operator.tokens().await,
+        Err(Error::Server { status: 403, .. })
+    ));
+    assert!(c.revoke_token(&issued.info.id).await.unwrap());
+    assert!(!c.revoke_token(&issued.info.id).await.unwrap());
+    assert!(matches!(
+        c.revoke_token("nosuch").await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        scoped.who_am_i().await,
+        Err(Error::Unauthorized(_))
+    ));
+
+    // Recording: off by default, switched on and off; no frames yet.
+    let worker = w("rec-tm");
+    c.send_with_key(&worker, "hi", None, None).await.unwrap();
+    assert!(!c.recording(&worker).await.unwrap().enabled);
+    assert!(c.set_recording(&worker, true).await.unwrap().enabled);
+    assert!(c.recording(&worker).await.unwrap().enabled);
+    assert!(!c.set_recording(&worker, false).await.unwrap().enabled);
+    let frames = c
+        .recording_frames(
+            &worker,
+            &FramesFilter {
+                grep: Some("a b&c".into()),
+                limit: Some(5),
+                ..FramesFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(frames.frames.is_empty() && !frames.truncated);
+    assert!(matches!(
+        c.recording_frames(
+            &worker,
+            &FramesFilter {
+                grep: Some("(".into()),
+                ..FramesFilter::default()
+            }
+        )
+        .await,
+        Err(Error::BadRequest(_))
+    ));
+
+    // A run is finished once asked; an unknown one is not found.
+    c.save_flow("greet", "hello", Some(&worker), None)
+        .await
+        .unwrap();
+    let (run_id, _) = c.run_flow("greet", None, None).await.unwrap();
+    let at = c.finish_run(&run_id).await.unwrap();
+    assert_eq!(c.run_log(&run_id).await.unwrap().finished_at, Some(at));
+    assert!(matches!(
+        c.finish_run("nosuch").await,
+        Err(Error::NotFound(_))
+    ));
+    stop(hub).await;
+}

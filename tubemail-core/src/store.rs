@@ -199,7 +199,7 @@ pub struct TokenRow {
     pub id: String,
     /// Hex SHA-256 of the whole token.
     pub hash: String,
-    /// `worker` or `operator-ro`.
+    /// `worker`, `operator-ro` or `operator`.
     pub kind: String,
     /// The worker a `worker` token acts as.
     #[serde(default)]

@@ -17,7 +17,8 @@ use std::time::Duration;
 use tubemail_client::Client;
 
 use crate::compat::Support;
-use crate::launcher::{Credential, HubCheck, Settings};
+use crate::launcher::{HubCheck, Settings};
+use tubemail_client::local::Credential;
 
 /// How long the hub may take to answer one check.
 const HUB_TIMEOUT: Duration = Duration::from_secs(8);
@@ -254,11 +255,7 @@ async fn hub_checks(settings: &Settings, role: Option<&str>) -> Vec<Check> {
     let (hub, reached) = hub(settings, credential.as_ref()).await;
     out.push(reached);
     let Some(credential) = credential else {
-        out.push(check(
-            Verdict::Fail,
-            "secret",
-            crate::launcher::NO_CREDENTIAL,
-        ));
+        out.push(check(Verdict::Fail, "secret", settings.no_credential()));
         return out;
     };
     let Some(hub) = hub else {
@@ -284,11 +281,7 @@ async fn hub_checks(settings: &Settings, role: Option<&str>) -> Vec<Check> {
 async fn hub(settings: &Settings, credential: Option<&Credential>) -> (Option<Client>, Check) {
     let url = settings.hub_url();
     // /health needs no credential: the hub is checked without one too.
-    let none = Credential {
-        secret: "none".into(),
-        scoped: false,
-    };
-    let hub = match settings.hub_client(credential.unwrap_or(&none)) {
+    let hub = match settings.hub_client(credential.map_or("none", Credential::secret)) {
         Ok(hub) => hub,
         Err(e) => {
             let fix = "set TUBEMAIL_HUB_URL (or --hub) to the hub's http:// URL";
@@ -336,7 +329,11 @@ async fn credential_check(
         Ok(HubCheck::Accepted) => check(
             Verdict::Ok,
             what,
-            format!("the hub accepts {}", credential.name()),
+            format!(
+                "the hub accepts {} (from {})",
+                credential.name(),
+                credential.source
+            ),
         ),
         Ok(HubCheck::Refused(why)) => check(Verdict::Fail, what, why),
         Ok(HubCheck::Unreachable) => check(

@@ -2,70 +2,19 @@
 //! environment and `.env` files, the worker's name, and the checks before
 //! the loop that keeps the manager running ([`supervise`]).
 
-use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use claude_tm::supervise;
 use tubemail_client::core::WorkerName;
+use tubemail_client::local::{self, Credential};
 use tubemail_client::{Client, Error};
 
-/// `KEY=VALUE` lines of a `.env` file (`#` comments, optional `export `,
-/// optional single or double quotes).
-pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            let line = line.strip_prefix("export ").unwrap_or(line);
-            if line.is_empty() || line.starts_with('#') {
-                return None;
-            }
-            let (k, v) = line.split_once('=')?;
-            let k = k.trim();
-            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return None;
-            }
-            let v = v.trim();
-            let v = ['"', '\'']
-                .iter()
-                .find_map(|q| v.strip_prefix(*q).and_then(|s| s.strip_suffix(*q)))
-                .unwrap_or(v);
-            Some((k.to_owned(), v.to_owned()))
-        })
-        .collect()
-}
-
-/// Variables from `<project>/.env`, then `~/.config/tubemail/.env`, for
-/// keys the real environment does not set (empty counts as unset); the
-/// project's file wins over the user's.
-pub fn env_from_files(
-    project: &Path,
-    home: Option<&Path>,
-    real: &HashMap<String, String>,
-) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let files = [
-        Some(project.join(".env")),
-        home.map(|h| h.join(".config/tubemail/.env")),
-    ];
-    for file in files.into_iter().flatten() {
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        for (k, v) in parse_env_file(&text) {
-            let set_for_real = real.get(&k).is_some_and(|v| !v.is_empty());
-            if !set_for_real && !out.iter().any(|(seen, _)| *seen == k) {
-                out.push((k, v));
-            }
-        }
-    }
-    out
-}
-
 /// The launcher's settings as it finds them: the real environment first,
-/// then `./.env` and `~/.config/tubemail/.env` for what it leaves unset,
-/// with flags (`--hub`) over all of them. `claude-tm doctor` reads the same.
+/// then `./.env` and `~/.config/tubemail/.env` for what it leaves unset
+/// ([`local::Env`]), with flags (`--hub`) over all of them. `claude-tm
+/// doctor` reads the same.
 #[derive(Debug)]
 pub struct Settings {
     /// The project: the current directory.
@@ -73,32 +22,7 @@ pub struct Settings {
     /// What the files and flags add to the environment (passed on to the
     /// manager and so to claude); later entries win.
     pub extra_env: Vec<(String, String)>,
-    real: HashMap<String, String>,
-}
-
-/// What to do without a credential.
-pub const NO_CREDENTIAL: &str = "no TUBEMAIL_TOKEN or TUBEMAIL_SECRET: set one in the environment, \
-     in ./.env or in ~/.config/tubemail/.env (the hub keeps the secret in its data dir, file \
-     `secret`; `POST /api/tokens` issues a worker token)";
-
-/// The hub credential: a worker token (`scoped`) or the shared secret.
-#[derive(Debug, Clone)]
-pub struct Credential {
-    /// The token or secret.
-    pub secret: String,
-    /// A worker token (`TUBEMAIL_TOKEN`), scoped to one worker.
-    pub scoped: bool,
-}
-
-impl Credential {
-    /// The variable it came from.
-    pub fn name(&self) -> &'static str {
-        if self.scoped {
-            "TUBEMAIL_TOKEN"
-        } else {
-            "TUBEMAIL_SECRET"
-        }
-    }
+    env: local::Env,
 }
 
 impl Settings {
@@ -106,13 +30,11 @@ impl Settings {
     /// and `$HOME`; `hub` (`--hub`) wins over `TUBEMAIL_HUB_URL`.
     pub fn load(hub: Option<&str>) -> Result<Settings> {
         let dir = std::env::current_dir().context("no current directory")?;
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        let real: HashMap<String, String> = std::env::vars().collect();
-        let extra_env = env_from_files(&dir, home.as_deref(), &real);
+        let env = local::Env::load(&dir);
         let mut settings = Settings {
             dir,
-            extra_env,
-            real,
+            extra_env: env.from_files(),
+            env,
         };
         if let Some(url) = hub {
             settings.set("TUBEMAIL_HUB_URL", url);
@@ -133,7 +55,7 @@ impl Settings {
             .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
-            .or_else(|| self.real.get(key).cloned())
+            .or_else(|| self.env.get(key))
             .filter(|v| !v.is_empty())
     }
 
@@ -148,16 +70,15 @@ impl Settings {
             .unwrap_or_else(|| tubemail_client::DEFAULT_HUB_URL.to_owned())
     }
 
-    /// A worker token wins over the shared secret.
+    /// A worker token wins over the shared secret; with neither, a loopback
+    /// hub's secret from its data dir (see [`local::Env::credential`]).
     pub fn credential(&self) -> Option<Credential> {
-        let token = self.get("TUBEMAIL_TOKEN");
-        let scoped = token.is_some();
-        token
-            .or_else(|| self.get("TUBEMAIL_SECRET"))
-            .map(|secret| Credential {
-                secret: secret.trim().to_owned(),
-                scoped,
-            })
+        self.env.credential(&self.hub_url())
+    }
+
+    /// What to do without a credential.
+    pub fn no_credential(&self) -> String {
+        self.env.no_credential(&self.hub_url())
     }
 
     /// `TUBEMAIL_CLAUDE_BIN`, else `claude`.
@@ -166,12 +87,12 @@ impl Settings {
             .unwrap_or_else(|| "claude".to_owned())
     }
 
-    /// A client of the configured hub with `credential`.
-    pub fn hub_client(&self, credential: &Credential) -> Result<Client> {
+    /// A client of the configured hub presenting `secret`.
+    pub fn hub_client(&self, secret: &str) -> Result<Client> {
         let url = self.hub_url();
         Client::builder()
             .url(&url)
-            .secret(&credential.secret)
+            .secret(secret)
             .build()
             .with_context(|| format!("bad hub URL {url:?}"))
     }
@@ -307,15 +228,22 @@ fn hub_error(hub: &Client, e: Error, refused: &str) -> HubCheck {
 /// worker's name, a credential and claude must be there, or it stops with
 /// one line saying what to do.
 pub async fn start(settings: Settings, role: Option<&str>, args: Vec<String>) -> Result<i32> {
+    let mut settings = settings;
     let worker = settings.worker(role)?;
     let Some(credential) = settings.credential() else {
-        bail!("{NO_CREDENTIAL}");
+        bail!("{}", settings.no_credential());
     };
     let program = settings.claude_program();
     if find_program(&program).is_none() {
         bail!("{}", no_claude(&program));
     }
-    let hub = settings.hub_client(&credential)?;
+    // Found by looking, not configured: said once, before claude has the
+    // terminal, and handed to the manager (and the channel) as if set.
+    if let Some(notice) = credential.notice() {
+        eprintln!("claude-tm: {notice}");
+        settings.set(credential.name(), credential.secret());
+    }
+    let hub = settings.hub_client(credential.secret())?;
     run(
         worker,
         hub,
@@ -425,45 +353,6 @@ fn hand_over(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_files() {
-        let parsed =
-            parse_env_file("# c\nexport A=1\nB = \"two words\"\nC='x'\nbad line\n-D=1\nE=\n");
-        assert_eq!(
-            parsed,
-            vec![
-                ("A".into(), "1".into()),
-                ("B".into(), "two words".into()),
-                ("C".into(), "x".into()),
-                ("E".into(), String::new()),
-            ]
-        );
-        let dir = std::env::temp_dir().join(format!("claude-tm-env-{}", std::process::id()));
-        let home = dir.join("home");
-        std::fs::create_dir_all(home.join(".config/tubemail")).unwrap();
-        std::fs::write(
-            dir.join(".env"),
-            "TUBEMAIL_SECRET=project\nTUBEMAIL_HUB_URL=http://p\n",
-        )
-        .unwrap();
-        std::fs::write(
-            home.join(".config/tubemail/.env"),
-            "TUBEMAIL_SECRET=user\nTM_X=user\n",
-        )
-        .unwrap();
-        let real: HashMap<String, String> =
-            [("TUBEMAIL_HUB_URL".to_owned(), "http://real".to_owned())].into();
-        let got = env_from_files(&dir, Some(&home), &real);
-        assert_eq!(
-            got,
-            vec![
-                ("TUBEMAIL_SECRET".into(), "project".into()),
-                ("TM_X".into(), "user".into())
-            ]
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 
     #[test]
     fn names() {

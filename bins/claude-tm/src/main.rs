@@ -15,6 +15,7 @@ mod claude;
 mod compat;
 mod dialogs;
 mod doctor;
+mod generate;
 mod hooks;
 mod launcher;
 mod listening;
@@ -26,16 +27,19 @@ mod relay;
 mod runtime;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tubemail_client::Client;
 use tubemail_client::core::WorkerName;
 
-/// What `--help` lists after the options (also read from `./.env`, a
-/// parent's, or `~/.config/tubemail/.env`; the real environment wins).
+/// What `--help` lists after the options (also read from `./.env` or
+/// `~/.config/tubemail/.env`; the real environment wins).
 const ENV_HELP: &str = "Environment (also read from ./.env or ~/.config/tubemail/.env):
   TUBEMAIL_HUB_URL     the hub (default http://localhost:8004; --hub)
   TUBEMAIL_SECRET      the hub's secret (<data-dir>/secret), or
-  TUBEMAIL_TOKEN       a worker token for this worker
+  TUBEMAIL_TOKEN       a worker token for this worker; with neither and a
+                       loopback hub, the local hub's <data-dir>/secret
+  TUBEMAIL_DATA_DIR    that data dir (default $XDG_DATA_HOME/tubemail or
+                       ~/.local/share/tubemail, as the hub's)
   TM_WORKER_NAME       the worker's name (default <dir>-tm)
   TM_PERMISSION_MODE   claude's permission mode (default: default)
   TUBEMAIL_CLAUDE_BIN  the Claude Code binary (default: claude)
@@ -59,6 +63,9 @@ struct Cli {
     /// before it is terminated (else TM_STOP_GRACE_S, else 10).
     #[arg(long, value_name = "SECS", value_parser = manager::parse_grace)]
     stop_grace: Option<std::time::Duration>,
+    /// Write shell completions or the man page to stdout, and exit.
+    #[arg(long, hide = true, value_name = "WHAT")]
+    generate: Option<generate::Generate>,
     #[command(subcommand)]
     command: Option<Command>,
     /// Arguments passed to claude.
@@ -184,6 +191,13 @@ fn main() {
         std::process::exit(claude_tm::supervise::run(argv));
     }
     let cli = Cli::parse();
+    if let Some(what) = cli.generate {
+        if let Err(e) = generate::write(what, Cli::command(), &mut std::io::stdout().lock()) {
+            eprintln!("claude-tm: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
     init_logging(&cli);
     // One thread is plenty for a few sockets and a pty, and every worker
     // thread would cost a stack and a malloc arena for the worker's life.

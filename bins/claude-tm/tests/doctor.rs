@@ -296,3 +296,40 @@ async fn a_bad_worker_name() {
     );
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_hub_needs_no_configured_secret() {
+    let hub_dir = tempfile::tempdir().unwrap();
+    std::fs::write(hub_dir.path().join("secret"), format!("{SECRET}\n")).unwrap();
+    let hub = TestHub::start(hub_dir.path(), SECRET).await;
+    let case = Case::new("2.1.332");
+    let data_dir = hub_dir.path().to_str().unwrap();
+    let mut found = case.doctor(&hub.url, &[("TUBEMAIL_DATA_DIR", data_dir)]);
+    found.env_remove("TUBEMAIL_SECRET");
+    let (code, checks) = run(found).await;
+    assert_eq!(code, 0, "{checks:#?}");
+    let said = text_of(&checks, "secret");
+    assert!(
+        said.contains(&format!("{data_dir}/secret")) && !said.contains(SECRET),
+        "{said}"
+    );
+
+    // XDG_DATA_HOME leads there too; a hub elsewhere never gets the file's
+    // secret (nor is it looked for).
+    let xdg = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(xdg.path().join("tubemail")).unwrap();
+    std::fs::write(xdg.path().join("tubemail/secret"), SECRET).unwrap();
+    let mut found = case.doctor(&hub.url, &[("XDG_DATA_HOME", xdg.path().to_str().unwrap())]);
+    found.env_remove("TUBEMAIL_SECRET");
+    assert_eq!(run(found).await.0, 0);
+    let elsewhere = hub.url.replace("127.0.0.1", "127.0.0.1.nip.invalid");
+    let mut not_local = case.doctor(&elsewhere, &[("TUBEMAIL_DATA_DIR", data_dir)]);
+    not_local.env_remove("TUBEMAIL_SECRET");
+    let (_, checks) = run(not_local).await;
+    let said = text_of(&checks, "secret");
+    assert!(
+        said.contains("no TUBEMAIL_TOKEN or TUBEMAIL_SECRET") && !said.contains(data_dir),
+        "{said}"
+    );
+    hub.stop().await;
+}

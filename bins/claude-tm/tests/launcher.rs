@@ -133,3 +133,61 @@ async fn restarts_with_continue_and_stops_on_request() {
     );
     hub.stop().await;
 }
+
+/// Nothing configured, a hub on this machine: the launcher takes the hub's
+/// secret from its data dir, says so in one line before claude has the
+/// terminal, and its manager gets it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_hub_s_secret_is_found_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("proj");
+    std::fs::create_dir(&project).unwrap();
+    let fake = common::script(dir.path().join("fake-claude"), FAKE_CLAUDE);
+    let data = dir.path().join("hub");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("secret"), format!("{SECRET}\n")).unwrap();
+    let hub = common::TestHub::start(&data, SECRET).await;
+    let runtime = dir.path().join("run");
+    std::fs::create_dir(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let launcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-tm"))
+        .args(["--hub", &hub.url])
+        .current_dir(&project)
+        .env_remove("TUBEMAIL_SECRET")
+        .env_remove("TUBEMAIL_TOKEN")
+        .env_remove("TM_WORKER_NAME")
+        .env_remove("TM_FORCE")
+        .env("TUBEMAIL_DATA_DIR", &data)
+        .env("HOME", dir.path())
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("TUBEMAIL_CLAUDE_BIN", &fake)
+        .env("TUBEMAIL_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let worker: WorkerName = "proj-tm".parse().unwrap();
+    let mgr = worker.manager().unwrap();
+    let engine = hub.state.engine.clone();
+    common::eventually("the manager online", Duration::from_secs(15), async || {
+        engine.worker(&mgr).filter(|w| w.online).map(|_| ())
+    })
+    .await;
+    engine
+        .control(&worker, "force_stop".into(), "force_stop")
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(15), launcher.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let said = format!(
+        "claude-tm: using the local hub's secret from {}",
+        data.join("secret").display()
+    );
+    assert_eq!(err.matches(&said).count(), 1, "{err}");
+    assert!(!err.contains(SECRET), "{err}");
+    hub.stop().await;
+}

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use base64::Engine as _;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tubemail_hub::{Hub, Options};
+
+mod generate;
 
 /// The TubeMail hub: messages, events, permissions and control for fleets
 /// of Claude Code workers, on one port.
@@ -46,6 +48,9 @@ struct Args {
     /// Log filter (tracing env-filter syntax, e.g. `info`, `tubemail_hub=debug`).
     #[arg(long, env = "TUBEMAIL_LOG", default_value = "info")]
     log: String,
+    /// Write shell completions or the man page to stdout, and exit.
+    #[arg(long, hide = true, value_name = "WHAT")]
+    generate: Option<generate::Generate>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -148,6 +153,10 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<()> {
     let args = Args::parse();
+    if let Some(what) = args.generate {
+        return generate::write(what, Args::command(), &mut std::io::stdout().lock())
+            .context("failed to write to stdout");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?,

@@ -195,8 +195,12 @@ fn proxied(req: &Request) -> bool {
 ///   pending prompts, as the manager reads them) and `GET /api/whoami`.
 /// * A read-only operator token: `GET`/`HEAD` under `/api` (not
 ///   `/api/tokens`) and `GET /metrics`.
+/// * An operator token (an orchestrator's): every method under `/api`
+///   (not `/api/tokens`), MCP (`/mcp`, `/mcp/`) and `GET /metrics`.
 ///
-/// Nothing else: no other worker, no MCP, no state change outside `W`.
+/// Nothing else: no other worker, no MCP for the first two, no state change
+/// outside `W`; only the shared secret manages tokens or acts on the
+/// worker-side routes of any worker.
 fn authorize(
     scope: &Scope,
     method: &axum::http::Method,
@@ -235,6 +239,18 @@ fn authorize(
                 Err(ApiError::forbidden(format!(
                     "this token may only act as worker {me:?} (and {manager:?})"
                 )))
+            }
+        }
+        Scope::Operator { .. } => {
+            let tokens = path == "/api/tokens" || path.starts_with("/api/tokens/");
+            let api = path.starts_with("/api/") && !tokens;
+            let mcp = path == "/mcp" || path.starts_with("/mcp/");
+            if api || mcp || (read && path == "/metrics") {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden(
+                    "operator token: the operator API under /api (not /api/tokens), MCP and /metrics",
+                ))
             }
         }
         Scope::OperatorRo { .. } => {

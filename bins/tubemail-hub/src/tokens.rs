@@ -1,5 +1,5 @@
-//! Scoped credentials: per-worker tokens and read-only operator tokens,
-//! issued by the holder of the shared secret.
+//! Scoped credentials: per-worker tokens, operator tokens and read-only
+//! operator tokens, issued by the holder of the shared secret.
 //!
 //! A token reads `tmt_<id>_<secret>`: `id` (16 hex digits) finds the row,
 //! `secret` is 32 random bytes (URL-safe base64). Only the SHA-256 of the
@@ -31,13 +31,18 @@ pub enum TokenKind {
     /// Reads the operator API (GET under `/api`), changes nothing.
     #[serde(rename = "operator-ro")]
     OperatorRo,
+    /// Drives workers as an orchestrator does: the operator API and MCP,
+    /// but no tokens and no worker-side (`/tubemail/*`) routes.
+    #[serde(rename = "operator")]
+    Operator,
 }
 
 impl TokenKind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TokenKind::Worker => "worker",
             TokenKind::OperatorRo => "operator-ro",
+            TokenKind::Operator => "operator",
         }
     }
 
@@ -45,6 +50,7 @@ impl TokenKind {
         match s {
             "worker" => Some(TokenKind::Worker),
             "operator-ro" => Some(TokenKind::OperatorRo),
+            "operator" => Some(TokenKind::Operator),
             _ => None,
         }
     }
@@ -67,6 +73,11 @@ pub enum Scope {
         /// Token id.
         id: String,
     },
+    /// An operator token.
+    Operator {
+        /// Token id.
+        id: String,
+    },
 }
 
 /// A token as listed (never the token itself).
@@ -74,7 +85,7 @@ pub enum Scope {
 pub struct TokenInfo {
     /// Id (use it to revoke).
     pub id: String,
-    /// `worker` or `operator-ro`.
+    /// `worker`, `operator-ro` or `operator`.
     pub kind: TokenKind,
     /// The worker a worker token acts as.
     pub worker: Option<String>,
@@ -265,6 +276,7 @@ impl Tokens {
                     worker: w.clone(),
                 },
                 (TokenKind::OperatorRo, _) => Scope::OperatorRo { id: id.to_owned() },
+                (TokenKind::Operator, _) => Scope::Operator { id: id.to_owned() },
                 (TokenKind::Worker, None) => return None,
             };
             entry.row.last_used_at = Some(now);
@@ -295,7 +307,11 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        for k in [TokenKind::Worker, TokenKind::OperatorRo] {
+        for k in [
+            TokenKind::Worker,
+            TokenKind::OperatorRo,
+            TokenKind::Operator,
+        ] {
             assert_eq!(TokenKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(TokenKind::parse("admin"), None);

@@ -107,6 +107,7 @@ async fn issue_list_revoke_and_bad_input() {
         (json!({"kind": "worker", "worker": "../x"}), 400),
         (json!({"kind": "worker", "worker": "my w-manager"}), 400),
         (json!({"kind": "operator-ro", "worker": "w"}), 400),
+        (json!({"kind": "operator", "worker": "w"}), 400),
         (
             json!({"kind": "operator-ro", "label": "x".repeat(201)}),
             400,
@@ -177,6 +178,11 @@ fn expected_allowed(kind: &str, method: &str, path: &str) -> bool {
             read && ((path.starts_with("/api/") && !path.starts_with("/api/tokens"))
                 || path == "/metrics")
         }
+        "operator" => {
+            (path.starts_with("/api/") && !path.starts_with("/api/tokens"))
+                || path.starts_with("/mcp")
+                || (read && path == "/metrics")
+        }
         _ => false,
     }
 }
@@ -189,6 +195,7 @@ async fn auth_matrix_per_token_kind_from_the_route_table() {
     let (_, w_tok) = issue(&c, json!({"kind": "worker", "worker": "w"})).await;
     let (_, other_tok) = issue(&c, json!({"kind": "worker", "worker": "other"})).await;
     let (_, op_tok) = issue(&c, json!({"kind": "operator-ro"})).await;
+    let (_, orch_tok) = issue(&c, json!({"kind": "operator"})).await;
     let (revoked_id, revoked_tok) = issue(&c, json!({"kind": "operator-ro"})).await;
     c.call("DELETE", &format!("/api/tokens/{revoked_id}"), None)
         .await;
@@ -218,6 +225,7 @@ async fn auth_matrix_per_token_kind_from_the_route_table() {
             ("worker-w", &w_tok),
             ("worker-other", &other_tok),
             ("operator-ro", &op_tok),
+            ("operator", &orch_tok),
             ("revoked", &revoked_tok),
         ] {
             let s = status(&c, method, path, tok).await;
@@ -234,6 +242,10 @@ async fn auth_matrix_per_token_kind_from_the_route_table() {
     // The matrix really let each kind through somewhere.
     assert!(allowed_counts["worker-w"] >= 12, "{allowed_counts:?}");
     assert!(allowed_counts["operator-ro"] >= 15, "{allowed_counts:?}");
+    assert!(
+        allowed_counts["operator"] > allowed_counts["operator-ro"],
+        "{allowed_counts:?}"
+    );
     // A refusal is JSON saying why, with 403 (not 401).
     let r = c
         .http

@@ -1,13 +1,54 @@
-//! Human-readable tables.
+//! Human-readable text, and the JSON printer.
 
 use std::fmt::Write;
 
 use serde_json::Value;
-use tubemail_client::StreamEvent;
+use tubemail_client::core::recording::{FramesResponse, RecordingStatus};
 use tubemail_client::core::{
-    Event, PendingPermission, Presence, StateSignal, WorkerName, WorkerState, WorkerStatus,
-    WorkerSummary,
+    Event, Flow, Health, HubConfig, PendingPermission, Presence, RunLog, StateSignal, WorkerName,
+    WorkerState, WorkerStatus, WorkerSummary,
 };
+use tubemail_client::{StreamEvent, TokenInfo};
+
+/// Prints `v` as pretty JSON on stdout.
+pub fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Now, in epoch seconds (the hub's timestamps).
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// How long ago `then` was, in a word or two: `12 s`, `3 min`, `2 h`,
+/// `4 days` (`0` or a future time: `now`).
+pub fn ago(then: f64, now: f64) -> String {
+    if then <= 0.0 || now - then < 1.0 {
+        return "now".into();
+    }
+    let s = (now - then) as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86400 => format!("{} h", s / 3600),
+        86400..172800 => "1 day".into(),
+        _ => format!("{} days", s / 86400),
+    }
+}
+
+/// `then` as `3 min ago`, or `never` for none.
+fn when(then: Option<f64>, now: f64) -> String {
+    match then {
+        Some(t) if t > 0.0 => match ago(t, now).as_str() {
+            "now" => "just now".into(),
+            a => format!("{a} ago"),
+        },
+        _ => "never".into(),
+    }
+}
 
 fn state(s: WorkerState) -> &'static str {
     match s {
@@ -37,29 +78,38 @@ fn line(s: &str, max: usize) -> String {
     }
 }
 
-/// The roster (managers folded into their worker's row).
-pub fn workers(all: &[WorkerSummary]) -> String {
+/// The roster (managers left out: each acts for its worker).
+pub fn workers(all: &[WorkerSummary], now: f64) -> String {
     let shown: Vec<&WorkerSummary> = all.iter().filter(|w| !w.name.is_manager()).collect();
     if shown.is_empty() {
         return "no workers yet — start one with `claude-tm` in a project directory\n".into();
     }
     let mut out = format!(
-        "{:<28} {:<8} {:<19} {:>4} {:>7}  {}\n",
-        "WORKER", "PRESENCE", "STATE", "PEND", "EVENTS", "DIRECTORY"
+        "{:<28} {:<36} {:>4} {:>7}  {}\n",
+        "WORKER", "STATE", "PEND", "EVENTS", "DIRECTORY"
     );
     for w in shown {
         let _ = writeln!(
             out,
-            "{:<28} {:<8} {:<19} {:>4} {:>7}  {}",
+            "{:<28} {:<36} {:>4} {:>7}  {}",
             w.name.as_str(),
-            presence(w.presence),
-            state(w.state),
+            presence_state(w.presence, w.state, w.state_reason.since, now),
             w.pending_count,
             w.event_count,
             w.cwd
         );
     }
     out
+}
+
+/// `online, idle since 3 min`.
+pub fn presence_state(p: Presence, s: WorkerState, since: f64, now: f64) -> String {
+    let state = state(s).replace('_', " ");
+    match ago(since, now).as_str() {
+        "now" if since <= 0.0 => format!("{}, {state}", presence(p)),
+        "now" => format!("{}, {state} since just now", presence(p)),
+        a => format!("{}, {state} since {a}", presence(p)),
+    }
 }
 
 /// Why a worker is in its state, in words.
@@ -195,6 +245,156 @@ pub fn stream_event(ev: &StreamEvent) -> String {
     format!("{id}  {worker:<24} {:<19} {text}", ev.event)
 }
 
+/// Flows, one per line.
+pub fn flows(flows: &[Flow], now: f64) -> String {
+    if flows.is_empty() {
+        return "no flows yet — save one with `tubemail flows save NAME --body TEXT`\n".into();
+    }
+    let mut out = format!(
+        "{:<24} {:<24} {:<14} {}\n",
+        "FLOW", "WORKER", "LAST RUN", "MESSAGE"
+    );
+    for f in flows {
+        let worker = f.default_worker.as_ref().map_or("-", WorkerName::as_str);
+        let _ = writeln!(
+            out,
+            "{:<24} {:<24} {:<14} {}",
+            f.name.as_str(),
+            worker,
+            when(f.last_run_at, now),
+            line(&f.body, 60)
+        );
+    }
+    out
+}
+
+/// One flow, its message whole.
+pub fn flow(f: &Flow, now: f64) -> String {
+    let worker = f
+        .default_worker
+        .as_ref()
+        .map_or("none (a run must name one)", WorkerName::as_str);
+    format!(
+        "flow {}\nworker: {worker}\nupdated: {}\nlast run: {}\n\n{}\n",
+        f.name.as_str(),
+        when(Some(f.updated_at), now),
+        when(f.last_run_at, now),
+        f.body
+    )
+}
+
+/// A run and its worker's events.
+pub fn run_log(r: &RunLog, now: f64) -> String {
+    let finished = match r.finished_at {
+        Some(t) => format!("finished {}", when(Some(t), now)),
+        None => "not finished".into(),
+    };
+    let mut out = format!(
+        "run {} of flow {} on {}: started {}, {finished}\n",
+        r.run_id,
+        r.flow_name.as_str(),
+        r.worker,
+        when(Some(r.started_at), now)
+    );
+    out.push_str(&events(&r.events));
+    out
+}
+
+/// Tokens, one per line (never the tokens themselves).
+pub fn tokens(tokens: &[TokenInfo], now: f64) -> String {
+    if tokens.is_empty() {
+        return "no tokens — issue one with `tubemail tokens create worker NAME`\n".into();
+    }
+    let mut out = format!(
+        "{:<18} {:<12} {:<24} {:<9} {:<14} {:<14} {}\n",
+        "ID", "KIND", "WORKER", "STATE", "CREATED", "LAST USED", "LABEL"
+    );
+    for t in tokens {
+        let _ = writeln!(
+            out,
+            "{:<18} {:<12} {:<24} {:<9} {:<14} {:<14} {}",
+            t.id,
+            t.kind.as_str(),
+            t.worker.as_deref().unwrap_or("-"),
+            if t.revoked { "revoked" } else { "live" },
+            when(Some(t.created_at), now),
+            when(t.last_used_at, now),
+            t.label
+        );
+    }
+    out
+}
+
+/// Recording state and files.
+pub fn recording(r: &RecordingStatus, now: f64) -> String {
+    let mut out = format!(
+        "{}: recording {} ({} files kept, rotated at {} bytes)\n",
+        r.worker,
+        if r.enabled { "on" } else { "off" },
+        r.keep_files,
+        r.max_bytes_per_file
+    );
+    for f in &r.files {
+        let active = if f.active { "  (being written)" } else { "" };
+        let _ = writeln!(
+            out,
+            "  {}  {} bytes, written {}{active}",
+            f.cast_path,
+            f.size_bytes,
+            when(Some(f.modified), now)
+        );
+    }
+    out
+}
+
+/// Recorded frames: the time, then the text.
+pub fn frames(f: &FramesResponse) -> String {
+    let mut out = String::new();
+    for fr in &f.frames {
+        let _ = writeln!(out, "{}  {}", fr.t, line(&fr.delta, 120));
+    }
+    if f.truncated {
+        out.push_str("(more frames: narrow with --since/--until or raise --limit)\n");
+    }
+    if f.frames.is_empty() {
+        out.push_str("no frames recorded in that range\n");
+    }
+    out
+}
+
+/// Hub settings.
+pub fn settings(c: &HubConfig) -> String {
+    format!(
+        "recording-enabled-by-default  {}\nrecording-max-bytes-per-file  {}\nrecording-keep-files          {}\n",
+        c.recording_enabled_by_default, c.recording_max_bytes_per_file, c.recording_keep_files
+    )
+}
+
+/// Hub health.
+pub fn health(h: &Health) -> String {
+    let restart = if h.safe_to_restart {
+        "safe to restart"
+    } else {
+        "not safe to restart now"
+    };
+    let sha = if h.git_sha.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", h.git_sha)
+    };
+    format!(
+        "{} {}{sha}: {}, up {}; {} of {} workers online, {} pending prompts; {:.0} MB on disk; {restart}\n",
+        h.service,
+        h.version,
+        h.status,
+        h.uptime,
+        h.workers_online,
+        h.workers_total,
+        h.pending_permissions,
+        h.disk_mb
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +417,37 @@ mod tests {
             serde_json::json!({"worker": "a-tm", "condition": {"signal": "blocked", "detail": "Pick one"}}),
         ));
         assert!(cond.ends_with("blocked: Pick one"), "{cond}");
+    }
+
+    #[test]
+    fn times_read_as_words() {
+        assert_eq!(ago(0.0, 100.0), "now");
+        assert_eq!(ago(99.5, 100.0), "now");
+        assert_eq!(ago(88.0, 100.0), "12 s");
+        assert_eq!(ago(1000.0, 1000.0 + 185.0), "3 min");
+        assert_eq!(ago(0.5, 7300.0), "2 h");
+        assert_eq!(ago(1.0, 1.0 + 86400.0 * 1.5), "1 day");
+        assert_eq!(ago(1.0, 1.0 + 86400.0 * 4.0), "4 days");
+        assert_eq!(
+            presence_state(Presence::Online, WorkerState::Idle, 1000.0, 1185.0),
+            "online, idle since 3 min"
+        );
+        assert_eq!(
+            presence_state(
+                Presence::Offline,
+                WorkerState::WaitingPermission,
+                1000.0,
+                1000.2
+            ),
+            "offline, waiting permission since just now"
+        );
+        assert_eq!(
+            presence_state(Presence::Exited, WorkerState::Unknown, 0.0, 5.0),
+            "exited, unknown"
+        );
+        assert_eq!(when(None, 5.0), "never");
+        assert_eq!(when(Some(4.5), 5.0), "just now");
+        assert_eq!(when(Some(1.0), 121.0), "2 min ago");
     }
 
     #[test]

@@ -77,6 +77,7 @@ async fn shell_commands_against_a_real_hub() {
             .unwrap(),
     );
     assert_eq!(sent["routed_to"], "worker (tubemail channel)");
+    assert_eq!(sent["queued"], true);
     let again = json(
         &run(&["send", "proj-tm", "x", "--key", "k", "--json"])
             .await
@@ -166,6 +167,92 @@ async fn shell_commands_against_a_real_hub() {
     assert_eq!(first["event"], "channel_event");
     assert_eq!(first["data"]["content"], "hello there");
     assert_eq!(first["id"], sent["event_id"]);
+
+    state.shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+}
+
+/// A message the worker cannot have yet is stored, said to be queued on
+/// stderr, and `--strict` makes that exit 3; a worker that is there gets
+/// it with exit 0 either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_queued_is_said_and_strict_exits_3() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let send = |args: &[&str]| {
+        let (u, args) = (
+            url.clone(),
+            args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            tubemail(&u, &args)
+        })
+    };
+
+    let queued = send(&["send", "later-tm", "hi", "--queue"]).await.unwrap();
+    assert_eq!(queued.status.code(), Some(0));
+    let warned = String::from_utf8_lossy(&queued.stderr);
+    assert!(
+        warned.contains("warning: no worker named later-tm has registered")
+            && warned.contains("queued"),
+        "{warned}"
+    );
+    let strict = send(&["send", "later-tm", "again", "--queue", "--strict", "--json"])
+        .await
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(3), "{strict:?}");
+    let receipt: Value = serde_json::from_slice(&strict.stdout).unwrap();
+    assert_eq!(receipt["queued"], true);
+    assert!(receipt["event_id"].is_string());
+    assert!(
+        receipt["queued_reason"]
+            .as_str()
+            .unwrap()
+            .contains("has registered"),
+        "{receipt}"
+    );
+    // Without --queue a name the hub does not know is still refused (1).
+    let refused = send(&["send", "typo-tm", "x", "--strict"]).await.unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+
+    // Online (registered, its stream open): delivered, exit 0, no warning.
+    let c = tubemail_client::Client::builder()
+        .url(&url)
+        .secret(SECRET)
+        .build()
+        .unwrap();
+    let w: tubemail_core::WorkerName = "later-tm".parse().unwrap();
+    let reg = tubemail_core::api::RegisterRequest {
+        cwd: "/work/later".into(),
+        pid: Some(1),
+        forwarder_version: None,
+        permission_mode: None,
+    };
+    c.register(&w, &reg).await.unwrap();
+    let mut stream = c.worker_stream(&w, None).await.unwrap();
+    let drain = tokio::spawn(async move { while stream.next().await.is_some() {} });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !state.engine.worker(&w).is_some_and(|s| s.online) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker comes online"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivered = send(&["send", "later-tm", "now", "--strict", "--json"])
+        .await
+        .unwrap();
+    assert_eq!(delivered.status.code(), Some(0), "{delivered:?}");
+    let receipt: Value = serde_json::from_slice(&delivered.stdout).unwrap();
+    assert_eq!(receipt["queued"], false);
+    assert!(receipt["queued_reason"].is_null());
+    assert!(delivered.stderr.is_empty(), "{delivered:?}");
+    drain.abort();
 
     state.shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;

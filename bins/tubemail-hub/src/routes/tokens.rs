@@ -53,16 +53,19 @@ pub fn add(api: Api) -> Api {
 }
 
 /// `POST /api/tokens`. The schema says what the handler enforces: a
-/// worker token names its worker, an operator-ro token names none.
+/// worker token names its worker, an operator or operator-ro token names
+/// none.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
     {"properties": {"kind": {"const": "worker"}}, "required": ["worker"]},
     {"properties": {"kind": {"const": "operator-ro"}}, "not": {"required": ["worker"]}},
+    {"properties": {"kind": {"const": "operator"}}, "not": {"required": ["worker"]}},
 ]))]
 pub struct IssueRequest {
-    /// `worker` (acts as one worker and its manager) or `operator-ro`
-    /// (GET under /api only).
+    /// `worker` (acts as one worker and its manager), `operator-ro` (GET
+    /// under /api only) or `operator` (the operator API and MCP, no
+    /// tokens: for an orchestrator).
     kind: TokenKind,
     /// The worker a `worker` token acts as (required for that kind, refused
     /// for the other).
@@ -103,7 +106,8 @@ pub struct RevokeResponse {
 /// `GET /api/whoami`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct WhoAmI {
-    /// `secret` (the shared secret: everything), `worker` or `operator-ro`.
+    /// `secret` (the shared secret: everything), `worker`, `operator-ro`
+    /// or `operator`.
     kind: String,
     /// The token's id (absent for the shared secret).
     id: Option<String>,
@@ -156,11 +160,12 @@ async fn issue(
             }
             Some(w)
         }
-        (TokenKind::OperatorRo, None) => None,
-        (TokenKind::OperatorRo, Some(_)) => {
-            return Err(ApiError::bad_request(
-                "an operator-ro token is not tied to a worker: leave out `worker`",
-            ));
+        (TokenKind::OperatorRo | TokenKind::Operator, None) => None,
+        (kind @ (TokenKind::OperatorRo | TokenKind::Operator), Some(_)) => {
+            return Err(ApiError::bad_request(format!(
+                "an {} token is not tied to a worker: leave out `worker`",
+                kind.as_str()
+            )));
         }
     };
     let (info, token) = s
@@ -210,6 +215,11 @@ async fn whoami(scope: Option<Extension<Scope>>) -> ApiResult<Json<WhoAmI>> {
         },
         Scope::OperatorRo { id } => WhoAmI {
             kind: "operator-ro".into(),
+            id: Some(id),
+            worker: None,
+        },
+        Scope::Operator { id } => WhoAmI {
+            kind: "operator".into(),
             id: Some(id),
             worker: None,
         },

@@ -1,0 +1,271 @@
+//! The operator's housekeeping: scoped tokens, terminal recordings and
+//! flow runs.
+
+use std::fmt;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tubemail_core::recording::{FramesResponse, RecordingStatus};
+use tubemail_core::{Timestamp, WorkerName};
+
+use crate::client::{Client, seg};
+use crate::error::{Error, Result};
+
+/// What a scoped token may do (the hub's `/api/tokens` kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TokenKind {
+    /// Acts as one worker and its manager only (what `claude-tm` needs).
+    #[serde(rename = "worker")]
+    Worker,
+    /// Reads the operator API (`GET` under `/api`, not `/api/tokens`) and
+    /// `/metrics`; changes nothing, and has no MCP.
+    #[serde(rename = "operator-ro")]
+    OperatorRo,
+    /// Drives workers as an orchestrator does: the operator API and MCP,
+    /// but no tokens and no worker-side routes.
+    #[serde(rename = "operator")]
+    Operator,
+}
+
+impl TokenKind {
+    /// The wire name: `worker`, `operator-ro` or `operator`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Worker => "worker",
+            TokenKind::OperatorRo => "operator-ro",
+            TokenKind::Operator => "operator",
+        }
+    }
+}
+
+impl fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A token as the hub lists it (never the token itself).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// Id (to revoke it).
+    pub id: String,
+    /// What it may do.
+    pub kind: TokenKind,
+    /// The worker a worker token acts as.
+    pub worker: Option<String>,
+    /// Label given at issue.
+    pub label: String,
+    /// Issue time (Unix seconds).
+    pub created_at: Timestamp,
+    /// Last successful use (Unix seconds, saved about once a minute).
+    pub last_used_at: Option<Timestamp>,
+    /// A revoked token authenticates nothing.
+    pub revoked: bool,
+}
+
+/// A token just issued: the only time the hub shows it. `Debug` leaves the
+/// token out.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct IssuedToken {
+    /// Pass it as `Authorization: Bearer <token>` (or `TUBEMAIL_TOKEN`).
+    pub token: String,
+    /// Its description.
+    #[serde(flatten)]
+    pub info: TokenInfo,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the presented credential is (`GET /api/whoami`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    /// `secret` (the shared secret: everything), `worker`, `operator-ro`
+    /// or `operator`.
+    pub kind: String,
+    /// The token's id (none for the shared secret).
+    pub id: Option<String>,
+    /// The worker a worker token acts as.
+    pub worker: Option<String>,
+}
+
+/// Which recorded frames to read (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FramesFilter {
+    /// ISO-8601 time or epoch seconds, inclusive.
+    pub since: Option<String>,
+    /// ISO-8601 time or epoch seconds, exclusive.
+    pub until: Option<String>,
+    /// A regular expression the frame's text must match.
+    pub grep: Option<String>,
+    /// At most this many (the hub clamps to 1–2000; default 200).
+    pub limit: Option<u32>,
+}
+
+/// `k=v&…` of the given pairs, values percent-encoded.
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let q: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect();
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Client {
+    /// `GET /api/whoami`, typed.
+    pub async fn who_am_i(&self) -> Result<WhoAmI> {
+        self.get("/api/whoami").await
+    }
+
+    /// Every issued token, revoked ones too (shared secret only: another
+    /// credential gets [`Error::Server`] 403).
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        #[derive(Deserialize)]
+        struct Tokens {
+            tokens: Vec<TokenInfo>,
+        }
+        Ok(self.get::<Tokens>("/api/tokens").await?.tokens)
+    }
+
+    /// Issues a scoped token; a [`TokenKind::Worker`] token needs `worker`,
+    /// the operator kinds take none ([`Error::BadRequest`] otherwise).
+    pub async fn issue_token(
+        &self,
+        kind: TokenKind,
+        worker: Option<&WorkerName>,
+        label: &str,
+    ) -> Result<IssuedToken> {
+        let mut body = json!({"kind": kind, "label": label});
+        if let Some(w) = worker {
+            body["worker"] = json!(w);
+        }
+        self.post("/api/tokens", &body).await
+    }
+
+    /// Revokes a token at once; `false` when it was revoked already
+    /// ([`Error::NotFound`] for an unknown id).
+    pub async fn revoke_token(&self, id: &str) -> Result<bool> {
+        let v: Value = self
+            .call(
+                Method::DELETE,
+                &format!("/api/tokens/{}", encode(id)),
+                None::<&Value>,
+                false,
+            )
+            .await?;
+        v["revoked"]
+            .as_bool()
+            .ok_or_else(|| Error::Decode(format!("revoke_token: {v}")))
+    }
+
+    /// Recording state and files of a worker.
+    pub async fn recording(&self, w: &WorkerName) -> Result<RecordingStatus> {
+        self.get(&format!("/api/workers/{}/recording", seg(w.as_str())))
+            .await
+    }
+
+    /// Turns recording of a worker's terminal on or off
+    /// ([`Error::NotFound`] for a worker the hub does not know).
+    pub async fn set_recording(&self, w: &WorkerName, enabled: bool) -> Result<RecordingStatus> {
+        self.post(
+            &format!("/api/workers/{}/recording", seg(w.as_str())),
+            &json!({"enabled": enabled}),
+        )
+        .await
+    }
+
+    /// Recorded text frames, oldest first.
+    pub async fn recording_frames(
+        &self,
+        w: &WorkerName,
+        filter: &FramesFilter,
+    ) -> Result<FramesResponse> {
+        let q = query(&[
+            ("since", filter.since.clone()),
+            ("until", filter.until.clone()),
+            ("grep", filter.grep.clone()),
+            ("limit", filter.limit.map(|l| l.to_string())),
+        ]);
+        self.get(&format!(
+            "/api/workers/{}/recording/frames{q}",
+            seg(w.as_str())
+        ))
+        .await
+    }
+
+    /// Marks a flow run finished; returns when ([`Error::NotFound`] for an
+    /// unknown run).
+    pub async fn finish_run(&self, run_id: &str) -> Result<Timestamp> {
+        let v: Value = self
+            .post(
+                &format!("/api/flows/runs/{}/finish", encode(run_id)),
+                &json!({}),
+            )
+            .await?;
+        crate::client::soft(&v)?;
+        v["finished_at"]
+            .as_f64()
+            .ok_or_else(|| Error::Decode(format!("finish_run: {v}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_encoded() {
+        assert_eq!(query(&[("a", None)]), "");
+        assert_eq!(
+            query(&[
+                ("grep", Some("a b&c=d/é".into())),
+                ("limit", Some("5".into()))
+            ]),
+            "?grep=a%20b%26c%3Dd%2F%C3%A9&limit=5"
+        );
+    }
+
+    #[test]
+    fn an_issued_token_is_not_in_debug_output() {
+        let t = IssuedToken {
+            token: "tmt_abc_secretpart".into(),
+            info: TokenInfo {
+                id: "abc".into(),
+                kind: TokenKind::Worker,
+                worker: Some("a-tm".into()),
+                label: String::new(),
+                created_at: 0.0,
+                last_used_at: None,
+                revoked: false,
+            },
+        };
+        assert!(!format!("{t:?}").contains("secretpart"));
+        assert_eq!(
+            serde_json::to_value(&t).ok().map(|v| v["kind"].clone()),
+            Some(json!("worker"))
+        );
+    }
+}
