@@ -865,9 +865,19 @@ impl Term {
         if g.origin {
             out.extend_from_slice(b"\x1b[?6h");
         }
-        // The cursor, absolute (origin mode only clamps it to the region,
-        // which it is in).
-        let cursor_row = if g.origin { g.row - g.top } else { g.row };
+        // The cursor: CUP, which origin mode counts from the region's top.
+        // A VPA can leave it outside the region in origin mode (VPA ignores
+        // origin mode here, as in the vt100 model), where no CUP reaches:
+        // VPA and CHA then, both absolute.
+        let place = |out: &mut Vec<u8>, col: u16| {
+            if !g.origin {
+                cup(out, g.row, col);
+            } else if (g.top..=g.bottom).contains(&g.row) {
+                cup(out, g.row - g.top, col);
+            } else {
+                let _ = write_bytes(out, format_args!("\x1b[{}d\x1b[{}G", g.row + 1, col + 1));
+            }
+        };
         if g.col >= g.ncols {
             // Past the last column (the next character wraps): draw the
             // last character again to get there.
@@ -876,7 +886,7 @@ impl Term {
             if row.cells[usize::from(col)].cont() && col > 0 {
                 col -= 1;
             }
-            cup(&mut out, cursor_row, col);
+            place(&mut out, col);
             let cell = row.cells[usize::from(col)];
             if cell.pen != pen {
                 cell.pen.write_sgr(&mut out);
@@ -889,7 +899,7 @@ impl Term {
                 out.extend_from_slice(extra.as_bytes());
             }
         } else {
-            cup(&mut out, cursor_row, g.col);
+            place(&mut out, g.col);
         }
         if pen != self.pen {
             self.pen.write_sgr(&mut out);

@@ -296,3 +296,17 @@ proptest! {
         prop_assert_eq!(vt100_text(reference.screen()), ours.text());
     }
 }
+
+/// Found by the property above: after VPA (`CSI d`, which ignores origin
+/// mode here as in the vt100 model) put the cursor above the scroll region
+/// in origin mode, the repaint's arithmetic underflowed.
+#[test]
+fn a_repaint_with_the_cursor_above_the_origin_region() {
+    for (rows, cols) in [(20, 1), (1, 20), (20, 20)] {
+        let mut ours = Screen::new(Size { rows, cols }).unwrap();
+        ours.feed(b"\x1b[?6h\x1b[4;5r\x1b[0dX");
+        let mut reference = vt100::Parser::new(nz(rows), nz(cols), 0);
+        reference.process(&ours.repaint());
+        assert_eq!(vt100_text(reference.screen()), ours.text(), "{rows}x{cols}");
+    }
+}
