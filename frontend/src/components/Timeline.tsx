@@ -207,9 +207,6 @@ function Windowed(props: {
   const positions = useRef(new Map<string, number>());
   const follow = useRef(true);
   const [following, setFollowing] = useState(true);
-  const anchor = useRef<{ key: string; delta: number } | null>(null);
-  const itemsRef = useRef(items);
-  itemsRef.current = items;
   const [view, setView] = useState({ top: 0, height: 600, width: 600 });
   const [, remeasured] = useReducer((n: number) => n + 1, 0);
 
@@ -257,10 +254,6 @@ function Windowed(props: {
     const f = atBottom(el.scrollTop, el.clientHeight, el.scrollHeight);
     follow.current = f;
     setFollowing(f);
-    const y = el.scrollTop - MARKER_H;
-    const i = index.current.indexAt(y);
-    const key = itemsRef.current[i]?.key;
-    anchor.current = key ? { key, delta: y - index.current.offsetOf(i) } : null;
     setView((v) => (v.top === el.scrollTop ? v : { ...v, top: el.scrollTop }));
   }, []);
 
@@ -281,29 +274,42 @@ function Windowed(props: {
     return () => ro.disconnect();
   }, []);
 
-  // Measure what was rendered, then put the reader back where they were:
-  // at the bottom when following, else on the same row at the same spot
-  // (rows above that got measured, or a page put on top, move nothing).
+  // Measure what was rendered and keep the reader's rows still: at the
+  // bottom when following; otherwise content that grew above the viewport
+  // (a page put on top, rows above measured taller or shorter than their
+  // estimate) moves the scroll position by as much. Relative moves, so a
+  // scroll the reader made meanwhile is kept, never undone.
+  const topKey = useRef<string | null>(null);
   useLayoutEffect(() => {
     const el = scroller.current;
     if (!el) return;
+    const idx = index.current;
+    const viewTop = el.scrollTop - MARKER_H;
+    let adjust = 0;
+    const oldTop = topKey.current;
+    if (oldTop !== null && items.length > 0 && items[0].key !== oldTop) {
+      const i = positions.current.get(oldTop);
+      if (i !== undefined) adjust += idx.offsetOf(i);
+    }
+    topKey.current = items[0]?.key ?? null;
     let changed = false;
     for (const child of el.querySelectorAll<HTMLElement>('[data-key]')) {
       const key = child.dataset.key as string;
       const h = child.offsetHeight;
       heights.current.set(key, h);
       const i = positions.current.get(key);
-      if (i !== undefined && index.current.set(i, h)) changed = true;
+      if (i === undefined) continue;
+      const before = idx.height(i);
+      if (before === h) continue;
+      if (idx.offsetOf(i) < viewTop) adjust += h - before;
+      idx.set(i, h);
+      changed = true;
     }
     if (follow.current) {
       const bottom = el.scrollHeight - el.clientHeight;
       if (Math.abs(el.scrollTop - bottom) > 1) el.scrollTop = bottom;
-    } else if (anchor.current) {
-      const i = positions.current.get(anchor.current.key);
-      if (i !== undefined) {
-        const want = MARKER_H + index.current.offsetOf(i) + anchor.current.delta;
-        if (Math.abs(el.scrollTop - want) > 1) el.scrollTop = want;
-      }
+    } else if (adjust !== 0) {
+      el.scrollTop += adjust;
     }
     if (changed) remeasured();
     if (el.scrollTop !== view.top) setView((v) => ({ ...v, top: el.scrollTop }));
