@@ -278,6 +278,47 @@ describe('worker timeline', () => {
     await page.close();
   });
 
+  test('a long timeline opens at its newest event and pages back to its first', async () => {
+    const w = await hub.worker('long-tm', { cwd: '/home/dev/long' });
+    const jobs = Array.from({ length: 700 }, (_, i) => i);
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (jobs.length) {
+          const i = jobs.shift();
+          await hub.call('POST', '/api/workers/long-tm/send', { message: `note ${i}` + '\nmore'.repeat(i % 4) });
+        }
+      }),
+    );
+    const { page, apiCalls } = await openApp('/workers');
+    const timeline = await openTimeline(page, 'long-tm');
+    const scroller = timeline.locator('.tl-scroll');
+    const stored = await hub.call('GET', '/api/workers/long-tm/events?limit=1');
+    const newest = timeline.locator(`[data-event-id="${stored.events[0].event_id}"]`);
+    await newest.waitFor();
+    assert.ok(await newest.isVisible());
+    // Only the rows near the viewport are in the page.
+    assert.ok((await timeline.locator('[data-event-id]').count()) < 100);
+
+    // Up to the top: older pages come in, the first message is there.
+    await waitFor('the start of the timeline', async () => {
+      await scroller.evaluate((el) => (el.scrollTop = 0));
+      return (await timeline.locator('[data-older="done"]').count()) === 1 && (await scroller.evaluate((el) => el.scrollTop)) === 0;
+    });
+    await timeline.locator('[data-kind="inbound"] .tl-text', { hasText: /^note 0$/ }).waitFor();
+    assert.equal(await scroller.getAttribute('data-rows'), '700');
+    assert.ok(apiCalls.some((c) => c === 'GET /api/workers/long-tm/events'));
+
+    // Reading old messages, a new reply does not pull the view away; the
+    // button to the newest does.
+    const before = await scroller.evaluate((el) => el.scrollTop);
+    await w.outbound('a reply while you read');
+    await timeline.getByRole('button', { name: /Newest/ }).waitFor();
+    assert.equal(await scroller.evaluate((el) => el.scrollTop), before);
+    await timeline.getByRole('button', { name: /Newest/ }).click();
+    await timeline.locator('[data-kind="outbound"]', { hasText: 'a reply while you read' }).waitFor();
+    await page.close();
+  });
+
   test('a permission prompt and its answer appear in order', async () => {
     const w = await hub.worker('ask-tm', { cwd: '/home/dev/ask' });
     const { page } = await openApp('/workers');
@@ -358,6 +399,12 @@ describe('worker timeline', () => {
     assert.equal(await pane.locator('.term-host').count(), 0);
     assert.equal(await pane.locator('[data-status="live"]').count(), 0);
     await screenshot(page, 'no-terminal');
+    // The popped-out window says the same instead of an empty terminal.
+    const popout = await chrome.context.newPage();
+    await popout.goto(`${hub.base}/term/bare-tm`);
+    await popout.getByTestId('no-terminal').getByText('No manager has registered for bare-tm').waitFor();
+    assert.equal(await popout.locator('.term-host').count(), 0);
+    await popout.close();
 
     // A manager that goes away: the terminal gives way to the reason.
     await hub.worker('mgr-tm', { cwd: '/home/dev/mgr' });
