@@ -449,7 +449,11 @@ function StateBadge({ w }: { w: Worker }) {
 
 function Ago({ ts }: { ts: number }) {
   const text = useClock((now) => formatAgo(ts, now));
-  return <span className="muted">{text}</span>;
+  return (
+    <span className="muted ago" title={text}>
+      {text}
+    </span>
+  );
 }
 
 function ContextBar({ pct }: { pct: number | null }) {
