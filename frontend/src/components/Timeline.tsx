@@ -25,7 +25,7 @@ import { useToast } from './ui';
 
 /** Events per page: the first page fills any screen; older ones come as
  * the reader nears the top. */
-export const PAGE = 200;
+export const PAGE = 120;
 const OLDER_PAGE = 500;
 const OVERSCAN = 600;
 /** Rows from the top at which the next older page is asked for. */

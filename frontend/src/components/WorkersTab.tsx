@@ -209,9 +209,7 @@ export function WorkersTab({ fleet, selected, onOpen, hubVersion, counts }: Prop
               <tbody key={g.project}>
                 <tr className="group-row">
                   <th colSpan={COLUMNS.length} scope="rowgroup">
-                    <span className="group-label">
-                      {g.project} <span className="muted">· {g.workers.length}</span>
-                    </span>
+                    {g.project} <span className="muted">· {g.workers.length}</span>
                   </th>
                 </tr>
                 {g.workers.map((w) => (
@@ -511,18 +509,15 @@ function SendDialog(props: { worker: string; onClose: () => void; onSend: (text:
 }
 
 /** Which columns the table's scroller hides right now (left and right of
- * what shows), kept current on resize and scroll. The sticky name column
- * is never hidden. */
+ * what shows), kept current on resize and scroll. */
 function useHiddenColumns(wrap: RefObject<HTMLDivElement | null>, rows: number): { left: string[]; right: string[] } {
   const [hidden, setHidden] = useState<{ left: string[]; right: string[] }>({ left: [], right: [] });
   const measure = useCallback(() => {
     const el = wrap.current;
     if (!el) return;
     const ths = [...el.querySelectorAll<HTMLElement>('thead th[data-col]')];
-    const first = ths[0];
-    const sticky = first ? first.offsetWidth : 0;
-    const cols = ths.slice(1).map((th) => ({ label: th.dataset.col ?? '', left: th.offsetLeft, right: th.offsetLeft + th.offsetWidth }));
-    const next = columnsOutOfView(cols, el.scrollLeft, el.clientWidth, sticky);
+    const cols = ths.map((th) => ({ label: th.dataset.col ?? '', left: th.offsetLeft, right: th.offsetLeft + th.offsetWidth }));
+    const next = columnsOutOfView(cols, el.scrollLeft, el.clientWidth);
     setHidden((h) => (h.left.join() === next.left.join() && h.right.join() === next.right.join() ? h : next));
   }, [wrap]);
   useLayoutEffect(() => {
