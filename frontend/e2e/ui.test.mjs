@@ -340,6 +340,7 @@ describe('worker timeline', () => {
     // The idle/busy report is a state change on the timeline.
     await w.active(true);
     await timeline.locator('[data-kind="notice"]', { hasText: 'busy' }).waitFor();
+    await screenshot(page, 'timeline-permission');
     await page.close();
   });
 

@@ -88,6 +88,26 @@ export function Timeline({ worker, fleet }: { worker: string; fleet: Fleet }) {
     };
   }, [worker, fleet.subscribe, refreshStatus]);
 
+  // The global stream resumes where it left off, so events are not missed
+  // across a blip; when it had to start afresh (the hub lost our place),
+  // the newest page fills what went past meanwhile.
+  const wasLive = useRef(fleet.status === 'live');
+  useEffect(() => {
+    const live = fleet.status === 'live';
+    if (live && !wasLive.current && first === 'ready') {
+      api.events(worker, { limit: PAGE }).then(
+        (events) => {
+          let added = false;
+          for (const e of events) added = list.current.add(e) || added;
+          if (added) bump();
+        },
+        () => undefined,
+      );
+      refreshStatus();
+    }
+    wasLive.current = live;
+  }, [fleet.status, worker, first, refreshStatus]);
+
   const loadOlder = useCallback(() => {
     const before = list.current.oldestId();
     if (!before) {
