@@ -451,12 +451,14 @@ describe('worker timeline', () => {
       await send.click();
       await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
       await wrap.evaluate((el) => el.scrollTo({ left: 0 }));
+      return overflow;
     };
     await check('roster alone');
     await screenshot(page, 'workers-800');
     await page.locator('tr[data-worker="narrow-b-tm"]').click();
     await page.getByLabel('Worker narrow-b-tm').waitFor();
-    await check('pane open');
+    // Half of 800 px cannot hold eight columns: the hint must have shown.
+    assert.ok(await check('pane open'), 'the table overflows beside the pane');
     await screenshot(page, 'workers-800-pane');
     await page.close();
   });

@@ -354,7 +354,15 @@ function Windowed(props: {
 
   return (
     <div className="tl-list">
-      <div className="tl-scroll" ref={scroller} onScroll={onScroll} data-rows={items.length}>
+      <div
+        className="tl-scroll"
+        ref={scroller}
+        onScroll={onScroll}
+        data-rows={items.length}
+        // Focusable, so the arrow keys, Page Up/Down, Home and End scroll it.
+        tabIndex={0}
+        aria-label="Events, oldest first"
+      >
         <OlderMarker older={props.older} empty={items.length === 0} onRetry={props.onRetry} />
         <div style={{ height: topPad }} />
         {items.slice(firstRow, lastRow + 1).map((it) =>
