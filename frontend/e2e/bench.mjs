@@ -1,6 +1,8 @@
-// Web UI figures: initial JS size (gzipped) and a 500-worker roster in
-// headless Chromium against a real hub. Run: `npm run bench` (after
-// `npm run build` and `cargo build -p tubemail-hub`). Prints one line per
+// Web UI figures: initial JS size (gzipped), a 500-worker roster and a
+// 10 000-event worker timeline in headless Chromium against a real hub.
+// Run: `npm run bench` (after `npm run build` and `cargo build -p
+// tubemail-hub`); `BENCH=roster` or `BENCH=timeline` runs one part,
+// `WORKERS` and `TIMELINE_EVENTS` change the sizes. Prints one line per
 // figure; record them in BENCHMARKS.md with the machine's conditions.
 
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,6 +11,8 @@ import { gzipSync } from 'node:zlib';
 import { browser, FRONTEND, Hub } from './support.mjs';
 
 const N = Number(process.env.WORKERS ?? 500);
+const EVENTS = Number(process.env.TIMELINE_EVENTS ?? 10_000);
+const PART = process.env.BENCH ?? 'all';
 
 function initialJsGzip() {
   const html = readFileSync(join(FRONTEND, 'dist', 'index.html'), 'utf8');
@@ -24,7 +28,14 @@ const chrome = await browser();
 try {
   const js = initialJsGzip();
   console.log(`initial JS (gzip -9): ${(js.total / 1024).toFixed(1)} KiB in ${js.entry.join(', ')}; lazy: ${js.lazy.join(', ')}`);
+  if (PART === 'all' || PART === 'roster') await roster();
+  if (PART === 'all' || PART === 'timeline') await timeline();
+} finally {
+  await chrome.close();
+  await hub.stop();
+}
 
+async function roster() {
   const t0 = Date.now();
   const workers = [];
   for (let i = 0; i < N; i += 50) {
@@ -99,7 +110,180 @@ try {
   console.log(`long tasks during the run: ${long.length} (max ${long.length ? Math.max(...long).toFixed(0) : 0} ms)`);
   const mem = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0);
   if (mem) console.log(`JS heap: ${(mem / 1048576).toFixed(1)} MiB`);
-} finally {
-  await chrome.close();
-  await hub.stop();
+  await page.close();
+}
+
+/** Frame gaps (ms) while `step` moves the list once per frame for `ms`. */
+async function framesWhile(page, ms, step) {
+  return page.evaluate(
+    ([ms, step]) =>
+      new Promise((res) => {
+        const el = document.querySelector('.tl-scroll');
+        const ts = [];
+        let maxRows = 0;
+        let blank = 0;
+        const start = performance.now();
+        const tick = (t) => {
+          ts.push(t);
+          const rows = el.querySelectorAll('[data-key]');
+          maxRows = Math.max(maxRows, rows.length);
+          // A frame where no rendered row covers the viewport's middle
+          // showed an empty list (windowing fell behind the scroll).
+          const view = el.getBoundingClientRect();
+          const mid = view.top + view.height / 2;
+          if (![...rows].some((r) => { const b = r.getBoundingClientRect(); return b.top <= mid && b.bottom >= mid; })) blank++;
+          if (t - start >= ms) return res({ ts, maxRows, blank, top: el.scrollTop });
+          el.scrollTop = Math.max(0, el.scrollTop - step);
+          requestAnimationFrame(tick);
+        };
+        requestAnimationFrame(tick);
+      }),
+    [ms, step],
+  );
+}
+
+function frameStats(ts) {
+  const gaps = ts.slice(1).map((t, i) => t - ts[i]).sort((a, b) => a - b);
+  const q = (p) => gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * p))];
+  // A gap over 1.5 frames means at least one frame was missed.
+  const missed = gaps.filter((g) => g > 25).length;
+  const secs = (ts.at(-1) - ts[0]) / 1000;
+  return `${gaps.length + 1} frames in ${secs.toFixed(1)} s (${((gaps.length + 1) / secs).toFixed(1)} fps), gap p50 ${q(0.5).toFixed(1)} ms, p95 ${q(0.95).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms, max ${gaps.at(-1).toFixed(1)} ms, ${missed} gaps > 25 ms`;
+}
+
+async function timeline() {
+  const name = 'long-tm';
+  const w = await hub.worker(name, { cwd: '/home/dev/long' });
+  // A conversation: messages, replies of 1-12 lines, now and then a prompt
+  // and its answer. 16 requests in flight.
+  const t0 = Date.now();
+  // Units run in order (a prompt, then its answer); 16 units in flight.
+  const units = [];
+  let planned = 0;
+  for (let i = 0; planned < EVENTS; i++) {
+    if (i % 40 === 39) {
+      const id = `p${String(i).padStart(6, '0')}`;
+      units.push([
+        () => w.permission(id, 'Bash', `step ${i}`, `cargo test -p crate${i % 9}`),
+        () => hub.call('POST', '/api/permissions/resolve', { worker: name, request_id: id, behavior: i % 80 === 79 ? 'deny' : 'allow' }),
+      ]);
+      planned += 2;
+    } else if (i % 2 === 0) {
+      units.push([() => hub.call('POST', `/api/workers/${name}/send`, { message: `Task ${i}: look at module ${i % 37} and report.` })]);
+      planned += 1;
+    } else {
+      const lines = 1 + (i % 12);
+      const text = Array.from({ length: lines }, (_, k) => `reply ${i} line ${k}: ${'lorem ipsum '.repeat(1 + ((i + k) % 9))}`).join('\n');
+      units.push([() => w.outbound(text)]);
+      planned += 1;
+    }
+  }
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < units.length) {
+        const unit = units[next++];
+        for (const step of unit) await step();
+      }
+    }),
+  );
+  const total = (await hub.call('GET', `/api/workers/${name}`)).event_count;
+  console.log(`timeline: ${total} events on ${name} in ${Date.now() - t0} ms`);
+  const newest = (await hub.call('GET', `/api/workers/${name}/events?limit=1`)).events[0].event_id;
+
+  const page = await chrome.context.newPage();
+  await page.goto(hub.base + '/workers');
+  await page.locator(`tr[data-worker="${name}"]`).waitFor();
+  await page.evaluate(() => localStorage.setItem('tubemail.pane', 'timeline'));
+
+  // Open: click on the row → the newest event on screen at the bottom,
+  // measured in the page up to the next frame. Five times (closing between).
+  const opens = [];
+  for (let k = 0; k < 5; k++) {
+    opens.push(
+      await page.evaluate(
+        ([name, newest]) =>
+          new Promise((res) => {
+            const row = document.querySelector(`tr[data-worker="${name}"]`);
+            const t = performance.now();
+            row.click();
+            const poll = () => {
+              const el = document.querySelector('.tl-scroll');
+              const last = el?.querySelector(`[data-key="${newest}"]`);
+              if (last && el.scrollTop > 0 && last.getBoundingClientRect().bottom <= el.getBoundingClientRect().bottom + 1) {
+                requestAnimationFrame(() => res(performance.now() - t));
+              } else requestAnimationFrame(poll);
+            };
+            poll();
+          }),
+        [name, newest],
+      ),
+    );
+    await page.getByRole('button', { name: 'Close' }).click();
+    await page.locator('.tl-scroll').waitFor({ state: 'detached' });
+  }
+  const sorted = [...opens].sort((a, b) => a - b);
+  console.log(`timeline of ${total} events: click → newest event shown: median ${sorted[2].toFixed(0)} ms, max ${sorted[4].toFixed(0)} ms (${opens.map((x) => x.toFixed(0)).join(', ')})`);
+
+  await page.locator(`tr[data-worker="${name}"]`).click();
+  await page.locator(`.tl-scroll [data-key="${newest}"]`).waitFor();
+  // The pointer over the list, as for a reader scrolling it with the wheel
+  // (left on the clicked row, every frame's hover check would hit the roster).
+  const box = await page.locator('.tl-scroll').boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.evaluate(() => {
+    window.__long = [];
+    new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) window.__long.push(e.duration);
+    }).observe({ type: 'longtask', buffered: false });
+  });
+  // Reading up, about one screen a second (older pages load on the way).
+  const read = await framesWhile(page, 5000, 12);
+  console.log(`scroll up 12 px/frame for 5 s: ${frameStats(read.ts)}; at most ${read.maxRows} rows in the DOM, ${read.blank} blank frames`);
+  // Flinging up, 20 screens a second.
+  const fling = await framesWhile(page, 5000, 240);
+  console.log(`scroll up 240 px/frame for 5 s: ${frameStats(fling.ts)}; at most ${fling.maxRows} rows in the DOM, ${fling.blank} blank frames`);
+  // To the very top: every page of the timeline read.
+  const topMs = await page.evaluate(
+    () =>
+      new Promise((res) => {
+        const el = document.querySelector('.tl-scroll');
+        const t = performance.now();
+        const tick = () => {
+          if (document.querySelector('[data-older="done"]') && el.scrollTop === 0) return res(performance.now() - t);
+          if (performance.now() - t > 20000) {
+            const m = document.querySelector('[data-older]');
+            return res(`stuck: ${m?.dataset.older} ${m?.textContent} top ${el.scrollTop} of ${el.scrollHeight}`);
+          }
+          el.scrollTop = 0;
+          requestAnimationFrame(tick);
+        };
+        tick();
+      }),
+  );
+  const rows = await page.locator('.tl-scroll').getAttribute('data-rows');
+  if (typeof topMs === 'string') throw new Error(topMs);
+  console.log(`jump to the top (the rest of the ${rows} events paged in): ${topMs.toFixed(0)} ms`);
+  // And back down through everything, now loaded.
+  const down = await page.evaluate(
+    () =>
+      new Promise((res) => {
+        const el = document.querySelector('.tl-scroll');
+        const ts = [];
+        const start = performance.now();
+        const tick = (t) => {
+          ts.push(t);
+          if (t - start >= 5000) return res(ts);
+          el.scrollTop += 240;
+          requestAnimationFrame(tick);
+        };
+        requestAnimationFrame(tick);
+      }),
+  );
+  console.log(`scroll down 240 px/frame for 5 s through the loaded timeline: ${frameStats(down)}`);
+  const long = await page.evaluate(() => window.__long);
+  console.log(`long tasks while scrolling: ${long.length} (max ${long.length ? Math.max(...long).toFixed(0) : 0} ms)`);
+  const mem = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0);
+  if (mem) console.log(`JS heap with ${rows} events loaded: ${(mem / 1048576).toFixed(1)} MiB`);
+  await page.close();
 }

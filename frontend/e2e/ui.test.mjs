@@ -199,6 +199,7 @@ describe('web UI', () => {
     const mgr = await echoManager(hub, 'term-tm');
     const { page } = await openApp('/workers');
     await page.locator('tr[data-worker="term-tm"]').click();
+    await page.getByLabel('Worker term-tm').getByRole('tab', { name: /Terminal/ }).click();
     const pane = page.getByLabel('Terminal of term-tm');
     await pane.locator('[data-status="live"]').waitFor();
     const screen = pane.locator('.xterm-rows');
@@ -233,6 +234,232 @@ describe('web UI', () => {
     assert.match(popup.url(), /\/term\/term-tm$/);
     await popup.close();
     mgr.close();
+    await page.close();
+  });
+});
+
+describe('worker timeline', () => {
+  async function openTimeline(page, worker) {
+    await page.locator(`tr[data-worker="${worker}"]`).click();
+    const pane = page.getByLabel(`Worker ${worker}`);
+    await pane.getByRole('tab', { name: 'Timeline' }).click();
+    const timeline = pane.getByLabel(`Timeline of ${worker}`);
+    await timeline.locator('[data-older]').waitFor();
+    return timeline;
+  }
+
+  test('a reply posted through the worker API appears in the open timeline within 1 s', async () => {
+    const w = await hub.worker('chat-tm', { cwd: '/home/dev/chat' });
+    await hub.call('POST', '/api/workers/chat-tm/send', { message: 'earlier question' });
+    const { page } = await openApp('/workers');
+    const timeline = await openTimeline(page, 'chat-tm');
+    await timeline.locator('[data-kind="inbound"]', { hasText: 'earlier question' }).waitFor();
+
+    // Sent from the box: on the hub and in the timeline, delivered to the online worker.
+    await timeline.getByLabel('Message to chat-tm').fill('what is 6 × 7?\nanswer in full');
+    await timeline.getByRole('button', { name: 'Send' }).click();
+    const mine = timeline.locator('[data-kind="inbound"]', { hasText: 'what is 6 × 7?' });
+    await mine.waitFor();
+    await waitFor('the message marked delivered', async () => (await mine.getAttribute('data-delivery')) === 'delivered');
+    const stored = await hub.call('GET', '/api/workers/chat-tm/events?limit=5');
+    assert.ok(stored.events.some((e) => e.kind === 'inbound' && e.content === 'what is 6 × 7?\nanswer in full'));
+
+    const reply = 'It is 42.\nSecond line of the reply, shown in full.';
+    const t0 = Date.now();
+    await w.outbound(reply);
+    const row = timeline.locator('[data-kind="outbound"]', { hasText: 'It is 42.' });
+    await row.waitFor({ timeout: 1000 });
+    const ms = Date.now() - t0;
+    assert.ok(ms <= 1000, `reply shown after ${ms} ms`);
+    // Full text and a time.
+    assert.equal(await row.locator('.tl-text').innerText(), reply);
+    assert.match(await row.locator('time').getAttribute('datetime'), /^\d{4}-\d\d-\d\dT/);
+    await screenshot(page, 'timeline');
+    await page.close();
+  });
+
+  test('a long timeline opens at its newest event and pages back to its first', async () => {
+    const w = await hub.worker('long-tm', { cwd: '/home/dev/long' });
+    const jobs = Array.from({ length: 700 }, (_, i) => i);
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (jobs.length) {
+          const i = jobs.shift();
+          await hub.call('POST', '/api/workers/long-tm/send', { message: `note ${i}` + '\nmore'.repeat(i % 4) });
+        }
+      }),
+    );
+    const { page, apiCalls } = await openApp('/workers');
+    const timeline = await openTimeline(page, 'long-tm');
+    const scroller = timeline.locator('.tl-scroll');
+    const stored = await hub.call('GET', '/api/workers/long-tm/events?limit=1');
+    const newest = timeline.locator(`[data-event-id="${stored.events[0].event_id}"]`);
+    await newest.waitFor();
+    assert.ok(await newest.isVisible());
+    // Only the rows near the viewport are in the page.
+    assert.ok((await timeline.locator('[data-event-id]').count()) < 100);
+
+    // Up to the top: older pages come in, the first message is there.
+    await waitFor('the start of the timeline', async () => {
+      await scroller.evaluate((el) => (el.scrollTop = 0));
+      return (await timeline.locator('[data-older="done"]').count()) === 1 && (await scroller.evaluate((el) => el.scrollTop)) === 0;
+    });
+    await timeline.locator('[data-kind="inbound"] .tl-text', { hasText: /^note 0$/ }).waitFor();
+    assert.equal(await scroller.getAttribute('data-rows'), '700');
+    assert.ok(apiCalls.some((c) => c === 'GET /api/workers/long-tm/events'));
+
+    // Reading old messages, a new reply does not pull the view away; the
+    // button to the newest does.
+    const before = await scroller.evaluate((el) => el.scrollTop);
+    await w.outbound('a reply while you read');
+    await timeline.getByRole('button', { name: /Newest/ }).waitFor();
+    assert.equal(await scroller.evaluate((el) => el.scrollTop), before);
+    await timeline.getByRole('button', { name: /Newest/ }).click();
+    await timeline.locator('[data-kind="outbound"]', { hasText: 'a reply while you read' }).waitFor();
+    await page.close();
+  });
+
+  test('a permission prompt and its answer appear in order', async () => {
+    const w = await hub.worker('ask-tm', { cwd: '/home/dev/ask' });
+    const { page } = await openApp('/workers');
+    const timeline = await openTimeline(page, 'ask-tm');
+    await w.permission('qwert', 'Bash', 'Run the test suite', 'cargo test --workspace');
+    const ask = timeline.locator('[data-kind="permission_request"][data-request="qwert"]');
+    await ask.getByText('cargo test --workspace').waitFor();
+    await ask.getByRole('button', { name: 'Allow' }).click();
+    const answer = timeline.locator('[data-kind="permission_response"][data-request="qwert"]');
+    await answer.getByText('Allowed').waitFor();
+    await ask.getByRole('button', { name: 'Allow' }).waitFor({ state: 'detached' });
+    const order = await timeline.locator('[data-event-id]').evaluateAll((els) =>
+      els.map((e) => `${e.getAttribute('data-kind')}:${e.getAttribute('data-request') ?? ''}`),
+    );
+    assert.deepEqual(order.slice(-2), ['permission_request:qwert', 'permission_response:qwert']);
+    const stored = await hub.call('GET', '/api/workers/ask-tm/events?limit=5');
+    const resp = stored.events.find((e) => e.kind === 'permission_response');
+    assert.equal(resp?.content, 'allow');
+    // The idle/busy report is a state change on the timeline.
+    await w.active(true);
+    await timeline.locator('[data-kind="notice"]', { hasText: 'busy' }).waitFor();
+    await screenshot(page, 'timeline-permission');
+    await page.close();
+  });
+
+  test('never-connected and offline workers are labelled on the row and in the timeline; sends to them are queued', async () => {
+    await hub.call('POST', '/api/workers/ghost-tm/send', { message: 'for when you start' });
+    const gone = await hub.worker('gone-tm', { cwd: '/home/dev/gone' });
+    gone.close();
+    const { page } = await openApp('/workers');
+    const ghostRow = page.locator('tr[data-worker="ghost-tm"]');
+    await ghostRow.locator('.badge', { hasText: 'never connected' }).waitFor();
+    assert.equal(await ghostRow.getAttribute('data-reach'), 'never');
+    await page.locator('tr[data-worker="gone-tm"] .badge', { hasText: 'offline' }).waitFor();
+
+    const timeline = await openTimeline(page, 'ghost-tm');
+    await timeline.locator('.tl-banner', { hasText: 'never connected' }).waitFor();
+    const first = timeline.locator('[data-kind="inbound"]', { hasText: 'for when you start' });
+    await waitFor('the queued tag', async () => (await first.getAttribute('data-delivery')) === 'queued');
+    await first.getByText('queued', { exact: true }).waitFor();
+    await timeline.getByLabel('Message to ghost-tm').fill('second note');
+    await timeline.getByRole('button', { name: 'Queue' }).click();
+    await timeline.locator('[data-kind="notice"]', { hasText: 'Queued for ghost-tm: it has never connected' }).waitFor();
+    const second = timeline.locator('[data-kind="inbound"]', { hasText: 'second note' });
+    await waitFor('the second queued', async () => (await second.getAttribute('data-delivery')) === 'queued');
+    await screenshot(page, 'timeline-never-connected');
+
+    const offline = await openTimeline(page, 'gone-tm');
+    await offline.locator('.tl-banner', { hasText: 'offline' }).waitFor();
+    await offline.getByLabel('Message to gone-tm').fill('are you there?');
+    await offline.getByRole('button', { name: 'Queue' }).click();
+    await offline.locator('[data-kind="notice"]', { hasText: 'Queued for gone-tm: it is offline' }).waitFor();
+    // From the roster's Send too.
+    await page.locator('tr[data-worker="gone-tm"]').getByRole('button', { name: 'Send' }).click();
+    await page.getByLabel('Message', { exact: true }).fill('from the roster');
+    await page.keyboard.press('Control+Enter');
+    await page.locator('.toast', { hasText: 'Queued for gone-tm: it is offline' }).waitFor();
+    await offline.locator('[data-kind="inbound"]', { hasText: 'from the roster' }).waitFor();
+
+    // One count everywhere: the tab, the rows, Settings.
+    const rows = await page.locator('tr.worker-row').count();
+    const tab = await page.getByRole('tab', { name: /Workers/ }).locator('.count').innerText();
+    assert.equal(Number(tab), rows);
+    await page.getByRole('tab', { name: 'Settings' }).click();
+    const facts = await page.locator('[data-counts]').innerText();
+    assert.match(facts, new RegExp(`^${rows} known`));
+    assert.match(facts, /1 never connected/);
+    await page.close();
+  });
+
+  test('a worker without a manager says why it has no terminal', async () => {
+    await hub.worker('bare-tm', { cwd: '/home/dev/bare' });
+    const { page } = await openApp('/workers');
+    await page.locator('tr[data-worker="bare-tm"] .mgr', { hasText: 'none' }).waitFor();
+    await page.locator('tr[data-worker="bare-tm"]').click();
+    const pane = page.getByLabel('Worker bare-tm');
+    await pane.getByRole('tab', { name: /Terminal/ }).click();
+    await pane.getByTestId('no-terminal').getByText('No manager has registered for bare-tm').waitFor();
+    assert.equal(await pane.locator('.term-host').count(), 0);
+    assert.equal(await pane.locator('[data-status="live"]').count(), 0);
+    await screenshot(page, 'no-terminal');
+    // The popped-out window says the same instead of an empty terminal.
+    const popout = await chrome.context.newPage();
+    await popout.goto(`${hub.base}/term/bare-tm`);
+    await popout.getByTestId('no-terminal').getByText('No manager has registered for bare-tm').waitFor();
+    assert.equal(await popout.locator('.term-host').count(), 0);
+    await popout.close();
+
+    // A manager that goes away: the terminal gives way to the reason.
+    await hub.worker('mgr-tm', { cwd: '/home/dev/mgr' });
+    const mgr = await echoManager(hub, 'mgr-tm');
+    await page.locator('tr[data-worker="mgr-tm"]').click();
+    const other = page.getByLabel('Worker mgr-tm');
+    await other.getByRole('tab', { name: /Terminal/ }).click();
+    await other.locator('[data-status="live"]').waitFor();
+    mgr.close();
+    await other.getByTestId('no-terminal').getByText('mgr-tm-manager disconnected').waitFor();
+    await page.close();
+  });
+
+  test('at 800 px the roster keeps every column reachable, with the pane open too', async () => {
+    for (const n of ['narrow-a-tm', 'narrow-b-tm']) await hub.worker(n, { cwd: `/home/dev/a-rather-long-project-name/${n}` });
+    const page = await chrome.context.newPage();
+    await page.setViewportSize({ width: 800, height: 700 });
+    await page.goto(hub.base + '/workers');
+    await page.locator('[data-stream="live"]').waitFor();
+    await page.locator('tr[data-worker="narrow-b-tm"]').waitFor();
+
+    const check = async (label) => {
+      const wrap = page.locator('.table-wrap');
+      const overflow = await wrap.evaluate((el) => el.scrollWidth > el.clientWidth + 1);
+      if (overflow) {
+        // Columns off the edge are named, never silently cut.
+        await page.locator('.scroll-hint').waitFor();
+      }
+      const cols = await page.locator('.roster thead th[data-col]').evaluateAll((ths) => ths.map((t) => t.dataset.col));
+      assert.equal(cols.length, 8);
+      for (const col of cols) {
+        const th = page.locator(`.roster thead th[data-col="${col}"]`);
+        await th.scrollIntoViewIfNeeded();
+        const box = await th.boundingBox();
+        const frame = await wrap.boundingBox();
+        assert.ok(box && box.width > 0, `${label}: ${col} has a size`);
+        assert.ok(box.x >= frame.x - 1 && box.x + box.width <= frame.x + frame.width + 1, `${label}: ${col} inside the table (${JSON.stringify(box)} in ${JSON.stringify(frame)})`);
+        assert.ok(box.x + box.width <= 800, `${label}: ${col} on screen`);
+      }
+      // The last column works once scrolled to.
+      const send = page.locator('tr[data-worker="narrow-a-tm"]').getByRole('button', { name: 'Send' });
+      await send.scrollIntoViewIfNeeded();
+      await send.click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+      await wrap.evaluate((el) => el.scrollTo({ left: 0 }));
+      return overflow;
+    };
+    await check('roster alone');
+    await screenshot(page, 'workers-800');
+    await page.locator('tr[data-worker="narrow-b-tm"]').click();
+    await page.getByLabel('Worker narrow-b-tm').waitFor();
+    // Half of 800 px cannot hold eight columns: the hint must have shown.
+    assert.ok(await check('pane open'), 'the table overflows beside the pane');
+    await screenshot(page, 'workers-800-pane');
     await page.close();
   });
 });

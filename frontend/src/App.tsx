@@ -1,16 +1,20 @@
 // The shell: auth, tabs, live fleet, terminal pane, theme.
 
-import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
 import { AuthGate, Logo } from './components/AuthGate';
 import { FlowsTab } from './components/FlowsTab';
 import { PermissionsTab } from './components/PermissionsTab';
 import { SettingsTab, type ThemeChoice } from './components/SettingsTab';
 import { ToastProvider } from './components/ui';
+import { NoTerminal, WorkerPane } from './components/WorkerPane';
 import { WorkersTab } from './components/WorkersTab';
 import { api, checkBearer, devBootstrap, getBearer, onUnauthorized, setBearer } from './lib/api';
-import { isManager } from './lib/fleet';
+import { nowSeconds } from './lib/clock';
+import { managerOf } from './lib/fleet';
 import { useFleet } from './lib/fleet-hook';
 import { inTextField } from './lib/keys';
+import type { Worker } from './lib/types';
+import { fleetCounts, terminalReach, type TerminalReach } from './lib/worker-view';
 
 const TerminalView = lazy(() => import('./components/Terminal'));
 
@@ -117,7 +121,7 @@ export function App() {
   else if (popout)
     body = (
       <Suspense fallback={<div className="splash">Loading terminal…</div>}>
-        <TerminalView worker={popout} dark={dark} popout />
+        <PopoutTerminal worker={popout} dark={dark} />
       </Suspense>
     );
   else body = <Console bearer={auth.bearer} onForget={forget} theme={theme} onTheme={setTheme} dark={dark} />;
@@ -169,7 +173,10 @@ function Console(props: {
     document.title = pendingCount > 0 ? `(${pendingCount}) TubeMail` : 'TubeMail';
   }, [pendingCount]);
 
-  const workerCount = [...fleet.workers.keys()].filter((n) => !n.endsWith('-manager')).length;
+  // One count for the tab, the roster and Settings (managers excluded).
+  // Tones do not depend on the clock (only busy labels do), so no ticking.
+  const counts = useMemo(() => fleetCounts(fleet.workers.values(), nowSeconds()), [fleet.workers]);
+  const workerCount = counts.total;
 
   return (
     <div className={`app${terminal ? ' with-terminal' : ''}`}>
@@ -218,6 +225,7 @@ function Console(props: {
               selected={terminal}
               onOpen={toggleTerminal}
               hubVersion={fleet.health?.version ?? null}
+              counts={counts}
             />
           )}
           {tab === 'permissions' && <PermissionsTab fleet={fleet} />}
@@ -229,16 +237,34 @@ function Console(props: {
               theme={props.theme}
               onTheme={props.onTheme}
               health={fleet.health}
-              known={[...fleet.workers.keys()].filter((n) => !isManager(n)).length}
+              counts={counts}
             />
           )}
         </div>
         {terminal && (
-          <Suspense fallback={<div className="term-pane splash">Loading terminal…</div>}>
-            <TerminalView key={terminal} worker={terminal} dark={props.dark} onClose={() => setTerminal(null)} />
-          </Suspense>
+          <WorkerPane key={terminal} worker={terminal} fleet={fleet} dark={props.dark} onClose={() => setTerminal(null)} />
         )}
       </main>
     </div>
   );
+}
+
+/** The terminal in its own window (`/term/<worker>`), or why there is none:
+ * this window has no roster, so it reads the two rows once. */
+function PopoutTerminal(props: { worker: string; dark: boolean }) {
+  const [reach, setReach] = useState<TerminalReach | null>(null);
+  useEffect(() => {
+    const row = (name: string) => api.worker(name).catch((e: { status?: number }) => {
+      if (e.status === 404) return undefined;
+      throw e;
+    });
+    Promise.all([row(props.worker), row(managerOf(props.worker))]).then(
+      ([w, m]: (Worker | undefined)[]) => setReach(terminalReach(w, m, Date.now() / 1000)),
+      // Unknown: try the terminal, which says what it finds.
+      () => setReach({ ok: true }),
+    );
+  }, [props.worker]);
+  if (reach === null) return <div className="splash">Loading terminal…</div>;
+  if (!reach.ok) return <NoTerminal reach={reach} />;
+  return <TerminalView worker={props.worker} dark={props.dark} popout />;
 }

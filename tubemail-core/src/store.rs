@@ -292,6 +292,8 @@ pub struct EventQuery {
     pub worker: Option<WorkerName>,
     /// Only events after this sequence.
     pub after: u64,
+    /// Only events before this sequence (`None` = no bound).
+    pub before: Option<u64>,
     /// Only events of these kinds (`None` = all).
     pub kinds: Option<Vec<EventKind>>,
     /// Only events stored at or before this time.

@@ -479,6 +479,68 @@ async fn purge_update_manager_and_health() {
 }
 
 #[tokio::test]
+async fn a_timeline_pages_backwards_with_before() {
+    let (_d, hub, c) = hub().await;
+    // Two timelines interleaved, so one worker's ids are not contiguous.
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(c.send("w", &format!("m{i}")).await);
+        c.send("other", "x").await;
+    }
+    let page = |v: Value| -> Vec<String> {
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["content"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let newest = c.get("/api/workers/w/events?limit=3").await;
+    assert_eq!(page(newest), ["m4", "m5", "m6"]);
+    let above = c
+        .get(&format!("/api/workers/w/events?before={}&limit=3", ids[4]))
+        .await;
+    assert_eq!(page(above), ["m1", "m2", "m3"]);
+    let top = c
+        .get(&format!("/api/workers/w/events?before={}&limit=3", ids[1]))
+        .await;
+    assert_eq!(page(top), ["m0"]);
+    let none = c
+        .get(&format!("/api/workers/w/events?before={}", ids[0]))
+        .await;
+    assert_eq!(none["events"], json!([]));
+
+    // Another worker's id, a word, or both directions at once: 400.
+    let theirs = c.events("other").await[0]["event_id"].clone();
+    let theirs = theirs.as_str().unwrap();
+    for q in [
+        format!("before={theirs}"),
+        "before=soon".to_owned(),
+        format!("before={}&since={}", ids[3], ids[1]),
+    ] {
+        let (status, body) = c
+            .call("GET", &format!("/api/workers/w/events?{q}"), None)
+            .await;
+        assert_eq!(status, 400, "{q}: {body}");
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{q}: {body}"
+        );
+    }
+    let doc = c.get("/api/openapi.json").await;
+    let params = doc["paths"]["/api/workers/{worker}/events"]["get"]["parameters"].clone();
+    assert!(
+        params
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "before"),
+        "{params}"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
 async fn openapi_and_metrics_describe_the_hub() {
     let (_d, hub, c) = hub().await;
     let doc = c.get("/api/openapi.json").await;

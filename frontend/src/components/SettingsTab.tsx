@@ -4,6 +4,7 @@ import { useEffect, useState } from 'react';
 import { api } from '../lib/api';
 import { formatBytes } from '../lib/format';
 import type { Health, HubSettings } from '../lib/types';
+import type { FleetCounts } from '../lib/worker-view';
 import { useAction, useToast } from './ui';
 
 export type ThemeChoice = 'system' | 'dark' | 'light';
@@ -14,8 +15,8 @@ export function SettingsTab(props: {
   theme: ThemeChoice;
   onTheme: (t: ThemeChoice) => void;
   health: Health | null;
-  /** Workers the roster knows, managers excluded (the hub's count has them). */
-  known: number;
+  /** The roster's counts (managers excluded; the hub's /health counts them). */
+  counts: FleetCounts;
 }) {
   const run = useAction();
   const toast = useToast();
@@ -171,8 +172,10 @@ export function SettingsTab(props: {
             <dt>Uptime</dt>
             <dd>{props.health.uptime}</dd>
             <dt>Workers</dt>
-            <dd>
-              {props.health.workers_online} online · {props.known} known
+            <dd data-counts>
+              <b>{props.counts.total}</b> known · {props.counts.online} online
+              {props.counts.offline + props.counts.exited > 0 && ` · ${props.counts.offline + props.counts.exited} offline`}
+              {props.counts.never > 0 && ` · ${props.counts.never} never connected`}
             </dd>
           </dl>
         </div>

@@ -40,6 +40,8 @@ export default function TerminalView(props: {
   dark: boolean;
   onClose?: () => void;
   popout?: boolean;
+  /** Inside the worker pane, which shows the name and the close button. */
+  embedded?: boolean;
 }) {
   const host = useRef<HTMLDivElement>(null);
   const termRef = useRef<XTerm | null>(null);
@@ -158,9 +160,12 @@ export default function TerminalView(props: {
   };
 
   return (
-    <div className={`term-pane${props.popout ? ' popout' : ''}`} aria-label={`Terminal of ${worker}`}>
+    <div
+      className={`term-pane${props.popout ? ' popout' : ''}${props.embedded ? ' embedded' : ''}`}
+      aria-label={`Terminal of ${worker}`}
+    >
       <div className="term-bar">
-        <span className="term-title">{worker}</span>
+        {!props.embedded && <span className="term-title">{worker}</span>}
         <span className={`term-status st-${status.s}`} data-status={status.s}>
           <span className="dot" aria-hidden /> {STATUS_TEXT[status.s]}
           {status.detail ? ` · ${status.detail}` : ''}

@@ -1,19 +1,21 @@
 // The roster: grouped by project, sortable, live.
 
-import { memo, useCallback, useEffect, useMemo, useState } from 'react';
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type RefObject } from 'react';
 import { api } from '../lib/api';
 import { useClock } from '../lib/clock';
 import { managerOf } from '../lib/fleet';
 import type { Fleet } from '../lib/fleet-hook';
 import { conditionOf, formatAgo, formatContext, groupWorkers, stateBadge, type SortKey } from '../lib/format';
 import type { Worker } from '../lib/types';
-import { Confirm, Empty, Modal, useAction } from './ui';
+import { columnsOutOfView, neverConnected, sendOutcome, type FleetCounts } from '../lib/worker-view';
+import { Confirm, Empty, Modal, useAction, useToast } from './ui';
 
 interface Props {
   fleet: Fleet;
   selected: string | null;
   onOpen: (worker: string) => void;
   hubVersion: string | null;
+  counts: FleetCounts;
 }
 
 type Pending =
@@ -31,7 +33,7 @@ const COLUMNS: { key: SortKey | null; label: string; cls?: string }[] = [
   { key: null, label: 'Actions', cls: 'col-actions' },
 ];
 
-export function WorkersTab({ fleet, selected, onOpen, hubVersion }: Props) {
+export function WorkersTab({ fleet, selected, onOpen, hubVersion, counts }: Props) {
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: 'name', desc: false });
   const [filter, setFilter] = useState('');
   const [pending, setPending] = useState<Pending | null>(null);
@@ -44,18 +46,9 @@ export function WorkersTab({ fleet, selected, onOpen, hubVersion }: Props) {
     [fleet.workers, sort, filter],
   );
   const total = groups.reduce((n, g) => n + g.workers.length, 0);
-  const counts = useMemo(() => {
-    let online = 0;
-    let busy = 0;
-    let waiting = 0;
-    for (const w of fleet.workers.values()) {
-      if (w.name.endsWith('-manager')) continue;
-      if (w.online) online++;
-      if (w.online && w.state === 'busy') busy++;
-      if (w.online && w.state === 'waiting_permission') waiting++;
-    }
-    return { online, busy, waiting };
-  }, [fleet.workers]);
+  const toast = useToast();
+  const wrap = useRef<HTMLDivElement>(null);
+  const hidden = useHiddenColumns(wrap, total);
 
   const { refreshWorker } = fleet;
   const onRecord = useCallback(
@@ -105,7 +98,7 @@ export function WorkersTab({ fleet, selected, onOpen, hubVersion }: Props) {
   };
 
   return (
-    <section className="tab" aria-label="Workers">
+    <section className="tab workers-tab" aria-label="Workers">
       <div className="toolbar">
         <input
           className="search"
@@ -125,7 +118,42 @@ export function WorkersTab({ fleet, selected, onOpen, hubVersion }: Props) {
           <span className="dot-sep">
             <b>{counts.waiting}</b> waiting
           </span>
+          {counts.blocked > 0 && (
+            <span className="dot-sep">
+              <b>{counts.blocked}</b> blocked
+            </span>
+          )}
+          {counts.offline + counts.exited > 0 && (
+            <span className="dot-sep">
+              <b>{counts.offline + counts.exited}</b> offline
+            </span>
+          )}
+          {counts.never > 0 && (
+            <span className="dot-sep">
+              <b>{counts.never}</b> never connected
+            </span>
+          )}
         </div>
+        <span className="spacer" />
+        {hidden.right.length > 0 && (
+          <button
+            className="btn btn-sm scroll-hint"
+            data-hidden={hidden.right.join(',')}
+            title={`Scroll the table sideways (Shift+wheel) for: ${hidden.right.join(', ')}`}
+            onClick={() => wrap.current?.scrollBy({ left: wrap.current.clientWidth * 0.8, behavior: 'smooth' })}
+          >
+            {hidden.right.length} more column{hidden.right.length > 1 ? 's' : ''} →
+          </button>
+        )}
+        {hidden.right.length === 0 && hidden.left.length > 0 && (
+          <button
+            className="btn btn-sm scroll-hint"
+            data-hidden={hidden.left.join(',')}
+            onClick={() => wrap.current?.scrollTo({ left: 0, behavior: 'smooth' })}
+          >
+            ← {hidden.left.length} column{hidden.left.length > 1 ? 's' : ''}
+          </button>
+        )}
       </div>
       {!fleet.loaded ? (
         <div className="loading">Loading the roster…</div>
@@ -144,7 +172,10 @@ export function WorkersTab({ fleet, selected, onOpen, hubVersion }: Props) {
           )}
         </Empty>
       ) : (
-        <div className="table-wrap">
+        <div
+          className={`table-wrap${hidden.right.length ? ' more-right' : ''}${hidden.left.length ? ' more-left' : ''}`}
+          ref={wrap}
+        >
           <table className="roster">
             <thead>
               <tr>
@@ -152,6 +183,7 @@ export function WorkersTab({ fleet, selected, onOpen, hubVersion }: Props) {
                   <th
                     key={c.label}
                     className={c.cls}
+                    data-col={c.label}
                     aria-sort={
                       c.key && sort.key === c.key ? (sort.desc ? 'descending' : 'ascending') : undefined
                     }
@@ -202,7 +234,14 @@ export function WorkersTab({ fleet, selected, onOpen, hubVersion }: Props) {
         <SendDialog
           worker={pending.worker}
           onClose={() => setPending(null)}
-          onSend={(text) => void run('Send', () => api.send(pending.worker, text), `Sent to ${pending.worker}`)}
+          onSend={(text) => {
+            const name = pending.worker;
+            void run('Send', async () => {
+              const receipt = await api.send(name, text);
+              const out = sendOutcome(receipt, fleet.workers.get(name), name);
+              toast(out.tone, out.text);
+            });
+          }}
         />
       )}
       {pending?.kind === 'confirm' && (
@@ -270,6 +309,7 @@ const Row = memo(function Row(props: {
     <tr
       className={`worker-row${props.selected ? ' selected' : ''}${w.online ? '' : ' is-offline'}`}
       data-worker={w.name}
+      data-reach={neverConnected(w) ? 'never' : (w.presence ?? (w.online ? 'online' : 'offline'))}
       tabIndex={0}
       aria-selected={props.selected}
       onClick={() => props.onOpen(w.name)}
@@ -299,11 +339,17 @@ const Row = memo(function Row(props: {
       </td>
       <td className="col-narrow">
         <span
-          className={`mgr ${managerUp ? 'mgr-up' : 'mgr-down'}`}
-          title={manager ? (managerUp ? 'manager connected' : 'manager not connected') : 'no manager has registered'}
+          className={`mgr ${managerUp ? 'mgr-up' : manager ? 'mgr-down' : 'mgr-none'}`}
+          title={
+            manager
+              ? managerUp
+                ? 'manager connected: the terminal is available'
+                : 'manager not connected: no terminal until it is back'
+              : 'no manager has registered (no <name>-manager): this worker has no terminal'
+          }
         >
           <span className="mgr-dot" aria-hidden />
-          {managerUp ? 'up' : 'down'}
+          {managerUp ? 'up' : manager ? 'down' : 'none'}
         </span>
       </td>
       <td>
@@ -401,7 +447,11 @@ function StateBadge({ w }: { w: Worker }) {
 
 function Ago({ ts }: { ts: number }) {
   const text = useClock((now) => formatAgo(ts, now));
-  return <span className="muted">{text}</span>;
+  return (
+    <span className="muted ago" title={text}>
+      {text}
+    </span>
+  );
 }
 
 function ContextBar({ pct }: { pct: number | null }) {
@@ -456,4 +506,33 @@ function SendDialog(props: { worker: string; onClose: () => void; onSend: (text:
       />
     </Modal>
   );
+}
+
+/** Which columns the table's scroller hides right now (left and right of
+ * what shows), kept current on resize and scroll. */
+function useHiddenColumns(wrap: RefObject<HTMLDivElement | null>, rows: number): { left: string[]; right: string[] } {
+  const [hidden, setHidden] = useState<{ left: string[]; right: string[] }>({ left: [], right: [] });
+  const measure = useCallback(() => {
+    const el = wrap.current;
+    if (!el) return;
+    const ths = [...el.querySelectorAll<HTMLElement>('thead th[data-col]')];
+    const cols = ths.map((th) => ({ label: th.dataset.col ?? '', left: th.offsetLeft, right: th.offsetLeft + th.offsetWidth }));
+    const next = columnsOutOfView(cols, el.scrollLeft, el.clientWidth);
+    setHidden((h) => (h.left.join() === next.left.join() && h.right.join() === next.right.join() ? h : next));
+  }, [wrap]);
+  useLayoutEffect(() => {
+    const el = wrap.current;
+    if (!el) return;
+    measure();
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    const table = el.querySelector('table');
+    if (table) ro.observe(table);
+    el.addEventListener('scroll', measure, { passive: true });
+    return () => {
+      ro.disconnect();
+      el.removeEventListener('scroll', measure);
+    };
+  }, [wrap, measure, rows > 0]);
+  return hidden;
 }

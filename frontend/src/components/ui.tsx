@@ -2,7 +2,7 @@
 
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 
-type ToastKind = 'ok' | 'error';
+type ToastKind = 'ok' | 'warn' | 'error';
 interface Toast {
   id: number;
   kind: ToastKind;
@@ -21,7 +21,7 @@ export function ToastProvider({ children }: { children: ReactNode }) {
   const push = useCallback((kind: ToastKind, text: string) => {
     const id = next.current++;
     setToasts((t) => [...t.slice(-3), { id, kind, text }]);
-    setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), kind === 'error' ? 7000 : 3500);
+    setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), kind === 'ok' ? 3500 : 7000);
   }, []);
   return (
     <ToastContext.Provider value={push}>

@@ -1,7 +1,17 @@
 // HTTP client for the hub: bearer from localStorage, 401 sends the user back
 // to the auth gate, errors carry the hub's `detail` / `error` text.
 
-import type { Flow, Health, HubSettings, PendingPermission, RunLog, Worker } from './types';
+import type {
+  Flow,
+  Health,
+  HubSettings,
+  PendingPermission,
+  RunLog,
+  SendReceipt,
+  TimelineEvent,
+  Worker,
+  WorkerStatus,
+} from './types';
 
 export const BEARER_KEY = 'tubemail.bearer';
 
@@ -110,7 +120,15 @@ export const api = {
   workers: async () => (await call<{ workers: Worker[] }>('GET', '/api/workers')).workers,
   worker: (name: string) => call<Worker>('GET', w(name)),
   purge: (name: string) => call<{ ok: boolean }>('DELETE', w(name)),
-  send: (name: string, message: string) => call<{ event_id: string }>('POST', `${w(name)}/send`, { message }),
+  send: (name: string, message: string) => call<SendReceipt>('POST', `${w(name)}/send`, { message }),
+  status: (name: string) => call<WorkerStatus>('GET', `${w(name)}/status`),
+  /** A timeline page, oldest first: the newest `limit`, or the newest
+   * `limit` before the event `before` (paging back). */
+  events: async (name: string, opts: { before?: string; limit: number }) => {
+    const q = new URLSearchParams({ limit: String(opts.limit) });
+    if (opts.before) q.set('before', opts.before);
+    return (await call<{ events: TimelineEvent[] }>('GET', `${w(name)}/events?${q.toString()}`)).events;
+  },
   interrupt: (name: string) => call('POST', `${w(name)}/interrupt`),
   restart: (name: string) => call('POST', `${w(name)}/restart`),
   stop: (name: string) => call('POST', `${w(name)}/stop`),

@@ -62,8 +62,22 @@ function clock(ts: number): string {
   return new Date(ts * 1000).toLocaleTimeString();
 }
 
+/** A row the hub made for a name it was sent messages for, before any
+ * process registered under it: registration always brings a pid, a
+ * version or a directory; a queued send brings none of them. */
+export function neverConnected(w: Pick<Worker, 'online' | 'pid' | 'forwarder_version' | 'cwd'>): boolean {
+  return !w.online && (w.pid ?? null) === null && !w.forwarder_version && !w.cwd;
+}
+
 /** The badge for a worker at `now` (epoch seconds). */
 export function stateBadge(w: Worker, now: number): Badge {
+  if (neverConnected(w)) {
+    return {
+      label: 'never connected',
+      tone: 'offline',
+      title: 'no process has registered under this name; messages sent to it are queued on the hub',
+    };
+  }
   const presence = w.presence ?? (w.online ? 'online' : w.exited_cleanly ? 'exited' : 'offline');
   if (presence === 'exited') {
     return { label: 'exited', tone: 'exited', title: `said goodbye; last seen ${formatAgo(w.last_activity, now)}` };

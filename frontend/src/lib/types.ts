@@ -59,6 +59,33 @@ export interface TimelineEvent {
   meta: Record<string, unknown>;
 }
 
+/** `POST /api/workers/{w}/send`: the message is on disk. */
+export interface SendReceipt {
+  event_id: string;
+  queued_at: number;
+  routed_to: string;
+  /** The timeline it went to (the worker, or its manager for a harness command). */
+  worker: string;
+  duplicate?: boolean;
+  /** Stored but not deliverable yet (channel unavailable, terminal blocked). */
+  warning?: string | null;
+}
+
+/** `GET /api/workers/{w}/status`. */
+export interface WorkerStatus {
+  state: WorkerStateName;
+  pending_count: number;
+  last_activity: number;
+  event_count: number;
+  state_reason: StateReason;
+  presence: Presence | null;
+  last_event_id: string | null;
+  /** The newest event the worker's stream has handed over. */
+  delivered_through: string | null;
+  acknowledged_through?: string | null;
+  permission_mode?: string | null;
+}
+
 export interface RunLog {
   run_id: string;
   flow_name: string;

@@ -360,6 +360,35 @@ impl Engine {
         Ok(rows.into_iter().map(|r| r.event).collect())
     }
 
+    /// The newest `limit` events of a worker strictly before `before`,
+    /// oldest first: the page above one already read, for a reader that
+    /// walks a long timeline backwards (the web UI). `before` must be an
+    /// event of this worker.
+    pub async fn events_before(
+        &self,
+        worker: &WorkerName,
+        before: &str,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        let id = match EventId::parse(before) {
+            Some(id) if self.check_cursor(worker, id).await.is_ok() => id,
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "unknown before: {before:?} is not an event id of worker {worker}"
+                )));
+            }
+        };
+        let q = EventQuery {
+            worker: Some(worker.clone()),
+            before: Some(id.0),
+            limit,
+            newest: true,
+            ..EventQuery::default()
+        };
+        let rows = self.read(move |s| s.events(&q)).await?;
+        Ok(rows.into_iter().map(|r| r.event).collect())
+    }
+
     /// Events of a worker between two points (run logs).
     pub(crate) async fn events_between(
         &self,

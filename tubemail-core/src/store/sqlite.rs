@@ -363,6 +363,10 @@ impl Store for SqliteStore {
             args.push(w.as_str().to_owned().into());
             sql.push_str(&format!(" AND worker = ?{}", args.len()));
         }
+        if let Some(before) = q.before {
+            args.push((before as i64).into());
+            sql.push_str(&format!(" AND seq < ?{}", args.len()));
+        }
         if let Some(until) = q.until_ts {
             args.push(until.into());
             sql.push_str(&format!(" AND ts <= ?{}", args.len()));

@@ -108,6 +108,10 @@ pub struct EventsQuery {
     /// Events strictly after this id; without it, the newest `limit`.
     #[serde(default)]
     since: Option<String>,
+    /// Events strictly before this id, the newest `limit` of them (oldest
+    /// first): the page above one already read. Not together with `since`.
+    #[serde(default)]
+    before: Option<String>,
     /// 1–500, default 100.
     #[serde(default)]
     limit: Option<i64>,
@@ -118,7 +122,19 @@ async fn events(
     Worker(w): Worker,
     QueryArgs(q): QueryArgs<EventsQuery>,
 ) -> ApiResult<Json<EventsResponse>> {
-    read_events(&s, &w, q.since.as_deref(), q.limit.unwrap_or(100), true).await
+    let limit = q.limit.unwrap_or(100);
+    let given = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+    match (given(&q.since).as_deref(), given(&q.before).as_deref()) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "pass since (to read forwards) or before (to read backwards), not both",
+        )),
+        (None, Some(before)) => {
+            let limit = limit.clamp(1, 500) as usize;
+            let events = s.engine.events_before(&w, before, limit).await?;
+            Ok(Json(EventsResponse { events }))
+        }
+        (since, None) => read_events(&s, &w, since, limit, true).await,
+    }
 }
 
 /// Reads a timeline page (`limit` clamped to 1–500); `strict` refuses an
