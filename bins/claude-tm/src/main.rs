@@ -15,7 +15,6 @@ mod claude;
 mod compat;
 mod dialogs;
 mod doctor;
-mod generate;
 mod hooks;
 mod launcher;
 mod listening;
@@ -65,7 +64,7 @@ struct Cli {
     stop_grace: Option<std::time::Duration>,
     /// Write shell completions or the man page to stdout, and exit.
     #[arg(long, hide = true, value_name = "WHAT")]
-    generate: Option<generate::Generate>,
+    generate: Option<tubemail_cli_support::Generate>,
     #[command(subcommand)]
     command: Option<Command>,
     /// Arguments passed to claude.
@@ -192,7 +191,9 @@ fn main() {
     }
     let cli = Cli::parse();
     if let Some(what) = cli.generate {
-        if let Err(e) = generate::write(what, Cli::command(), &mut std::io::stdout().lock()) {
+        if let Err(e) =
+            tubemail_cli_support::write(what, Cli::command(), &mut std::io::stdout().lock())
+        {
             eprintln!("claude-tm: cannot write to stdout: {e}");
             std::process::exit(1);
         }

@@ -11,8 +11,6 @@ use base64::Engine as _;
 use clap::{CommandFactory, Parser};
 use tubemail_hub::{Hub, Options};
 
-mod generate;
-
 /// The TubeMail hub: messages, events, permissions and control for fleets
 /// of Claude Code workers, on one port.
 #[derive(Debug, Parser)]
@@ -50,7 +48,7 @@ struct Args {
     log: String,
     /// Write shell completions or the man page to stdout, and exit.
     #[arg(long, hide = true, value_name = "WHAT")]
-    generate: Option<generate::Generate>,
+    generate: Option<tubemail_cli_support::Generate>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -154,7 +152,7 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<()> {
     let args = Args::parse();
     if let Some(what) = args.generate {
-        return generate::write(what, Args::command(), &mut std::io::stdout().lock())
+        return tubemail_cli_support::write(what, Args::command(), &mut std::io::stdout().lock())
             .context("failed to write to stdout");
     }
     tracing_subscriber::fmt()

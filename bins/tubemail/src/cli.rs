@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use tubemail_client::core::{EventId, WorkerName};
 
-use crate::generate::Generate;
+use tubemail_cli_support::Generate;
 
 /// Exit status when `send --strict` stored the message but could only
 /// queue it.

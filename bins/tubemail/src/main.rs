@@ -7,11 +7,11 @@
 //! - `cli`: the command line (clap).
 //! - `cmd`: one file per command group.
 //! - `render`: human text.
-//! - `generate`: the hidden `--generate` (completions, man page).
+//! - `--generate` (hidden): completions and man page, from
+//!   `tubemail_cli_support`.
 
 mod cli;
 mod cmd;
-mod generate;
 mod render;
 
 use std::process::ExitCode;
@@ -87,7 +87,11 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(what) = cli.generate {
-        return match generate::write(what, Cli::command(), &mut std::io::stdout().lock()) {
+        return match tubemail_cli_support::write(
+            what,
+            Cli::command(),
+            &mut std::io::stdout().lock(),
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("tubemail: cannot write the {what:?} output: {e}");

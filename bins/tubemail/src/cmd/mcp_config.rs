@@ -48,9 +48,9 @@ pub fn config(name: &str, url: &str, credential: &str) -> (Value, String) {
     (doc, line)
 }
 
-/// Prints the configuration with the credential in use, after checking
-/// that the MCP endpoint takes it; with `mint` (a label), with an operator
-/// token issued for it instead.
+/// Prints the configuration with the credential in use, after asking the
+/// hub (`whoami`) that it is of a kind MCP accepts; with `mint` (a label),
+/// with an operator token issued for it instead.
 pub async fn run(
     hub: &Client,
     credential: &str,
