@@ -253,6 +253,52 @@ def procs_with_env(marker: str) -> list[tuple[int, str]]:
     return found
 
 
+def claude_env(api_url: str, *, home: Path, runtime: Path, path: str | None = None) -> dict[str, str]:
+    """The environment of a Claude Code process (or of what starts one) in
+    the suite: its own HOME and runtime dir, the fake model endpoint, and
+    everything not on loopback failing fast (telemetry, flags, marketplace)."""
+    return {
+        "PATH": path or os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "XDG_RUNTIME_DIR": str(runtime),
+        "ANTHROPIC_BASE_URL": api_url,
+        "ANTHROPIC_API_KEY": API_KEY,
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+
+
+def spawn_in_pty(
+    argv: list[str], *, cwd: Path, env: dict[str, str], stderr: Any = None, rows: int = 40, cols: int = 120
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``argv`` in a new session whose controlling terminal is a pty of
+    ``rows`` x ``cols``, as a terminal window starts it; stderr goes to the
+    pty unless given. Returns the process and the pty's master fd."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def controlling_tty() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave if stderr is None else stderr,
+        env=env,
+        start_new_session=True,
+        preexec_fn=controlling_tty,
+    )
+    os.close(slave)
+    return proc, master
+
+
 class Worker:
     """``claude-tm`` started in ``<root>/<project>`` inside a pty, with its own
     HOME (pre-seeded ``.claude.json``) and runtime dir; ``files`` are written
@@ -289,19 +335,7 @@ class Worker:
         self._lock = threading.Lock()
         extra = env or {}
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
-            "TERM": "xterm-256color",
-            "LANG": "C.UTF-8",
-            "XDG_RUNTIME_DIR": str(self.runtime),
-            "ANTHROPIC_BASE_URL": api_url,
-            "ANTHROPIC_API_KEY": API_KEY,
-            "DISABLE_AUTOUPDATER": "1",
-            "DISABLE_ERROR_REPORTING": "1",
-            # Everything not on loopback fails fast (telemetry, flags, marketplace).
-            "HTTPS_PROXY": "http://127.0.0.1:9",
-            "HTTP_PROXY": "http://127.0.0.1:9",
-            "NO_PROXY": "127.0.0.1,localhost",
+            **claude_env(api_url, home=self.home, runtime=self.runtime),
             "TUBEMAIL_HUB_URL": hub.base,
             "TUBEMAIL_SECRET": hub.secret,
             "TUBEMAIL_CLAUDE_BIN": str(claude),
@@ -309,25 +343,10 @@ class Worker:
             "E2E_WORKER": f"{self.name}@{RUN_ID}",  # marks every process of this worker
             **extra,
         }
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self._log = open(self.log_path, "ab")
-
-        def controlling_tty() -> None:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-        self.proc = subprocess.Popen(
-            [str(claude_tm), *(args or [])],
-            cwd=self.dir,
-            stdin=slave,
-            stdout=slave,
-            stderr=self._log,
-            env=env,
-            start_new_session=True,
-            preexec_fn=controlling_tty,
+        self.proc, self.master = spawn_in_pty(
+            [str(claude_tm), *(args or [])], cwd=self.dir, env=env, stderr=self._log, rows=rows, cols=cols
         )
-        os.close(slave)
-        self.master = master
         self._reader = threading.Thread(target=self._read, name=f"pty-{project}", daemon=True)
         self._reader.start()
 

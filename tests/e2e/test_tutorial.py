@@ -20,15 +20,12 @@ tutorial and the test cannot drift apart.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import shutil
 import signal
-import struct
 import subprocess
-import termios
 import threading
 import time
 import urllib.request
@@ -39,7 +36,7 @@ import pyte
 import pytest
 
 from fakeapi import FakeApi, Request
-from support import API_KEY, REPLY_TOOL, REPO, RUN_ID, claude_json, procs_with_env, wait_until
+from support import REPLY_TOOL, REPO, RUN_ID, claude_env, claude_json, procs_with_env, spawn_in_pty, wait_until
 
 from hubproc import free_port, tail
 
@@ -71,24 +68,7 @@ class Terminal:
         self.stream = pyte.ByteStream(self.screen)
         self.lock = threading.Lock()
         self.log = open(log, "wb")
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
-
-        def controlling_tty() -> None:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-        self.proc = subprocess.Popen(
-            ["bash", "-c", command],
-            cwd=cwd,
-            env=env,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            start_new_session=True,
-            preexec_fn=controlling_tty,
-        )
-        os.close(slave)
-        self.master = master
+        self.proc, self.master = spawn_in_pty(["bash", "-c", command], cwd=cwd, env=env, rows=ROWS, cols=COLS)
         threading.Thread(target=self._read, name=f"pty-{name}", daemon=True).start()
 
     def _read(self) -> None:
@@ -243,23 +223,16 @@ def test_every_step_of_the_tutorial(tmp_path: Path, api: FakeApi, claude: Path) 
     real_home = Path(os.environ.get("HOME", "/root"))
     marker = f"E2E_TUTORIAL={RUN_ID}"
     env = {
-        "HOME": str(home),
-        "PATH": f"{home}/.local/bin:{bindir}:{Path(cargo).parent}:/usr/local/bin:/usr/bin:/bin",
-        "TERM": "xterm-256color",
-        "LANG": "C.UTF-8",
-        "XDG_RUNTIME_DIR": str(runtime),
+        **claude_env(
+            api.url,
+            home=home,
+            runtime=runtime,
+            path=f"{home}/.local/bin:{bindir}:{Path(cargo).parent}:/usr/local/bin:/usr/bin:/bin",
+        ),
         # the toolchain stays the user's own
         "CARGO_HOME": os.environ.get("CARGO_HOME", str(real_home / ".cargo")),
         "RUSTUP_HOME": os.environ.get("RUSTUP_HOME", str(real_home / ".rustup")),
         "PROFILE": os.environ.get("TUBEMAIL_INSTALL_PROFILE", "dev"),
-        # the model is the fake one
-        "ANTHROPIC_BASE_URL": api.url,
-        "ANTHROPIC_API_KEY": API_KEY,
-        "DISABLE_AUTOUPDATER": "1",
-        "DISABLE_ERROR_REPORTING": "1",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "HTTP_PROXY": "http://127.0.0.1:9",
-        "NO_PROXY": "127.0.0.1,localhost",
         # a free port instead of 8004
         "TUBEMAIL_BIND": f"127.0.0.1:{port}",
         "TUBEMAIL_HUB_URL": base,
