@@ -1,10 +1,8 @@
 //! The operator's housekeeping: scoped tokens, terminal recordings and
 //! flow runs.
 
-use std::fmt;
-
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+
 use serde_json::{Value, json};
 use tubemail_core::recording::{FramesResponse, RecordingStatus};
 use tubemail_core::{Timestamp, WorkerName};
@@ -12,88 +10,8 @@ use tubemail_core::{Timestamp, WorkerName};
 use crate::client::{Client, seg};
 use crate::error::{Error, Result};
 
-/// What a scoped token may do (the hub's `/api/tokens` kinds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum TokenKind {
-    /// Acts as one worker and its manager only (what `claude-tm` needs).
-    #[serde(rename = "worker")]
-    Worker,
-    /// Reads the operator API (`GET` under `/api`, not `/api/tokens`) and
-    /// `/metrics`; changes nothing, and has no MCP.
-    #[serde(rename = "operator-ro")]
-    OperatorRo,
-    /// Drives workers as an orchestrator does: the operator API and MCP,
-    /// but no tokens and no worker-side routes.
-    #[serde(rename = "operator")]
-    Operator,
-}
-
-impl TokenKind {
-    /// The wire name: `worker`, `operator-ro` or `operator`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Worker => "worker",
-            TokenKind::OperatorRo => "operator-ro",
-            TokenKind::Operator => "operator",
-        }
-    }
-}
-
-impl fmt::Display for TokenKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A token as the hub lists it (never the token itself).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokenInfo {
-    /// Id (to revoke it).
-    pub id: String,
-    /// What it may do.
-    pub kind: TokenKind,
-    /// The worker a worker token acts as.
-    pub worker: Option<String>,
-    /// Label given at issue.
-    pub label: String,
-    /// Issue time (Unix seconds).
-    pub created_at: Timestamp,
-    /// Last successful use (Unix seconds, saved about once a minute).
-    pub last_used_at: Option<Timestamp>,
-    /// A revoked token authenticates nothing.
-    pub revoked: bool,
-}
-
-/// A token just issued: the only time the hub shows it. `Debug` leaves the
-/// token out.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct IssuedToken {
-    /// Pass it as `Authorization: Bearer <token>` (or `TUBEMAIL_TOKEN`).
-    pub token: String,
-    /// Its description.
-    #[serde(flatten)]
-    pub info: TokenInfo,
-}
-
-impl fmt::Debug for IssuedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuedToken")
-            .field("info", &self.info)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What the presented credential is (`GET /api/whoami`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WhoAmI {
-    /// `secret` (the shared secret: everything), `worker`, `operator-ro`
-    /// or `operator`.
-    pub kind: String,
-    /// The token's id (none for the shared secret).
-    pub id: Option<String>,
-    /// The worker a worker token acts as.
-    pub worker: Option<String>,
-}
+pub use tubemail_core::api::{IssuedToken, TokenInfo, TokenKind, WhoAmI};
+use tubemail_core::api::{RevokeResponse, TokenIssueRequest, TokensResponse};
 
 /// Which recorded frames to read (all optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -143,11 +61,7 @@ impl Client {
     /// Every issued token, revoked ones too (shared secret only: another
     /// credential gets [`Error::Server`] 403).
     pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
-        #[derive(Deserialize)]
-        struct Tokens {
-            tokens: Vec<TokenInfo>,
-        }
-        Ok(self.get::<Tokens>("/api/tokens").await?.tokens)
+        Ok(self.get::<TokensResponse>("/api/tokens").await?.tokens)
     }
 
     /// Issues a scoped token; a [`TokenKind::Worker`] token needs `worker`,
@@ -158,17 +72,18 @@ impl Client {
         worker: Option<&WorkerName>,
         label: &str,
     ) -> Result<IssuedToken> {
-        let mut body = json!({"kind": kind, "label": label});
-        if let Some(w) = worker {
-            body["worker"] = json!(w);
-        }
+        let body = TokenIssueRequest {
+            kind,
+            worker: worker.map(|w| w.as_str().to_owned()),
+            label: Some(label.to_owned()),
+        };
         self.post("/api/tokens", &body).await
     }
 
     /// Revokes a token at once; `false` when it was revoked already
     /// ([`Error::NotFound`] for an unknown id).
     pub async fn revoke_token(&self, id: &str) -> Result<bool> {
-        let v: Value = self
+        let r: RevokeResponse = self
             .call(
                 Method::DELETE,
                 &format!("/api/tokens/{}", encode(id)),
@@ -176,9 +91,7 @@ impl Client {
                 false,
             )
             .await?;
-        v["revoked"]
-            .as_bool()
-            .ok_or_else(|| Error::Decode(format!("revoke_token: {v}")))
+        Ok(r.revoked)
     }
 
     /// Recording state and files of a worker.

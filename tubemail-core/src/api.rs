@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::name::WorkerName;
-use crate::wire::{Event, EventId, Flow, Meta, PendingPermission, RunLog, WorkerSummary};
+use crate::wire::{
+    Event, EventId, Flow, Meta, PendingPermission, RunLog, Timestamp, WorkerSummary,
+};
 
 #[cfg(feature = "schema")]
 use schemars::JsonSchema;
@@ -306,5 +308,146 @@ wire_struct! {
         /// Recording files kept per worker (1–64).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub recording_keep_files: Option<u32>,
+    }
+}
+
+/// What a scoped token may do (`/api/tokens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub enum TokenKind {
+    /// Acts as one worker and its manager only (what `claude-tm` needs).
+    #[serde(rename = "worker")]
+    Worker,
+    /// Reads the operator API (`GET` under `/api`, not `/api/tokens`) and
+    /// `/metrics`; changes nothing, and has no MCP.
+    #[serde(rename = "operator-ro")]
+    OperatorRo,
+    /// Drives workers as an orchestrator does: the operator API and MCP,
+    /// but no tokens and no worker-side (`/tubemail/*`) routes.
+    #[serde(rename = "operator")]
+    Operator,
+}
+
+impl TokenKind {
+    /// The wire name: `worker`, `operator-ro` or `operator`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Worker => "worker",
+            TokenKind::OperatorRo => "operator-ro",
+            TokenKind::Operator => "operator",
+        }
+    }
+
+    /// The kind with this wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            TokenKind::Worker,
+            TokenKind::OperatorRo,
+            TokenKind::Operator,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+wire_struct! {
+    /// A token as the hub lists it (never the token itself).
+    pub struct TokenInfo {
+        /// Id (use it to revoke).
+        pub id: String,
+        /// What it may do.
+        pub kind: TokenKind,
+        /// The worker a worker token acts as.
+        pub worker: Option<String>,
+        /// Label given at issue.
+        pub label: String,
+        /// Issue time (Unix seconds).
+        pub created_at: Timestamp,
+        /// Last successful use (Unix seconds, saved about once a minute).
+        pub last_used_at: Option<Timestamp>,
+        /// Revoked tokens authenticate nothing.
+        pub revoked: bool,
+    }
+}
+
+/// `POST /api/tokens`. The schema says what the hub enforces: a worker
+/// token names its worker, an operator or operator-ro token names none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("oneOf" = [
+    {"properties": {"kind": {"const": "worker"}}, "required": ["worker"]},
+    {"properties": {"kind": {"const": "operator-ro"}}, "not": {"required": ["worker"]}},
+    {"properties": {"kind": {"const": "operator"}}, "not": {"required": ["worker"]}},
+])))]
+#[serde(deny_unknown_fields)]
+pub struct TokenIssueRequest {
+    /// `worker` (acts as one worker and its manager), `operator-ro` (GET
+    /// under /api only) or `operator` (the operator API and MCP, no
+    /// tokens: for an orchestrator).
+    pub kind: TokenKind,
+    /// The worker a `worker` token acts as (required for that kind, refused
+    /// for the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// Free text to tell tokens apart (at most 200 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// `POST /api/tokens`: a token just issued, the only time the hub shows
+/// it. `Debug` leaves the token out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct IssuedToken {
+    /// The token: pass it as `Authorization: Bearer <token>` (or
+    /// `TUBEMAIL_TOKEN`). The hub keeps only its hash.
+    pub token: String,
+    /// Its description.
+    #[serde(flatten)]
+    pub info: TokenInfo,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+wire_struct! {
+    /// `GET /api/tokens`.
+    pub struct TokensResponse {
+        /// Oldest first.
+        pub tokens: Vec<TokenInfo>,
+    }
+}
+
+wire_struct! {
+    /// `DELETE /api/tokens/{id}`.
+    pub struct RevokeResponse {
+        /// Always true.
+        pub ok: bool,
+        /// False when it was revoked already.
+        pub revoked: bool,
+    }
+}
+
+wire_struct! {
+    /// `GET /api/whoami`: what the presented credential is.
+    pub struct WhoAmI {
+        /// `secret` (the shared secret: everything), `worker`, `operator-ro`
+        /// or `operator`.
+        pub kind: String,
+        /// The token's id (absent for the shared secret).
+        pub id: Option<String>,
+        /// The worker a worker token acts as.
+        pub worker: Option<String>,
     }
 }

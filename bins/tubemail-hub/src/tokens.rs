@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tubemail_core::store::{Store, StoreError, TokenRow};
@@ -22,39 +21,7 @@ const PREFIX: &str = "tmt_";
 /// Seconds between saves of a token's last-use time.
 const LAST_USED_RESOLUTION: f64 = 60.0;
 
-/// What a token may be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub enum TokenKind {
-    /// Acts as one worker (and its manager) only.
-    #[serde(rename = "worker")]
-    Worker,
-    /// Reads the operator API (GET under `/api`), changes nothing.
-    #[serde(rename = "operator-ro")]
-    OperatorRo,
-    /// Drives workers as an orchestrator does: the operator API and MCP,
-    /// but no tokens and no worker-side (`/tubemail/*`) routes.
-    #[serde(rename = "operator")]
-    Operator,
-}
-
-impl TokenKind {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Worker => "worker",
-            TokenKind::OperatorRo => "operator-ro",
-            TokenKind::Operator => "operator",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "worker" => Some(TokenKind::Worker),
-            "operator-ro" => Some(TokenKind::OperatorRo),
-            "operator" => Some(TokenKind::Operator),
-            _ => None,
-        }
-    }
-}
+pub use tubemail_core::api::{TokenInfo, TokenKind};
 
 /// Who a request authenticated as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,25 +45,6 @@ pub enum Scope {
         /// Token id.
         id: String,
     },
-}
-
-/// A token as listed (never the token itself).
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct TokenInfo {
-    /// Id (use it to revoke).
-    pub id: String,
-    /// `worker`, `operator-ro` or `operator`.
-    pub kind: TokenKind,
-    /// The worker a worker token acts as.
-    pub worker: Option<String>,
-    /// Label given at issue.
-    pub label: String,
-    /// Issue time (Unix seconds).
-    pub created_at: Timestamp,
-    /// Last successful use (Unix seconds, saved about once a minute).
-    pub last_used_at: Option<Timestamp>,
-    /// Revoked tokens authenticate nothing.
-    pub revoked: bool,
 }
 
 /// Failure to issue or revoke.

@@ -5,13 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use tubemail_core::api::{IssuedToken, RevokeResponse, TokenIssueRequest, TokensResponse, WhoAmI};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, worker_name};
 use crate::openapi::{Api, Route};
-use crate::tokens::{Scope, TokenError, TokenInfo, TokenKind};
+use crate::tokens::{Scope, TokenError, TokenKind};
 
 /// Longest label.
 const MAX_LABEL: usize = 200;
@@ -22,8 +22,8 @@ pub fn add(api: Api) -> Api {
             "/api/tokens",
             "Issue a scoped token (shared secret only); the token is shown once",
         )
-        .body::<IssueRequest>()
-        .returns::<IssueResponse>(),
+        .body::<TokenIssueRequest>()
+        .returns::<IssuedToken>(),
         post(issue),
     )
     .add(
@@ -52,69 +52,6 @@ pub fn add(api: Api) -> Api {
     )
 }
 
-/// `POST /api/tokens`. The schema says what the handler enforces: a
-/// worker token names its worker, an operator or operator-ro token names
-/// none.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(extend("oneOf" = [
-    {"properties": {"kind": {"const": "worker"}}, "required": ["worker"]},
-    {"properties": {"kind": {"const": "operator-ro"}}, "not": {"required": ["worker"]}},
-    {"properties": {"kind": {"const": "operator"}}, "not": {"required": ["worker"]}},
-]))]
-pub struct IssueRequest {
-    /// `worker` (acts as one worker and its manager), `operator-ro` (GET
-    /// under /api only) or `operator` (the operator API and MCP, no
-    /// tokens: for an orchestrator).
-    kind: TokenKind,
-    /// The worker a `worker` token acts as (required for that kind, refused
-    /// for the other).
-    #[serde(default)]
-    worker: Option<String>,
-    /// Free text to tell tokens apart (at most 200 characters).
-    #[serde(default)]
-    label: Option<String>,
-}
-
-/// A freshly issued token.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct IssueResponse {
-    /// The token: pass it as `Authorization: Bearer <token>`. Shown only
-    /// now; the hub keeps its hash.
-    token: String,
-    /// Its description.
-    #[serde(flatten)]
-    info: TokenInfo,
-}
-
-/// `GET /api/tokens`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct TokensResponse {
-    /// Oldest first.
-    tokens: Vec<TokenInfo>,
-}
-
-/// `DELETE /api/tokens/{id}`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct RevokeResponse {
-    /// Always true.
-    ok: bool,
-    /// False when it was revoked already.
-    revoked: bool,
-}
-
-/// `GET /api/whoami`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct WhoAmI {
-    /// `secret` (the shared secret: everything), `worker`, `operator-ro`
-    /// or `operator`.
-    kind: String,
-    /// The token's id (absent for the shared secret).
-    id: Option<String>,
-    /// The worker a worker token acts as.
-    worker: Option<String>,
-}
-
 fn admin_only(scope: Option<&Extension<Scope>>) -> ApiResult<()> {
     match scope {
         Some(Extension(Scope::Admin)) => Ok(()),
@@ -138,8 +75,8 @@ fn token_error(e: &TokenError) -> ApiError {
 async fn issue(
     State(s): State<AppState>,
     scope: Option<Extension<Scope>>,
-    JsonBody(b): JsonBody<IssueRequest>,
-) -> ApiResult<Json<IssueResponse>> {
+    JsonBody(b): JsonBody<TokenIssueRequest>,
+) -> ApiResult<Json<IssuedToken>> {
     admin_only(scope.as_ref())?;
     let label = b.label.unwrap_or_default();
     if label.chars().count() > MAX_LABEL {
@@ -173,7 +110,7 @@ async fn issue(
         .issue(b.kind, worker, label)
         .await
         .map_err(|e| token_error(&e))?;
-    Ok(Json(IssueResponse { token, info }))
+    Ok(Json(IssuedToken { token, info }))
 }
 
 async fn list(
