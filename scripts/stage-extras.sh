@@ -18,9 +18,9 @@ done
 mkdir -p "$stage/share/bash-completion/completions" "$stage/share/zsh/site-functions" \
   "$stage/share/fish/vendor_completions.d" "$stage/share/man/man1"
 for bin in tubemail-hub claude-tm tubemail; do
-  exe="$stage/bin/$bin"
+  exe="$(cd "$stage/bin" && pwd)/$bin"
   "$exe" --generate completions-bash >"$stage/share/bash-completion/completions/$bin"
   "$exe" --generate completions-zsh >"$stage/share/zsh/site-functions/_$bin"
   "$exe" --generate completions-fish >"$stage/share/fish/vendor_completions.d/$bin.fish"
-  "$exe" --generate man >"$stage/share/man/man1/$bin.1"
+  (cd "$stage/share/man/man1" && "$exe" --generate man-pages >/dev/null)
 done

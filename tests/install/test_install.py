@@ -91,6 +91,11 @@ def test_make_install_gives_the_commands_and_a_hub_with_its_ui(tmp_path: Path) -
         ):
             text = (prefix / rel).read_text().replace("\\-", "-")  # roff escapes dashes
             assert head in text and option.lstrip("-") in text, f"{rel}:\n{text[:500]}"
+    # The pages the main pages refer to.
+    man = prefix / "share/man/man1"
+    for page in ("tubemail-flows.1", "tubemail-tokens-create.1", "claude-tm-doctor.1"):
+        assert (man / page).read_text().startswith(".ie"), page
+    assert "tubemail\\-flows(1)" in (man / "tubemail.1").read_text()
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

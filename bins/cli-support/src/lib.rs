@@ -2,7 +2,9 @@
 //! line: the hidden `--generate <WHAT>` option, which writes shell
 //! completions or the man page made from the same clap definition as
 //! `--help`, for packaging (`scripts/stage-extras.sh`):
-//! `<bin> --generate completions-bash|completions-zsh|completions-fish|man`.
+//! `<bin> --generate completions-bash|completions-zsh|completions-fish|man`
+//! (to stdout), or `man-pages` (every page, the command's and each
+//! subcommand's as `<bin>-<sub>.1`, written into the current directory).
 //!
 //! It is an option, not a subcommand: `claude-tm` hands unknown words to
 //! claude, and `claude-tm generate …` must stay a prompt.
@@ -20,6 +22,9 @@ pub enum Generate {
     CompletionsFish,
     /// The man page, roff (`<bin>.1`).
     Man,
+    /// Every man page into the current directory: `<bin>.1` and one per
+    /// subcommand (`<bin>-<sub>.1`, which `<bin>.1` refers to).
+    ManPages,
 }
 
 /// Writes `what` for `cmd` to `out`.
@@ -31,6 +36,11 @@ pub fn write(what: Generate, mut cmd: clap::Command, out: &mut dyn Write) -> std
         Generate::CompletionsZsh => Shell::Zsh,
         Generate::CompletionsFish => Shell::Fish,
         Generate::Man => return clap_mangen::Man::new(cmd).render(out),
+        Generate::ManPages => {
+            let dir = std::env::current_dir()?;
+            clap_mangen::generate_to(cmd, &dir)?;
+            return writeln!(out, "man pages of {name} written to {}", dir.display());
+        }
     };
     clap_complete::generate(shell, &mut cmd, name, out);
     Ok(())
@@ -87,6 +97,26 @@ mod tests {
             !text(Generate::Man).contains("generate"),
             "hidden from the man page"
         );
+    }
+
+    #[test]
+    fn man_pages_are_one_per_command_in_the_current_directory() {
+        let dir = std::env::temp_dir().join(format!("cli-support-man-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let before = std::env::current_dir().unwrap_or_else(|e| panic!("{e}"));
+        std::env::set_current_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let said = text(Generate::ManPages);
+        std::env::set_current_dir(before).unwrap_or_else(|e| panic!("{e}"));
+        let page = |f: &str| {
+            std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e} ({said})"))
+        };
+        assert!(
+            page("demo-tm.1").contains("demo\\-tm\\-doctor(1)"),
+            "{}",
+            page("demo-tm.1")
+        );
+        assert!(page("demo-tm-doctor.1").contains("Check the setup"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
