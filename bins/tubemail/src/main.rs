@@ -29,6 +29,13 @@ fn connect(hub: Option<String>, given: Option<String>) -> Result<(Client, String
     let dir = std::env::current_dir().unwrap_or_else(|_| ".".into());
     let env = local::Env::load(&dir);
     let url = hub.unwrap_or_else(|| env.hub_url());
+    // Said first: without a scheme the URL is neither loopback nor usable,
+    // and a missing-secret error would point the wrong way.
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        anyhow::bail!(
+            "the hub URL {url:?} has no scheme: use http://{url} (or https:// for a hub with TLS)"
+        );
+    }
     let secret = match given {
         Some(given) => given,
         None => {

@@ -249,3 +249,20 @@ async fn mcp_config_works_on_mcp() {
     assert!(out.stdout.is_empty());
     hub.stop().await;
 }
+
+/// A hub URL without a scheme is said to be one, before any talk of a
+/// missing secret (which is what the user would chase otherwise).
+#[test]
+fn a_url_without_a_scheme_is_named_as_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::command(dir.path(), &[], &["--hub", "localhost:8004", "workers"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has no scheme: use http://localhost:8004"),
+        "{err}"
+    );
+    assert!(!err.contains("TUBEMAIL_SECRET"), "{err}");
+}
