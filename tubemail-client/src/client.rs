@@ -6,7 +6,10 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tubemail_core::api::{EventsResponse, PermissionsResponse, SettingsPatch, WorkersResponse};
+use tubemail_core::api::{
+    ClearAndSendRequest, EventsResponse, FlowRunRequest, FlowSaveRequest, KeystrokeRequest,
+    PermissionsResponse, ResolveRequest, SendRequest, SettingsPatch, WorkersResponse,
+};
 use tubemail_core::{
     Behavior, Event, EventId, Flow, Health, HubConfig, Meta, PendingPermission, RunLog,
     SendReceipt, WorkerName, WorkerStatus, WorkerSummary,
@@ -237,7 +240,11 @@ impl Client {
         meta: Option<Meta>,
         key: Option<&str>,
     ) -> Result<SendReceipt> {
-        let body = json!({"message": message, "meta": meta, "idempotency_key": key});
+        let body = SendRequest {
+            message: message.to_owned(),
+            meta,
+            idempotency_key: key.map(str::to_owned),
+        };
         self.post(&format!("/api/workers/{}/send", seg(w.as_str())), &body)
             .await
     }
@@ -309,10 +316,13 @@ impl Client {
 
     /// Types keys (`enter`, `esc`, text, …) via the manager; returns the byte count.
     pub async fn keystroke(&self, w: &WorkerName, keys: &str) -> Result<u64> {
+        let body = KeystrokeRequest {
+            keys: keys.to_owned(),
+        };
         let v: Value = self
             .post(
                 &format!("/api/workers/{}/keystroke", seg(w.as_str())),
-                &json!({"keys": keys}),
+                &body,
             )
             .await?;
         v["bytes_sent"]
@@ -330,7 +340,11 @@ impl Client {
         delay_s: f64,
         restore_name: bool,
     ) -> Result<Value> {
-        let body = json!({"message": message, "delay_s": delay_s, "restore_name": restore_name});
+        let body = ClearAndSendRequest {
+            message: message.to_owned(),
+            delay_s,
+            restore_name,
+        };
         self.call(
             Method::POST,
             &format!("/api/workers/{}/clear-and-send", seg(w.as_str())),
@@ -406,7 +420,11 @@ impl Client {
         request_id: &str,
         behavior: Behavior,
     ) -> Result<bool> {
-        let body = json!({"worker": w, "request_id": request_id, "behavior": behavior});
+        let body = ResolveRequest {
+            worker: w.as_str().to_owned(),
+            request_id: request_id.to_owned(),
+            behavior: behavior.as_str().to_owned(),
+        };
         let v: Value = self.post("/api/permissions/resolve", &body).await?;
         match v["ok"].as_bool() {
             Some(ok) => Ok(ok),
@@ -439,8 +457,12 @@ impl Client {
         default_worker: Option<&WorkerName>,
         meta: Option<Meta>,
     ) -> Result<Flow> {
-        let req =
-            json!({"name": name, "body": body, "default_worker": default_worker, "meta": meta});
+        let req = FlowSaveRequest {
+            name: name.to_owned(),
+            body: body.to_owned(),
+            default_worker: default_worker.map(|w| w.as_str().to_owned()),
+            meta,
+        };
         let v: Value = self.post("/api/flows", &req).await?;
         soft(&v)?;
         serde_json::from_value(v["flow"].clone())
@@ -457,7 +479,10 @@ impl Client {
         let v: Value = self
             .post(
                 &format!("/api/flows/{}/run", seg(name)),
-                &json!({"worker": worker, "meta": meta}),
+                &FlowRunRequest {
+                    worker: worker.map(|w| w.as_str().to_owned()),
+                    meta,
+                },
             )
             .await?;
         soft(&v)?;

@@ -2,7 +2,11 @@
 //! protocol).
 
 use serde_json::{Value, json};
-use tubemail_core::api::{RegisterRequest, RegisterResponse};
+use tubemail_core::api::{
+    ActiveRequest, ConditionRequest, ContextPctRequest, DeliveredRequest, OkResponse,
+    OutboundRequest, PermissionRequestBody, PermissionResponseBody, RegisterRequest,
+    RegisterResponse,
+};
 use tubemail_core::{Appended, Behavior, EventId, Meta, WorkerCondition, WorkerName};
 
 use crate::client::{Client, seg};
@@ -26,7 +30,10 @@ impl Client {
         text: &str,
         meta: Option<Meta>,
     ) -> Result<Appended> {
-        let body = json!({"text": text, "meta": meta.unwrap_or_default()});
+        let body = OutboundRequest {
+            text: text.to_owned(),
+            meta: meta.unwrap_or_default(),
+        };
         self.post(&format!("/tubemail/{}/outbound", seg(w.as_str())), &body)
             .await
     }
@@ -40,8 +47,12 @@ impl Client {
         description: &str,
         input_preview: &str,
     ) -> Result<Appended> {
-        let body = json!({"request_id": request_id, "tool_name": tool_name,
-                          "description": description, "input_preview": input_preview});
+        let body = PermissionRequestBody {
+            request_id: request_id.to_owned(),
+            tool_name: tool_name.to_owned(),
+            description: description.to_owned(),
+            input_preview: input_preview.to_owned(),
+        };
         self.post(
             &format!("/tubemail/{}/permission-request", seg(w.as_str())),
             &body,
@@ -56,29 +67,32 @@ impl Client {
         request_id: &str,
         behavior: Behavior,
     ) -> Result<bool> {
-        let body = json!({"request_id": request_id, "behavior": behavior});
-        let v: Value = self
+        let body = PermissionResponseBody {
+            request_id: request_id.to_owned(),
+            behavior,
+        };
+        let r: OkResponse = self
             .post(
                 &format!("/tubemail/{}/permission-response", seg(w.as_str())),
                 &body,
             )
             .await?;
-        v["ok"]
-            .as_bool()
-            .ok_or_else(|| Error::Decode(format!("permission-response: {v}")))
+        Ok(r.ok)
     }
 
     /// Reports context window use (the manager posts under the worker's
     /// name); `true` when it changed.
     pub async fn context_pct(&self, w: &WorkerName, pct: Option<u8>) -> Result<bool> {
-        self.post_changed(w, "context-pct", &json!({"pct": pct}))
+        let pct = pct.map_or(Value::Null, Value::from);
+        self.post_changed(w, "context-pct", &ContextPctRequest { pct })
             .await
     }
 
     /// Reports whether the worker is working (also a heartbeat); `true`
     /// when it changed.
     pub async fn set_active(&self, w: &WorkerName, is_active: bool) -> Result<bool> {
-        self.post_changed(w, "active", &json!({"is_active": is_active}))
+        let is_active = Value::Bool(is_active);
+        self.post_changed(w, "active", &ActiveRequest { is_active })
             .await
     }
 
@@ -89,7 +103,8 @@ impl Client {
         w: &WorkerName,
         condition: Option<&WorkerCondition>,
     ) -> Result<bool> {
-        self.post_changed(w, "condition", &json!({ "condition": condition }))
+        let condition = condition.cloned();
+        self.post_changed(w, "condition", &ConditionRequest { condition })
             .await
     }
 
@@ -97,13 +112,18 @@ impl Client {
     /// a later stream opened without an id resumes after it. `true` when
     /// the position moved.
     pub async fn delivered(&self, w: &WorkerName, through: EventId) -> Result<bool> {
-        self.post_changed(w, "delivered", &json!({ "through": through }))
+        self.post_changed(w, "delivered", &DeliveredRequest { through })
             .await
     }
 
     /// Posts `body` to `/tubemail/{w}/{route}`; `true` when the hub says
     /// it changed something (`{"changed": …}`, false when absent).
-    async fn post_changed(&self, w: &WorkerName, route: &str, body: &Value) -> Result<bool> {
+    async fn post_changed(
+        &self,
+        w: &WorkerName,
+        route: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<bool> {
         let v: Value = self
             .post(&format!("/tubemail/{}/{route}", seg(w.as_str())), body)
             .await?;
