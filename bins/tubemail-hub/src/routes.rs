@@ -96,5 +96,20 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             security::guard,
         ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(
+                    tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+                ),
+        )
         .with_state(state)
+}
+
+/// The `request` span around every request: method and path, never the
+/// query (it may carry `?token=`). The trace layer adds the status and
+/// latency at debug level (`TUBEMAIL_LOG=info,tower_http=debug` shows
+/// them); failures are the handlers' to log, at the level they choose.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
 }
