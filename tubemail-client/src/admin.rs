@@ -53,11 +53,6 @@ fn encode(v: &str) -> String {
 }
 
 impl Client {
-    /// `GET /api/whoami`, typed.
-    pub async fn who_am_i(&self) -> Result<WhoAmI> {
-        self.get("/api/whoami").await
-    }
-
     /// Every issued token, revoked ones too (shared secret only: another
     /// credential gets [`Error::Server`] 403).
     pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {

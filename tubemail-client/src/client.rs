@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tubemail_core::api::{
-    ClearAndSendRequest, EventsResponse, FlowRunRequest, FlowSaveRequest, KeystrokeRequest,
-    PermissionsResponse, ResolveRequest, SendRequest, SettingsPatch, WorkersResponse,
+    ClearAndSendRequest, EventsResponse, FlowRunRequest, FlowSaveRequest, FlowsResponse,
+    KeystrokeRequest, PermissionsResponse, ResolveRequest, ResolveResponse, SendRequest,
+    SettingsPatch, WorkersResponse,
 };
 use tubemail_core::{
     Behavior, Event, EventId, Flow, Health, HubConfig, Meta, PendingPermission, RunLog,
@@ -205,8 +206,8 @@ impl Client {
     /// `GET /api/whoami`: what the credential is and may do. `kind` is
     /// `secret` (the shared secret), `worker` (a token acting as `worker`
     /// and its manager only), `operator` (the operator API and MCP) or
-    /// `operator-ro` (reads only); [`who_am_i`](Self::who_am_i) is typed.
-    pub async fn whoami(&self) -> Result<Value> {
+    /// `operator-ro` (reads only).
+    pub async fn whoami(&self) -> Result<tubemail_core::api::WhoAmI> {
         self.get("/api/whoami").await
     }
 
@@ -425,11 +426,8 @@ impl Client {
             request_id: request_id.to_owned(),
             behavior: behavior.as_str().to_owned(),
         };
-        let v: Value = self.post("/api/permissions/resolve", &body).await?;
-        match v["ok"].as_bool() {
-            Some(ok) => Ok(ok),
-            None => Err(Error::Decode(format!("resolve: {v}"))),
-        }
+        let r: ResolveResponse = self.post("/api/permissions/resolve", &body).await?;
+        Ok(r.ok)
     }
 
     /// Hub settings.
@@ -445,8 +443,7 @@ impl Client {
 
     /// Every flow.
     pub async fn flows(&self) -> Result<Vec<Flow>> {
-        let v: Value = self.get("/api/flows").await?;
-        serde_json::from_value(v["flows"].clone()).map_err(|e| Error::Decode(format!("flows: {e}")))
+        Ok(self.get::<FlowsResponse>("/api/flows").await?.flows)
     }
 
     /// Saves a flow.

@@ -392,7 +392,7 @@ async fn tokens_recordings_and_runs() {
     let port = free_port();
     let hub = start(dir.path(), port).await;
     let c = client(port, SECRET);
-    assert_eq!(c.who_am_i().await.unwrap().kind, "secret");
+    assert_eq!(c.whoami().await.unwrap().kind, "secret");
 
     // A worker token: issued once, listed without itself, scoped, revoked.
     let issued = c
@@ -404,7 +404,7 @@ async fn tokens_recordings_and_runs() {
     let listed = c.tokens().await.unwrap();
     assert_eq!(listed, vec![issued.info.clone()]);
     let scoped = client(port, &issued.token);
-    let me = scoped.who_am_i().await.unwrap();
+    let me = scoped.whoami().await.unwrap();
     assert_eq!(
         (me.kind.as_str(), me.worker.as_deref()),
         ("worker", Some("tok-tm"))
@@ -427,7 +427,7 @@ async fn tokens_recordings_and_runs() {
         .await
         .unwrap();
     let as_operator = client(port, &operator.token);
-    assert_eq!(as_operator.who_am_i().await.unwrap().kind, "operator");
+    assert_eq!(as_operator.whoami().await.unwrap().kind, "operator");
     assert!(as_operator.workers().await.is_ok());
     assert!(matches!(
         as_operator.tokens().await,
@@ -439,10 +439,7 @@ async fn tokens_recordings_and_runs() {
         c.revoke_token("nosuch").await,
         Err(Error::NotFound(_))
     ));
-    assert!(matches!(
-        scoped.who_am_i().await,
-        Err(Error::Unauthorized(_))
-    ));
+    assert!(matches!(scoped.whoami().await, Err(Error::Unauthorized(_))));
 
     // Recording: off by default, switched on and off; no frames yet.
     let worker = w("rec-tm");

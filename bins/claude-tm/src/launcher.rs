@@ -198,8 +198,8 @@ pub async fn check_hub(hub: &Client, worker: &WorkerName, scoped: bool) -> HubCh
             );
         }
     };
-    let kind = me["kind"].as_str().unwrap_or("?");
-    let acts_as = me["worker"].as_str().unwrap_or("");
+    let kind = me.kind.as_str();
+    let acts_as = me.worker.as_deref().unwrap_or("");
     if kind == "worker" && acts_as == worker.as_str() {
         return HubCheck::Accepted;
     }

@@ -68,7 +68,7 @@ pub async fn health(hub: &Client, worker: Option<&WorkerName>, json: bool) -> Re
 
 /// `whoami`.
 pub async fn whoami(hub: &Client, json: bool) -> Result<()> {
-    let me = hub.who_am_i().await?;
+    let me = hub.whoami().await?;
     if json {
         return print_json(&me);
     }

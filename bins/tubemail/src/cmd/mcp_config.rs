@@ -59,7 +59,7 @@ pub async fn run(
     mint: Option<&str>,
     json: bool,
 ) -> Result<()> {
-    let me = hub.who_am_i().await?;
+    let me = hub.whoami().await?;
     let issued = match mint {
         Some(label) => {
             if me.kind != "secret" {
