@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use tubemail_core::recording::{FramesResponse, RecordingStatus};
 use tubemail_core::{Timestamp, WorkerName};
 
-use crate::client::{Client, seg};
 use crate::error::{Error, Result};
+use crate::transport::{Client, seg};
 
 pub use tubemail_core::api::{IssuedToken, TokenInfo, TokenKind, WhoAmI};
 use tubemail_core::api::{RevokeResponse, TokenIssueRequest, TokensResponse};
@@ -133,7 +133,7 @@ impl Client {
                 &json!({}),
             )
             .await?;
-        crate::client::soft(&v)?;
+        crate::transport::soft(&v)?;
         v["finished_at"]
             .as_f64()
             .ok_or_else(|| Error::Decode(format!("finish_run: {v}")))

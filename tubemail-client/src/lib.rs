@@ -22,7 +22,9 @@
 //! ```
 //!
 //! # Layout
-//! - `client`: [`Client`], its builder, and the orchestrator's operations.
+//! - `transport`: [`Client`] and its builder; every authenticated request
+//!   and the status-to-error mapping.
+//! - `client`: the orchestrator's operations.
 //! - `admin`: scoped tokens, recordings, flow runs.
 //! - `worker`: what a channel or manager calls (register, outbound, …).
 //! - `stream`: [`EventStream`], SSE with reconnect and `Last-Event-ID` resume.
@@ -35,10 +37,11 @@ mod client;
 mod error;
 pub mod local;
 mod stream;
+mod transport;
 mod worker;
 
 pub use admin::{FramesFilter, IssuedToken, TokenInfo, TokenKind, WhoAmI};
-pub use client::{Client, ClientBuilder, DEFAULT_HUB_URL};
 pub use error::{Error, Result};
 pub use stream::{EventStream, StreamEvent};
+pub use transport::{Client, ClientBuilder, DEFAULT_HUB_URL};
 pub use tubemail_core as core;

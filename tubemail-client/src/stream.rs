@@ -10,11 +10,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use reqwest::Method;
 use serde_json::Value;
 use tubemail_core::EventId;
 
-use crate::client::{Client, status_error};
 use crate::error::{Error, Result};
+use crate::transport::{Client, status_error};
 
 const BACKOFF_START: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -64,13 +65,8 @@ enum ConnectError {
 
 impl State {
     async fn connect(&mut self) -> Result<(), ConnectError> {
-        let url = format!("{}{}", self.client.base, self.path);
-        let mut req = self
-            .client
-            .long
-            .get(&url)
-            .bearer_auth(&self.client.secret)
-            .header("Accept", "text/event-stream");
+        let (req, url) = self.client.request(Method::GET, &self.path, true);
+        let mut req = req.header("Accept", "text/event-stream");
         if let Some(id) = self.last {
             req = req.header("Last-Event-ID", id.to_string());
         }

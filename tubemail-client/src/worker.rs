@@ -9,8 +9,8 @@ use tubemail_core::api::{
 };
 use tubemail_core::{Appended, Behavior, EventId, Meta, WorkerCondition, WorkerName};
 
-use crate::client::{Client, seg};
 use crate::error::{Error, Result};
+use crate::transport::{Client, seg};
 
 impl Client {
     /// Registers (or re-registers) a worker.
@@ -134,11 +134,9 @@ impl Client {
     /// worker's name). `Ok(false)` when nobody watches or records it (the
     /// hub's 404): stop streaming until the next `pty_attach`.
     pub async fn pty_out(&self, w: &WorkerName, bytes: Vec<u8>) -> Result<bool> {
-        let url = format!("{}/tubemail/{}/pty-out", self.base, seg(w.as_str()));
-        let resp = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.secret)
+        let path = format!("/tubemail/{}/pty-out", seg(w.as_str()));
+        let (req, url) = self.request(reqwest::Method::POST, &path, false);
+        let resp = req
             .header("Content-Type", "application/octet-stream")
             .body(bytes)
             .send()
@@ -153,7 +151,7 @@ impl Client {
         }
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
-            return Err(crate::client::status_error(status, &body));
+            return Err(crate::transport::status_error(status, &body));
         }
         Ok(true)
     }
