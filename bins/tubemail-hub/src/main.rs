@@ -177,8 +177,9 @@ async fn run() -> Result<()> {
     options.rate_limits.exempt_loopback =
         std::env::var("TUBEMAIL_RATE_LIMIT_LOOPBACK").as_deref() != Ok("1");
     // Terminal WebSockets only over TLS when asked, or when serving TLS.
-    options.pty.tls_only = std::env::var("TUBEMAIL_PTY_TLS_ONLY").as_deref() == Ok("1")
-        || tubemail_hub::tls_files(&data_dir).is_some();
+    let tls = tubemail_hub::tls_files(&data_dir);
+    options.pty.tls_only =
+        std::env::var("TUBEMAIL_PTY_TLS_ONLY").as_deref() == Ok("1") || tls.is_some();
     let state = Hub::open(options)
         .with_context(|| format!("failed to open the hub in {}", data_dir.display()))?;
     let listener = std::net::TcpListener::bind(args.bind)
@@ -190,19 +191,21 @@ async fn run() -> Result<()> {
         tracing::info!("shutting down");
         shutdown.cancel();
     });
-    match tubemail_hub::tls_files(&data_dir) {
+    let (scheme, said) = match tls {
+        Some(_) => ("https", " (https)"),
+        None => ("http", ""),
+    };
+    tracing::info!(%addr, data_dir = %data_dir.display(), "tubemail-hub listening{said}");
+    let ui = ui_url(scheme, addr);
+    tracing::info!("web UI: {ui}");
+    say_mcp_add(&ui, &secret_source);
+    match tls {
         Some((cert, key)) => {
-            tracing::info!(%addr, data_dir = %data_dir.display(), "tubemail-hub listening (https)");
-            tracing::info!("web UI: {}", ui_url("https", addr));
-            say_mcp_add(&ui_url("https", addr), &secret_source);
             tubemail_hub::serve_tls(listener, state, &cert, &key)
                 .await
                 .context("server failed")?;
         }
         None => {
-            tracing::info!(%addr, data_dir = %data_dir.display(), "tubemail-hub listening");
-            tracing::info!("web UI: {}", ui_url("http", addr));
-            say_mcp_add(&ui_url("http", addr), &secret_source);
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
             tubemail_hub::serve(listener, state)
