@@ -299,6 +299,18 @@ def spawn_in_pty(
     return proc, master
 
 
+def read_pty(master: int, on_data: Callable[[bytes], bool | None]) -> None:
+    """Reads a pty's output until it closes, handing each piece to
+    ``on_data`` (which returns False to stop reading). Run on a thread."""
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            return
+        if not data or on_data(data) is False:
+            return
+
+
 class Worker:
     """``claude-tm`` started in ``<root>/<project>`` inside a pty, with its own
     HOME (pre-seeded ``.claude.json``) and runtime dir; ``files`` are written
@@ -351,15 +363,11 @@ class Worker:
         self._reader.start()
 
     def _read(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
+        def keep(data: bytes) -> None:
             with self._lock:
                 self.out += data
+
+        read_pty(self.master, keep)
 
     def type(self, data: str | bytes) -> None:
         """Keys as the user types them at the terminal."""

@@ -30,13 +30,13 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyte
 import pytest
 
-from fakeapi import FakeApi, Request
-from support import REPLY_TOOL, REPO, RUN_ID, claude_env, claude_json, procs_with_env, spawn_in_pty, wait_until
+from fakeapi import FakeApi, Request, block_texts
+from support import REPLY_TOOL, REPO, RUN_ID, claude_env, claude_json, procs_with_env, read_pty, spawn_in_pty, wait_until
 
 from hubproc import free_port, tail
 
@@ -72,19 +72,16 @@ class Terminal:
         threading.Thread(target=self._read, name=f"pty-{name}", daemon=True).start()
 
     def _read(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
+        def show(data: bytes) -> bool:
             with self.lock:
                 if self.log.closed:
-                    return
+                    return False
                 self.log.write(data)
                 self.log.flush()
                 self.stream.feed(data)
+                return True
+
+        read_pty(self.master, show)
 
     def text(self) -> str:
         with self.lock:
@@ -113,24 +110,22 @@ class Terminal:
             self.log.close()
 
 
+def blocks_of(req: Request, role: str, kind: str) -> Iterator[dict[str, Any]]:
+    """The ``kind`` content blocks of ``role``'s messages in the conversation."""
+    for m in req.body.get("messages", []):
+        if m.get("role") == role and isinstance(m.get("content"), list):
+            yield from (b for b in m["content"] if b.get("type") == kind)
+
+
 def tool_inputs(req: Request, tool: str) -> list[tuple[str, dict[str, Any]]]:
     """``(tool_use_id, input)`` of every call of ``tool`` in the conversation."""
-    found = []
-    for m in req.body.get("messages", []):
-        if m.get("role") == "assistant" and isinstance(m.get("content"), list):
-            for b in m["content"]:
-                if b.get("type") == "tool_use" and b.get("name") == tool:
-                    found.append((b["id"], b.get("input", {})))
-    return found
+    return [(b["id"], b.get("input", {})) for b in blocks_of(req, "assistant", "tool_use") if b.get("name") == tool]
 
 
 def tool_result_text(req: Request, tool_use_id: str) -> str:
-    for m in req.body.get("messages", []):
-        if m.get("role") == "user" and isinstance(m.get("content"), list):
-            for b in m["content"]:
-                if b.get("type") == "tool_result" and b.get("tool_use_id") == tool_use_id:
-                    c = b.get("content")
-                    return c if isinstance(c, str) else " ".join(x.get("text", "") for x in c or [])
+    for b in blocks_of(req, "user", "tool_result"):
+        if b.get("tool_use_id") == tool_use_id:
+            return "\n".join(block_texts(b.get("content", "")))
     raise AssertionError(f"no result for {tool_use_id} in the lead's conversation")
 
 
