@@ -263,6 +263,8 @@ class RunStarted(_Record):
 
     run_id: str
     first_event_id: str
+    queued_at: float
+    worker: str
 
 @final
 class Registration(_Record):

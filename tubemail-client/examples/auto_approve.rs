@@ -6,8 +6,8 @@
 //! ```
 
 use futures::StreamExt;
-use tubemail_client::core::{Behavior, WorkerName};
-use tubemail_client::{Client, Error};
+use tubemail_client::core::Behavior;
+use tubemail_client::{Client, Error, StreamEvent};
 
 /// Answers pending and future prompts whose tool is in `allowed`; returns
 /// after `stop_after` approvals (`None`: runs until the stream ends).
@@ -36,17 +36,20 @@ pub async fn run(
     while !done(approved) {
         let Some(ev) = events.next().await else { break };
         let ev = ev?;
-        if ev.event != "permission_request" {
-            continue;
-        }
-        let tool = ev.data["tool_name"].as_str().unwrap_or("");
-        let (Some(worker), Some(id)) = (ev.data["worker"].as_str(), ev.data["request_id"].as_str())
+        let StreamEvent::PermissionRequest {
+            worker,
+            request_id: id,
+            tool_name: tool,
+            ..
+        } = ev
         else {
             continue;
         };
-        let worker: WorkerName = worker.parse()?;
-        if allowed.iter().any(|t| t == tool) {
-            if hub.resolve_permission(&worker, id, Behavior::Allow).await? {
+        if allowed.contains(&tool) {
+            if hub
+                .resolve_permission(&worker, &id, Behavior::Allow)
+                .await?
+            {
                 println!("allowed {tool} for {worker} ({id})");
                 approved += 1;
             }

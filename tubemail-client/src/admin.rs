@@ -3,12 +3,12 @@
 
 use reqwest::Method;
 
-use serde_json::{Value, json};
+use tubemail_core::api::{RecordingToggle, Reply, RunFinished};
 use tubemail_core::recording::{FramesResponse, RecordingStatus};
 use tubemail_core::{Timestamp, WorkerName};
 
-use crate::error::{Error, Result};
-use crate::transport::{Client, seg};
+use crate::error::Result;
+use crate::transport::{Client, NO_BODY, seg, soft};
 
 pub use tubemail_core::api::{IssuedToken, TokenInfo, TokenKind, WhoAmI};
 use tubemail_core::api::{RevokeResponse, TokenIssueRequest, TokensResponse};
@@ -54,13 +54,13 @@ fn encode(v: &str) -> String {
 
 impl Client {
     /// Every issued token, revoked ones too (shared secret only: another
-    /// credential gets [`Error::Server`] 403).
+    /// credential gets [`Error::Server`](crate::Error::Server) 403).
     pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
         Ok(self.get::<TokensResponse>("/api/tokens").await?.tokens)
     }
 
     /// Issues a scoped token; a [`TokenKind::Worker`] token needs `worker`,
-    /// the operator kinds take none ([`Error::BadRequest`] otherwise).
+    /// the operator kinds take none ([`Error::BadRequest`](crate::Error::BadRequest) otherwise).
     pub async fn issue_token(
         &self,
         kind: TokenKind,
@@ -76,13 +76,13 @@ impl Client {
     }
 
     /// Revokes a token at once; `false` when it was revoked already
-    /// ([`Error::NotFound`] for an unknown id).
+    /// ([`Error::NotFound`](crate::Error::NotFound) for an unknown id).
     pub async fn revoke_token(&self, id: &str) -> Result<bool> {
         let r: RevokeResponse = self
             .call(
                 Method::DELETE,
                 &format!("/api/tokens/{}", encode(id)),
-                None::<&Value>,
+                NO_BODY,
                 false,
             )
             .await?;
@@ -96,11 +96,11 @@ impl Client {
     }
 
     /// Turns recording of a worker's terminal on or off
-    /// ([`Error::NotFound`] for a worker the hub does not know).
+    /// ([`Error::NotFound`](crate::Error::NotFound) for a worker the hub does not know).
     pub async fn set_recording(&self, w: &WorkerName, enabled: bool) -> Result<RecordingStatus> {
         self.post(
             &format!("/api/workers/{}/recording", seg(w.as_str())),
-            &json!({"enabled": enabled}),
+            &RecordingToggle { enabled },
         )
         .await
     }
@@ -124,19 +124,13 @@ impl Client {
         .await
     }
 
-    /// Marks a flow run finished; returns when ([`Error::NotFound`] for an
+    /// Marks a flow run finished; returns when ([`Error::NotFound`](crate::Error::NotFound) for an
     /// unknown run).
     pub async fn finish_run(&self, run_id: &str) -> Result<Timestamp> {
-        let v: Value = self
-            .post(
-                &format!("/api/flows/runs/{}/finish", encode(run_id)),
-                &json!({}),
-            )
+        let r: Reply<RunFinished> = self
+            .post_empty(&format!("/api/flows/runs/{}/finish", encode(run_id)))
             .await?;
-        crate::transport::soft(&v)?;
-        v["finished_at"]
-            .as_f64()
-            .ok_or_else(|| Error::Decode(format!("finish_run: {v}")))
+        Ok(soft(r)?.finished_at)
     }
 }
 
@@ -173,7 +167,7 @@ mod tests {
         assert!(!format!("{t:?}").contains("secretpart"));
         assert_eq!(
             serde_json::to_value(&t).ok().map(|v| v["kind"].clone()),
-            Some(json!("worker"))
+            Some(serde_json::Value::from("worker"))
         );
     }
 }

@@ -1,20 +1,22 @@
 //! The orchestrator's operations on [`Client`].
 
 use reqwest::Method;
-use serde_json::{Value, json};
 use tubemail_core::api::{
-    ClearAndSendRequest, EventsResponse, FlowRunRequest, FlowSaveRequest, FlowsResponse,
-    KeystrokeRequest, PermissionsResponse, ResolveRequest, ResolveResponse, SendRequest,
-    SettingsPatch, WorkersResponse,
+    ClearAndSendRequest, ClearAndSendResponse, ControlResponse, EventsResponse, FlowDeleted,
+    FlowRunRequest, FlowSaveRequest, FlowSaved, FlowsResponse, InterruptResponse, KeystrokeRequest,
+    KeystrokeResponse, PermissionsResponse, PurgeResponse, ReconnectRequest, Reply, ResolveRequest,
+    ResolveResponse, RunResponse, RunStarted, ScreenshotResponse, SendRequest, SettingsPatch,
+    WorkersResponse,
 };
+use tubemail_core::command::{ManagerHealth, ReconnectOutcome};
 use tubemail_core::{
     Behavior, Event, EventId, Flow, Health, HubConfig, Meta, PendingPermission, RunLog,
     SendReceipt, WorkerName, WorkerStatus, WorkerSummary,
 };
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::stream::EventStream;
-use crate::transport::{Client, seg, soft};
+use crate::transport::{Client, NO_BODY, seg, soft};
 
 impl Client {
     /// `GET /health` (no secret needed, but sent anyway).
@@ -103,35 +105,34 @@ impl Client {
             seg(w.as_str())
         );
         Ok(self
-            .call::<EventsResponse>(Method::GET, &path, None::<&Value>, true)
+            .call::<EventsResponse>(Method::GET, &path, NO_BODY, true)
             .await?
             .events)
     }
 
-    async fn control(&self, w: &WorkerName, what: &str) -> Result<EventId> {
-        let v: Value = self
-            .post(
-                &format!("/api/workers/{}/{what}", seg(w.as_str())),
-                &json!({}),
-            )
-            .await?;
-        serde_json::from_value(v["event_id"].clone())
-            .map_err(|e| Error::Decode(format!("{what}: {e}")))
-    }
-
-    /// Interrupts the worker.
+    /// Interrupts the worker; the `interrupt` event's id.
     pub async fn interrupt(&self, w: &WorkerName) -> Result<EventId> {
-        self.control(w, "interrupt").await
+        let r: InterruptResponse = self
+            .post_empty(&format!("/api/workers/{}/interrupt", seg(w.as_str())))
+            .await?;
+        Ok(r.event_id)
     }
 
-    /// Restarts the worker's claude via its manager.
+    /// Restarts the worker's claude via its manager; the command's event
+    /// id (on the manager's timeline).
     pub async fn restart(&self, w: &WorkerName) -> Result<EventId> {
-        self.control(w, "restart").await
+        let r: ControlResponse = self
+            .post_empty(&format!("/api/workers/{}/restart", seg(w.as_str())))
+            .await?;
+        Ok(r.event_id)
     }
 
-    /// Stops the worker via its manager.
+    /// Stops the worker via its manager; the command's event id.
     pub async fn stop(&self, w: &WorkerName) -> Result<EventId> {
-        self.control(w, "stop").await
+        let r: ControlResponse = self
+            .post_empty(&format!("/api/workers/{}/stop", seg(w.as_str())))
+            .await?;
+        Ok(r.event_id)
     }
 
     /// Types keys (`enter`, `esc`, text, …) via the manager; returns the byte count.
@@ -139,19 +140,17 @@ impl Client {
         let body = KeystrokeRequest {
             keys: keys.to_owned(),
         };
-        let v: Value = self
+        let r: KeystrokeResponse = self
             .post(
                 &format!("/api/workers/{}/keystroke", seg(w.as_str())),
                 &body,
             )
             .await?;
-        v["bytes_sent"]
-            .as_u64()
-            .ok_or_else(|| Error::Decode(format!("keystroke: {v}")))
+        Ok(r.bytes_sent)
     }
 
     /// `/clear`, then `/rename <worker>` (when `restore_name`), then the
-    /// message, `delay_s` apart. Refused with [`Error::Server`] 409 unless the
+    /// message, `delay_s` apart. Refused with [`Error::Server`](crate::Error::Server) 409 unless the
     /// worker is idle.
     pub async fn clear_and_send(
         &self,
@@ -159,7 +158,7 @@ impl Client {
         message: &str,
         delay_s: f64,
         restore_name: bool,
-    ) -> Result<Value> {
+    ) -> Result<ClearAndSendResponse> {
         let body = ClearAndSendRequest {
             message: message.to_owned(),
             delay_s,
@@ -176,8 +175,8 @@ impl Client {
 
     /// Process health from the worker's manager (waits up to 5 s; a
     /// manager that is not connected is a 409 at once, one that does not
-    /// answer is [`Error::Server`] 504).
-    pub async fn manager_health(&self, w: &WorkerName) -> Result<Value> {
+    /// answer is [`Error::Server`](crate::Error::Server) 504).
+    pub async fn manager_health(&self, w: &WorkerName) -> Result<ManagerHealth> {
         self.get(&format!("/api/workers/{}/health", seg(w.as_str())))
             .await
     }
@@ -187,21 +186,21 @@ impl Client {
         let q = max_lines
             .map(|n| format!("?max_lines={n}"))
             .unwrap_or_default();
-        let v: Value = self
+        let r: ScreenshotResponse = self
             .get(&format!("/api/workers/{}/screenshot{q}", seg(w.as_str())))
             .await?;
-        v["screen"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::Decode(format!("screenshot: {v}")))
+        Ok(r.screen)
     }
 
     /// Asks the worker's manager to reconnect one MCP server (waits up to 30 s).
-    pub async fn reconnect_mcp(&self, w: &WorkerName, server: &str) -> Result<Value> {
+    pub async fn reconnect_mcp(&self, w: &WorkerName, server: &str) -> Result<ReconnectOutcome> {
+        let body = ReconnectRequest {
+            server: server.to_owned(),
+        };
         self.call(
             Method::POST,
             &format!("/api/workers/{}/reconnect-mcp", seg(w.as_str())),
-            Some(&json!({"server": server})),
+            Some(&body),
             true,
         )
         .await
@@ -209,15 +208,15 @@ impl Client {
 
     /// Removes a worker with its timeline; `true` if it existed.
     pub async fn purge(&self, w: &WorkerName) -> Result<bool> {
-        let v: Value = self
+        let r: PurgeResponse = self
             .call(
                 Method::DELETE,
                 &format!("/api/workers/{}", seg(w.as_str())),
-                None::<&Value>,
+                NO_BODY,
                 false,
             )
             .await?;
-        Ok(v["ok"].as_bool().unwrap_or(false))
+        Ok(r.ok)
     }
 
     /// Pending permission prompts (of one worker; of offline ones too).
@@ -279,20 +278,18 @@ impl Client {
             default_worker: default_worker.map(|w| w.as_str().to_owned()),
             meta,
         };
-        let v: Value = self.post("/api/flows", &req).await?;
-        soft(&v)?;
-        serde_json::from_value(v["flow"].clone())
-            .map_err(|e| Error::Decode(format!("save_flow: {e}")))
+        let r: Reply<FlowSaved> = self.post("/api/flows", &req).await?;
+        Ok(soft(r)?.flow)
     }
 
-    /// Runs a flow; returns the run id and the id of the message it sent.
+    /// Runs a flow: the run id, the message it sent and where.
     pub async fn run_flow(
         &self,
         name: &str,
         worker: Option<&WorkerName>,
         meta: Option<Meta>,
-    ) -> Result<(String, EventId)> {
-        let v: Value = self
+    ) -> Result<RunStarted> {
+        let r: Reply<RunStarted> = self
             .post(
                 &format!("/api/flows/{}/run", seg(name)),
                 &FlowRunRequest {
@@ -301,33 +298,28 @@ impl Client {
                 },
             )
             .await?;
-        soft(&v)?;
-        let run_id = v["run_id"].as_str().unwrap_or_default().to_owned();
-        let first = serde_json::from_value(v["first_event_id"].clone())
-            .map_err(|e| Error::Decode(format!("run_flow: {e}")))?;
-        Ok((run_id, first))
+        soft(r)
     }
 
     /// A run with its worker's events.
     pub async fn run_log(&self, run_id: &str) -> Result<RunLog> {
-        let v: Value = self
+        let r: Reply<RunResponse> = self
             .get(&format!("/api/flows/runs/{}", seg(run_id)))
             .await?;
-        soft(&v)?;
-        serde_json::from_value(v["run"].clone()).map_err(|e| Error::Decode(format!("run_log: {e}")))
+        Ok(soft(r)?.run)
     }
 
     /// Deletes a flow; `true` if it existed.
     pub async fn delete_flow(&self, name: &str) -> Result<bool> {
-        let v: Value = self
+        let r: FlowDeleted = self
             .call(
                 Method::DELETE,
                 &format!("/api/flows/{}", seg(name)),
-                None::<&Value>,
+                NO_BODY,
                 false,
             )
             .await?;
-        Ok(v["ok"].as_bool().unwrap_or(false))
+        Ok(r.ok)
     }
 
     /// A worker's own stream (what its channel reads), resuming after

@@ -15,7 +15,7 @@
 //! let mut events = hub.global_stream(None).await?;
 //! while let Some(ev) = events.next().await {
 //!     let ev = ev?;
-//!     println!("{} {:?} {}", ev.event, ev.id, ev.data);
+//!     println!("{} {:?}", ev.name(), ev.event_id());
 //! }
 //! # Ok(())
 //! # }
@@ -42,6 +42,7 @@ mod worker;
 
 pub use admin::{FramesFilter, IssuedToken, TokenInfo, TokenKind, WhoAmI};
 pub use error::{Error, Result};
-pub use stream::{EventStream, StreamEvent};
+pub use stream::EventStream;
 pub use transport::{Client, ClientBuilder, DEFAULT_HUB_URL};
 pub use tubemail_core as core;
+pub use tubemail_core::StreamEvent;

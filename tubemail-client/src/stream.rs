@@ -11,25 +11,14 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use reqwest::Method;
-use serde_json::Value;
-use tubemail_core::EventId;
+use tubemail_core::stream::{StreamEventError, SubscriptionEnd};
+use tubemail_core::{EventId, StreamEvent};
 
 use crate::error::{Error, Result};
 use crate::transport::{Client, status_error};
 
 const BACKOFF_START: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
-
-/// One event of a stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamEvent {
-    /// The event id (timeline events have one; status notices do not).
-    pub id: Option<EventId>,
-    /// The SSE event name (`channel_event`, `outbound`, `worker_online`, …).
-    pub event: String,
-    /// The JSON data.
-    pub data: Value,
-}
 
 type Sse = Pin<Box<dyn Stream<Item = Result<sse_stream::Sse, sse_stream::Error>> + Send>>;
 
@@ -46,7 +35,10 @@ struct State {
 ///
 /// It ends after a permanent refusal (bad secret, bad name, unknown id;
 /// yielded as an error) or when the hub hands the stream to a newer
-/// subscriber (`closed` with reason `superseded`, yielded last).
+/// subscriber (`closed` with reason `superseded`, yielded last). An event
+/// whose data does not fit its name is yielded as [`Error::Decode`] and the
+/// stream goes on; an event name this version does not know (a newer
+/// hub's) is skipped.
 pub struct EventStream {
     inner: Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send>>,
 }
@@ -117,10 +109,13 @@ impl State {
                     let Some(event) = decode(item, &mut self.last) else {
                         continue;
                     };
-                    if event.event == "closed" && event.data["reason"] == "superseded" {
+                    if let Ok(StreamEvent::Closed {
+                        reason: SubscriptionEnd::Superseded,
+                    }) = event
+                    {
                         self.done = true;
                     }
-                    return Some(Ok(event));
+                    return Some(event);
                 }
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "stream broke; reconnecting");
@@ -138,10 +133,10 @@ impl State {
 
 /// What one parsed SSE item means to a stream that has yielded events up
 /// to `last`: the event to yield (and `last` moves on), or `None` for a
-/// keepalive comment or an event already yielded before a reconnect.
-/// Data that is not JSON is kept as a string.
-fn decode(item: sse_stream::Sse, last: &mut Option<EventId>) -> Option<StreamEvent> {
-    let event = item.event?; // keepalive comment
+/// keepalive comment, an event already yielded before a reconnect, or an
+/// event name this version does not know.
+fn decode(item: sse_stream::Sse, last: &mut Option<EventId>) -> Option<Result<StreamEvent>> {
+    let name = item.event?; // keepalive comment
     let id = item.id.as_deref().and_then(EventId::parse);
     if let (Some(id), Some(last)) = (id, *last)
         && id <= last
@@ -151,12 +146,17 @@ fn decode(item: sse_stream::Sse, last: &mut Option<EventId>) -> Option<StreamEve
     if id.is_some() {
         *last = id;
     }
-    let data = item
-        .data
-        .as_deref()
-        .map(|d| serde_json::from_str(d).unwrap_or(Value::String(d.to_owned())))
-        .unwrap_or(Value::Null);
-    Some(StreamEvent { id, event, data })
+    match StreamEvent::from_sse(&name, item.data.as_deref().unwrap_or_default()) {
+        Ok(event) => Some(Ok(event)),
+        Err(StreamEventError::Unknown(name)) => {
+            tracing::debug!(
+                event = name,
+                "skipping a stream event this client does not know"
+            );
+            None
+        }
+        Err(e) => Some(Err(Error::Decode(e.to_string()))),
+    }
 }
 
 impl EventStream {
@@ -207,7 +207,7 @@ mod props {
 
     use futures::executor::block_on;
     use proptest::prelude::*;
-    use serde_json::json;
+    use tubemail_core::WorkerName;
 
     use super::*;
 
@@ -232,7 +232,7 @@ mod props {
 
     /// What the client yields from one connection: items up to the first
     /// error (it reconnects there), decoded.
-    fn yielded(parsed: Parsed, mut last: Option<EventId>) -> Vec<StreamEvent> {
+    fn yielded(parsed: Parsed, mut last: Option<EventId>) -> Vec<Result<StreamEvent>> {
         parsed
             .into_iter()
             .map_while(Result::ok)
@@ -240,37 +240,53 @@ mod props {
             .collect()
     }
 
-    /// An event the hub could send: id, name, JSON data.
-    fn event() -> impl Strategy<Value = (Option<u64>, String, Value)> {
-        let data = prop_oneof![
-            ".*".prop_map(|s| json!({"content": s, "meta": {}})),
-            any::<i64>().prop_map(|n| json!({"n": n})),
-            Just(json!({"reason": "superseded"})),
-        ];
-        (prop::option::of(0u64..1_000_000), "[a-z_]{1,16}", data)
+    /// An event the hub could send: timeline events (with an id) and
+    /// notices (without).
+    fn event() -> impl Strategy<Value = StreamEvent> {
+        let worker = || "[a-z][a-z0-9-]{0,12}".prop_map(|w| WorkerName::new(w).unwrap());
+        prop_oneof![
+            (0u64..1_000_000, ".*", prop::option::of(worker())).prop_map(
+                |(id, content, worker)| {
+                    StreamEvent::ChannelEvent {
+                        worker,
+                        event_id: EventId(id),
+                        ts: 1.5,
+                        content,
+                        meta: Default::default(),
+                    }
+                }
+            ),
+            (0u64..1_000_000, worker()).prop_map(|(id, w)| StreamEvent::Interrupt {
+                worker: Some(w),
+                event_id: EventId(id),
+                ts: Some(2.0),
+            }),
+            worker().prop_map(|worker| StreamEvent::WorkerOnline { worker }),
+            any::<u64>().prop_map(|skipped_notices| StreamEvent::Resync { skipped_notices }),
+            Just(StreamEvent::Closed {
+                reason: SubscriptionEnd::Unregistered
+            }),
+        ]
     }
 
-    fn encode(
-        events: &[(Option<u64>, String, Value)],
-        eol: &str,
-        bom: bool,
-        pings: bool,
-    ) -> Vec<u8> {
+    fn encode(events: &[StreamEvent], eol: &str, bom: bool, pings: bool) -> Vec<u8> {
         let mut out = String::new();
         if bom {
             out.push('\u{feff}');
         }
-        for (id, name, data) in events {
+        for ev in events {
             if pings {
                 out.push_str(&format!(": ping{eol}{eol}"));
             }
+            let (name, data) = ev.to_sse();
             out.push_str(&format!("event: {name}{eol}"));
             // Pretty JSON: several data lines, joined back with \n.
-            for line in serde_json::to_string_pretty(data).unwrap().lines() {
+            let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+            for line in serde_json::to_string_pretty(&data).unwrap().lines() {
                 out.push_str(&format!("data: {line}{eol}"));
             }
-            if let Some(id) = id {
-                out.push_str(&format!("id: {}{eol}", EventId(*id)));
+            if let Some(id) = ev.event_id() {
+                out.push_str(&format!("id: {id}{eol}"));
             }
             out.push_str(eol);
         }
@@ -313,17 +329,30 @@ mod props {
             // Exactly the events sent, minus ids at or below the cursor.
             let mut cursor = last.map(EventId);
             let mut want = Vec::new();
-            for (id, name, data) in &events {
-                let id = id.map(EventId);
+            for ev in &events {
+                let id = ev.event_id();
                 if let (Some(i), Some(c)) = (id, cursor) && i <= c {
                     continue;
                 }
                 if id.is_some() {
                     cursor = id;
                 }
-                want.push(StreamEvent { id, event: name.clone(), data: data.clone() });
+                want.push(ev.clone());
             }
-            prop_assert_eq!(yielded(split, last.map(EventId)), want);
+            let got: Vec<StreamEvent> = yielded(split, last.map(EventId))
+                .into_iter()
+                .collect::<Result<_>>()
+                .unwrap();
+            prop_assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn unknown_names_are_skipped_and_bad_data_is_an_error() {
+        let bytes = b"event: from_the_future\ndata: {}\n\nevent: closed\ndata: {\"reason\": 1}\n\nevent: pty_attach\ndata: {}\n\n";
+        let got = yielded(parse(bytes, &[]), None);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(matches!(got[0], Err(Error::Decode(_))));
+        assert!(matches!(got[1], Ok(StreamEvent::PtyAttach {})));
     }
 }

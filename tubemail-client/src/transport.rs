@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tubemail_core::api::Reply;
 
 use crate::error::{Error, Result};
 
@@ -178,7 +179,13 @@ impl Client {
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.call(Method::GET, path, None::<&Value>, false).await
+        self.call(Method::GET, path, NO_BODY, false).await
+    }
+
+    /// A `POST` with an empty JSON object as its body (the operations that
+    /// take no input).
+    pub(crate) async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.post(path, &Empty {}).await
     }
 
     pub(crate) async fn post<T: DeserializeOwned>(
@@ -204,15 +211,21 @@ impl Client {
     }
 }
 
-/// The original's soft errors (`{"ok": false, "error": …}` with HTTP 200).
-pub(crate) fn soft(v: &Value) -> Result<()> {
-    if v["ok"] == Value::Bool(false) {
-        let msg = v["error"].as_str().unwrap_or("refused").to_owned();
-        return Err(if msg.contains("not found") {
+/// No request body.
+pub(crate) const NO_BODY: Option<&Empty> = None;
+
+/// `{}`.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Empty {}
+
+/// The answer, or the original's soft error (`{"ok": false, "error": …}`
+/// with HTTP 200) as [`Error::NotFound`] or [`Error::BadRequest`].
+pub(crate) fn soft<T>(reply: Reply<T>) -> Result<T> {
+    reply.into_result().map_err(|msg| {
+        if msg.contains("not found") {
             Error::NotFound(msg)
         } else {
             Error::BadRequest(msg)
-        });
-    }
-    Ok(())
+        }
+    })
 }

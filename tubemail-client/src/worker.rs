@@ -1,16 +1,16 @@
 //! What a worker's channel or manager calls (the original `/tubemail/*`
 //! protocol).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tubemail_core::api::{
-    ActiveRequest, ConditionRequest, ContextPctRequest, DeliveredRequest, OkResponse,
-    OutboundRequest, PermissionRequestBody, PermissionResponseBody, RegisterRequest,
-    RegisterResponse,
+    ActiveRequest, ChangedResponse, ConditionRequest, ContextPctRequest, DeliveredRequest,
+    OkResponse, OutboundRequest, PermissionRequestBody, PermissionResponseBody, PtyTicket,
+    PtyTicketRequest, RegisterRequest, RegisterResponse, Reply,
 };
 use tubemail_core::{Appended, Behavior, EventId, Meta, WorkerCondition, WorkerName};
 
 use crate::error::{Error, Result};
-use crate::transport::{Client, seg};
+use crate::transport::{Client, seg, soft};
 
 impl Client {
     /// Registers (or re-registers) a worker.
@@ -117,17 +117,17 @@ impl Client {
     }
 
     /// Posts `body` to `/tubemail/{w}/{route}`; `true` when the hub says
-    /// it changed something (`{"changed": …}`, false when absent).
+    /// it changed something.
     async fn post_changed(
         &self,
         w: &WorkerName,
         route: &str,
         body: &impl serde::Serialize,
     ) -> Result<bool> {
-        let v: Value = self
+        let r: ChangedResponse = self
             .post(&format!("/tubemail/{}/{route}", seg(w.as_str())), body)
             .await?;
-        Ok(v["changed"].as_bool().unwrap_or(false))
+        Ok(r.changed)
     }
 
     /// Posts terminal output of the worker (the manager posts under the
@@ -156,16 +156,14 @@ impl Client {
         Ok(true)
     }
 
-    /// A single-use, 30 s ticket for the worker's terminal WebSocket
-    /// (`/ws/pty/{worker}?ticket=…`).
-    pub async fn pty_ticket(&self, w: &WorkerName) -> Result<String> {
-        let v: Value = self
-            .post("/api/pty-ticket", &json!({"worker": w.as_str()}))
-            .await?;
-        v["ticket"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::Decode(format!("pty-ticket: {v}")))
+    /// A single-use ticket for the worker's terminal WebSocket
+    /// (`/ws/pty/{worker}?ticket=…`), valid for `ttl_s` seconds.
+    pub async fn pty_ticket(&self, w: &WorkerName) -> Result<PtyTicket> {
+        let body = PtyTicketRequest {
+            worker: w.as_str().to_owned(),
+        };
+        let r: Reply<PtyTicket> = self.post("/api/pty-ticket", &body).await?;
+        soft(r)
     }
 
     /// Posts a terminal control object for the worker's viewers (e.g.
@@ -187,21 +185,15 @@ impl Client {
 
     /// Ends the worker's streams (keeps its state).
     pub async fn unregister(&self, w: &WorkerName) -> Result<()> {
-        self.post::<Value>(
-            &format!("/tubemail/{}/unregister", seg(w.as_str())),
-            &json!({}),
-        )
-        .await
-        .map(drop)
+        self.post_empty::<OkResponse>(&format!("/tubemail/{}/unregister", seg(w.as_str())))
+            .await
+            .map(drop)
     }
 
     /// Clean exit.
     pub async fn goodbye(&self, w: &WorkerName) -> Result<()> {
-        self.post::<Value>(
-            &format!("/tubemail/{}/goodbye", seg(w.as_str())),
-            &json!({}),
-        )
-        .await
-        .map(drop)
+        self.post_empty::<OkResponse>(&format!("/tubemail/{}/goodbye", seg(w.as_str())))
+            .await
+            .map(drop)
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use tubemail_client::{Client, Error};
+use tubemail_client::{Client, Error, StreamEvent};
 use tubemail_core::api::{RegisterRequest, SettingsPatch};
 use tubemail_core::{
     Behavior, ConditionSignal, EventKind, StateSignal, WorkerCondition, WorkerName, WorkerState,
@@ -111,9 +111,10 @@ async fn operations_round_trip() {
     c.save_flow("daily", "report", Some(&worker), None)
         .await
         .unwrap();
-    let (run_id, first) = c.run_flow("daily", None, None).await.unwrap();
-    let log = c.run_log(&run_id).await.unwrap();
-    assert_eq!(log.first_event_id, first);
+    let started = c.run_flow("daily", None, None).await.unwrap();
+    assert_eq!(started.worker, worker);
+    let log = c.run_log(&started.run_id).await.unwrap();
+    assert_eq!(log.first_event_id, started.first_event_id);
     assert!(matches!(
         c.run_flow("nope", None, None).await,
         Err(Error::NotFound(_))
@@ -138,7 +139,10 @@ async fn operations_round_trip() {
     let mc = c.clone();
     let manager = tokio::spawn(async move {
         while let Some(Ok(ev)) = control.next().await {
-            let kind = ev.data["meta"]["kind"].as_str().unwrap_or("").to_owned();
+            let StreamEvent::ChannelEvent { meta, .. } = ev else {
+                continue;
+            };
+            let kind = meta["kind"].as_str().unwrap_or("").to_owned();
             let (text, reply) = if kind == "health_check" {
                 (r#"{"child_alive": true}"#.to_owned(), "health_response")
             } else if kind.starts_with("screenshot") {
@@ -157,22 +161,19 @@ async fn operations_round_trip() {
         c.screenshot(&worker, Some(12)).await.unwrap(),
         "screen screenshot:12"
     );
-    assert_eq!(
-        c.manager_health(&worker).await.unwrap()["child_alive"],
-        true
-    );
+    assert!(c.manager_health(&worker).await.unwrap().child_alive);
     manager.abort();
     assert!(matches!(
         c.clear_and_send(&w("ghost-tm"), "x", 0.0, false).await,
         Err(Error::Server { status: 409, .. })
     ));
     c.register(&w("idle-tm"), &reg).await.unwrap();
-    assert!(matches!(
-        c.clear_and_send(&w("idle-tm"), "fresh start", 0.0, false)
-            .await
-            .unwrap()["message_event_id"],
-        serde_json::Value::String(_)
-    ));
+    let done = c
+        .clear_and_send(&w("idle-tm"), "fresh start", 0.0, false)
+        .await
+        .unwrap();
+    assert_eq!(done.routed_to.message, w("idle-tm"));
+    assert_eq!(done.rename_event_id, None);
     assert!(c.purge(&worker).await.unwrap());
     stop(hub).await;
 }
@@ -345,14 +346,14 @@ async fn streams_resume_across_a_hub_restart_without_loss_or_repeats() {
     let mut got_global = Vec::new();
     while got.len() < 5 {
         let ev = next(&mut worker_events).await;
-        if ev.event == "channel_event" {
-            got.push(ev.id.unwrap());
+        if let StreamEvent::ChannelEvent { event_id, .. } = ev {
+            got.push(event_id);
         }
     }
     while got_global.len() < 5 {
         let ev = next(&mut global).await;
-        if ev.event == "channel_event" {
-            got_global.push(ev.id.unwrap());
+        if let StreamEvent::ChannelEvent { event_id, .. } = ev {
+            got_global.push(event_id);
         }
     }
     stop(hub).await;
@@ -367,14 +368,14 @@ async fn streams_resume_across_a_hub_restart_without_loss_or_repeats() {
     }
     while got.len() < 10 {
         let ev = next(&mut worker_events).await;
-        if ev.event == "channel_event" {
-            got.push(ev.id.unwrap());
+        if let StreamEvent::ChannelEvent { event_id, .. } = ev {
+            got.push(event_id);
         }
     }
     while got_global.len() < 10 {
         let ev = next(&mut global).await;
-        if ev.event == "channel_event" {
-            got_global.push(ev.id.unwrap());
+        if let StreamEvent::ChannelEvent { event_id, .. } = ev {
+            got_global.push(event_id);
         }
     }
     assert_eq!(got, sent, "worker stream: every event once, in order");
@@ -476,7 +477,7 @@ async fn tokens_recordings_and_runs() {
     c.save_flow("greet", "hello", Some(&worker), None)
         .await
         .unwrap();
-    let (run_id, _) = c.run_flow("greet", None, None).await.unwrap();
+    let run_id = c.run_flow("greet", None, None).await.unwrap().run_id;
     let at = c.finish_run(&run_id).await.unwrap();
     assert_eq!(c.run_log(&run_id).await.unwrap().finished_at, Some(at));
     assert!(matches!(

@@ -12,7 +12,7 @@ mod auto_approve;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tubemail_client::Client;
+use tubemail_client::{Client, StreamEvent};
 use tubemail_core::WorkerName;
 use tubemail_hub::{Hub, Options};
 
@@ -33,8 +33,8 @@ fn simulated_worker(hub: Client, name: WorkerName) -> tokio::task::JoinHandle<()
     tokio::spawn(async move {
         let mut stream = hub.worker_stream(&name, None).await.unwrap();
         while let Some(Ok(ev)) = stream.next().await {
-            if ev.event == "channel_event" {
-                let text = format!("{name}: done {}", ev.data["content"].as_str().unwrap_or(""));
+            if let StreamEvent::ChannelEvent { content, .. } = ev {
+                let text = format!("{name}: done {content}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 hub.outbound(&name, &text, None).await.unwrap();
             }

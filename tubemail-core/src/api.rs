@@ -199,6 +199,9 @@ wire_struct! {
         pub ok: bool,
         /// What was wrong.
         pub error: String,
+        /// The worker's state, when it was refused for it (not idle).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub state: Option<crate::wire::WorkerState>,
     }
 }
 
@@ -449,5 +452,223 @@ wire_struct! {
         pub id: Option<String>,
         /// The worker a worker token acts as.
         pub worker: Option<String>,
+    }
+}
+
+/// A body the hub answers either with `T` or with the original's soft
+/// error (`{"ok": false, "error": …}`, HTTP 200).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(untagged)]
+pub enum Reply<T> {
+    /// Refused.
+    Refused(SoftError),
+    /// Done.
+    Done(T),
+}
+
+impl<T> Reply<T> {
+    /// `Ok(T)`, or the soft error's text.
+    pub fn into_result(self) -> Result<T, String> {
+        match self {
+            Reply::Done(t) => Ok(t),
+            Reply::Refused(e) => Err(e.error),
+        }
+    }
+
+    /// A soft error saying `error`.
+    pub fn refused(error: impl Into<String>) -> Self {
+        Reply::Refused(SoftError {
+            ok: false,
+            error: error.into(),
+            state: None,
+        })
+    }
+}
+
+wire_struct! {
+    /// `POST /api/workers/{w}/interrupt` (`tm_interrupt`).
+    pub struct InterruptResponse {
+        /// Always true.
+        pub ok: bool,
+        /// The `interrupt` event.
+        pub event_id: EventId,
+    }
+}
+
+wire_struct! {
+    /// A command filed for the worker's manager: restart, stop,
+    /// update-manager.
+    pub struct ControlResponse {
+        /// Always true.
+        pub ok: bool,
+        /// The command's event (on the manager's timeline).
+        pub event_id: EventId,
+        /// The manager.
+        pub routed_to: WorkerName,
+    }
+}
+
+wire_struct! {
+    /// `POST /api/workers/{w}/keystroke` (`tm_keystroke`).
+    pub struct KeystrokeResponse {
+        /// The command's event (on the manager's timeline).
+        pub event_id: EventId,
+        /// When it was stored.
+        pub queued_at: Timestamp,
+        /// The manager.
+        pub routed_to: WorkerName,
+        /// Bytes the keys encode to.
+        pub bytes_sent: u64,
+    }
+}
+
+wire_struct! {
+    /// Which timeline each step of a clear-and-send went to.
+    pub struct ClearAndSendRoutes {
+        /// The manager (typed `/clear`).
+        pub clear: WorkerName,
+        /// The manager, when `/rename` was typed.
+        pub rename: Option<WorkerName>,
+        /// The worker (the message).
+        pub message: WorkerName,
+    }
+}
+
+wire_struct! {
+    /// `POST /api/workers/{w}/clear-and-send` (`tm_clear_and_send`).
+    pub struct ClearAndSendResponse {
+        /// The `/clear` command.
+        pub clear_event_id: EventId,
+        /// The `/rename` command, if any.
+        pub rename_event_id: Option<EventId>,
+        /// The message to the worker.
+        pub message_event_id: EventId,
+        /// Pause between the steps, seconds.
+        pub delay_s: f64,
+        /// Whether the session name was restored.
+        pub restored_name: bool,
+        /// Timelines of each step.
+        pub routed_to: ClearAndSendRoutes,
+    }
+}
+
+wire_struct! {
+    /// The 409 body of an operation that needs an idle worker.
+    pub struct NotIdle {
+        /// What was refused and why.
+        pub detail: String,
+        /// The state the worker is in.
+        pub state: crate::wire::WorkerState,
+    }
+}
+
+wire_struct! {
+    /// `GET /api/workers/{w}/screenshot` (`tm_screenshot`).
+    pub struct ScreenshotResponse {
+        /// The worker.
+        pub worker: WorkerName,
+        /// The screen's text.
+        pub screen: String,
+        /// The manager's answer event.
+        pub event_id: EventId,
+    }
+}
+
+wire_struct! {
+    /// `POST /api/workers/{w}/reconnect-mcp` (`tm_reconnect_mcp`).
+    pub struct ReconnectRequest {
+        /// Server name as in claude's `/mcp` list.
+        pub server: String,
+    }
+}
+
+wire_struct! {
+    /// `DELETE /api/workers/{w}`.
+    pub struct PurgeResponse {
+        /// Whether the worker existed.
+        pub ok: bool,
+        /// The worker.
+        pub worker: WorkerName,
+    }
+}
+
+wire_struct! {
+    /// `POST /api/pty-ticket`.
+    pub struct PtyTicketRequest {
+        /// The worker whose terminal to open.
+        pub worker: String,
+    }
+}
+
+wire_struct! {
+    /// A single-use ticket for `/ws/pty/{worker}?ticket=…`.
+    pub struct PtyTicket {
+        /// Always true.
+        pub ok: bool,
+        /// Pass as `?ticket=`.
+        pub ticket: String,
+        /// Seconds the ticket stays valid.
+        pub ttl_s: u64,
+        /// The worker it is for.
+        pub worker: WorkerName,
+    }
+}
+
+wire_struct! {
+    /// `POST /api/workers/{w}/recording`.
+    pub struct RecordingToggle {
+        /// Record the worker's terminal (absent = off, as the original).
+        #[serde(default)]
+        pub enabled: bool,
+    }
+}
+
+wire_struct! {
+    /// `POST /api/flows`: the saved flow.
+    pub struct FlowSaved {
+        /// Always true.
+        pub ok: bool,
+        /// The flow as stored.
+        pub flow: Flow,
+    }
+}
+
+wire_struct! {
+    /// `DELETE /api/flows/{name}`.
+    pub struct FlowDeleted {
+        /// Whether the flow existed.
+        pub ok: bool,
+        /// The name asked for.
+        pub name: String,
+    }
+}
+
+wire_struct! {
+    /// `POST /api/flows/{name}/run` (`tm_run_flow`): a started run.
+    pub struct RunStarted {
+        /// Always true.
+        #[serde(default = "default_true")]
+        pub ok: bool,
+        /// Run id.
+        pub run_id: String,
+        /// The message the run sent.
+        pub first_event_id: EventId,
+        /// When it was sent.
+        pub queued_at: Timestamp,
+        /// Target worker.
+        pub worker: WorkerName,
+    }
+}
+
+wire_struct! {
+    /// `POST /api/flows/runs/{id}/finish` (`tm_finish_run`).
+    pub struct RunFinished {
+        /// Always true.
+        pub ok: bool,
+        /// The run.
+        pub run_id: String,
+        /// When it was marked finished.
+        pub finished_at: Timestamp,
     }
 }

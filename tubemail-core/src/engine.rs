@@ -27,12 +27,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, watch};
 
 pub use delivery::{GlobalItem, GlobalSubscription, Notice, Subscription, SubscriptionEnd};
-pub use delivery::{global_sse, worker_sse};
-pub use flows::RunStarted;
+pub use delivery::{global_event, worker_event};
 pub use permissions::PermissionAsk;
 pub use registry::Registration;
 pub use settings::SettingsPatch;
-pub use timeline::{ClearAndSend, ControlOutcome, MANAGER_REPLY, RECONNECT_REPLY, Since};
+pub use timeline::{ControlOutcome, MANAGER_REPLY, RECONNECT_REPLY, Since};
 
 use crate::name::NameError;
 use crate::store::{Store, StoreError};

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod command;
 pub mod name;
 pub mod recording;
+pub mod stream;
 pub mod wire;
 
 #[cfg(feature = "engine")]
@@ -10,5 +12,7 @@ pub mod engine;
 #[cfg(feature = "engine")]
 pub mod store;
 
+pub use command::ManagerCommand;
 pub use name::{FlowName, NameError, WorkerName};
+pub use stream::StreamEvent;
 pub use wire::*;

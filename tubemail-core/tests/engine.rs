@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tubemail_core::ManagerCommand;
 use tubemail_core::engine::{Engine, EngineConfig, PermissionAsk, Registration};
 use tubemail_core::store::{SqliteStore, StoreError};
 use tubemail_core::{Behavior, EventId, EventKind, FlowName, Meta, WorkerName, WorkerState};
@@ -244,9 +245,7 @@ async fn waits_anchor_on_the_command_and_skip_unrelated_events() {
     let out = e
         .control_and_wait(
             &w("a"),
-            "screenshot".into(),
-            "screenshot",
-            "screenshot",
+            &ManagerCommand::Screenshot(None),
             Duration::from_secs(5),
         )
         .await
@@ -374,7 +373,7 @@ async fn takeover_storms_are_slowed_down() {
 async fn a_returning_manager_skips_stale_control_commands_but_workers_get_their_mail() {
     let dir = tempfile::tempdir().unwrap();
     let e = open(dir.path(), |c| c.stale_control = Duration::from_millis(200));
-    e.control(&w("a"), "keystroke:x".into(), "keystroke:78")
+    e.control(&w("a"), &ManagerCommand::Keys(b"x".to_vec()))
         .await
         .unwrap();
     e.send(&w("a"), "old mail".into(), Meta::new(), None)
@@ -382,7 +381,7 @@ async fn a_returning_manager_skips_stale_control_commands_but_workers_get_their_
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let fresh = e
-        .control(&w("a"), "screenshot".into(), "screenshot")
+        .control(&w("a"), &ManagerCommand::Screenshot(None))
         .await
         .unwrap();
 

@@ -614,6 +614,10 @@ record! {
         run_id: String,
         /// Id of the message the run sent.
         first_event_id: String,
+        /// When it was sent.
+        queued_at: f64,
+        /// The worker it went to.
+        worker: String,
     }
 }
 
@@ -639,16 +643,24 @@ to_py_via! {
     core::Flow => Flow,
     core::RunLog => Run,
     core::api::RegisterResponse => Registration,
+    core::api::RunStarted => RunStarted,
 }
 
-impl ToPy for (String, EventId) {
-    fn to_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let started = RunStarted {
-            run_id: self.0,
-            first_event_id: self.1.to_string(),
-        };
-        Ok(Py::new(py, started)?.into_any())
-    }
+/// Implements [`ToPy`] for a client type as the `dict` of its wire JSON.
+macro_rules! to_py_dict {
+    ($($rust:ty),* $(,)?) => {$(
+        impl ToPy for $rust {
+            fn to_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+                wire(&self, stringify!($rust))?.to_py(py)
+            }
+        }
+    )*};
+}
+
+to_py_dict! {
+    core::api::ClearAndSendResponse,
+    core::command::ManagerHealth,
+    core::command::ReconnectOutcome,
 }
 
 /// One event of a stream: a timeline event (with an id) or a status notice.
@@ -667,12 +679,15 @@ pub(crate) struct StreamEvent {
 
 impl StreamEvent {
     /// Converts a stream event of the Rust client.
-    pub(crate) fn new(py: Python<'_>, ev: RustStreamEvent) -> PyResult<Self> {
+    pub(crate) fn new(py: Python<'_>, ev: &RustStreamEvent) -> PyResult<Self> {
+        let (name, data) = ev.to_sse();
+        let data: Value = serde_json::from_str(&data)
+            .map_err(|e| to_py_err(Error::Decode(format!("StreamEvent: {e}"))))?;
         Ok(StreamEvent {
-            id: ev.id.map(|id| id.to_string()),
-            worker: ev.data["worker"].as_str().map(str::to_owned),
-            data: json_to_py(py, &ev.data)?.unbind(),
-            event: ev.event,
+            id: ev.event_id().map(|id| id.to_string()),
+            worker: data["worker"].as_str().map(str::to_owned),
+            data: json_to_py(py, &data)?.unbind(),
+            event: name.to_owned(),
         })
     }
 }

@@ -158,12 +158,12 @@ impl Shared {
     /// Converts an item (GIL held), remembering the newest id.
     fn deliver(&self, py: Python<'_>, item: Item) -> PyResult<StreamEvent> {
         let ev = item.map_err(to_py_err)?;
-        if let Some(id) = ev.id
+        if let Some(id) = ev.event_id()
             && let Ok(mut last) = self.last.lock()
         {
             *last = Some(id);
         }
-        StreamEvent::new(py, ev)
+        StreamEvent::new(py, &ev)
     }
 
     fn last_id(&self) -> Option<String> {

@@ -292,11 +292,14 @@ async fn notify(peer: &Peer<RoleServer>, method: &str, params: Value) -> bool {
 /// Turns one hub event into what Claude Code expects; `true` once it is
 /// passed on (or is not for the session).
 async fn deliver(peer: &Peer<RoleServer>, ev: &StreamEvent) -> bool {
-    let d = &ev.data;
-    match ev.event.as_str() {
-        "channel_event" => {
-            let content = d["content"].as_str().unwrap_or("");
-            let meta = channel_meta(d["meta"].as_object(), ev.id);
+    match ev {
+        StreamEvent::ChannelEvent {
+            content,
+            meta,
+            event_id,
+            ..
+        } => {
+            let meta = channel_meta(Some(meta), Some(*event_id));
             notify(
                 peer,
                 "notifications/claude/channel",
@@ -304,16 +307,19 @@ async fn deliver(peer: &Peer<RoleServer>, ev: &StreamEvent) -> bool {
             )
             .await
         }
-        "permission_response" => {
-            let behavior = d["behavior"].as_str().unwrap_or("deny");
+        StreamEvent::PermissionResponse {
+            request_id,
+            behavior,
+            ..
+        } => {
             notify(
                 peer,
                 "notifications/claude/channel/permission",
-                json!({"request_id": d["request_id"], "behavior": behavior}),
+                json!({"request_id": request_id, "behavior": behavior}),
             )
             .await
         }
-        "interrupt" => {
+        StreamEvent::Interrupt { .. } => {
             notify(
                 peer,
                 "notifications/claude/channel",
@@ -408,7 +414,7 @@ async fn pump(ch: Channel, peer: Peer<RoleServer>) {
                                 return;
                             }
                             if deliver(&peer, &ev).await {
-                                if let Some(id) = ev.id {
+                                if let Some(id) = ev.event_id() {
                                     acks.send_replace(Some(id));
                                 }
                             } else {

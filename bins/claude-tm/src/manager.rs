@@ -19,10 +19,15 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use nix::sys::signal::Signal;
+use serde_json::Value;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tubemail_client::Client;
-use tubemail_client::core::{Meta, WorkerName};
+use tubemail_client::StreamEvent;
+use tubemail_client::core::command::{
+    HEALTH_REPLY, ManagerHealth, RECONNECT_REPLY, ReconnectOutcome, SCREENSHOT_REPLY,
+};
+use tubemail_client::core::{ManagerCommand, Meta, WorkerName};
 use tubemail_pty::{Pty, PtyCommand, Screen, paste_input};
 
 /// Exit code that asks the launcher to start the manager again.
@@ -51,16 +56,6 @@ const PROMPT_WAIT: Duration = Duration::from_secs(30);
 
 /// How long `/mcp reconnect` may take to say how it went.
 const RECONNECT_WAIT: Duration = Duration::from_secs(30);
-
-/// The answer to a reconnect request, sent back to the hub
-/// (`reconnect_mcp_result`) or the channel.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ReconnectOutcome {
-    pub ok: bool,
-    pub server: String,
-    pub detail: String,
-    pub attempts: u32,
-}
 
 /// Pause between a pasted text and the Enter that submits it.
 const ENTER_GAP: Duration = Duration::from_millis(120);
@@ -104,7 +99,7 @@ enum OnExit {
     Restart,
 }
 
-/// A control command, parsed from `meta.kind` (or the content).
+/// What the manager does for a command of the hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Control {
     /// Type text and submit it.
@@ -118,7 +113,6 @@ enum Control {
     ReconnectMcp(String),
     Stop,
     Restart,
-    Unknown(String),
 }
 
 impl Control {
@@ -131,25 +125,20 @@ impl Control {
     }
 }
 
-fn parse(kind: &str) -> Control {
-    match kind.split_once(':') {
-        Some(("type", raw)) => Control::Type(raw.to_owned()),
-        Some(("keystroke", hex)) => tubemail_client::core::unhex(hex)
-            .map_or_else(|| Control::Unknown(kind.to_owned()), Control::Keys),
-        Some(("screenshot", n)) => Control::Screenshot(n.parse().ok()),
-        Some(("rename", name)) => Control::Type(format!("/rename {name}")),
-        Some(("reconnect_mcp", server)) if !server.trim().is_empty() => {
-            Control::ReconnectMcp(server.trim().to_owned())
+impl From<ManagerCommand> for Control {
+    fn from(command: ManagerCommand) -> Self {
+        match command {
+            ManagerCommand::Type(text) => Control::Type(text),
+            ManagerCommand::Clear | ManagerCommand::Rename(_) => Control::Type(command.content()),
+            ManagerCommand::Keys(bytes) => Control::Keys(bytes),
+            ManagerCommand::Screenshot(n) => {
+                Control::Screenshot(n.and_then(|n| usize::try_from(n).ok()))
+            }
+            ManagerCommand::HealthCheck => Control::Health,
+            ManagerCommand::ReconnectMcp(server) => Control::ReconnectMcp(server),
+            ManagerCommand::Restart | ManagerCommand::UpdateManager => Control::Restart,
+            ManagerCommand::Stop => Control::Stop,
         }
-        _ => match kind {
-            "screenshot" => Control::Screenshot(None),
-            "health_check" => Control::Health,
-            "force_stop" => Control::Stop,
-            "force_restart" | "restart" | "update_manager" => Control::Restart,
-            "compact" => Control::Type("/compact".into()),
-            "clear" => Control::Type("/clear".into()),
-            other => Control::Unknown(other.to_owned()),
-        },
     }
 }
 
@@ -181,22 +170,22 @@ struct Manager {
 impl Manager {
     /// Process health of claude and everything it started, plus the
     /// manager's own memory.
-    async fn health(&self) -> serde_json::Value {
+    async fn health(&self) -> ManagerHealth {
         let pid = self.pty.pid();
         let cpu = crate::procs::cpu_percent(pid, HEALTH_SAMPLE).await;
         let tree = crate::procs::tree(pid);
         let me = crate::procs::tree(std::process::id()).map(|t| t.rss_bytes);
         let mb = |b: u64| (b as f64 / 104_857.6).round() / 10.0;
-        json!({
-            "child_alive": tree.is_some(),
-            "child_pid": pid,
-            "processes": tree.map(|t| t.processes),
-            "cpu_percent": cpu,
-            "memory_mb": tree.map(|t| mb(t.rss_bytes)),
-            "manager_memory_mb": me.map(mb),
-            "uptime_s": self.started.elapsed().as_secs(),
-            "restart_count": self.restarts,
-        })
+        ManagerHealth {
+            child_alive: tree.is_some(),
+            child_pid: Some(i64::from(pid)),
+            processes: tree.and_then(|t| u64::try_from(t.processes).ok()),
+            cpu_percent: cpu,
+            memory_mb: tree.map(|t| mb(t.rss_bytes)),
+            manager_memory_mb: me.map(mb),
+            uptime_s: self.started.elapsed().as_secs(),
+            restart_count: self.restarts,
+        }
     }
 
     /// Reconnects one of claude's MCP servers with the command form
@@ -325,16 +314,17 @@ impl Manager {
                     let screen = self.screen.lock().unwrap_or_else(|p| p.into_inner());
                     n.map_or_else(|| screen.text(), |n| screen.last_lines(n))
                 };
-                self.reply(&text, "screenshot").await;
+                self.reply(&text, SCREENSHOT_REPLY).await;
             }
             Control::Health => {
                 let body = self.health().await;
-                self.reply(&body.to_string(), "health_response").await;
+                let body = serde_json::to_string(&body).unwrap_or_default();
+                self.reply(&body, HEALTH_REPLY).await;
             }
             Control::ReconnectMcp(server) => {
                 let outcome = self.reconnect_mcp(&server).await;
                 let mut meta = Meta::new();
-                meta.insert("kind".into(), "reconnect_mcp_result".into());
+                meta.insert("kind".into(), RECONNECT_REPLY.into());
                 meta.insert("ok".into(), outcome.ok.into());
                 meta.insert("server".into(), outcome.server.clone().into());
                 let text = serde_json::to_string(&outcome).unwrap_or_default();
@@ -355,7 +345,6 @@ impl Manager {
                 }
                 self.type_text("/exit").await?;
             }
-            Control::Unknown(kind) => tracing::debug!(kind, "ignoring control command"),
         }
         Ok(())
     }
@@ -482,7 +471,7 @@ async fn local_request(m: &Manager, line: &str) -> serde_json::Value {
             _ => json!({"ok": false, "error": "missing 'text' in request"}),
         },
         "health" => {
-            let mut h = m.health().await;
+            let mut h = serde_json::to_value(m.health().await).unwrap_or_else(|_| json!({}));
             h["ok"] = true.into();
             h
         }
@@ -753,19 +742,23 @@ pub async fn run(
                             break;
                         }
                     };
-                    if stream.handle(&ev.event, &ev.data, &m.pty).await {
+                    if stream.handle(&ev, &m.pty).await {
                         continue;
                     }
-                    if ev.event != "channel_event" {
+                    let StreamEvent::ChannelEvent { content, meta, .. } = ev else {
                         continue;
-                    }
-                    let kind = ev.data["meta"]["kind"]
-                        .as_str()
+                    };
+                    let kind = meta
+                        .get("kind")
+                        .and_then(Value::as_str)
                         .filter(|k| !k.is_empty())
-                        .or_else(|| ev.data["content"].as_str())
-                        .unwrap_or("")
+                        .unwrap_or(&content)
                         .to_owned();
-                    let control = parse(&kind);
+                    let Some(command) = ManagerCommand::parse(&kind) else {
+                        tracing::debug!(kind, "ignoring control command");
+                        continue;
+                    };
+                    let control = Control::from(command);
                     // The stop's deadline starts now, not when the input
                     // queue reaches the request.
                     match control {
@@ -850,26 +843,25 @@ mod tests {
     }
 
     #[test]
-    fn control_kinds() {
-        assert_eq!(parse("type:/compact"), Control::Type("/compact".into()));
-        assert_eq!(parse("keystroke:1b0d"), Control::Keys(vec![0x1b, 0x0d]));
+    fn commands_become_actions() {
+        let act = |kind: &str| ManagerCommand::parse(kind).map(Control::from);
+        assert_eq!(act("type:/compact"), Some(Control::Type("/compact".into())));
+        assert_eq!(act("keystroke:1b0d"), Some(Control::Keys(vec![0x1b, 0x0d])));
+        assert_eq!(act("keystroke:zz"), None);
+        assert_eq!(act("screenshot:20"), Some(Control::Screenshot(Some(20))));
+        assert_eq!(act("screenshot"), Some(Control::Screenshot(None)));
         assert_eq!(
-            parse("keystroke:zz"),
-            Control::Unknown("keystroke:zz".into())
+            act("rename:w-tm"),
+            Some(Control::Type("/rename w-tm".into()))
         );
-        assert_eq!(parse("screenshot:20"), Control::Screenshot(Some(20)));
-        assert_eq!(parse("screenshot"), Control::Screenshot(None));
-        assert_eq!(parse("rename:w-tm"), Control::Type("/rename w-tm".into()));
-        assert_eq!(parse("force_stop"), Control::Stop);
-        assert_eq!(parse("update_manager"), Control::Restart);
-        assert_eq!(parse("health_check"), Control::Health);
+        assert_eq!(act("clear"), Some(Control::Type("/clear".into())));
+        assert_eq!(act("force_stop"), Some(Control::Stop));
+        assert_eq!(act("update_manager"), Some(Control::Restart));
+        assert_eq!(act("health_check"), Some(Control::Health));
         assert_eq!(
-            parse("reconnect_mcp:github"),
-            Control::ReconnectMcp("github".into())
+            act("reconnect_mcp:github"),
+            Some(Control::ReconnectMcp("github".into()))
         );
-        assert_eq!(
-            parse("reconnect_mcp: "),
-            Control::Unknown("reconnect_mcp: ".into())
-        );
+        assert_eq!(act("reconnect_mcp: "), None);
     }
 }

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::Notify;
-use tubemail_client::Client;
 use tubemail_client::core::WorkerName;
+use tubemail_client::{Client, StreamEvent};
 use tubemail_pty::{Pty, Screen, Size};
 
 /// Output queued for the hub at most; beyond it the queue becomes a repaint.
@@ -122,11 +122,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn dim(v: &Value, default: u16) -> u16 {
-    v.as_u64()
-        .filter(|n| (1..=1000).contains(n))
-        .and_then(|n| u16::try_from(n).ok())
-        .unwrap_or(default)
+/// A terminal dimension the hub sent, or `default` when out of range.
+fn dim(n: u16, default: u16) -> u16 {
+    if (1..=1000).contains(&n) { n } else { default }
 }
 
 impl PtyStream {
@@ -204,14 +202,11 @@ impl PtyStream {
     }
 
     /// Handles a terminal event of the hub; `false` for other events.
-    pub async fn handle(&self, event: &str, data: &Value, pty: &Pty) -> bool {
+    pub async fn handle(&self, event: &StreamEvent, pty: &Pty) -> bool {
         match event {
-            "pty_attach" => self.attach(),
-            "pty_detach" => stop_streaming(&self.shared),
-            "pty_data" => match data["bytes_hex"]
-                .as_str()
-                .and_then(tubemail_client::core::unhex)
-            {
+            StreamEvent::PtyAttach {} => self.attach(),
+            StreamEvent::PtyDetach {} => stop_streaming(&self.shared),
+            StreamEvent::PtyData { bytes_hex } => match tubemail_client::core::unhex(bytes_hex) {
                 Some(bytes) if !bytes.is_empty() => {
                     if let Err(e) = pty.write_all(&bytes).await {
                         tracing::warn!(error = %e, "could not type browser keys into the pty");
@@ -219,10 +214,10 @@ impl PtyStream {
                 }
                 _ => tracing::debug!("ignoring pty_data without valid bytes_hex"),
             },
-            "pty_resize" => {
+            StreamEvent::PtyResize { cols, rows } => {
                 let size = Size {
-                    cols: dim(&data["cols"], 80),
-                    rows: dim(&data["rows"], 24),
+                    cols: dim(*cols, 80),
+                    rows: dim(*rows, 24),
                 };
                 let screen = {
                     let mut screen = lock(&self.shared.screen);
@@ -319,7 +314,8 @@ mod tests {
         assert!(matches!(q.pop(), Some(Item::Control(v)) if v["cols"] == 5 && v["rows"] == 2));
         assert!(matches!(q.pop(), Some(Item::Bytes(b)) if b == screen.repaint()));
         assert_eq!(q.bytes, 0);
-        assert_eq!(dim(&json!(0), 80), 80);
-        assert_eq!(dim(&json!(132), 80), 132);
+        assert_eq!(dim(0, 80), 80);
+        assert_eq!(dim(5000, 80), 80);
+        assert_eq!(dim(132, 80), 132);
     }
 }

@@ -182,7 +182,7 @@ async fn a_cli_outside_the_supported_range_is_said_once_and_used() {
         })
         .await;
         engine
-            .control(&worker, "force_stop".into(), "force_stop")
+            .control(&worker, &tubemail_core::ManagerCommand::Stop)
             .await
             .unwrap();
         let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())

@@ -107,7 +107,7 @@ async fn restarts_with_continue_and_stops_on_request() {
 
     assert!(engine.worker(&mgr).unwrap().online);
     engine
-        .control(&worker, "force_restart".into(), "force_restart")
+        .control(&worker, &tubemail_core::ManagerCommand::Restart)
         .await
         .unwrap();
     // A new manager starts claude again, now with --continue.
@@ -119,7 +119,7 @@ async fn restarts_with_continue_and_stops_on_request() {
     .await;
 
     engine
-        .control(&worker, "force_stop".into(), "force_stop")
+        .control(&worker, &tubemail_core::ManagerCommand::Stop)
         .await
         .unwrap();
     let status = tokio::time::timeout(Duration::from_secs(15), launcher.wait())
@@ -175,7 +175,7 @@ async fn a_local_hub_s_secret_is_found_and_said() {
     })
     .await;
     engine
-        .control(&worker, "force_stop".into(), "force_stop")
+        .control(&worker, &tubemail_core::ManagerCommand::Stop)
         .await
         .unwrap();
     let out = tokio::time::timeout(Duration::from_secs(15), launcher.wait_with_output())

@@ -75,7 +75,7 @@ async fn types_commands_reads_the_screen_and_stops() {
     }
 
     engine
-        .control(&worker, "force_stop".into(), "force_stop")
+        .control(&worker, &tubemail_core::ManagerCommand::Stop)
         .await
         .unwrap();
     let status = tokio::time::timeout(Duration::from_secs(10), manager.wait())
@@ -151,7 +151,7 @@ async fn a_user_at_a_terminal_drives_claude_through_the_manager() {
 
     state
         .engine
-        .control(&worker, "force_stop".into(), "force_stop")
+        .control(&worker, &tubemail_core::ManagerCommand::Stop)
         .await
         .unwrap();
     let status = tokio::time::timeout(Duration::from_secs(10), user.wait())

@@ -175,7 +175,7 @@ async fn hub_to_claude_and_back_through_claude_tm() {
             let screen = c.screenshot(&w, None).await.unwrap();
             assert!(screen.contains(command), "{screen}");
             let h = c.manager_health(&w).await.unwrap();
-            assert_eq!(h["child_alive"], true, "{h}");
+            assert!(h.child_alive, "{h:?}");
             let log = standin_log(&worker.log);
             assert!(!log.iter().any(|e| e["event"] == "typed"), "{log:?}");
         }
@@ -234,14 +234,11 @@ async fn hub_to_claude_and_back_through_claude_tm() {
     })
     .await;
     let h = c.manager_health(&w).await.unwrap();
-    assert_eq!(h["child_alive"], true, "{h}");
-    assert!(h["cpu_percent"].as_f64().is_some(), "{h}");
-    assert!(h["memory_mb"].as_f64().unwrap() > 1.0, "{h}");
-    assert!(
-        h["processes"].as_u64().unwrap() >= 2,
-        "claude and its channel: {h}"
-    );
-    assert_eq!(h["restart_count"], 0, "{h}");
+    assert!(h.child_alive, "{h:?}");
+    assert!(h.cpu_percent.is_some(), "{h:?}");
+    assert!(h.memory_mb.unwrap() > 1.0, "{h:?}");
+    assert!(h.processes.unwrap() >= 2, "claude and its channel: {h:?}");
+    assert_eq!(h.restart_count, 0, "{h:?}");
 
     // The hub goes away and comes back on the same address: the worker
     // reconnects by itself and a message sent right away is delivered once.
@@ -275,7 +272,7 @@ async fn hub_to_claude_and_back_through_claude_tm() {
     c.send(&w, "after the restart", None).await.unwrap();
     wait_reply(&c, &w, "echo: after the restart").await;
     let h = c.manager_health(&w).await.unwrap();
-    assert_eq!(h["restart_count"], 1, "{h}");
+    assert_eq!(h.restart_count, 1, "{h:?}");
 
     // Stop: every process ends, nothing is left behind.
     let pids: Vec<i64> = standin_log(&worker.log)

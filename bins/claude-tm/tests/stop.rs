@@ -142,7 +142,10 @@ impl Setup {
         self.hub
             .state
             .engine
-            .control(&worker, kind.into(), kind)
+            .control(
+                &worker,
+                &tubemail_core::ManagerCommand::parse(kind).unwrap(),
+            )
             .await
             .unwrap();
     }

@@ -38,7 +38,7 @@ struct Viewer {
 
 impl Viewer {
     async fn open(hub: &Client, url: &str, worker: &WorkerName, since: Option<u64>) -> Viewer {
-        let ticket = hub.pty_ticket(worker).await.unwrap();
+        let ticket = hub.pty_ticket(worker).await.unwrap().ticket;
         let mut ws_url = format!(
             "{}/ws/pty/{}?ticket={ticket}",
             url.replace("http://", "ws://"),

@@ -19,12 +19,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use serde_json::{Value, json};
-use tubemail_core::WorkerName;
+use serde_json::Value;
 use tubemail_core::engine::Engine;
 use tubemail_core::recording::{
     FramesQuery, FramesResponse, RecordError, Recorder, RecorderLimits, RecordingStatus,
 };
+use tubemail_core::{StreamEvent, WorkerName};
 use tubemail_pty::Size;
 
 pub use feed::{ManagerEvent, Read, Terminal};
@@ -172,14 +172,14 @@ impl Terminals {
     pub fn viewer_attached(&self, worker: &WorkerName) -> Arc<Terminal> {
         let term = self.get(worker);
         term.attach();
-        term.to_manager("pty_attach", json!({}));
+        term.to_manager(StreamEvent::PtyAttach {});
         term
     }
 
     /// A viewer left: the manager stops when nobody else consumes.
     pub fn viewer_left(&self, worker: &WorkerName, term: &Terminal) {
         if term.detach() == 0 && !self.recording(worker) {
-            term.to_manager("pty_detach", json!({}));
+            term.to_manager(StreamEvent::PtyDetach {});
         }
     }
 
@@ -204,11 +204,11 @@ impl Terminals {
         self.engine.set_recording(worker, enabled).await?;
         let term = self.get(worker);
         if enabled {
-            term.to_manager("pty_attach", json!({}));
+            term.to_manager(StreamEvent::PtyAttach {});
         } else {
             self.recorder.stop(worker);
             if term.viewers() == 0 {
-                term.to_manager("pty_detach", json!({}));
+                term.to_manager(StreamEvent::PtyDetach {});
             }
         }
         // Let a stop reach the writer before anyone reads the status.
@@ -291,14 +291,16 @@ pub enum ViewerFrame<'a> {
 /// What a viewer's frame asks of the manager: `pty_data` with the bytes in
 /// hex, `pty_resize` with a size in range, or nothing (empty input, `ping`,
 /// other kinds and bad JSON are ignored, as in the original).
-pub fn viewer_frame(frame: ViewerFrame<'_>) -> Option<(&'static str, Value)> {
+pub fn viewer_frame(frame: ViewerFrame<'_>) -> Option<StreamEvent> {
     match frame {
         ViewerFrame::Binary([]) => None,
-        ViewerFrame::Binary(b) => Some(("pty_data", json!({"bytes_hex": tubemail_core::hex(b)}))),
+        ViewerFrame::Binary(b) => Some(StreamEvent::PtyData {
+            bytes_hex: tubemail_core::hex(b),
+        }),
         ViewerFrame::Text(t) => match serde_json::from_str::<Value>(t) {
             Ok(v) if v["kind"] == "resize" => {
                 let (cols, rows) = resize_request(&v);
-                Some(("pty_resize", json!({"cols": cols, "rows": rows})))
+                Some(StreamEvent::PtyResize { cols, rows })
             }
             _ => None,
         },

@@ -8,6 +8,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use tubemail_core::StreamEvent;
 use tubemail_hub::terminal::{ViewerFrame, viewer_frame};
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -49,10 +50,8 @@ proptest! {
     fn binary_frames_reach_the_manager_byte_for_byte(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
         match viewer_frame(ViewerFrame::Binary(&bytes)) {
             None => prop_assert!(bytes.is_empty()),
-            Some((name, data)) => {
-                prop_assert_eq!(name, "pty_data");
-                prop_assert_eq!(unhex(data["bytes_hex"].as_str().unwrap()), bytes);
-            }
+            Some(StreamEvent::PtyData { bytes_hex }) => prop_assert_eq!(unhex(&bytes_hex), bytes),
+            Some(other) => prop_assert!(false, "{other:?}"),
         }
     }
 
@@ -61,18 +60,18 @@ proptest! {
         let parsed: Option<Value> = serde_json::from_str(&text).ok();
         match viewer_frame(ViewerFrame::Text(&text)) {
             None => prop_assert!(parsed.is_none_or(|v| v["kind"] != "resize")),
-            Some((name, data)) => {
-                prop_assert_eq!(name, "pty_resize");
+            Some(StreamEvent::PtyResize { cols, rows }) => {
                 let v = parsed.unwrap();
                 prop_assert_eq!(&v["kind"], "resize");
-                for (key, default) in [("cols", 80), ("rows", 24)] {
-                    let got = data[key].as_u64().unwrap();
+                for (key, default, got) in [("cols", 80, cols), ("rows", 24, rows)] {
+                    let got = u64::from(got);
                     prop_assert!((1..=1000).contains(&got));
                     // In range: passed on; otherwise the original's default.
                     let want = v[key].as_u64().filter(|n| (1..=1000).contains(n)).unwrap_or(default);
                     prop_assert_eq!(got, want);
                 }
             }
+            Some(other) => prop_assert!(false, "{other:?}"),
         }
     }
 

@@ -2,7 +2,6 @@
 
 use std::fmt::Write;
 
-use serde_json::Value;
 use tubemail_client::core::recording::{FramesResponse, RecordingStatus};
 use tubemail_client::core::{
     Event, Flow, Health, HubConfig, PendingPermission, Presence, RunLog, StateSignal, WorkerName,
@@ -212,37 +211,83 @@ pub fn permissions(pending: &[PendingPermission]) -> String {
 
 /// A live stream event.
 pub fn stream_event(ev: &StreamEvent) -> String {
-    let worker = ev.data["worker"].as_str().unwrap_or("");
-    let d = &ev.data;
-    let s = |k: &str| d[k].as_str().unwrap_or("");
-    let text = match &d["content"] {
-        Value::String(c) => line(c, 100),
-        _ if d.get("tool_name").is_some() => format!("{} ({})", s("tool_name"), s("request_id")),
-        _ if d.get("behavior").is_some() => format!("{} ({})", s("behavior"), s("request_id")),
-        _ if d.get("context_pct").is_some() => format!("{}%", d["context_pct"]),
-        _ if d.get("is_active").is_some() => if d["is_active"].as_bool() == Some(true) {
-            "working"
-        } else {
-            "at the prompt"
+    use StreamEvent as E;
+    let (worker, text) = match ev {
+        E::ChannelEvent {
+            worker, content, ..
+        } => (worker.as_ref(), line(content, 100)),
+        E::Outbound {
+            worker, content, ..
+        } => (Some(worker), line(content, 100)),
+        E::PermissionRequest {
+            worker,
+            tool_name,
+            request_id,
+            ..
+        } => (Some(worker), format!("{tool_name} ({request_id})")),
+        E::PermissionResponse {
+            worker,
+            behavior,
+            request_id,
+            ..
+        } => (
+            worker.as_ref(),
+            format!("{} ({request_id})", behavior.as_str()),
+        ),
+        E::Interrupt { worker, .. } => (worker.as_ref(), String::new()),
+        E::ContextPct {
+            worker,
+            context_pct,
+        } => (
+            Some(worker),
+            context_pct.map_or_else(|| "?%".to_owned(), |p| format!("{p}%")),
+        ),
+        E::ActiveState { worker, is_active } => (
+            Some(worker),
+            if *is_active {
+                "working"
+            } else {
+                "at the prompt"
+            }
+            .to_owned(),
+        ),
+        E::WorkerCondition { worker, condition } => (
+            Some(worker),
+            condition.as_ref().map_or_else(String::new, |c| {
+                let signal = serde_json::to_value(c.signal)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                line(&format!("{signal}: {}", c.detail), 100)
+            }),
+        ),
+        E::WorkerRegistered { worker, cwd } => (Some(worker), line(cwd, 100)),
+        E::WorkerOnline { worker }
+        | E::WorkerOffline { worker }
+        | E::WorkerUnregistered { worker }
+        | E::WorkerExited { worker }
+        | E::WorkerPurged { worker } => (Some(worker), String::new()),
+        E::Recording { worker, enabled } => {
+            (Some(worker), if *enabled { "on" } else { "off" }.to_owned())
         }
-        .to_owned(),
-        _ => match d["condition"].as_object() {
-            Some(c) => line(
-                &format!(
-                    "{}: {}",
-                    c.get("signal").and_then(Value::as_str).unwrap_or(""),
-                    c.get("detail").and_then(Value::as_str).unwrap_or("")
-                ),
-                100,
-            ),
-            None => String::new(),
-        },
+        E::PermissionsCleared {
+            worker,
+            request_ids,
+            ..
+        } => (Some(worker), request_ids.join(" ")),
+        E::Resync { skipped_notices } => (None, format!("{skipped_notices} notices skipped")),
+        E::Closed { .. }
+        | E::PtyAttach {}
+        | E::PtyDetach {}
+        | E::PtyData { .. }
+        | E::PtyResize { .. } => (None, String::new()),
     };
+    let worker = worker.map_or("", WorkerName::as_str);
     let id = ev
-        .id
+        .event_id()
         .map(|i| i.to_string())
         .unwrap_or_else(|| "-".repeat(10));
-    format!("{id}  {worker:<24} {:<19} {text}", ev.event)
+    format!("{id}  {worker:<24} {:<19} {text}", ev.name())
 }
 
 /// Flows, one per line.
@@ -402,14 +447,12 @@ mod tests {
 
     #[test]
     fn stream_lines_say_what_happened() {
-        let ev = |event: &str, data: serde_json::Value| StreamEvent {
-            id: None,
-            event: event.into(),
-            data,
+        let ev = |event: &str, data: serde_json::Value| {
+            StreamEvent::from_sse(event, &data.to_string()).unwrap()
         };
         let answered = stream_event(&ev(
             "permission_response",
-            serde_json::json!({"worker": "a-tm", "request_id": "abcde", "behavior": "allow"}),
+            serde_json::json!({"worker": "a-tm", "event_id": "0000000001", "request_id": "abcde", "behavior": "allow"}),
         ));
         assert!(answered.ends_with("allow (abcde)"), "{answered}");
         let cond = stream_event(&ev(

@@ -9,8 +9,8 @@ use std::process::Output;
 use common::{SECRET, TestHub, json, stderr, text};
 use futures::StreamExt;
 use serde_json::Value;
-use tubemail_client::Client;
 use tubemail_client::core::{Meta, WorkerName};
+use tubemail_client::{Client, StreamEvent};
 
 /// `tubemail` with the hub's URL and secret in the environment.
 struct Op<'a> {
@@ -323,7 +323,10 @@ async fn control_through_the_manager() {
     let mc = c.clone();
     let manager = tokio::spawn(async move {
         while let Some(Ok(ev)) = control.next().await {
-            let kind = ev.data["meta"]["kind"].as_str().unwrap_or("").to_owned();
+            let StreamEvent::ChannelEvent { meta, .. } = ev else {
+                continue;
+            };
+            let kind = meta["kind"].as_str().unwrap_or("").to_owned();
             let (text, reply) = if kind == "health_check" {
                 (r#"{"child_alive": true}"#.to_owned(), "health_response")
             } else if kind.starts_with("screenshot") {

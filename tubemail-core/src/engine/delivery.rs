@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use super::{Engine, Error, Result, now};
 use crate::name::WorkerName;
 use crate::store::{EventQuery, Record};
-use crate::wire::{EventId, EventKind};
+use crate::stream::{ClearedReason, StreamEvent};
+use crate::wire::{Behavior, EventId, EventKind};
 
 /// Events read per batch.
 const BATCH: usize = 256;
@@ -28,17 +28,7 @@ const STORM_THRESHOLD: usize = 5;
 /// crash replays at most this much to a subscriber that brings no id.
 const CURSOR_FLUSH_DELAY: Duration = Duration::from_millis(50);
 
-/// Why a stream ended from the hub's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubscriptionEnd {
-    /// A newer subscription for the same worker took over.
-    Superseded,
-    /// The worker unregistered or said goodbye.
-    Unregistered,
-    /// The worker was purged.
-    Purged,
-}
+pub use crate::stream::SubscriptionEnd;
 
 /// A status change reported on the global stream (live only, no id).
 #[derive(Debug, Clone, PartialEq)]
@@ -109,109 +99,130 @@ pub enum Notice {
         worker: WorkerName,
         /// Dropped request ids.
         request_ids: Vec<String>,
-        /// `proven_resolved`, `new_process` or `purged`.
-        reason: &'static str,
+        /// Why.
+        reason: ClearedReason,
     },
 }
 
 impl Notice {
-    /// SSE event name and JSON data (with `worker`).
-    pub fn to_sse(&self) -> (&'static str, Value) {
-        match self {
+    /// The global stream's event for it.
+    pub fn to_event(&self) -> StreamEvent {
+        match self.clone() {
             Notice::ContextPct {
                 worker,
                 context_pct,
-            } => (
-                "context_pct",
-                json!({"worker": worker, "context_pct": context_pct}),
-            ),
-            Notice::ActiveState { worker, is_active } => (
-                "active_state",
-                json!({"worker": worker, "is_active": is_active}),
-            ),
-            Notice::Condition { worker, condition } => (
-                "worker_condition",
-                json!({"worker": worker, "condition": condition}),
-            ),
-            Notice::Registered { worker, cwd } => {
-                ("worker_registered", json!({"worker": worker, "cwd": cwd}))
+            } => StreamEvent::ContextPct {
+                worker,
+                context_pct,
+            },
+            Notice::ActiveState { worker, is_active } => {
+                StreamEvent::ActiveState { worker, is_active }
             }
-            Notice::Online { worker } => ("worker_online", json!({"worker": worker})),
-            Notice::Offline { worker } => ("worker_offline", json!({"worker": worker})),
-            Notice::Unregistered { worker } => ("worker_unregistered", json!({"worker": worker})),
-            Notice::Exited { worker } => ("worker_exited", json!({"worker": worker})),
-            Notice::Purged { worker } => ("worker_purged", json!({"worker": worker})),
-            Notice::Recording { worker, enabled } => {
-                ("recording", json!({"worker": worker, "enabled": enabled}))
+            Notice::Condition { worker, condition } => {
+                StreamEvent::WorkerCondition { worker, condition }
             }
+            Notice::Registered { worker, cwd } => StreamEvent::WorkerRegistered { worker, cwd },
+            Notice::Online { worker } => StreamEvent::WorkerOnline { worker },
+            Notice::Offline { worker } => StreamEvent::WorkerOffline { worker },
+            Notice::Unregistered { worker } => StreamEvent::WorkerUnregistered { worker },
+            Notice::Exited { worker } => StreamEvent::WorkerExited { worker },
+            Notice::Purged { worker } => StreamEvent::WorkerPurged { worker },
+            Notice::Recording { worker, enabled } => StreamEvent::Recording { worker, enabled },
             Notice::PermissionsCleared {
                 worker,
                 request_ids,
                 reason,
-            } => (
-                "permissions_cleared",
-                json!({"worker": worker, "request_ids": request_ids, "reason": reason}),
-            ),
+            } => StreamEvent::PermissionsCleared {
+                worker,
+                request_ids,
+                reason,
+            },
         }
     }
 }
 
-fn meta_str(rec: &Record, key: &str) -> Value {
+fn meta_str(rec: &Record, key: &str) -> String {
     rec.event
         .meta
         .get(key)
-        .cloned()
-        .unwrap_or_else(|| json!(""))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
-/// SSE event name and data of a timeline event on a worker's own stream
-/// (the original's `channel_event` / `permission_response` / `interrupt`).
-pub fn worker_sse(rec: &Record) -> (&'static str, Value) {
+/// The answer a `permission_response` event carries (validated when it was
+/// filed; anything else reads as a denial).
+fn behavior(rec: &Record) -> Behavior {
+    Behavior::parse(&rec.event.content).unwrap_or(Behavior::Deny)
+}
+
+/// A timeline event as a worker's own stream sends it (the original's
+/// `channel_event` / `permission_response` / `interrupt`).
+pub fn worker_event(rec: &Record) -> StreamEvent {
     let e = &rec.event;
     match e.kind {
-        EventKind::PermissionResponse => (
-            "permission_response",
-            json!({"request_id": meta_str(rec, "request_id"), "behavior": e.content, "event_id": e.event_id}),
-        ),
-        EventKind::Interrupt => ("interrupt", json!({"event_id": e.event_id})),
-        _ => (
-            "channel_event",
-            json!({"content": e.content, "meta": e.meta, "event_id": e.event_id, "ts": e.ts}),
-        ),
+        EventKind::PermissionResponse => StreamEvent::PermissionResponse {
+            worker: None,
+            event_id: e.event_id,
+            ts: None,
+            request_id: meta_str(rec, "request_id"),
+            behavior: behavior(rec),
+        },
+        EventKind::Interrupt => StreamEvent::Interrupt {
+            worker: None,
+            event_id: e.event_id,
+            ts: None,
+        },
+        _ => StreamEvent::ChannelEvent {
+            worker: None,
+            event_id: e.event_id,
+            ts: e.ts,
+            content: e.content.clone(),
+            meta: e.meta.clone(),
+        },
     }
 }
 
-/// SSE event name and data of a timeline event on the global stream.
-pub fn global_sse(rec: &Record) -> (&'static str, Value) {
+/// A timeline event as the global stream sends it.
+pub fn global_event(rec: &Record) -> StreamEvent {
     let e = &rec.event;
-    let w = &rec.worker;
+    let worker = rec.worker.clone();
     match e.kind {
-        EventKind::Inbound => (
-            "channel_event",
-            json!({"worker": w, "event_id": e.event_id, "ts": e.ts, "content": e.content, "meta": e.meta}),
-        ),
-        EventKind::Outbound => (
-            "outbound",
-            json!({"worker": w, "event_id": e.event_id, "ts": e.ts, "content": e.content, "meta": e.meta}),
-        ),
-        EventKind::PermissionRequest => (
-            "permission_request",
-            json!({
-                "worker": w, "event_id": e.event_id, "ts": e.ts,
-                "request_id": meta_str(rec, "request_id"), "tool_name": e.content,
-                "description": meta_str(rec, "description"),
-                "input_preview": meta_str(rec, "input_preview"),
-            }),
-        ),
-        EventKind::PermissionResponse => (
-            "permission_response",
-            json!({"worker": w, "event_id": e.event_id, "ts": e.ts,
-                   "request_id": meta_str(rec, "request_id"), "behavior": e.content}),
-        ),
-        EventKind::Interrupt => (
-            "interrupt",
-            json!({"worker": w, "event_id": e.event_id, "ts": e.ts}),
-        ),
+        EventKind::Inbound => StreamEvent::ChannelEvent {
+            worker: Some(worker),
+            event_id: e.event_id,
+            ts: e.ts,
+            content: e.content.clone(),
+            meta: e.meta.clone(),
+        },
+        EventKind::Outbound => StreamEvent::Outbound {
+            worker,
+            event_id: e.event_id,
+            ts: e.ts,
+            content: e.content.clone(),
+            meta: e.meta.clone(),
+        },
+        EventKind::PermissionRequest => StreamEvent::PermissionRequest {
+            worker,
+            event_id: e.event_id,
+            ts: e.ts,
+            request_id: meta_str(rec, "request_id"),
+            tool_name: e.content.clone(),
+            description: meta_str(rec, "description"),
+            input_preview: meta_str(rec, "input_preview"),
+        },
+        EventKind::PermissionResponse => StreamEvent::PermissionResponse {
+            worker: Some(worker),
+            event_id: e.event_id,
+            ts: Some(e.ts),
+            request_id: meta_str(rec, "request_id"),
+            behavior: behavior(rec),
+        },
+        EventKind::Interrupt => StreamEvent::Interrupt {
+            worker: Some(worker),
+            event_id: e.event_id,
+            ts: Some(e.ts),
+        },
     }
 }
 

@@ -4,25 +4,13 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::{Engine, Error, Result};
+use crate::api::RunStarted;
 use crate::name::{FlowName, WorkerName, is_valid_run_id};
 use crate::store::{Mutation, RunRow};
 use crate::wire::{EventKind, Flow, FlowSummary, Meta, RunLog};
 
 /// Most events a run log returns.
 const RUN_LOG_LIMIT: usize = 1000;
-
-/// A started run.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct RunStarted {
-    /// Run id.
-    pub run_id: String,
-    /// The message the run sent.
-    pub first_event_id: crate::wire::EventId,
-    /// When it was sent.
-    pub queued_at: f64,
-    /// Target worker.
-    pub worker: WorkerName,
-}
 
 fn new_run_id() -> Result<String> {
     let mut bytes = [0u8; 16];
@@ -124,6 +112,7 @@ impl Engine {
                 finished_at: None,
             }));
             Ok(RunStarted {
+                ok: true,
                 run_id,
                 first_event_id: ev.event_id,
                 queued_at: ev.ts,

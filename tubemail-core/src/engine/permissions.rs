@@ -171,7 +171,7 @@ impl Engine {
             self.notify(Notice::PermissionsCleared {
                 worker: w,
                 request_ids: ids,
-                reason: "proven_resolved",
+                reason: crate::stream::ClearedReason::ProvenResolved,
             });
         }
         Ok(counts)

@@ -90,7 +90,7 @@ impl Engine {
             self.notify(Notice::PermissionsCleared {
                 worker: worker.clone(),
                 request_ids: dropped,
-                reason: "new_process",
+                reason: crate::stream::ClearedReason::NewProcess,
             });
         }
         self.notify(Notice::Registered {

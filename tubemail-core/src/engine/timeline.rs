@@ -3,15 +3,16 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::{Engine, Error, Result};
+use crate::api::{ClearAndSendResponse, ClearAndSendRoutes};
+use crate::command::ManagerCommand;
 use crate::name::WorkerName;
 use crate::store::EventQuery;
 use crate::wire::{
     Appended, ConditionSignal, Event, EventId, EventKind, Meta, SendReceipt, Timestamp,
-    WorkerState, hex, is_harness_command, keystroke_bytes,
+    WorkerState, is_harness_command, keystroke_bytes,
 };
 
 /// Where a read starts.
@@ -30,23 +31,6 @@ pub enum ControlOutcome {
     Answered(Event),
     /// No answer in time; the command's own event id.
     TimedOut(EventId),
-}
-
-/// What `clear_and_send` did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ClearAndSend {
-    /// The `/clear` control command.
-    pub clear_event_id: EventId,
-    /// The `/rename` control command, if any.
-    pub rename_event_id: Option<EventId>,
-    /// The message to the worker.
-    pub message_event_id: EventId,
-    /// Pause between the steps.
-    pub delay_s: f64,
-    /// Whether the session name was restored.
-    pub restored_name: bool,
-    /// Timelines of each step.
-    pub routed_to: Value,
 }
 
 /// How long a manager has to answer a health check or a screenshot
@@ -119,7 +103,7 @@ impl Engine {
                 .map(str::to_owned)
         });
         let (target, meta, routed) = if is_harness_command(&message) {
-            let kind = format!("type:{message}");
+            let kind = ManagerCommand::Type(message.clone()).kind();
             (worker.manager()?, kind_meta(&kind), ROUTED_MANAGER)
         } else {
             (worker.clone(), meta, ROUTED_WORKER)
@@ -199,16 +183,26 @@ impl Engine {
         })
     }
 
-    /// A control command to the worker's manager (`meta.kind` = `kind`).
+    /// A command to the worker's manager, filed on the manager's timeline.
     pub async fn control(
         &self,
         worker: &WorkerName,
+        command: &ManagerCommand,
+    ) -> Result<SendReceipt> {
+        self.control_as(worker, command, command.content()).await
+    }
+
+    /// Like [`control`](Self::control), with the event's text given.
+    async fn control_as(
+        &self,
+        worker: &WorkerName,
+        command: &ManagerCommand,
         content: String,
-        kind: &str,
     ) -> Result<SendReceipt> {
         let target = worker.manager()?;
+        let meta = kind_meta(&command.kind());
         let (ev, _) = self
-            .append(&target, EventKind::Inbound, content, kind_meta(kind), None)
+            .append(&target, EventKind::Inbound, content, meta, None)
             .await?;
         Ok(SendReceipt {
             event_id: ev.event_id,
@@ -220,18 +214,22 @@ impl Engine {
         })
     }
 
-    /// Sends a control command and waits for the manager's outbound whose
-    /// `meta.kind` is `reply_kind`, anchored after the command so an older
-    /// answer is never taken for this one.
+    /// Sends a command that gets an answer and waits for the manager's
+    /// outbound of the answer's kind, anchored after the command so an
+    /// older answer is never taken for this one.
     pub async fn control_and_wait(
         &self,
         worker: &WorkerName,
-        content: String,
-        kind: &str,
-        reply_kind: &str,
+        command: &ManagerCommand,
         timeout: Duration,
     ) -> Result<ControlOutcome> {
-        let sent = self.control(worker, content, kind).await?;
+        let Some(reply_kind) = command.reply_kind() else {
+            return Err(Error::BadRequest(format!(
+                "{} gets no answer from the manager",
+                command.kind()
+            )));
+        };
+        let sent = self.control(worker, command).await?;
         let reply = self
             .wait_for_match(&sent.worker, sent.event_id, timeout, |e| {
                 e.kind == EventKind::Outbound
@@ -246,14 +244,8 @@ impl Engine {
 
     /// `tm_health`: asks the manager for process health (`health_response`).
     pub async fn health_check(&self, worker: &WorkerName) -> Result<ControlOutcome> {
-        self.control_and_wait(
-            worker,
-            "health_check".into(),
-            "health_check",
-            "health_response",
-            MANAGER_REPLY,
-        )
-        .await
+        self.control_and_wait(worker, &ManagerCommand::HealthCheck, MANAGER_REPLY)
+            .await
     }
 
     /// `tm_screenshot`: asks the manager for the screen text (`screenshot:<N>`
@@ -263,12 +255,9 @@ impl Engine {
         worker: &WorkerName,
         max_lines: Option<u32>,
     ) -> Result<ControlOutcome> {
-        let kind = max_lines.map_or_else(|| "screenshot".to_owned(), |n| format!("screenshot:{n}"));
         self.control_and_wait(
             worker,
-            "screenshot".into(),
-            &kind,
-            "screenshot",
+            &ManagerCommand::Screenshot(max_lines),
             MANAGER_REPLY,
         )
         .await
@@ -281,15 +270,9 @@ impl Engine {
                 "server must name one of the worker's MCP servers".into(),
             ));
         }
-        let kind = format!("reconnect_mcp:{server}");
-        self.control_and_wait(
-            worker,
-            kind.clone(),
-            &kind,
-            "reconnect_mcp_result",
-            RECONNECT_REPLY,
-        )
-        .await
+        let command = ManagerCommand::ReconnectMcp(server.trim().to_owned());
+        self.control_and_wait(worker, &command, RECONNECT_REPLY)
+            .await
     }
 
     /// `tm_keystroke`: keys typed by the manager; also returns the byte count.
@@ -300,11 +283,15 @@ impl Engine {
                 "keys must name at least one key, e.g. \"esc\" or \"y enter\"".into(),
             ));
         }
-        let kind = format!("keystroke:{}", hex(&bytes));
+        let n = bytes.len();
         let sent = self
-            .control(worker, format!("keystroke:{keys}"), &kind)
+            .control_as(
+                worker,
+                &ManagerCommand::Keys(bytes),
+                format!("keystroke:{keys}"),
+            )
             .await?;
-        Ok((sent, bytes.len()))
+        Ok((sent, n))
     }
 
     /// `tm_update_manager`: refused (`Err(state)`) unless the worker is idle
@@ -318,7 +305,7 @@ impl Engine {
             return Ok(Err(state));
         }
         Ok(Ok(self
-            .control(worker, "update_manager".into(), "update_manager")
+            .control(worker, &ManagerCommand::UpdateManager)
             .await?))
     }
 
@@ -498,20 +485,16 @@ impl Engine {
         message: String,
         delay: Duration,
         restore_name: bool,
-    ) -> Result<std::result::Result<ClearAndSend, WorkerState>> {
+    ) -> Result<std::result::Result<ClearAndSendResponse, WorkerState>> {
         if let Err(state) = self.idle_gate(worker) {
             return Ok(Err(state));
         }
         let manager = worker.manager()?;
-        let clear = self.control(worker, "/clear".into(), "clear").await?;
+        let clear = self.control(worker, &ManagerCommand::Clear).await?;
         tokio::time::sleep(delay).await;
         let rename = if restore_name {
             let r = self
-                .control(
-                    worker,
-                    format!("/rename {worker}"),
-                    &format!("rename:{worker}"),
-                )
+                .control(worker, &ManagerCommand::Rename(worker.clone()))
                 .await?;
             tokio::time::sleep(delay).await;
             Some(r.event_id)
@@ -519,17 +502,17 @@ impl Engine {
             None
         };
         let msg = self.send(worker, message, Meta::new(), None).await?;
-        Ok(Ok(ClearAndSend {
+        Ok(Ok(ClearAndSendResponse {
             clear_event_id: clear.event_id,
             rename_event_id: rename,
             message_event_id: msg.event_id,
             delay_s: delay.as_secs_f64(),
             restored_name: restore_name,
-            routed_to: serde_json::json!({
-                "clear": manager,
-                "rename": rename.map(|_| manager.clone()),
-                "message": worker,
-            }),
+            routed_to: ClearAndSendRoutes {
+                rename: rename.map(|_| manager.clone()),
+                clear: manager,
+                message: worker.clone(),
+            },
         }))
     }
 }

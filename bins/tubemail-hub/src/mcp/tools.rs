@@ -10,11 +10,14 @@ use rmcp::service::RequestContext;
 use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tubemail_core::api::{
+    ControlResponse, FlowDeleted, InterruptResponse, KeystrokeResponse, PurgeResponse, RunFinished,
+};
 use tubemail_core::engine::{ControlOutcome, Error as EngineError};
 use tubemail_core::recording::{FramesQuery, RecordError};
 use tubemail_core::{
-    Behavior, Event, FlowName, FlowSummary, Meta, PendingPermission, SendReceipt, WorkerName,
-    WorkerStatus,
+    Behavior, Event, FlowName, FlowSummary, ManagerCommand, Meta, PendingPermission, SendReceipt,
+    WorkerName, WorkerStatus,
 };
 
 use super::{
@@ -498,33 +501,39 @@ impl HubMcp {
     async fn tm_interrupt(&self, Parameters(a): Parameters<WorkerArgs>) -> ToolResult {
         let w = worker!(a.worker);
         let ev = engine!(self.state.engine.interrupt(&w).await);
-        dict(json!({"ok": true, "event_id": ev.event_id}))
+        dict(InterruptResponse {
+            ok: true,
+            event_id: ev.event_id,
+        })
     }
 
     #[tool(description = "Restart the worker's claude (it continues its session) via its manager.", output_schema = any_object())]
     async fn tm_restart(&self, Parameters(a): Parameters<WorkerArgs>) -> ToolResult {
-        self.control(&a.worker, "force_restart").await
+        self.control(&a.worker, ManagerCommand::Restart).await
     }
 
     #[tool(description = "Stop the worker (claude and its manager) via its manager.", output_schema = any_object())]
     async fn tm_stop(&self, Parameters(a): Parameters<WorkerArgs>) -> ToolResult {
-        self.control(&a.worker, "force_stop").await
+        self.control(&a.worker, ManagerCommand::Stop).await
     }
 
     #[tool(description = "Remove a worker from the registry with its timeline (online workers too).", output_schema = any_object())]
     async fn tm_purge_worker(&self, Parameters(a): Parameters<WorkerArgs>) -> ToolResult {
         let w = worker!(a.worker);
         let ok = engine!(self.state.engine.purge(&w).await);
-        dict(json!({"ok": ok, "worker": w}))
+        dict(PurgeResponse { ok, worker: w })
     }
 
     #[tool(description = "Type keys into the worker's terminal via its manager.", output_schema = any_object())]
     async fn tm_keystroke(&self, Parameters(a): Parameters<KeystrokeArgs>) -> ToolResult {
         let w = worker!(a.worker);
         let (sent, bytes) = engine!(self.state.engine.keystroke(&w, &a.keys).await);
-        dict(
-            json!({"event_id": sent.event_id, "queued_at": sent.queued_at, "routed_to": sent.worker, "bytes_sent": bytes}),
-        )
+        dict(KeystrokeResponse {
+            event_id: sent.event_id,
+            queued_at: sent.queued_at,
+            routed_to: sent.worker,
+            bytes_sent: bytes as u64,
+        })
     }
 
     #[tool(description = "Ask the worker's manager to update itself and restart. Refused unless the worker is idle, or force=true.", output_schema = any_object())]
@@ -726,9 +735,7 @@ impl HubMcp {
             .run_flow(&name, w, a.meta.unwrap_or_default())
             .await
         {
-            Ok(r) => dict(
-                json!({"ok": true, "run_id": r.run_id, "first_event_id": r.first_event_id, "queued_at": r.queued_at, "worker": r.worker}),
-            ),
+            Ok(started) => dict(started),
             Err(EngineError::NotFound(m) | EngineError::BadRequest(m)) => {
                 dict(json!({"ok": false, "error": m}))
             }
@@ -751,7 +758,11 @@ impl HubMcp {
     #[tool(description = "Mark a flow run finished (its log stops collecting events).", output_schema = any_object())]
     async fn tm_finish_run(&self, Parameters(a): Parameters<RunIdArgs>) -> ToolResult {
         match engine!(self.state.engine.finish_run(&a.run_id).await) {
-            Some(at) => dict(json!({"ok": true, "run_id": a.run_id, "finished_at": at})),
+            Some(finished_at) => dict(RunFinished {
+                ok: true,
+                run_id: a.run_id,
+                finished_at,
+            }),
             None => dict(json!({"ok": false, "error": format!("run not found: '{}'", a.run_id)})),
         }
     }
@@ -762,7 +773,7 @@ impl HubMcp {
             Ok(name) => engine!(self.state.engine.delete_flow(&name).await),
             Err(_) => false,
         };
-        dict(json!({"ok": ok, "name": a.name}))
+        dict(FlowDeleted { ok, name: a.name })
     }
 
     #[tool(description = "What this server is (JSON string).")]
@@ -784,10 +795,14 @@ impl HubMcp {
 }
 
 impl HubMcp {
-    async fn control(&self, raw: &str, kind: &str) -> ToolResult {
+    async fn control(&self, raw: &str, command: ManagerCommand) -> ToolResult {
         let w = worker!(raw.to_owned());
-        let sent = engine!(self.state.engine.control(&w, kind.to_owned(), kind).await);
-        dict(json!({"ok": true, "event_id": sent.event_id, "routed_to": sent.worker}))
+        let sent = engine!(self.state.engine.control(&w, &command).await);
+        dict(ControlResponse {
+            ok: true,
+            event_id: sent.event_id,
+            routed_to: sent.worker,
+        })
     }
 
     async fn reconnect(&self, raw: &str, server: &str) -> ToolResult {

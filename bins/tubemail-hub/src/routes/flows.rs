@@ -3,14 +3,16 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
-use serde_json::{Value, json};
 use tubemail_core::WorkerName;
-use tubemail_core::api::{FlowRunRequest, FlowSaveRequest, FlowsResponse, RunResponse};
+use tubemail_core::api::{
+    FlowDeleted, FlowRunRequest, FlowSaveRequest, FlowSaved, FlowsResponse, Reply, RunFinished,
+    RunResponse, RunStarted,
+};
 use tubemail_core::engine::Error as EngineError;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{JsonBody, flow_name, soft_error, worker_name};
+use crate::extract::{JsonBody, flow_name, worker_name};
 use crate::openapi::{Api, Route};
 
 pub fn add(api: Api) -> Api {
@@ -25,11 +27,12 @@ pub fn add(api: Api) -> Api {
              answers the original's 200 {ok: false, error}",
         )
         .body::<FlowSaveRequest>()
+        .returns::<FlowSaved>()
         .or_soft_error(),
         post(save),
     )
     .add(
-        Route::delete("/api/flows/{name}", "Delete a flow (runs stay)"),
+        Route::delete("/api/flows/{name}", "Delete a flow (runs stay)").returns::<FlowDeleted>(),
         delete(remove),
     )
     .add(
@@ -39,6 +42,7 @@ pub fn add(api: Api) -> Api {
              original's 200 {ok: false, error}",
         )
         .body::<FlowRunRequest>()
+        .returns::<RunStarted>()
         .or_soft_error(),
         post(run),
     )
@@ -49,7 +53,9 @@ pub fn add(api: Api) -> Api {
         get(run_log),
     )
     .add(
-        Route::post("/api/flows/runs/{run_id}/finish", "Mark a run finished"),
+        Route::post("/api/flows/runs/{run_id}/finish", "Mark a run finished")
+            .returns::<RunFinished>()
+            .or_soft_error(),
         post(finish),
     )
 }
@@ -63,43 +69,50 @@ async fn list(State(s): State<AppState>) -> Json<FlowsResponse> {
 async fn save(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<FlowSaveRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Reply<FlowSaved>>> {
     if b.name.is_empty() || b.body.is_empty() {
-        return Ok(Json(soft_error("name and body required")));
+        return Ok(Json(Reply::refused("name and body required")));
     }
     let name = match flow_name(&b.name) {
         Ok(n) => n,
-        Err(e) => return Ok(Json(soft_error(e))),
+        Err(e) => return Ok(Json(Reply::refused(e))),
     };
     let default_worker = match b.default_worker.as_deref().filter(|w| !w.is_empty()) {
         None => None,
         Some(w) => match WorkerName::new(w) {
             Ok(w) => Some(w),
-            Err(_) => return Ok(Json(soft_error(format!("invalid default_worker: '{w}'")))),
+            Err(_) => {
+                return Ok(Json(Reply::refused(format!(
+                    "invalid default_worker: '{w}'"
+                ))));
+            }
         },
     };
     let flow = s
         .engine
         .save_flow(name, b.body, default_worker, b.meta.unwrap_or_default())
         .await?;
-    Ok(Json(json!({"ok": true, "flow": flow})))
+    Ok(Json(Reply::Done(FlowSaved { ok: true, flow })))
 }
 
-async fn remove(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn remove(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<FlowDeleted>> {
     let ok = match flow_name(&name) {
         Ok(n) => s.engine.delete_flow(&n).await?,
         Err(_) => false,
     };
-    Ok(Json(json!({"ok": ok, "name": name})))
+    Ok(Json(FlowDeleted { ok, name }))
 }
 
 async fn run(
     State(s): State<AppState>,
     Path(name): Path<String>,
     JsonBody(b): JsonBody<FlowRunRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Reply<RunStarted>>> {
     let Ok(flow) = flow_name(&name) else {
-        return Ok(Json(soft_error(format!("flow not found: '{name}'"))));
+        return Ok(Json(Reply::refused(format!("flow not found: '{name}'"))));
     };
     let worker = b
         .worker
@@ -112,25 +125,32 @@ async fn run(
         .run_flow(&flow, worker, b.meta.unwrap_or_default())
         .await
     {
-        Ok(r) => Ok(Json(json!({
-            "ok": true, "run_id": r.run_id, "first_event_id": r.first_event_id,
-            "queued_at": r.queued_at, "worker": r.worker,
-        }))),
-        Err(EngineError::NotFound(m) | EngineError::BadRequest(m)) => Ok(Json(soft_error(m))),
+        Ok(started) => Ok(Json(Reply::Done(started))),
+        Err(EngineError::NotFound(m) | EngineError::BadRequest(m)) => Ok(Json(Reply::refused(m))),
         Err(e) => Err(e.into()),
     }
 }
 
-async fn run_log(State(s): State<AppState>, Path(run_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn run_log(
+    State(s): State<AppState>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<Reply<RunResponse>>> {
     Ok(Json(match s.engine.run_log(&run_id).await? {
-        Some(run) => json!({"ok": true, "run": run}),
-        None => soft_error(format!("run not found: '{run_id}'")),
+        Some(run) => Reply::Done(RunResponse { ok: true, run }),
+        None => Reply::refused(format!("run not found: '{run_id}'")),
     }))
 }
 
-async fn finish(State(s): State<AppState>, Path(run_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn finish(
+    State(s): State<AppState>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<Reply<RunFinished>>> {
     Ok(Json(match s.engine.finish_run(&run_id).await? {
-        Some(at) => json!({"ok": true, "run_id": run_id, "finished_at": at}),
-        None => soft_error(format!("run not found: '{run_id}'")),
+        Some(finished_at) => Reply::Done(RunFinished {
+            ok: true,
+            run_id,
+            finished_at,
+        }),
+        None => Reply::refused(format!("run not found: '{run_id}'")),
     }))
 }

@@ -6,12 +6,18 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tubemail_core::api::{ClearAndSendRequest, EventsResponse, KeystrokeRequest, SendRequest};
+use serde::de::DeserializeOwned;
+use tubemail_core::api::{
+    ClearAndSendRequest, ClearAndSendResponse, ControlResponse, EventsResponse, InterruptResponse,
+    KeystrokeRequest, KeystrokeResponse, NotIdle, ReconnectRequest, ScreenshotResponse,
+    SendRequest,
+};
+use tubemail_core::command::{ManagerHealth, ReconnectOutcome};
 use tubemail_core::engine::{ControlOutcome, MANAGER_REPLY, RECONNECT_REPLY};
-use tubemail_core::{EventId, SendReceipt, WorkerName, WorkerStatus};
+use tubemail_core::{EventId, ManagerCommand, SendReceipt, WorkerName, WorkerState, WorkerStatus};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -42,39 +48,47 @@ pub fn add(api: Api) -> Api {
         get(wait),
     )
     .add(
-        Route::post("/api/workers/{worker}/interrupt", "Interrupt the worker (tm_interrupt)"),
+        Route::post("/api/workers/{worker}/interrupt", "Interrupt the worker (tm_interrupt)")
+            .returns::<InterruptResponse>(),
         post(interrupt),
     )
     .add(
-        Route::post("/api/workers/{worker}/restart", "Restart claude via the manager (tm_restart)"),
+        Route::post("/api/workers/{worker}/restart", "Restart claude via the manager (tm_restart)")
+            .returns::<ControlResponse>(),
         post(restart),
     )
     .add(
-        Route::post("/api/workers/{worker}/stop", "Stop the worker via the manager (tm_stop)"),
+        Route::post("/api/workers/{worker}/stop", "Stop the worker via the manager (tm_stop)")
+            .returns::<ControlResponse>(),
         post(stop),
     )
     .add(
         Route::post("/api/workers/{worker}/keystroke", "Type keys into the worker's terminal (tm_keystroke)")
-            .body::<KeystrokeRequest>(),
+            .body::<KeystrokeRequest>()
+            .returns::<KeystrokeResponse>(),
         post(keystroke),
     )
     .add(
         Route::post("/api/workers/{worker}/clear-and-send", "/clear, /rename, then a message; idle workers only (tm_clear_and_send)")
-            .body::<ClearAndSendRequest>(),
+            .body::<ClearAndSendRequest>()
+            .returns::<ClearAndSendResponse>(),
         post(clear_and_send),
     )
     .add(
-        Route::get("/api/workers/{worker}/health", "Process health from the manager (tm_health); 409 when it is not connected, 504 when it does not answer in 5 s"),
+        Route::get("/api/workers/{worker}/health", "Process health from the manager (tm_health); 409 when it is not connected, 504 when it does not answer in 5 s")
+            .returns::<ManagerHealth>(),
         get(health),
     )
     .add(
         Route::get("/api/workers/{worker}/screenshot", "Screen text from the manager (tm_screenshot); 409 when it is not connected, 504 when it does not answer in 5 s")
-            .query::<ScreenshotQuery>(),
+            .query::<ScreenshotQuery>()
+            .returns::<ScreenshotResponse>(),
         get(screenshot),
     )
     .add(
         Route::post("/api/workers/{worker}/reconnect-mcp", "Reconnect one of the worker's MCP servers (tm_reconnect_mcp); 409 when its manager is not connected, 504 after 30 s")
-            .body::<ReconnectRequest>(),
+            .body::<ReconnectRequest>()
+            .returns::<ReconnectOutcome>(),
         post(reconnect_mcp),
     )
 }
@@ -192,47 +206,69 @@ async fn wait(
     Ok(Json(EventsResponse { events }))
 }
 
-async fn interrupt(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
+async fn interrupt(
+    State(s): State<AppState>,
+    Worker(w): Worker,
+) -> ApiResult<Json<InterruptResponse>> {
     let a = s.engine.interrupt(&w).await?;
-    Ok(Json(json!({"ok": true, "event_id": a.event_id})))
+    Ok(Json(InterruptResponse {
+        ok: true,
+        event_id: a.event_id,
+    }))
 }
 
 async fn control(
     s: &AppState,
-    w: &tubemail_core::WorkerName,
-    kind: &str,
-) -> ApiResult<Json<Value>> {
-    let sent = s.engine.control(w, kind.to_owned(), kind).await?;
-    Ok(Json(
-        json!({"ok": true, "event_id": sent.event_id, "routed_to": sent.worker}),
-    ))
+    w: &WorkerName,
+    command: ManagerCommand,
+) -> ApiResult<Json<ControlResponse>> {
+    let sent = s.engine.control(w, &command).await?;
+    Ok(Json(ControlResponse {
+        ok: true,
+        event_id: sent.event_id,
+        routed_to: sent.worker,
+    }))
 }
 
-async fn restart(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
-    control(&s, &w, "force_restart").await
+async fn restart(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<ControlResponse>> {
+    control(&s, &w, ManagerCommand::Restart).await
 }
 
-async fn stop(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
-    control(&s, &w, "force_stop").await
+async fn stop(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<ControlResponse>> {
+    control(&s, &w, ManagerCommand::Stop).await
 }
 
 async fn keystroke(
     State(s): State<AppState>,
     Worker(w): Worker,
     JsonBody(b): JsonBody<KeystrokeRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<KeystrokeResponse>> {
     let (sent, bytes) = s.engine.keystroke(&w, &b.keys).await?;
-    Ok(Json(json!({
-        "event_id": sent.event_id, "queued_at": sent.queued_at,
-        "routed_to": sent.worker, "bytes_sent": bytes,
-    })))
+    Ok(Json(KeystrokeResponse {
+        event_id: sent.event_id,
+        queued_at: sent.queued_at,
+        routed_to: sent.worker,
+        bytes_sent: bytes as u64,
+    }))
+}
+
+/// The 409 of an operation that needs an idle worker.
+pub fn not_idle(what: &str, state: WorkerState) -> NotIdle {
+    let name = serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    NotIdle {
+        detail: format!("worker not idle (state={name}); {what}"),
+        state,
+    }
 }
 
 async fn clear_and_send(
     State(s): State<AppState>,
     Worker(w): Worker,
     JsonBody(b): JsonBody<ClearAndSendRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Response> {
     if !(0.0..=30.0).contains(&b.delay_s) {
         return Err(ApiError::bad_request("delay_s must be between 0 and 30"));
     }
@@ -242,14 +278,12 @@ async fn clear_and_send(
         .clear_and_send(&w, b.message, delay, b.restore_name)
         .await?
     {
-        Ok(done) => Ok((StatusCode::OK, Json(json!(done)))),
+        Ok(done) => Ok(Json(done).into_response()),
         Err(state) => Ok((
             StatusCode::CONFLICT,
-            Json(json!({
-                "detail": format!("worker not idle (state={}); clear+send is only safe when idle", json!(state).as_str().unwrap_or("unknown")),
-                "state": state,
-            })),
-        )),
+            Json(not_idle("clear+send is only safe when idle", state)),
+        )
+            .into_response()),
     }
 }
 
@@ -294,16 +328,24 @@ fn manager_connected(s: &AppState, w: &tubemail_core::WorkerName) -> ApiResult<(
     ))
 }
 
-async fn health(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
+/// The manager's answer as `T`, or a 502 saying what it sent instead.
+fn manager_json<T: DeserializeOwned>(ev: &tubemail_core::Event, what: &str) -> ApiResult<T> {
+    serde_json::from_str(&ev.content).map_err(|e| {
+        ApiError::Status(
+            StatusCode::BAD_GATEWAY,
+            format!("the manager's {what} answer is not what this hub reads: {e}"),
+        )
+    })
+}
+
+async fn health(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<ManagerHealth>> {
     manager_connected(&s, &w)?;
     let ev = manager_reply(
         s.engine.health_check(&w).await?,
         "health_check",
         MANAGER_REPLY,
     )?;
-    Ok(Json(
-        serde_json::from_str(&ev.content).unwrap_or_else(|_| json!({"raw": ev.content})),
-    ))
+    Ok(Json(manager_json(&ev, "health_check")?))
 }
 
 /// How much of the screen.
@@ -318,31 +360,24 @@ async fn screenshot(
     State(s): State<AppState>,
     Worker(w): Worker,
     QueryArgs(q): QueryArgs<ScreenshotQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ScreenshotResponse>> {
     manager_connected(&s, &w)?;
     let out = s.engine.screenshot(&w, q.max_lines).await?;
     let ev = manager_reply(out, "screenshot", MANAGER_REPLY)?;
-    Ok(Json(
-        json!({"worker": w, "screen": ev.content, "event_id": ev.event_id}),
-    ))
-}
-
-/// Which MCP server to reconnect.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct ReconnectRequest {
-    /// Server name as in claude's `/mcp` list.
-    server: String,
+    Ok(Json(ScreenshotResponse {
+        worker: w,
+        screen: ev.content,
+        event_id: ev.event_id,
+    }))
 }
 
 async fn reconnect_mcp(
     State(s): State<AppState>,
     Worker(w): Worker,
     JsonBody(b): JsonBody<ReconnectRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ReconnectOutcome>> {
     manager_connected(&s, &w)?;
     let out = s.engine.reconnect_mcp(&w, &b.server).await?;
     let ev = manager_reply(out, "reconnect_mcp", RECONNECT_REPLY)?;
-    Ok(Json(
-        serde_json::from_str(&ev.content).unwrap_or_else(|_| json!({"raw": ev.content})),
-    ))
+    Ok(Json(manager_json(&ev, "reconnect_mcp")?))
 }

@@ -29,10 +29,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tubemail_core::WorkerName;
+use tubemail_core::api::{PtyTicket, PtyTicketRequest, Reply};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -85,8 +86,8 @@ pub fn add(api: Api) -> Api {
             "/api/pty-ticket",
             "A single-use, 30 s ticket for one worker's terminal WebSocket",
         )
-        .body::<TicketRequest>()
-        .returns::<TicketResponse>()
+        .body::<PtyTicketRequest>()
+        .returns::<PtyTicket>()
         .or_soft_error(),
         post(ticket),
     )
@@ -116,32 +117,12 @@ pub fn add(api: Api) -> Api {
     )
 }
 
-/// `POST /api/pty-ticket`.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct TicketRequest {
-    /// The worker whose terminal to open.
-    worker: String,
-}
-
-/// A ticket.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct TicketResponse {
-    /// Always true.
-    ok: bool,
-    /// Pass as `?ticket=` to `/ws/pty/{worker}`.
-    ticket: String,
-    /// Seconds the ticket stays valid.
-    ttl_s: u64,
-    /// The worker it is for.
-    worker: WorkerName,
-}
-
 async fn ticket(
     State(s): State<AppState>,
-    JsonBody(b): JsonBody<TicketRequest>,
-) -> ApiResult<Response> {
+    JsonBody(b): JsonBody<PtyTicketRequest>,
+) -> ApiResult<Json<Reply<PtyTicket>>> {
     let Ok(worker) = WorkerName::new(b.worker) else {
-        return Ok(Json(json!({"ok": false, "error": "invalid worker name"})).into_response());
+        return Ok(Json(Reply::refused("invalid worker name")));
     };
     let Some(ticket) = s.terminals.tickets.issue(&worker) else {
         return Err(ApiError::Status(
@@ -149,13 +130,12 @@ async fn ticket(
             "too many open terminal tickets; use or let some expire first".into(),
         ));
     };
-    Ok(Json(TicketResponse {
+    Ok(Json(Reply::Done(PtyTicket {
         ok: true,
         ticket,
         ttl_s: TICKET_TTL.as_secs(),
         worker,
-    })
-    .into_response())
+    })))
 }
 
 /// Query of the WebSocket route.
@@ -269,8 +249,8 @@ async fn input(term: Arc<Terminal>, mut rx: futures::stream::SplitStream<WebSock
             Message::Close(_) => break,
             _ => continue,
         };
-        if let Some((name, data)) = viewer_frame(frame) {
-            term.to_manager(name, data);
+        if let Some(event) = viewer_frame(frame) {
+            term.to_manager(event);
         }
     }
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Deserialize;
 use tubemail_core::WorkerName;
+use tubemail_core::api::RecordingToggle;
 use tubemail_core::recording::{FramesQuery, FramesResponse, RecordError, RecordingStatus};
 
 use crate::AppState;
@@ -29,7 +30,7 @@ pub fn add(api: Api) -> Api {
             "/api/workers/{worker}/recording",
             "Turn recording on or off (404 for an unknown worker)",
         )
-        .body::<ToggleRequest>()
+        .body::<RecordingToggle>()
         .returns::<RecordingStatus>(),
         axum::routing::post(toggle),
     )
@@ -56,14 +57,6 @@ pub fn record_error(e: &RecordError) -> ApiError {
             )
         }
     }
-}
-
-/// `POST` body.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct ToggleRequest {
-    /// Record the worker's terminal (absent = off, as the original).
-    #[serde(default)]
-    enabled: bool,
 }
 
 /// Filters of the frames query.
@@ -95,7 +88,7 @@ async fn status(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<
 async fn toggle(
     State(s): State<AppState>,
     Worker(w): Worker,
-    JsonBody(b): JsonBody<ToggleRequest>,
+    JsonBody(b): JsonBody<RecordingToggle>,
 ) -> ApiResult<Json<RecordingStatus>> {
     s.terminals.set_recording(&w, b.enabled).await?;
     Ok(Json(status_of(&s.terminals, &w).await?))

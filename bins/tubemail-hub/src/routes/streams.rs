@@ -15,11 +15,10 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::get;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
-use tubemail_core::EventId;
-use tubemail_core::engine::{GlobalItem, Subscription, global_sse, worker_sse};
+use tubemail_core::engine::{GlobalItem, Subscription, global_event, worker_event};
 use tubemail_core::store::Record;
+use tubemail_core::{EventId, StreamEvent};
 
 use crate::terminal::ManagerEvent;
 
@@ -81,9 +80,11 @@ fn resume_point(headers: &HeaderMap, since: Option<&str>) -> ApiResult<Option<Ev
     }
 }
 
-fn sse(name: &str, data: &serde_json::Value, id: Option<EventId>) -> SseEvent {
-    let ev = SseEvent::default().event(name).data(data.to_string());
-    match id {
+/// The SSE frame of `event`, with `id:` for a timeline event.
+fn sse(event: &StreamEvent) -> SseEvent {
+    let (name, data) = event.to_sse();
+    let ev = SseEvent::default().event(name).data(data);
+    match event.event_id() {
         Some(id) => ev.id(id.to_string()),
         None => ev,
     }
@@ -125,7 +126,7 @@ async fn worker_stream(
         loop {
             if f.attach_first {
                 f.attach_first = false;
-                return Some((Ok(sse("pty_attach", &json!({}), None)), f));
+                return Some((Ok(sse(&StreamEvent::PtyAttach {})), f));
             }
             if let Some(rec) = f.queue.pop_front() {
                 if f.queue.is_empty() {
@@ -133,8 +134,7 @@ async fn worker_stream(
                     // for a reconnect that brings no Last-Event-ID.
                     f.sub.mark_delivered(rec.event.event_id, f.batch_len);
                 }
-                let (name, data) = worker_sse(&rec);
-                return Some((Ok(sse(name, &data, Some(rec.event.event_id))), f));
+                return Some((Ok(sse(&worker_event(&rec))), f));
             }
             if f.ended {
                 return None;
@@ -149,7 +149,7 @@ async fn worker_stream(
             let batch = tokio::select! {
                 biased;
                 ev = next_live => match ev {
-                    Ok((name, data)) => return Some((Ok(sse(name, &data, None)), f)),
+                    Ok(event) => return Some((Ok(sse(&event)), f)),
                     Err(RecvError::Lagged(n)) => {
                         tracing::warn!(skipped = n, "manager stream fell behind; terminal events dropped");
                         continue;
@@ -168,7 +168,7 @@ async fn worker_stream(
                 }
                 Err(end) => {
                     f.ended = true;
-                    return Some((Ok(sse("closed", &json!({"reason": end}), None)), f));
+                    return Some((Ok(sse(&StreamEvent::Closed { reason: end })), f));
                 }
             }
         }
@@ -190,18 +190,14 @@ async fn global_stream(
                 queue.extend(sub.next_batch().await);
             }
             let item = queue.pop_front()?;
-            let ev = match &item {
-                GlobalItem::Event(rec) => {
-                    let (name, data) = global_sse(rec);
-                    sse(name, &data, Some(rec.event.event_id))
-                }
-                GlobalItem::Notice(n) => {
-                    let (name, data) = n.to_sse();
-                    sse(name, &data, None)
-                }
-                GlobalItem::Lagged(n) => sse("resync", &json!({"skipped_notices": n}), None),
+            let event = match &item {
+                GlobalItem::Event(rec) => global_event(rec),
+                GlobalItem::Notice(n) => n.to_event(),
+                GlobalItem::Lagged(n) => StreamEvent::Resync {
+                    skipped_notices: *n,
+                },
             };
-            Some((Ok(ev), (sub, queue)))
+            Some((Ok(sse(&event)), (sub, queue)))
         })
         .take_until(s.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEPALIVE).text("ping")))

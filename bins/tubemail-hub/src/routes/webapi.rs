@@ -5,7 +5,10 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tubemail_core::api::{PermissionsResponse, ResolveRequest, WorkersResponse};
+use tubemail_core::api::{
+    ControlResponse, PermissionsResponse, PurgeResponse, Reply, ResolveRequest, SoftError,
+    WorkersResponse,
+};
 use tubemail_core::engine::SettingsPatch;
 use tubemail_core::{Behavior, HubConfig, WorkerName, WorkerSummary};
 
@@ -24,7 +27,8 @@ pub fn add(api: Api) -> Api {
         get(worker),
     )
     .add(
-        Route::delete("/api/workers/{worker}", "Purge a worker with its timeline"),
+        Route::delete("/api/workers/{worker}", "Purge a worker with its timeline")
+            .returns::<PurgeResponse>(),
         axum::routing::delete(purge),
     )
     .add(
@@ -32,7 +36,9 @@ pub fn add(api: Api) -> Api {
             "/api/workers/{worker}/update-manager",
             "Ask the manager to update itself (idle workers unless force)",
         )
-        .query::<ForceQuery>(),
+        .query::<ForceQuery>()
+        .returns::<ControlResponse>()
+        .or_soft_error(),
         post(update_manager),
     )
     .add(
@@ -81,9 +87,9 @@ async fn worker(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<
         .ok_or_else(|| ApiError::not_found(format!("unknown worker: {w}")))
 }
 
-async fn purge(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
+async fn purge(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<PurgeResponse>> {
     let ok = s.engine.purge(&w).await?;
-    Ok(Json(json!({"ok": ok, "worker": w})))
+    Ok(Json(PurgeResponse { ok, worker: w }))
 }
 
 /// `?force=true` skips the idle check.
@@ -98,15 +104,19 @@ async fn update_manager(
     State(s): State<AppState>,
     Worker(w): Worker,
     QueryArgs(q): QueryArgs<ForceQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Reply<ControlResponse>>> {
     Ok(Json(match s.engine.update_manager(&w, q.force).await? {
-        Ok(sent) => json!({"ok": true, "event_id": sent.event_id, "routed_to": sent.worker}),
+        Ok(sent) => Reply::Done(ControlResponse {
+            ok: true,
+            event_id: sent.event_id,
+            routed_to: sent.worker,
+        }),
         Err(state) => {
-            let name = json!(state);
-            json!({
-                "ok": false,
-                "error": format!("worker not idle (state={}); pass force=true to override", name.as_str().unwrap_or("unknown")),
-                "state": state,
+            let refusal = super::ops::not_idle("pass force=true to override", state);
+            Reply::Refused(SoftError {
+                ok: false,
+                error: refusal.detail,
+                state: Some(state),
             })
         }
     }))

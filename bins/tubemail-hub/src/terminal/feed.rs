@@ -16,12 +16,11 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 use tubemail_pty::{Screen, Size};
 
 /// Live events for the manager's stream (`pty_attach`, `pty_data`, …).
-pub type ManagerEvent = (&'static str, Value);
+pub type ManagerEvent = tubemail_core::StreamEvent;
 
 /// What a viewer gets when it asks for bytes at an offset.
 #[derive(Debug, PartialEq, Eq)]
@@ -253,8 +252,8 @@ impl Terminal {
 
     /// Sends a live event to the manager's stream (dropped when it is not
     /// connected).
-    pub fn to_manager(&self, name: &'static str, data: Value) {
-        let _ = self.manager.send((name, data));
+    pub fn to_manager(&self, event: ManagerEvent) {
+        let _ = self.manager.send(event);
     }
 
     /// Live events for the manager from now on.

@@ -93,12 +93,15 @@ pub async fn run(hub: &Client, command: FlowsCommand, json: bool) -> Result<()> 
             }
         }
         FlowsCommand::Run { name, worker } => {
-            let (run_id, first) = hub
+            let started = hub
                 .run_flow(&name, worker.as_ref(), None)
                 .await
                 .with_context(|| format!("failed to run flow {name:?}"))?;
+            let (run_id, first) = (started.run_id, started.first_event_id);
             if json {
-                print_json(&json!({"flow": name, "run_id": run_id, "first_event_id": first}))?;
+                print_json(
+                    &json!({"flow": name, "run_id": run_id, "first_event_id": first, "worker": started.worker}),
+                )?;
             } else {
                 println!(
                     "started run {run_id} of {name} ({first}); `tubemail flows log {run_id}` follows it"

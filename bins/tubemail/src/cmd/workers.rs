@@ -72,8 +72,10 @@ pub async fn tail(hub: &Client, since: Option<EventId>, json: bool) -> Result<()
     while let Some(ev) = stream.next().await {
         let ev = ev?;
         if json {
-            let id = ev.id.map(|i| i.to_string());
-            println!("{}", json!({"id": id, "event": ev.event, "data": ev.data}));
+            let id = ev.event_id().map(|i| i.to_string());
+            let (event, data) = ev.to_sse();
+            let data: serde_json::Value = serde_json::from_str(&data)?;
+            println!("{}", json!({"id": id, "event": event, "data": data}));
         } else {
             println!("{}", render::stream_event(&ev));
         }
