@@ -11,13 +11,14 @@
 #               web UI (vitest + headless Chromium against a real hub), and the
 #               end-to-end suite with the real Claude Code CLI (npm, offline)
 #   make bench  release build + load generator, figures on stdout
+#   make openapi  refresh frontend/openapi.json from the hub's route table
 
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := target/test-venv
 VENV_PY := $(VENV)/bin/python
 
-.PHONY: run test lint rust-test node-test python-test e2e-test install-test ui ui-test bench \
+.PHONY: run test lint rust-test node-test python-test e2e-test install-test ui ui-test bench openapi \
 	install dist wheel crate-ui stage venv
 
 run: ui
@@ -39,6 +40,13 @@ frontend/node_modules/.package-lock.json: frontend/package-lock.json
 frontend/dist/index.html: frontend/node_modules/.package-lock.json $(UI_SOURCES)
 	cd frontend && npm run build
 	touch $@
+
+# The hub's OpenAPI document (what GET /api/openapi.json serves) into
+# frontend/openapi.json. The hub's test openapi_document fails while the
+# committed file is stale.
+openapi:
+	$(CARGO) run -q --locked -p tubemail-hub -- --openapi > frontend/openapi.json.tmp
+	mv frontend/openapi.json.tmp frontend/openapi.json
 
 # Installing: PROFILE=release (default) builds the hub and the CLI with the
 # release profile and claude-tm with the worker profile (built for a small

@@ -191,6 +191,12 @@ pub fn app(state: AppState) -> Router {
     routes::router(state)
 }
 
+/// The OpenAPI 3.1 document of the JSON API: what `GET /api/openapi.json`
+/// serves, built from the same route table, without opening a hub.
+pub fn openapi_document() -> serde_json::Value {
+    routes::openapi_document()
+}
+
 /// Serves `state` over plain HTTP on `listener` until `state.shutdown` is
 /// cancelled, then ends streams and flushes the store.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {

@@ -58,8 +58,9 @@ async fn mcp_redirect(uri: axum::http::Uri) -> impl IntoResponse {
     )
 }
 
-/// Every route behind the security guard.
-pub fn router(state: AppState) -> Router {
+/// Every documented route, in the table that builds both the router and
+/// the OpenAPI document.
+fn table() -> Api {
     let api = Api::new();
     let api = forwarder::add(api);
     let api = streams::add(api);
@@ -70,8 +71,18 @@ pub fn router(state: AppState) -> Router {
     let api = pty::add(api);
     let api = recording::add(api);
     let api = tokens::add(api);
-    let api = ui::add(api);
-    let (router, doc) = api.finish();
+    ui::add(api)
+}
+
+/// The OpenAPI document `GET /api/openapi.json` serves, built without a
+/// hub (`tubemail-hub --openapi`).
+pub fn openapi_document() -> serde_json::Value {
+    table().finish().1
+}
+
+/// Every route behind the security guard.
+pub fn router(state: AppState) -> Router {
+    let (router, doc) = table().finish();
     let doc = Arc::new(doc);
     router
         .route(

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tubemail_core::api::{PermissionsResponse, ResolveRequest, WorkersResponse};
+use tubemail_core::api::{PermissionsResponse, ResolveRequest, ResolveResponse, WorkersResponse};
 use tubemail_core::engine::SettingsPatch;
 use tubemail_core::{Behavior, HubConfig, WorkerName, WorkerSummary};
 
@@ -46,7 +46,9 @@ pub fn add(api: Api) -> Api {
     )
     .add(
         Route::post("/api/permissions/resolve", "Allow or deny a pending prompt")
-            .body::<ResolveRequest>(),
+            .body::<ResolveRequest>()
+            .returns::<ResolveResponse>()
+            .or_soft_error(),
         post(resolve),
     )
     .add(
