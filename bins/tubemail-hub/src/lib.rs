@@ -13,6 +13,8 @@
 //! - `extract`/`error`: input parsing and the original's error bodies.
 //! - `openapi`: the route table that builds both the router and its
 //!   OpenAPI document.
+//! - `trace`: request ids and the `request` span every log line of a
+//!   request carries.
 
 mod error;
 mod extract;
@@ -24,6 +26,7 @@ mod routes;
 mod security;
 pub mod terminal;
 pub mod tokens;
+mod trace;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -21,7 +21,7 @@ use axum::routing::get;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi::Api;
-use crate::security;
+use crate::{security, trace};
 
 pub use pty::Tls;
 pub(crate) use recording::frame_limit;
@@ -107,20 +107,17 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             security::guard,
         ))
+        // The `request` span (see `trace`); the trace layer adds the status
+        // and latency at debug level (`TUBEMAIL_LOG=info,tower_http=debug`
+        // shows them); failures are the handlers' to log, at the level they
+        // choose.
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(request_span)
+                .make_span_with(trace::request_span)
                 .on_failure(
                     tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
                 ),
         )
+        .layer(axum::middleware::from_fn(trace::assign_id))
         .with_state(state)
-}
-
-/// The `request` span around every request: method and path, never the
-/// query (it may carry `?token=`). The trace layer adds the status and
-/// latency at debug level (`TUBEMAIL_LOG=info,tower_http=debug` shows
-/// them); failures are the handlers' to log, at the level they choose.
-fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
 }
