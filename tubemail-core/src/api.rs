@@ -250,6 +250,42 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// `POST /api/flows`: `{"ok": true, "flow": Flow}`.
+    pub struct FlowSaveResponse {
+        /// Always true.
+        pub ok: bool,
+        /// The flow as saved.
+        pub flow: Flow,
+    }
+}
+
+wire_struct! {
+    /// `POST /api/flows/{name}/run`: the run started.
+    pub struct FlowRunResponse {
+        /// Always true.
+        pub ok: bool,
+        /// The run's id (`GET /api/flows/runs/{run_id}`).
+        pub run_id: String,
+        /// The message the run sent.
+        pub first_event_id: EventId,
+        /// When it was sent.
+        pub queued_at: Timestamp,
+        /// The worker it went to.
+        pub worker: WorkerName,
+    }
+}
+
+wire_struct! {
+    /// `DELETE /api/workers/{w}`.
+    pub struct PurgeResponse {
+        /// Whether there was a worker to purge.
+        pub ok: bool,
+        /// The worker.
+        pub worker: WorkerName,
+    }
+}
+
+wire_struct! {
     /// `POST /api/workers/{w}/send` (`tm_send`).
     pub struct SendRequest {
         /// Message text; a harness command (`/compact`, …) goes to the manager.

@@ -1021,6 +1021,22 @@ export interface components {
              */
             worker: string | null;
         };
+        /** @description `POST /api/flows/{name}/run`: the run started. */
+        FlowRunResponse: {
+            /** @description The message the run sent. */
+            first_event_id: components["schemas"]["EventId"];
+            /** @description Always true. */
+            ok: boolean;
+            /**
+             * Format: double
+             * @description When it was sent.
+             */
+            queued_at: number;
+            /** @description The run's id (`GET /api/flows/runs/{run_id}`). */
+            run_id: string;
+            /** @description The worker it went to. */
+            worker: components["schemas"]["WorkerName"];
+        };
         /** @description `POST /api/flows`. */
         FlowSaveRequest: {
             /** @description Message text (required, as `name`). */
@@ -1042,6 +1058,13 @@ export interface components {
              *     `{"ok": false}`).
              */
             name: string;
+        };
+        /** @description `POST /api/flows`: `{"ok": true, "flow": Flow}`. */
+        FlowSaveResponse: {
+            /** @description The flow as saved. */
+            flow: components["schemas"]["Flow"];
+            /** @description Always true. */
+            ok: boolean;
         };
         /** @description `GET /api/flows`. */
         FlowsResponse: {
@@ -1239,6 +1262,13 @@ export interface components {
         };
         /** @description Whether the worker process is reachable. */
         Presence: "online" | "offline" | "exited";
+        /** @description `DELETE /api/workers/{w}`. */
+        PurgeResponse: {
+            /** @description Whether there was a worker to purge. */
+            ok: boolean;
+            /** @description The worker. */
+            worker: components["schemas"]["WorkerName"];
+        };
         /** @description Which MCP server to reconnect. */
         ReconnectRequest: {
             /** @description Server name as in claude's `/mcp` list. */
@@ -1976,7 +2006,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["FlowSaveResponse"] | components["schemas"]["SoftError"];
                 };
             };
             /** @description invalid input */
@@ -2356,7 +2386,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["FlowRunResponse"] | components["schemas"]["SoftError"];
                 };
             };
             /** @description invalid input */
@@ -3573,7 +3603,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["PurgeResponse"];
                 };
             };
             /** @description invalid input */

@@ -3,12 +3,14 @@
 
 import type {
   EventsResponse,
-  Flow,
+  FlowRunResponse,
   FlowSave,
+  FlowSaveResponse,
   FlowsResponse,
   Health,
   HubSettings,
   PermissionsResponse,
+  PurgeResponse,
   ResolveResponse,
   RunResponse,
   SendReceipt,
@@ -125,7 +127,7 @@ export const api = {
   health: async (): Promise<Health> => (await fetch('/health')).json() as Promise<Health>,
   workers: async () => (await call<WorkersResponse>('GET', '/api/workers')).workers,
   worker: (name: string) => call<Worker>('GET', w(name)),
-  purge: (name: string) => call<{ ok: boolean }>('DELETE', w(name)),
+  purge: (name: string) => call<PurgeResponse>('DELETE', w(name)),
   send: (name: string, message: string) => call<SendReceipt>('POST', `${w(name)}/send`, { message }),
   status: (name: string) => call<WorkerStatus>('GET', `${w(name)}/status`),
   /** A timeline page, oldest first: the newest `limit`, or the newest
@@ -146,14 +148,10 @@ export const api = {
     call<ResolveResponse>('POST', '/api/permissions/resolve', { worker, request_id, behavior }),
   flows: async () => (await call<FlowsResponse>('GET', '/api/flows')).flows,
   saveFlow: (f: FlowSave) =>
-    call<{ flow: Flow }>('POST', '/api/flows', f),
+    call<FlowSaveResponse>('POST', '/api/flows', f),
   deleteFlow: (name: string) => call('DELETE', `/api/flows/${encodeURIComponent(name)}`),
   runFlow: (name: string, worker: string | null) =>
-    call<{ run_id: string; worker: string; first_event_id: string }>(
-      'POST',
-      `/api/flows/${encodeURIComponent(name)}/run`,
-      { worker, meta: null },
-    ),
+    call<FlowRunResponse>('POST', `/api/flows/${encodeURIComponent(name)}/run`, { worker, meta: null }),
   run: async (runId: string) => (await call<RunResponse>('GET', `/api/flows/runs/${encodeURIComponent(runId)}`)).run,
   settings: () => call<HubSettings>('GET', '/api/settings'),
   saveSettings: (s: SettingsPatch) => call<HubSettings>('PUT', '/api/settings', s),

@@ -15,6 +15,8 @@ export type Worker = Schemas['WorkerSummary'];
 export type PendingPermission = Schemas['PendingPermission'];
 export type Flow = Schemas['Flow'];
 export type FlowSave = Schemas['FlowSaveRequest'];
+export type FlowSaveResponse = Schemas['FlowSaveResponse'];
+export type FlowRunResponse = Schemas['FlowRunResponse'];
 export type TimelineEvent = Schemas['Event'];
 export type EventKind = Schemas['EventKind'];
 /** `POST /api/workers/{w}/send`: the message is on disk. */
@@ -26,6 +28,7 @@ export type HubSettings = Schemas['HubConfig'];
 export type SettingsPatch = Schemas['SettingsPatch'];
 export type Health = Schemas['Health'];
 export type WorkersResponse = Schemas['WorkersResponse'];
+export type PurgeResponse = Schemas['PurgeResponse'];
 export type EventsResponse = Schemas['EventsResponse'];
 export type PermissionsResponse = Schemas['PermissionsResponse'];
 export type FlowsResponse = Schemas['FlowsResponse'];

@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 use tubemail_core::WorkerName;
-use tubemail_core::api::{FlowRunRequest, FlowSaveRequest, FlowsResponse, RunResponse};
+use tubemail_core::api::{
+    FlowRunRequest, FlowRunResponse, FlowSaveRequest, FlowSaveResponse, FlowsResponse, RunResponse,
+};
 use tubemail_core::engine::Error as EngineError;
 
 use crate::AppState;
@@ -25,6 +27,7 @@ pub fn add(api: Api) -> Api {
              answers the original's 200 {ok: false, error}",
         )
         .body::<FlowSaveRequest>()
+        .returns::<FlowSaveResponse>()
         .or_soft_error(),
         post(save),
     )
@@ -39,6 +42,7 @@ pub fn add(api: Api) -> Api {
              original's 200 {ok: false, error}",
         )
         .body::<FlowRunRequest>()
+        .returns::<FlowRunResponse>()
         .or_soft_error(),
         post(run),
     )
@@ -82,7 +86,7 @@ async fn save(
         .engine
         .save_flow(name, b.body, default_worker, b.meta.unwrap_or_default())
         .await?;
-    Ok(Json(json!({"ok": true, "flow": flow})))
+    Ok(Json(json!(FlowSaveResponse { ok: true, flow })))
 }
 
 async fn remove(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
@@ -112,9 +116,12 @@ async fn run(
         .run_flow(&flow, worker, b.meta.unwrap_or_default())
         .await
     {
-        Ok(r) => Ok(Json(json!({
-            "ok": true, "run_id": r.run_id, "first_event_id": r.first_event_id,
-            "queued_at": r.queued_at, "worker": r.worker,
+        Ok(r) => Ok(Json(json!(FlowRunResponse {
+            ok: true,
+            run_id: r.run_id,
+            first_event_id: r.first_event_id,
+            queued_at: r.queued_at,
+            worker: r.worker,
         }))),
         Err(EngineError::NotFound(m) | EngineError::BadRequest(m)) => Ok(Json(soft_error(m))),
         Err(e) => Err(e.into()),

@@ -5,7 +5,9 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tubemail_core::api::{PermissionsResponse, ResolveRequest, ResolveResponse, WorkersResponse};
+use tubemail_core::api::{
+    PermissionsResponse, PurgeResponse, ResolveRequest, ResolveResponse, WorkersResponse,
+};
 use tubemail_core::engine::SettingsPatch;
 use tubemail_core::{Behavior, HubConfig, WorkerName, WorkerSummary};
 
@@ -24,7 +26,8 @@ pub fn add(api: Api) -> Api {
         get(worker),
     )
     .add(
-        Route::delete("/api/workers/{worker}", "Purge a worker with its timeline"),
+        Route::delete("/api/workers/{worker}", "Purge a worker with its timeline")
+            .returns::<PurgeResponse>(),
         axum::routing::delete(purge),
     )
     .add(
@@ -83,9 +86,9 @@ async fn worker(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<
         .ok_or_else(|| ApiError::not_found(format!("unknown worker: {w}")))
 }
 
-async fn purge(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<Value>> {
+async fn purge(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<PurgeResponse>> {
     let ok = s.engine.purge(&w).await?;
-    Ok(Json(json!({"ok": ok, "worker": w})))
+    Ok(Json(PurgeResponse { ok, worker: w }))
 }
 
 /// `?force=true` skips the idle check.
