@@ -11,13 +11,15 @@
 #               web UI (vitest + headless Chromium against a real hub), and the
 #               end-to-end suite with the real Claude Code CLI (npm, offline)
 #   make bench  release build + load generator, figures on stdout
+#   make openapi  refresh frontend/openapi.json from the hub's route table and
+#               the TypeScript types generated from it (commit both)
 
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := target/test-venv
 VENV_PY := $(VENV)/bin/python
 
-.PHONY: run test lint rust-test node-test python-test e2e-test install-test ui ui-test bench \
+.PHONY: run test lint rust-test node-test python-test e2e-test install-test ui ui-test bench openapi \
 	install dist wheel crate-ui stage venv
 
 run: ui
@@ -26,9 +28,11 @@ run: ui
 test: lint rust-test node-test python-test ui-test install-test e2e-test
 
 # The web UI: frontend/dist, embedded into the hub at build time. Rebuilt
-# only when its sources or lockfile changed.
+# only when its sources or lockfile changed. `npm run build` first
+# generates src/lib/api-types.gen.ts from the committed openapi.json.
 UI_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) \
-	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json
+	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json \
+	frontend/openapi.json
 
 ui: frontend/dist/index.html
 
@@ -39,6 +43,15 @@ frontend/node_modules/.package-lock.json: frontend/package-lock.json
 frontend/dist/index.html: frontend/node_modules/.package-lock.json $(UI_SOURCES)
 	cd frontend && npm run build
 	touch $@
+
+# The hub's OpenAPI document (what GET /api/openapi.json serves) into
+# frontend/openapi.json, and the UI's API types generated from it. The
+# hub's test openapi_document and `npm run gen:check` (in lint) fail while
+# either committed file is stale.
+openapi: frontend/node_modules/.package-lock.json
+	$(CARGO) run -q --locked -p tubemail-hub -- --openapi > frontend/openapi.json.tmp
+	mv frontend/openapi.json.tmp frontend/openapi.json
+	cd frontend && npm run gen
 
 # Installing: PROFILE=release (default) builds the hub and the CLI with the
 # release profile and claude-tm with the worker profile (built for a small
@@ -112,10 +125,12 @@ install-test: venv
 	$(CARGO) build --workspace --locked
 	TUBEMAIL_MAKE="$(MAKE)" $(VENV_PY) -m pytest tests/install -q
 
-lint:
+# gen:check runs before any UI build, which regenerates the types.
+lint: frontend/node_modules/.package-lock.json
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
+	cd frontend && npm run gen:check
 
 rust-test:
 	$(CARGO) build --workspace --locked

@@ -13,6 +13,8 @@
 //! - `extract`/`error`: input parsing and the original's error bodies.
 //! - `openapi`: the route table that builds both the router and its
 //!   OpenAPI document.
+//! - `trace`: request ids and the `request` span every log line of a
+//!   request carries.
 
 mod error;
 mod extract;
@@ -24,6 +26,7 @@ mod routes;
 mod security;
 pub mod terminal;
 pub mod tokens;
+mod trace;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -189,6 +192,12 @@ impl Hub {
 /// The router with every route and middleware.
 pub fn app(state: AppState) -> Router {
     routes::router(state)
+}
+
+/// The OpenAPI 3.1 document of the JSON API: what `GET /api/openapi.json`
+/// serves, built from the same route table, without opening a hub.
+pub fn openapi_document() -> serde_json::Value {
+    routes::openapi_document()
 }
 
 /// Serves `state` over plain HTTP on `listener` until `state.shutdown` is

@@ -46,6 +46,10 @@ struct Args {
     /// Log filter (tracing env-filter syntax, e.g. `info`, `tubemail_hub=debug`).
     #[arg(long, env = "TUBEMAIL_LOG", default_value = "info")]
     log: String,
+    /// Write the OpenAPI document (what `GET /api/openapi.json` serves) to
+    /// stdout, and exit; `make openapi` keeps `frontend/openapi.json` with it.
+    #[arg(long)]
+    openapi: bool,
     /// Write shell completions or the man page to stdout, and exit.
     #[arg(long, hide = true, value_name = "WHAT")]
     generate: Option<tubemail_cli_support::Generate>,
@@ -154,6 +158,11 @@ async fn run() -> Result<()> {
     if let Some(what) = args.generate {
         return tubemail_cli_support::write(what, Args::command(), &mut std::io::stdout().lock())
             .context("failed to write to stdout");
+    }
+    if args.openapi {
+        let doc = serde_json::to_string_pretty(&tubemail_hub::openapi_document())
+            .context("failed to serialise the OpenAPI document")?;
+        return writeln!(std::io::stdout().lock(), "{doc}").context("failed to write to stdout");
     }
     tracing_subscriber::fmt()
         .with_env_filter(

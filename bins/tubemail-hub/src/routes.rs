@@ -21,7 +21,7 @@ use axum::routing::get;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi::Api;
-use crate::security;
+use crate::{security, trace};
 
 pub use pty::Tls;
 pub(crate) use recording::frame_limit;
@@ -58,8 +58,9 @@ async fn mcp_redirect(uri: axum::http::Uri) -> impl IntoResponse {
     )
 }
 
-/// Every route behind the security guard.
-pub fn router(state: AppState) -> Router {
+/// Every documented route, in the table that builds both the router and
+/// the OpenAPI document.
+fn table() -> Api {
     let api = Api::new();
     let api = forwarder::add(api);
     let api = streams::add(api);
@@ -70,8 +71,18 @@ pub fn router(state: AppState) -> Router {
     let api = pty::add(api);
     let api = recording::add(api);
     let api = tokens::add(api);
-    let api = ui::add(api);
-    let (router, doc) = api.finish();
+    ui::add(api)
+}
+
+/// The OpenAPI document `GET /api/openapi.json` serves, built without a
+/// hub (`tubemail-hub --openapi`).
+pub fn openapi_document() -> serde_json::Value {
+    table().finish().1
+}
+
+/// Every route behind the security guard.
+pub fn router(state: AppState) -> Router {
+    let (router, doc) = table().finish();
     let doc = Arc::new(doc);
     router
         .route(
@@ -96,20 +107,17 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             security::guard,
         ))
+        // The `request` span (see `trace`); the trace layer adds the status
+        // and latency at debug level (`TUBEMAIL_LOG=info,tower_http=debug`
+        // shows them); failures are the handlers' to log, at the level they
+        // choose.
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(request_span)
+                .make_span_with(trace::request_span)
                 .on_failure(
                     tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
                 ),
         )
+        .layer(axum::middleware::from_fn(trace::assign_id))
         .with_state(state)
-}
-
-/// The `request` span around every request: method and path, never the
-/// query (it may carry `?token=`). The trace layer adds the status and
-/// latency at debug level (`TUBEMAIL_LOG=info,tower_http=debug` shows
-/// them); failures are the handlers' to log, at the level they choose.
-fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
 }

@@ -358,7 +358,7 @@ const Row = memo(function Row(props: {
         </span>
       </td>
       <td>
-        <ContextBar pct={w.context_pct} />
+        <ContextBar pct={w.context_pct ?? null} />
       </td>
       <td>
         <Ago ts={w.last_activity} />

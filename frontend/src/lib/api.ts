@@ -2,14 +2,22 @@
 // to the auth gate, errors carry the hub's `detail` / `error` text.
 
 import type {
-  Flow,
+  EventsResponse,
+  FlowRunResponse,
+  FlowSave,
+  FlowSaveResponse,
+  FlowsResponse,
   Health,
   HubSettings,
-  PendingPermission,
-  RunLog,
+  PermissionsResponse,
+  PurgeResponse,
+  ResolveResponse,
+  RunResponse,
   SendReceipt,
-  TimelineEvent,
+  SettingsPatch,
+  TicketResponse,
   Worker,
+  WorkersResponse,
   WorkerStatus,
 } from './types';
 
@@ -117,9 +125,9 @@ export async function checkBearer(bearer: string): Promise<boolean> {
 
 export const api = {
   health: async (): Promise<Health> => (await fetch('/health')).json() as Promise<Health>,
-  workers: async () => (await call<{ workers: Worker[] }>('GET', '/api/workers')).workers,
+  workers: async () => (await call<WorkersResponse>('GET', '/api/workers')).workers,
   worker: (name: string) => call<Worker>('GET', w(name)),
-  purge: (name: string) => call<{ ok: boolean }>('DELETE', w(name)),
+  purge: (name: string) => call<PurgeResponse>('DELETE', w(name)),
   send: (name: string, message: string) => call<SendReceipt>('POST', `${w(name)}/send`, { message }),
   status: (name: string) => call<WorkerStatus>('GET', `${w(name)}/status`),
   /** A timeline page, oldest first: the newest `limit`, or the newest
@@ -127,7 +135,7 @@ export const api = {
   events: async (name: string, opts: { before?: string; limit: number }) => {
     const q = new URLSearchParams({ limit: String(opts.limit) });
     if (opts.before) q.set('before', opts.before);
-    return (await call<{ events: TimelineEvent[] }>('GET', `${w(name)}/events?${q.toString()}`)).events;
+    return (await call<EventsResponse>('GET', `${w(name)}/events?${q.toString()}`)).events;
   },
   interrupt: (name: string) => call('POST', `${w(name)}/interrupt`),
   restart: (name: string) => call('POST', `${w(name)}/restart`),
@@ -135,21 +143,17 @@ export const api = {
   updateManager: (name: string, force: boolean) =>
     call('POST', `${w(name)}/update-manager${force ? '?force=true' : ''}`),
   setRecording: (name: string, enabled: boolean) => call('POST', `${w(name)}/recording`, { enabled }),
-  permissions: async () => (await call<{ pending: PendingPermission[] }>('GET', '/api/permissions')).pending,
+  permissions: async () => (await call<PermissionsResponse>('GET', '/api/permissions')).pending,
   resolve: (worker: string, request_id: string, behavior: 'allow' | 'deny') =>
-    call<{ ok: boolean }>('POST', '/api/permissions/resolve', { worker, request_id, behavior }),
-  flows: async () => (await call<{ flows: Flow[] }>('GET', '/api/flows')).flows,
-  saveFlow: (f: { name: string; body: string; default_worker: string | null; meta: Record<string, unknown> | null }) =>
-    call<{ flow: Flow }>('POST', '/api/flows', f),
+    call<ResolveResponse>('POST', '/api/permissions/resolve', { worker, request_id, behavior }),
+  flows: async () => (await call<FlowsResponse>('GET', '/api/flows')).flows,
+  saveFlow: (f: FlowSave) =>
+    call<FlowSaveResponse>('POST', '/api/flows', f),
   deleteFlow: (name: string) => call('DELETE', `/api/flows/${encodeURIComponent(name)}`),
   runFlow: (name: string, worker: string | null) =>
-    call<{ run_id: string; worker: string; first_event_id: string }>(
-      'POST',
-      `/api/flows/${encodeURIComponent(name)}/run`,
-      { worker, meta: null },
-    ),
-  run: async (runId: string) => (await call<{ run: RunLog }>('GET', `/api/flows/runs/${encodeURIComponent(runId)}`)).run,
+    call<FlowRunResponse>('POST', `/api/flows/${encodeURIComponent(name)}/run`, { worker, meta: null }),
+  run: async (runId: string) => (await call<RunResponse>('GET', `/api/flows/runs/${encodeURIComponent(runId)}`)).run,
   settings: () => call<HubSettings>('GET', '/api/settings'),
-  saveSettings: (s: Partial<HubSettings>) => call<HubSettings>('PUT', '/api/settings', s),
-  ptyTicket: async (worker: string) => (await call<{ ticket: string }>('POST', '/api/pty-ticket', { worker })).ticket,
+  saveSettings: (s: SettingsPatch) => call<HubSettings>('PUT', '/api/settings', s),
+  ptyTicket: async (worker: string) => (await call<TicketResponse>('POST', '/api/pty-ticket', { worker })).ticket,
 };

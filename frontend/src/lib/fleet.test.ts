@@ -8,6 +8,8 @@ const p = (worker: string, request_id: string, tool_name = 'Bash'): PendingPermi
   tool_name,
   description: '',
   input_preview: '',
+  online: true,
+  requested_at: 0,
 });
 
 describe('permission list from stream events', () => {

@@ -26,6 +26,10 @@ export function permissionsAfter(
           tool_name: String(data.tool_name ?? ''),
           description: String(data.description ?? ''),
           input_preview: String(data.input_preview ?? ''),
+          event_id: typeof data.event_id === 'string' ? data.event_id : null,
+          requested_at: typeof data.ts === 'number' ? data.ts : Date.now() / 1000,
+          // A prompt arrives only through a connected channel.
+          online: true,
         },
       ];
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { conditionOf, formatAgo, formatContext, formatDuration, groupWorkers, projectOf, stateBadge } from './format';
-import type { Worker } from './types';
+import type { StateReason, Worker } from './types';
 
 function worker(over: Partial<Worker> = {}): Worker {
   return {
@@ -15,6 +15,7 @@ function worker(over: Partial<Worker> = {}): Worker {
     exited_cleanly: false,
     recording_enabled: false,
     context_pct: null,
+    registered_at: 0,
     presence: 'online',
     state_reason: { state: 'idle', signal: 'no_unanswered_inbound', since: 0 },
     ...over,
@@ -57,8 +58,8 @@ describe('state badges', () => {
     expect(stateBadge(w, 5000).label).toBe('busy');
   });
   it('a condition shows with what the worker side saw, offline or not', () => {
-    const reason = {
-      state: 'idle' as const,
+    const reason: StateReason = {
+      state: 'idle',
       signal: 'channel_unavailable',
       since: 1000,
       detail: 'Claude Code: channels feature is not currently available',
@@ -69,7 +70,7 @@ describe('state badges', () => {
     expect(stateBadge(worker({ online: false, presence: 'offline', state_reason: reason }), 1010).label).toBe(
       'channel unavailable',
     );
-    const blocked = { state: 'busy' as const, signal: 'blocked', since: 1000, detail: 'Pick a theme\n❯ Dark' };
+    const blocked: StateReason = { state: 'busy', signal: 'blocked', since: 1000, detail: 'Pick a theme\n❯ Dark' };
     expect(stateBadge(worker({ state: 'busy', state_reason: blocked }), 1010)).toMatchObject({
       label: 'blocked',
       tone: 'blocked',

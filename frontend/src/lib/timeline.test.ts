@@ -8,9 +8,9 @@ import {
   TimelineList,
   type TimelineItem,
 } from './timeline';
-import type { TimelineEvent } from './types';
+import type { EventKind, TimelineEvent } from './types';
 
-const ev = (n: number, kind = 'inbound', content = `m${n}`): TimelineEvent => ({
+const ev = (n: number, kind: EventKind = 'inbound', content = `m${n}`): TimelineEvent => ({
   event_id: String(n).padStart(10, '0'),
   ts: 1000 + n,
   kind,

@@ -14,6 +14,7 @@ const row = (name: string, over: Partial<Worker> = {}): Worker => ({
   exited_cleanly: false,
   recording_enabled: false,
   context_pct: null,
+  registered_at: 0,
   presence: 'online',
   pid: 42,
   state_reason: { state: 'idle', signal: 'no_unanswered_inbound', since: 100 },
@@ -28,6 +29,7 @@ const receipt = (over: Partial<SendReceipt> = {}): SendReceipt => ({
   queued_at: 1,
   routed_to: 'worker (tubemail channel)',
   worker: 'a-tm',
+  duplicate: false,
   ...over,
 });
 

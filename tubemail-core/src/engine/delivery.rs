@@ -400,6 +400,7 @@ impl Engine {
     /// `from` resumes after that event (an SSE `Last-Event-ID`); without it
     /// the stream continues after the last event a previous subscription
     /// handed over, so messages sent while the worker was away are delivered.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn subscribe(
         &self,
         worker: &WorkerName,
@@ -483,6 +484,7 @@ impl Engine {
 
     /// Subscribes to every worker's events (from after `from`, or from now)
     /// and to status notices.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn subscribe_global(&self, from: Option<EventId>) -> Result<GlobalSubscription> {
         let committed = self.inner.committed.subscribe();
         let newest = *committed.borrow();
@@ -586,6 +588,7 @@ impl Engine {
 
     /// The worker confirms it passed events up to `through` on to its
     /// session; durable before it returns. `Ok(false)` when nothing moved.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn acknowledge(&self, worker: &WorkerName, through: EventId) -> Result<bool> {
         self.write(|st, tx| {
             let entry = st

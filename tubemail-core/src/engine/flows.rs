@@ -21,6 +21,7 @@ fn new_run_id() -> Result<String> {
 
 impl Engine {
     /// Saves (or overwrites, keeping `created_at` and `last_run_at`) a flow.
+    #[tracing::instrument(level = "debug", skip_all, fields(flow = %name))]
     pub async fn save_flow(
         &self,
         name: FlowName,
@@ -60,6 +61,7 @@ impl Engine {
     }
 
     /// Deletes a flow (its run logs stay); `Ok(existed)`.
+    #[tracing::instrument(level = "debug", skip_all, fields(flow = %name))]
     pub async fn delete_flow(&self, name: &FlowName) -> Result<bool> {
         self.write(|st, tx| {
             let existed = st.flows.remove(name).is_some();
@@ -73,6 +75,7 @@ impl Engine {
 
     /// Runs a flow: sends its body to `worker` (else its default worker)
     /// with the flow's meta overlaid by `meta`, and records the run.
+    #[tracing::instrument(level = "debug", skip_all, fields(flow = %name, worker = worker.as_ref().map(tracing::field::display)))]
     pub async fn run_flow(
         &self,
         name: &FlowName,
@@ -124,6 +127,7 @@ impl Engine {
 
     /// A run with the events of its worker from its start to its finish
     /// (or now); `Ok(None)` when unknown.
+    #[tracing::instrument(level = "debug", skip_all, fields(run_id = %run_id))]
     pub async fn run_log(&self, run_id: &str) -> Result<Option<RunLog>> {
         if !is_valid_run_id(run_id) {
             return Ok(None);
@@ -152,6 +156,7 @@ impl Engine {
     }
 
     /// Marks a run finished; `Ok(None)` when unknown.
+    #[tracing::instrument(level = "debug", skip_all, fields(run_id = %run_id))]
     pub async fn finish_run(&self, run_id: &str) -> Result<Option<f64>> {
         if !is_valid_run_id(run_id) {
             return Ok(None);

@@ -26,6 +26,7 @@ pub struct PermissionAsk {
 
 impl Engine {
     /// Records a permission request (idempotent per request id).
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn permission_request(
         &self,
         worker: &WorkerName,
@@ -83,6 +84,7 @@ impl Engine {
     /// Answers a pending prompt; `Ok(false)` when it is not pending. The
     /// answer is a `permission_response` event, which the worker's stream
     /// carries to its channel.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker, request_id = %request_id))]
     pub async fn resolve_permission(
         &self,
         worker: &WorkerName,
@@ -156,6 +158,7 @@ impl Engine {
     /// response exists and the request is over a minute old, or (with no
     /// request event) the worker has been quiet for a minute. Returns the
     /// counts per worker (non-zero only).
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = worker.map(tracing::field::display)))]
     pub async fn sweep_permissions(
         &self,
         worker: Option<&WorkerName>,

@@ -31,6 +31,7 @@ impl Engine {
     /// (same pid, or a pid not known on either side), as after a hub restart
     /// or a reconnect; a different pid means a new process whose prompts can
     /// never be answered, so they are dropped.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn register(
         &self,
         worker: &WorkerName,
@@ -113,6 +114,7 @@ impl Engine {
     }
 
     /// Marks a clean exit and ends the worker's streams.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn goodbye(&self, worker: &WorkerName) -> Result<()> {
         self.write(|st, tx| {
             if let Some(entry) = st.workers.get_mut(worker) {
@@ -133,6 +135,7 @@ impl Engine {
 
     /// Context window use from the manager; `Ok(changed)`. Unknown workers
     /// are not created.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn set_context_pct(&self, worker: &WorkerName, pct: Option<u8>) -> Result<bool> {
         if pct.is_some_and(|p| p > 100) {
             return Err(Error::BadRequest("pct must be between 0 and 100".into()));
@@ -164,6 +167,7 @@ impl Engine {
     /// `Ok(changed)`. Creates the worker when unknown: a screen that
     /// blocks claude before its channel starts is reported by the manager
     /// before the worker ever registered.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn set_condition(
         &self,
         worker: &WorkerName,
@@ -212,6 +216,7 @@ impl Engine {
     }
 
     /// Activity observation from the manager (also a heartbeat); `Ok(changed)`.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn set_active(&self, worker: &WorkerName, is_active: bool) -> Result<bool> {
         let changed = self
             .write(|st, tx| {
@@ -240,6 +245,7 @@ impl Engine {
     }
 
     /// Sets the recording intent of a known worker.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn set_recording(&self, worker: &WorkerName, enabled: bool) -> Result<()> {
         self.write(|st, tx| {
             let entry = st
@@ -260,6 +266,7 @@ impl Engine {
     }
 
     /// Removes a worker with its timeline and permissions; `Ok(existed)`.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn purge(&self, worker: &WorkerName) -> Result<bool> {
         let existed = self
             .write(|st, tx| {
@@ -283,6 +290,7 @@ impl Engine {
     /// Purges workers that have been offline, and idle, for longer than the
     /// configured maximum age. Offline time counts from the last disconnect
     /// or from this hub's start, so a restart never purges anyone.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn purge_stale(&self) -> Result<Vec<WorkerName>> {
         let max_age = self.inner.config.purge_max_age.as_secs_f64();
         let t = now();

@@ -51,6 +51,7 @@ fn kind_meta(kind: &str) -> Meta {
 impl Engine {
     /// Appends an event; with an idempotency key that was used before on
     /// this worker, returns the first event instead (`true` = duplicate).
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker, kind = %kind.as_str()))]
     pub async fn append(
         &self,
         worker: &WorkerName,
@@ -73,23 +74,28 @@ impl Engine {
                 return Ok((ev, true));
             }
         }
-        self.write(|st, tx| {
-            if let Some(key) = &idem_key
-                && let Some(ev) = st.idem.get(&(worker.clone(), key.clone()))
-            {
-                return Ok((ev.clone(), true));
-            }
-            let ev = tx.append(st, worker, kind, content, meta, idem_key.clone());
-            if let Some(key) = idem_key {
-                st.remember_idem(worker, key, ev.clone());
-            }
-            Ok((ev, false))
-        })
-        .await
+        let (ev, duplicate) = self
+            .write(|st, tx| {
+                if let Some(key) = &idem_key
+                    && let Some(ev) = st.idem.get(&(worker.clone(), key.clone()))
+                {
+                    return Ok((ev.clone(), true));
+                }
+                let ev = tx.append(st, worker, kind, content, meta, idem_key.clone());
+                if let Some(key) = idem_key {
+                    st.remember_idem(worker, key, ev.clone());
+                }
+                Ok((ev, false))
+            })
+            .await?;
+        // The line that ties an event id to the request that made it.
+        tracing::debug!(event_id = %ev.event_id, duplicate, "event stored");
+        Ok((ev, duplicate))
     }
 
     /// `tm_send`: a message to a worker, or a harness command (`/compact`,
     /// …) to its manager, which types it into the TUI.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn send(
         &self,
         worker: &WorkerName,
@@ -146,6 +152,7 @@ impl Engine {
 
     /// A reply from the worker. Afterwards, permissions the reply proves
     /// answered are swept (the original's auto-sweep).
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn outbound(
         &self,
         worker: &WorkerName,
@@ -167,6 +174,7 @@ impl Engine {
     }
 
     /// Asks the worker to stop what it is doing.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn interrupt(&self, worker: &WorkerName) -> Result<Appended> {
         let (ev, _) = self
             .append(
@@ -184,6 +192,7 @@ impl Engine {
     }
 
     /// A command to the worker's manager, filed on the manager's timeline.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker, kind = %command.kind()))]
     pub async fn control(
         &self,
         worker: &WorkerName,
@@ -217,6 +226,7 @@ impl Engine {
     /// Sends a command that gets an answer and waits for the manager's
     /// outbound of the answer's kind, anchored after the command so an
     /// older answer is never taken for this one.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker, kind = %command.kind()))]
     pub async fn control_and_wait(
         &self,
         worker: &WorkerName,
@@ -243,6 +253,7 @@ impl Engine {
     }
 
     /// `tm_health`: asks the manager for process health (`health_response`).
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn health_check(&self, worker: &WorkerName) -> Result<ControlOutcome> {
         self.control_and_wait(worker, &ManagerCommand::HealthCheck, MANAGER_REPLY)
             .await
@@ -250,6 +261,7 @@ impl Engine {
 
     /// `tm_screenshot`: asks the manager for the screen text (`screenshot:<N>`
     /// when a line count is given; the original dropped it).
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn screenshot(
         &self,
         worker: &WorkerName,
@@ -264,6 +276,7 @@ impl Engine {
     }
 
     /// `tm_reconnect_mcp`: asks the manager to reconnect one MCP server.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn reconnect_mcp(&self, worker: &WorkerName, server: &str) -> Result<ControlOutcome> {
         if server.trim().is_empty() {
             return Err(Error::BadRequest(
@@ -276,6 +289,7 @@ impl Engine {
     }
 
     /// `tm_keystroke`: keys typed by the manager; also returns the byte count.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn keystroke(&self, worker: &WorkerName, keys: &str) -> Result<(SendReceipt, usize)> {
         let bytes = keystroke_bytes(keys);
         if bytes.is_empty() {
@@ -296,6 +310,7 @@ impl Engine {
 
     /// `tm_update_manager`: refused (`Err(state)`) unless the worker is idle
     /// or `force` is set.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn update_manager(
         &self,
         worker: &WorkerName,
@@ -312,6 +327,7 @@ impl Engine {
     /// Reads a worker's timeline. `strict` refuses a `since` that is not an
     /// event of this worker; otherwise (the original's compatibility rule)
     /// an unknown `since` reads from the beginning.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn events(
         &self,
         worker: &WorkerName,
@@ -351,6 +367,7 @@ impl Engine {
     /// oldest first: the page above one already read, for a reader that
     /// walks a long timeline backwards (the web UI). `before` must be an
     /// event of this worker.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn events_before(
         &self,
         worker: &WorkerName,
@@ -398,6 +415,7 @@ impl Engine {
     /// Waits until the worker's timeline has events after `since` (or, with
     /// no `since`, after now) and returns them; empty after `timeout`.
     /// Wakes on the commit, not by polling.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn wait_for_activity(
         &self,
         worker: &WorkerName,
@@ -419,6 +437,7 @@ impl Engine {
     }
 
     /// Waits for the first event after `after` that matches `pred`.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn wait_for_match(
         &self,
         worker: &WorkerName,
@@ -479,6 +498,7 @@ impl Engine {
 
     /// `tm_clear_and_send`: `/clear`, optionally `/rename <worker>`, then the
     /// message, with `delay` between steps. Refused unless the worker is idle.
+    #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn clear_and_send(
         &self,
         worker: &WorkerName,
