@@ -20,10 +20,11 @@ const SECRET: &str = "examples-secret";
 
 async fn hub() -> (tempfile::TempDir, tubemail_hub::AppState, Client) {
     let dir = tempfile::tempdir().unwrap();
-    let state = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let hub = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let state = hub.state().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    tokio::spawn(hub.serve(listener, state.shutdown.clone().cancelled_owned()));
     let client = Client::builder().url(url).secret(SECRET).build().unwrap();
     (dir, state, client)
 }
