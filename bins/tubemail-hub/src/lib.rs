@@ -235,6 +235,8 @@ impl Hub {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Streams write many small frames; without TCP_NODELAY the second of
+        // two quick writes waits for the peer's delayed ACK (~40 ms).
         let server = server(listener, &self.state.options)
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
         let router = self.router();
@@ -254,6 +256,7 @@ impl Hub {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+        // TCP_NODELAY under TLS too, as `serve` explains.
         let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
         let server = server(listener, &self.state.options).acceptor(acceptor);
