@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(run(url.rstrip("/"), secret, args.worker, args.message))
     except Exception as e:
-        print(f"mcp_call: {first_cause(e)!r}", file=sys.stderr)
+        cause = first_cause(e)
+        print(f"mcp_call: {type(cause).__name__}: {cause}", file=sys.stderr)
         return 1
     return 0
 
