@@ -44,7 +44,7 @@ async def run(url: str, secret: str, worker: str | None, message: str | None) ->
         async with Client(streamable_http_client(f"{url}/mcp/", http_client=http)) as mcp:
             tools = await mcp.list_tools()
             print("tools:", " ".join(sorted(t.name for t in tools.tools)))
-            print(await call(mcp, "tm_list_workers", {}), end="")
+            print(str(await call(mcp, "tm_list_workers", {})).rstrip("\n"))
             if worker is not None and message is not None:
                 sent = await call(mcp, "tm_send", {"worker": worker, "message": message})
                 print("sent:", json.dumps(sent))
