@@ -7,8 +7,8 @@
 #   make dist     the same as a release archive in target/dist
 #   make wheel    the Python package with the three commands, in target/wheels
 #   make test   every test: lints, Rust unit + integration tests, the TypeScript MCP
-#               SDK test, the Python suites (original channel, MCP SDK) and the
-#               web UI (vitest + headless Chromium against a real hub), and the
+#               SDK test, the Python suites (original channel, MCP SDK), every
+#               program in examples/ (Rust and Python) and the web UI (vitest + headless Chromium against a real hub), and the
 #               end-to-end suite with the real Claude Code CLI (npm, offline)
 #   make bench  release build + load generator, figures on stdout
 #   make openapi  refresh frontend/openapi.json from the hub's route table and
@@ -132,6 +132,8 @@ lint: frontend/node_modules/.package-lock.json
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 	cd frontend && npm run gen:check
 
+# The workspace's tests, examples/rust's included (examples/rust/tests runs
+# the orchestrator and the embedded hub as programs against a real hub).
 rust-test:
 	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked
@@ -145,7 +147,8 @@ node-test:
 # The original Python channel (PyPI tubemail-channel 1.2.0), the official
 # Python MCP SDK, schemathesis against /api/openapi.json (tests/schema, its
 # own venv), and our `tubemail` package (bindings/python, built by pip
-# with maturin; the dev profile reuses the debug build above) against our hub.
+# with maturin; the dev profile reuses the debug build above) against our hub,
+# which also runs the programs in examples/python (test_examples.py).
 python-test:
 	$(CARGO) build --workspace --locked
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

@@ -19,11 +19,12 @@ struct Running {
 }
 
 async fn start(dir: &std::path::Path, port: u16) -> Running {
-    let state = Hub::open(Options::new(dir, SECRET)).unwrap();
+    let hub = Hub::open(Options::new(dir, SECRET)).unwrap();
+    let state = hub.state().clone();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .unwrap();
-    let task = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let task = tokio::spawn(hub.serve(listener, state.shutdown.clone().cancelled_owned()));
     Running { state, task }
 }
 

@@ -91,10 +91,13 @@ fn simulated_manager(
 #[tokio::test]
 async fn every_request_response_and_stream_event_round_trips() {
     let dir = tempfile::tempdir().unwrap();
-    let state = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let hub = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let (stop_hub, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(hub.serve(listener, async {
+        let _ = stopped.await;
+    }));
     let c = Client::builder().url(&url).secret(SECRET).build().unwrap();
     let mut seen = BTreeSet::new();
     let worker = w("ct-tm");
@@ -362,6 +365,6 @@ async fn every_request_response_and_stream_event_round_trips() {
     }
     assert_eq!(seen, want);
 
-    state.shutdown.cancel();
+    let _ = stop_hub.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
 }

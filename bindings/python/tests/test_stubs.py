@@ -31,7 +31,7 @@ def test_stubs_match_the_module() -> None:
 
 def test_examples_type_check() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(HERE.parent / "examples")],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(HERE.parents[2] / "examples" / "python")],
         capture_output=True,
         text=True,
         timeout=300,

@@ -59,10 +59,11 @@ fn result_fields(stdout: &str) -> HashMap<String, String> {
 async fn soak_smoke_1000_workers_10_seconds() {
     let workers = workers_under_open_files_limit();
     let dir = tempfile::tempdir().unwrap();
-    let state = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let hub = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let state = hub.state().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let server = tokio::spawn(hub.serve(listener, state.shutdown.clone().cancelled_owned()));
 
     let pid = std::process::id().to_string();
     let url = format!("http://{addr}");

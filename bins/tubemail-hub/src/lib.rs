@@ -1,5 +1,7 @@
-//! The TubeMail hub as a library: [`Hub::open`] builds the state, [`app`]
-//! the router, [`serve`] runs it on a listener until shutdown.
+//! The TubeMail hub as a library: [`Hub::open`] opens a data dir and starts
+//! the engine, [`Hub::serve`] runs the hub on a listener inside the caller's
+//! runtime until a shutdown future completes, [`Hub::router`] gives its
+//! routes.
 //!
 //! # Layout
 //! - `routes/`: one file per route group (forwarder plumbing, web-UI API,
@@ -99,7 +101,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Configuration.
     pub options: Arc<Options>,
-    /// Cancelled to shut down (ends streams and the server).
+    /// Cancelled when the hub shuts down ([`Hub::serve`] does it when its
+    /// shutdown future completes): ends streams and long waits.
     pub shutdown: CancellationToken,
     /// Request metrics.
     pub metrics: Arc<HttpMetrics>,
@@ -148,12 +151,28 @@ pub enum OpenError {
     Recorder(#[source] std::io::Error),
 }
 
-/// A hub ready to serve.
-pub struct Hub;
+/// A hub: its engine and store, opened on a data dir, and its routes.
+///
+/// [`Hub::serve`] (or [`Hub::serve_tls`]) runs it on a listener the caller
+/// bound, inside the caller's tokio runtime, until a shutdown future
+/// completes:
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let hub = tubemail_hub::Hub::open(tubemail_hub::Options::new("/tmp/hub", "s3cret"))?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// println!("hub on http://{}", listener.local_addr()?);
+/// hub.serve(listener, async { tokio::signal::ctrl_c().await.ok(); }).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Hub {
+    state: AppState,
+}
 
 impl Hub {
     /// Opens the data dir and the store and starts the engine.
-    pub fn open(options: Options) -> Result<AppState, OpenError> {
+    pub fn open(options: Options) -> Result<Hub, OpenError> {
         std::fs::create_dir_all(&options.data_dir).map_err(|source| OpenError::DataDir {
             path: options.data_dir.clone(),
             source,
@@ -176,7 +195,7 @@ impl Hub {
             terminal::Terminals::new(engine.clone(), &options.data_dir, options.pty.clone())
                 .map_err(OpenError::Recorder)?;
         let options_limits = options.rate_limits.clone();
-        Ok(AppState {
+        let state = AppState {
             engine,
             options: Arc::new(options),
             shutdown: CancellationToken::new(),
@@ -185,14 +204,108 @@ impl Hub {
             terminals: Arc::new(terminals),
             tokens: Arc::new(tokens),
             limiters: Arc::new(ratelimit::Limiters::new(options_limits)),
+        };
+        Ok(Hub { state })
+    }
+
+    /// The state every handler shares (engine, options, terminals, tokens).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The engine: workers, timelines, permissions and flows, in process.
+    pub fn engine(&self) -> &Engine {
+        &self.state.engine
+    }
+
+    /// The router with every route and middleware, to drive directly (e.g.
+    /// with `tower::ServiceExt::oneshot`) or to merge into another axum app.
+    ///
+    /// [`Hub::serve`] is the complete hub; a router served elsewhere lacks
+    /// what it adds: the periodic sweeps, ending streams and flushing the
+    /// store at shutdown, and, unless served with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`, the client
+    /// address that loopback-only routes and rate limits look at.
+    pub fn router(&self) -> Router {
+        routes::router(self.state.clone())
+    }
+
+    /// Serves the hub over plain HTTP on `listener` until `shutdown`
+    /// completes; then ends streams, gives open requests up to 10 s,
+    /// and flushes the store and the recordings.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        // Streams write many small frames; without TCP_NODELAY the second of
+        // two quick writes waits for the peer's delayed ACK (~40 ms).
+        let server = server(listener, &self.state.options)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        let router = self.router();
+        self.run(router, shutdown, |handle, app| {
+            server.handle(handle).serve(app)
         })
+        .await
+    }
+
+    /// Like [`Hub::serve`], over TLS (HTTPS only) with a PEM certificate
+    /// chain and key, e.g. the ones [`tls_files`] finds.
+    pub async fn serve_tls(
+        self,
+        listener: TcpListener,
+        cert: &Path,
+        key: &Path,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+        // TCP_NODELAY under TLS too, as `serve` explains.
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        let server = server(listener, &self.state.options).acceptor(acceptor);
+        let router = self.router().layer(axum::Extension(routes::Tls));
+        self.run(router, shutdown, |handle, app| {
+            server.handle(handle).serve(app)
+        })
+        .await
+    }
+
+    /// What both servers share around `serve`, which runs the server with a
+    /// handle and the app: the background tasks, the graceful shutdown when
+    /// `shutdown` completes (10 s at most for open connections), and the
+    /// flushes after.
+    async fn run<F>(
+        self,
+        router: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        serve: impl FnOnce(axum_server::Handle<SocketAddr>, ConnectedApp) -> F,
+    ) -> std::io::Result<()>
+    where
+        F: Future<Output = std::io::Result<()>>,
+    {
+        let handle = axum_server::Handle::new();
+        let on_shutdown = handle.clone();
+        let streams = self.state.shutdown.clone();
+        let watcher = tokio::spawn(async move {
+            shutdown.await;
+            streams.cancel();
+            on_shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        let mut tasks = spawn_background(&self.state);
+        tasks.push(watcher);
+        let result = serve(
+            handle,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+        self.state.terminals.recorder.flush().await;
+        finish(tasks, &self.state.engine).await;
+        result
     }
 }
 
-/// The router with every route and middleware.
-pub fn app(state: AppState) -> Router {
-    routes::router(state)
-}
+/// The router as a service that hands each request its client address.
+type ConnectedApp = axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr>;
 
 /// The OpenAPI 3.1 document of the JSON API: what `GET /api/openapi.json`
 /// serves, built from the same route table, without opening a hub.
@@ -200,53 +313,16 @@ pub fn openapi_document() -> serde_json::Value {
     routes::openapi_document()
 }
 
-/// Serves `state` over plain HTTP on `listener` until `state.shutdown` is
-/// cancelled, then ends streams and flushes the store.
-pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    let handle = shutdown_handle::<SocketAddr>(&state);
-    let tasks = spawn_background(&state);
-    let engine = state.engine.clone();
-    let recorder = state.terminals.recorder.clone();
-    let server = configure(axum_server::Server::from_listener(listener), &state.options);
-    // Streams write many small frames; without TCP_NODELAY the second of
-    // two quick writes waits for the peer's delayed ACK (~40 ms).
-    let result = server
-        .acceptor(axum_server::accept::NoDelayAcceptor::new())
-        .handle(handle)
-        .serve(app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .await;
-    recorder.flush().await;
-    finish(tasks, &engine).await;
-    result
-}
-
-/// The HTTP settings both servers share: request heads must arrive within
-/// `read_timeout` (the first one too, before the protocol is known),
-/// and HTTP/2 may carry WebSockets.
-fn configure<A: axum_server::Address, Acc>(
-    mut server: axum_server::Server<A, Acc>,
-    options: &Options,
-) -> axum_server::Server<A, Acc> {
+/// A server on `listener` with the HTTP settings both servers share:
+/// request heads must arrive within `read_timeout` (the first one too,
+/// before the protocol is known), and HTTP/2 may carry WebSockets.
+fn server(listener: TcpListener, options: &Options) -> axum_server::Server<SocketAddr> {
+    let mut server = axum_server::Server::from_listener(listener);
     let timeout = options.read_timeout;
     let builder = server.http_builder();
     builder.http1().header_read_timeout(timeout);
     builder.http2().enable_connect_protocol();
     server.first_request_timeout(timeout)
-}
-
-/// A server handle that shuts down gracefully (10 s at most for open
-/// connections) when `state.shutdown` is cancelled.
-fn shutdown_handle<A: axum_server::Address + Send + Sync + 'static>(
-    state: &AppState,
-) -> axum_server::Handle<A> {
-    let handle = axum_server::Handle::new();
-    let on_shutdown = handle.clone();
-    let shutdown = state.shutdown.clone();
-    tokio::spawn(async move {
-        shutdown.cancelled().await;
-        on_shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
-    });
-    handle
 }
 
 /// `server.crt` and `server.key` in the data dir, when both exist: the hub
@@ -255,36 +331,6 @@ pub fn tls_files(data_dir: &Path) -> Option<(PathBuf, PathBuf)> {
     let cert = data_dir.join("server.crt");
     let key = data_dir.join("server.key");
     (cert.is_file() && key.is_file()).then_some((cert, key))
-}
-
-/// Like [`serve`], over TLS with a PEM certificate chain and key.
-pub async fn serve_tls(
-    listener: std::net::TcpListener,
-    state: AppState,
-    cert: &Path,
-    key: &Path,
-) -> std::io::Result<()> {
-    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-    listener.set_nonblocking(true)?;
-    let handle = shutdown_handle::<SocketAddr>(&state);
-    let tasks = spawn_background(&state);
-    let engine = state.engine.clone();
-    let recorder = state.terminals.recorder.clone();
-    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
-        .acceptor(axum_server::accept::NoDelayAcceptor::new());
-    let server = configure(axum_server::from_tcp(listener)?, &state.options);
-    let result = server
-        .acceptor(acceptor)
-        .handle(handle)
-        .serve(
-            app(state)
-                .layer(axum::Extension(routes::Tls))
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    recorder.flush().await;
-    finish(tasks, &engine).await;
-    result
 }
 
 async fn finish(tasks: Vec<tokio::task::JoinHandle<()>>, engine: &Engine) {

@@ -189,17 +189,12 @@ async fn run() -> Result<()> {
     let tls = tubemail_hub::tls_files(&data_dir);
     options.pty.tls_only =
         std::env::var("TUBEMAIL_PTY_TLS_ONLY").as_deref() == Ok("1") || tls.is_some();
-    let state = Hub::open(options)
+    let hub = Hub::open(options)
         .with_context(|| format!("failed to open the hub in {}", data_dir.display()))?;
-    let listener = std::net::TcpListener::bind(args.bind)
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
         .with_context(|| format!("failed to listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
-    let shutdown = state.shutdown.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        shutdown.cancel();
-    });
     let (scheme, said) = match tls {
         Some(_) => ("https", " (https)"),
         None => ("http", ""),
@@ -208,20 +203,15 @@ async fn run() -> Result<()> {
     let ui = ui_url(scheme, addr);
     tracing::info!("web UI: {ui}");
     say_mcp_add(&ui, &secret_source);
+    let shutdown = async {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+    };
     match tls {
-        Some((cert, key)) => {
-            tubemail_hub::serve_tls(listener, state, &cert, &key)
-                .await
-                .context("server failed")?;
-        }
-        None => {
-            listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            tubemail_hub::serve(listener, state)
-                .await
-                .context("server failed")?;
-        }
+        Some((cert, key)) => hub.serve_tls(listener, &cert, &key, shutdown).await,
+        None => hub.serve(listener, shutdown).await,
     }
+    .context("server failed")?;
     tracing::info!("stopped; store flushed");
     Ok(())
 }

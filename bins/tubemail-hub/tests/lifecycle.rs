@@ -21,12 +21,12 @@ async fn serves_https_when_the_data_dir_has_a_certificate() {
     .unwrap();
     let (cert, key) = tubemail_hub::tls_files(dir.path()).expect("certificate found");
 
-    let state = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hub = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let shutdown = state.shutdown.clone();
-    let server =
-        tokio::spawn(async move { tubemail_hub::serve_tls(listener, state, &cert, &key).await });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stopped = shutdown.clone().cancelled_owned();
+    let server = tokio::spawn(async move { hub.serve_tls(listener, &cert, &key, stopped).await });
 
     let root = reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap();
     let https = reqwest::Client::builder()

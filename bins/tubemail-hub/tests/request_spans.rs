@@ -126,8 +126,8 @@ async fn a_requests_log_lines_carry_its_id_route_and_worker_down_to_the_engine()
     // The test's runtime has one thread: the hub's tasks log here too.
     let _guard = tracing::subscriber::set_default(subscriber);
     let dir = tempfile::tempdir().unwrap();
-    let state = tubemail_hub::Hub::open(tubemail_hub::Options::new(dir.path(), SECRET)).unwrap();
-    let app = tubemail_hub::app(state.clone());
+    let hub = tubemail_hub::Hub::open(tubemail_hub::Options::new(dir.path(), SECRET)).unwrap();
+    let app = hub.router();
 
     let kept = send(&app, Some("client-req-7"), "MESSAGE-BODY-1").await;
     assert_eq!(kept, "client-req-7", "a well-formed client id is kept");
@@ -141,7 +141,7 @@ async fn a_requests_log_lines_carry_its_id_route_and_worker_down_to_the_engine()
         );
     }
     assert!(made != replaced && replaced != too_long);
-    state.engine.shutdown().await;
+    hub.engine().shutdown().await;
 
     let text = log.text();
     for id in [&kept, &made, &replaced, &too_long] {

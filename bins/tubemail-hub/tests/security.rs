@@ -186,8 +186,8 @@ async fn dev_bootstrap_is_loopback_only() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = Options::new(dir.path(), SECRET);
     opts.allowed_hosts = vec!["hub.example".into()];
-    let state = tubemail_hub::Hub::open(opts).unwrap();
-    let app = tubemail_hub::app(state.clone());
+    let hub = tubemail_hub::Hub::open(opts).unwrap();
+    let app = hub.router();
     let call = |req| async { app.clone().oneshot(req).await.unwrap() };
     let ok = call(bootstrap_request("127.0.0.1:5000", "127.0.0.1:8004", None)).await;
     assert_eq!(ok.status(), 200);
@@ -207,18 +207,19 @@ async fn dev_bootstrap_is_loopback_only() {
         let r = call(bootstrap_request(peer, host, extra)).await;
         assert_eq!(r.status(), 403, "{peer} {host} {extra:?}");
     }
-    state.engine.shutdown().await;
+    hub.engine().shutdown().await;
 
     let dir = tempfile::tempdir().unwrap();
     let mut opts = Options::new(dir.path(), SECRET);
     opts.dev_bootstrap = false;
-    let state = tubemail_hub::Hub::open(opts).unwrap();
-    let r = tubemail_hub::app(state.clone())
+    let hub = tubemail_hub::Hub::open(opts).unwrap();
+    let r = hub
+        .router()
         .oneshot(bootstrap_request("127.0.0.1:5000", "localhost", None))
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    state.engine.shutdown().await;
+    hub.engine().shutdown().await;
 }
 
 /// Everything a client can see of the store, to prove bad input changed nothing.

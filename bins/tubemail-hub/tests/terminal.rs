@@ -487,12 +487,12 @@ async fn a_browser_terminal_works_over_wss_through_the_tls_hub() {
     let mut options = Options::new(dir.path(), common::SECRET);
     // As the hub binary does when it serves TLS.
     options.pty.tls_only = true;
-    let state = tubemail_hub::Hub::open(options).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hub = tubemail_hub::Hub::open(options).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let shutdown = state.shutdown.clone();
-    let server =
-        tokio::spawn(async move { tubemail_hub::serve_tls(listener, state, &cert, &key).await });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stopped = shutdown.clone().cancelled_owned();
+    let server = tokio::spawn(async move { hub.serve_tls(listener, &cert, &key, stopped).await });
 
     let root = reqwest::Certificate::from_pem(ck.cert.pem().as_bytes()).unwrap();
     let https = reqwest::Client::builder()

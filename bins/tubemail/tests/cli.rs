@@ -40,10 +40,11 @@ fn text(out: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shell_commands_against_a_real_hub() {
     let dir = tempfile::tempdir().unwrap();
-    let state = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let hub = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let state = hub.state().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let server = tokio::spawn(hub.serve(listener, state.shutdown.clone().cancelled_owned()));
     let u = url.clone();
     let run = move |args: &'static [&'static str]| {
         let u = u.clone();
@@ -179,10 +180,11 @@ async fn shell_commands_against_a_real_hub() {
 async fn only_queued_is_said_and_strict_exits_3() {
     use futures::StreamExt;
     let dir = tempfile::tempdir().unwrap();
-    let state = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let hub = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let state = hub.state().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+    let server = tokio::spawn(hub.serve(listener, state.shutdown.clone().cancelled_owned()));
     let send = |args: &[&str]| {
         let (u, args) = (
             url.clone(),

@@ -22,10 +22,11 @@ impl TestHub {
 
     /// A hub on a given address (to come back where workers look for it).
     pub async fn start_on(data_dir: &Path, secret: &str, addr: &str) -> TestHub {
-        let state = Hub::open(Options::new(data_dir, secret)).unwrap();
+        let hub = Hub::open(Options::new(data_dir, secret)).unwrap();
+        let state = hub.state().clone();
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+        let server = tokio::spawn(hub.serve(listener, state.shutdown.clone().cancelled_owned()));
         TestHub { state, url, server }
     }
 

@@ -29,12 +29,14 @@ impl TestHub {
 
     pub async fn start_with(options: Options) -> TestHub {
         let dir = options.data_dir.clone();
-        let state = Hub::open(options).expect("hub opens");
+        let hub = Hub::open(options).expect("hub opens");
+        let state = hub.state().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+        let stop = state.shutdown.clone().cancelled_owned();
+        let task = tokio::spawn(hub.serve(listener, stop));
         TestHub {
             addr,
             state,

@@ -19,12 +19,13 @@ pub struct TestHub {
 
 impl TestHub {
     pub async fn start(data_dir: &Path) -> TestHub {
-        let state = Hub::open(Options::new(data_dir, SECRET)).expect("hub opens");
+        let hub = Hub::open(Options::new(data_dir, SECRET)).expect("hub opens");
+        let state = hub.state().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("bound"));
-        let server = tokio::spawn(tubemail_hub::serve(listener, state.clone()));
+        let server = tokio::spawn(hub.serve(listener, state.shutdown.clone().cancelled_owned()));
         TestHub { state, url, server }
     }
 

@@ -1,9 +1,6 @@
-//! Allows permission prompts for a configured set of tools and leaves the
-//! rest to a human (who answers in the web UI, the CLI or at the terminal).
-//!
-//! ```sh
-//! TUBEMAIL_SECRET=… cargo run -p tubemail-client --example auto_approve -- Read Grep Glob
-//! ```
+//! `orchestrator auto-approve`: allows permission prompts for a configured
+//! set of tools and leaves the rest to a human (who answers in the web UI,
+//! the CLI or at the terminal).
 
 use futures::StreamExt;
 use tubemail_client::core::Behavior;
@@ -11,7 +8,7 @@ use tubemail_client::{Client, Error, StreamEvent};
 
 /// Answers pending and future prompts whose tool is in `allowed`; returns
 /// after `stop_after` approvals (`None`: runs until the stream ends).
-pub async fn run(
+pub(crate) async fn run(
     hub: &Client,
     allowed: &[String],
     stop_after: Option<usize>,
@@ -58,15 +55,4 @@ pub async fn run(
         }
     }
     Ok(approved)
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let allowed: Vec<String> = std::env::args().skip(1).collect();
-    if allowed.is_empty() {
-        return Err("usage: auto_approve <tool name>...".into());
-    }
-    let hub = Client::from_env()?;
-    run(&hub, &allowed, None).await?;
-    Ok(())
 }

@@ -2,8 +2,8 @@
 
     TUBEMAIL_SECRET=... python fan_out.py "summarise the open issues" api-tm web-tm docs-tm
 
-The Python twin of ``tubemail-client/examples/fan_out.rs``, on the asyncio
-client: the waits for the workers' replies run side by side.
+The Python twin of ``orchestrator fan-out`` (``examples/rust``), on the
+asyncio client: the waits for the workers' replies run side by side.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ rest to a human (who answers in the web UI, the CLI or at the terminal).
 
     TUBEMAIL_SECRET=... python auto_approve.py Read Grep Glob
 
-The Python twin of ``tubemail-client/examples/auto_approve.rs``, on the
+The Python twin of ``orchestrator auto-approve`` (``examples/rust``), on the
 blocking client and its event iterator.
 """
 

@@ -1,9 +1,4 @@
-//! Fans one task out to several workers, waits for every reply, prints them.
-//!
-//! ```sh
-//! TUBEMAIL_SECRET=… cargo run -p tubemail-client --example fan_out -- \
-//!     "summarise the open issues" api-tm web-tm docs-tm
-//! ```
+//! `orchestrator fan-out`: one task to several workers, one reply from each.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +8,7 @@ use tubemail_client::{Client, Error};
 /// Sends `task` to every worker and waits up to `within` for one reply
 /// (`outbound` event) from each; returns them in the workers' order, `None`
 /// for a worker that did not answer in time.
-pub async fn run(
+pub(crate) async fn run(
     hub: &Client,
     task: &str,
     workers: &[WorkerName],
@@ -43,22 +38,4 @@ pub async fn run(
         replies.push(reply);
     }
     Ok(replies)
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let task = args.next().ok_or("usage: fan_out <task> <worker>...")?;
-    let workers = args
-        .map(|a| a.parse())
-        .collect::<Result<Vec<WorkerName>, _>>()?;
-    let hub = Client::from_env()?;
-    let replies = run(&hub, &task, &workers, Duration::from_secs(600)).await?;
-    for (w, reply) in workers.iter().zip(replies) {
-        match reply {
-            Some(ev) => println!("== {w}\n{}\n", ev.content),
-            None => println!("== {w}\n(no reply in time)\n"),
-        }
-    }
-    Ok(())
 }
