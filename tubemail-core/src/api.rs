@@ -63,7 +63,9 @@ wire_struct! {
 }
 
 wire_struct! {
-    /// `POST /tubemail/{w}/permission-request`.
+    /// `POST /tubemail/{w}/permission-request`: a permission prompt as the
+    /// channel relays it (also what the store keeps of it).
+    #[derive(Default)]
     pub struct PermissionRequestBody {
         /// Claude Code's id for the prompt.
         #[cfg_attr(feature = "schema", schemars(length(min = 1)))]

@@ -26,9 +26,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast, watch};
 
-pub use delivery::{GlobalItem, GlobalSubscription, Notice, Subscription, SubscriptionEnd};
+pub use delivery::{GlobalItem, GlobalSubscription, Subscription, SubscriptionEnd};
 pub use delivery::{global_event, worker_event};
-pub use permissions::PermissionAsk;
 pub use registry::Registration;
 pub use settings::SettingsPatch;
 pub use timeline::{ControlOutcome, MANAGER_REPLY, RECONNECT_REPLY, Since};
@@ -148,7 +147,7 @@ struct Inner {
     store: Arc<dyn Store>,
     state: Mutex<State>,
     writer: writer::WriterHandle,
-    notices: broadcast::Sender<Notice>,
+    notices: broadcast::Sender<crate::stream::StreamEvent>,
     /// Newest committed sequence, for global subscribers and waiters.
     committed: watch::Sender<u64>,
     config: EngineConfig,
@@ -224,7 +223,7 @@ impl Engine {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn notify(&self, notice: Notice) {
+    fn notify(&self, notice: crate::stream::StreamEvent) {
         // No receivers is fine: nobody is watching the global stream.
         let _ = self.inner.notices.send(notice);
     }

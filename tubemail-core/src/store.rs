@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 pub use sqlite::SqliteStore;
 
+use crate::api::PermissionRequestBody;
 use crate::name::{FlowName, WorkerName};
-use crate::wire::{Event, EventId, EventKind, Flow, Timestamp};
+use crate::wire::{Event, EventId, EventKind, Flow, PendingPermission, Timestamp};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -157,21 +158,30 @@ impl WorkerRow {
 pub struct PermissionRow {
     /// The worker that asked.
     pub worker: WorkerName,
-    /// Claude Code's id for the prompt.
-    pub request_id: String,
-    /// Tool name.
-    pub tool_name: String,
-    /// Description.
-    #[serde(default)]
-    pub description: String,
-    /// Input preview.
-    #[serde(default)]
-    pub input_preview: String,
+    /// The prompt as the channel relayed it (stored as its fields).
+    #[serde(flatten)]
+    pub ask: PermissionRequestBody,
     /// When the hub received it.
     pub requested_at: Timestamp,
     /// Sequence of its `permission_request` event.
     #[serde(default)]
     pub event_seq: Option<u64>,
+}
+
+impl PermissionRow {
+    /// The prompt as the API lists it.
+    pub fn pending(&self, online: bool) -> PendingPermission {
+        PendingPermission {
+            worker: self.worker.clone(),
+            request_id: self.ask.request_id.clone(),
+            tool_name: self.ask.tool_name.clone(),
+            description: self.ask.description.clone(),
+            input_preview: self.ask.input_preview.clone(),
+            requested_at: self.requested_at,
+            event_id: self.event_seq.map(EventId),
+            online,
+        }
+    }
 }
 
 /// A flow run as stored (its events are read from the timeline).

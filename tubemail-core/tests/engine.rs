@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tubemail_core::ManagerCommand;
-use tubemail_core::engine::{Engine, EngineConfig, PermissionAsk, Registration};
+use tubemail_core::api::PermissionRequestBody;
+use tubemail_core::engine::{Engine, EngineConfig, Registration};
 use tubemail_core::store::{SqliteStore, StoreError};
 use tubemail_core::{Behavior, EventId, EventKind, FlowName, Meta, WorkerName, WorkerState};
 
@@ -31,11 +32,11 @@ fn reg(pid: Option<i64>) -> Registration {
     }
 }
 
-fn ask(id: &str) -> PermissionAsk {
-    PermissionAsk {
+fn ask(id: &str) -> PermissionRequestBody {
+    PermissionRequestBody {
         request_id: id.into(),
         tool_name: "Bash".into(),
-        ..PermissionAsk::default()
+        ..PermissionRequestBody::default()
     }
 }
 

@@ -24,7 +24,6 @@ use crate::openapi::Api;
 use crate::{security, trace};
 
 pub use pty::Tls;
-pub(crate) use recording::frame_limit;
 
 /// A session ended with `DELETE /mcp/` answers 204, not rmcp's 202: the
 /// official Python SDK takes anything but 200 or 204 for a failure and

@@ -112,7 +112,7 @@ async fn shell_commands_against_a_real_hub() {
         .engine
         .permission_request(
             &"proj-tm".parse().unwrap(),
-            tubemail_core::engine::PermissionAsk {
+            tubemail_core::api::PermissionRequestBody {
                 request_id: "perm7".into(),
                 tool_name: "Bash".into(),
                 description: "rm -rf build".into(),

@@ -1335,7 +1335,10 @@ export interface components {
             /** @description The worker that asked. */
             worker: components["schemas"]["WorkerName"];
         };
-        /** @description `POST /tubemail/{w}/permission-request`. */
+        /**
+         * @description `POST /tubemail/{w}/permission-request`: a permission prompt as the
+         *     channel relays it (also what the store keeps of it).
+         */
         PermissionRequestBody: {
             /**
              * @description Description of the call.
@@ -3959,7 +3962,7 @@ export interface operations {
                  *     first): the page above one already read. Not together with `since`.
                  */
                 before?: string | null;
-                /** @description 1–500, default 100. */
+                /** @description 1–1000, default 100. */
                 limit?: number | null;
                 /** @description Events strictly after this id; without it, the newest `limit`. */
                 since?: string | null;
@@ -5986,7 +5989,7 @@ export interface operations {
     get_tubemail__worker__events: {
         parameters: {
             query?: {
-                /** @description 1–500, default 50. */
+                /** @description 1–1000, default 50. */
                 limit?: number | null;
                 /** @description Events strictly after this id (unknown ids read from the start). */
                 since?: string | null;

@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, watch};
 use super::{Engine, Error, Result, now};
 use crate::name::WorkerName;
 use crate::store::{EventQuery, Record};
-use crate::stream::{ClearedReason, StreamEvent};
+use crate::stream::StreamEvent;
 use crate::wire::{Behavior, EventId, EventKind};
 
 /// Events read per batch.
@@ -29,117 +29,6 @@ const STORM_THRESHOLD: usize = 5;
 const CURSOR_FLUSH_DELAY: Duration = Duration::from_millis(50);
 
 pub use crate::stream::SubscriptionEnd;
-
-/// A status change reported on the global stream (live only, no id).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Notice {
-    /// The manager reported context window use.
-    ContextPct {
-        /// Worker.
-        worker: WorkerName,
-        /// New value.
-        context_pct: Option<u8>,
-    },
-    /// The manager reported activity.
-    ActiveState {
-        /// Worker.
-        worker: WorkerName,
-        /// New value.
-        is_active: bool,
-    },
-    /// The worker side reported a condition, or that it cleared.
-    Condition {
-        /// Worker.
-        worker: WorkerName,
-        /// The condition now (`None`: cleared).
-        condition: Option<crate::wire::WorkerCondition>,
-    },
-    /// A worker registered.
-    Registered {
-        /// Worker.
-        worker: WorkerName,
-        /// Its working directory.
-        cwd: String,
-    },
-    /// A worker's stream connected.
-    Online {
-        /// Worker.
-        worker: WorkerName,
-    },
-    /// A worker's last stream ended.
-    Offline {
-        /// Worker.
-        worker: WorkerName,
-    },
-    /// A worker unregistered.
-    Unregistered {
-        /// Worker.
-        worker: WorkerName,
-    },
-    /// A worker said goodbye (clean exit).
-    Exited {
-        /// Worker.
-        worker: WorkerName,
-    },
-    /// A worker was purged from the registry.
-    Purged {
-        /// Worker.
-        worker: WorkerName,
-    },
-    /// Recording of a worker's terminal was turned on or off.
-    Recording {
-        /// Worker.
-        worker: WorkerName,
-        /// Whether it is recorded now.
-        enabled: bool,
-    },
-    /// Pending permissions were dropped without an answer.
-    PermissionsCleared {
-        /// Worker.
-        worker: WorkerName,
-        /// Dropped request ids.
-        request_ids: Vec<String>,
-        /// Why.
-        reason: ClearedReason,
-    },
-}
-
-impl Notice {
-    /// The global stream's event for it.
-    pub fn to_event(&self) -> StreamEvent {
-        match self.clone() {
-            Notice::ContextPct {
-                worker,
-                context_pct,
-            } => StreamEvent::ContextPct {
-                worker,
-                context_pct,
-            },
-            Notice::ActiveState { worker, is_active } => {
-                StreamEvent::ActiveState { worker, is_active }
-            }
-            Notice::Condition { worker, condition } => {
-                StreamEvent::WorkerCondition { worker, condition }
-            }
-            Notice::Registered { worker, cwd } => StreamEvent::WorkerRegistered { worker, cwd },
-            Notice::Online { worker } => StreamEvent::WorkerOnline { worker },
-            Notice::Offline { worker } => StreamEvent::WorkerOffline { worker },
-            Notice::Unregistered { worker } => StreamEvent::WorkerUnregistered { worker },
-            Notice::Exited { worker } => StreamEvent::WorkerExited { worker },
-            Notice::Purged { worker } => StreamEvent::WorkerPurged { worker },
-            Notice::Recording { worker, enabled } => StreamEvent::Recording { worker, enabled },
-            Notice::PermissionsCleared {
-                worker,
-                request_ids,
-                reason,
-            } => StreamEvent::PermissionsCleared {
-                worker,
-                request_ids,
-                reason,
-            },
-        }
-    }
-}
 
 fn meta_str(rec: &Record, key: &str) -> String {
     rec.event
@@ -316,7 +205,7 @@ pub enum GlobalItem {
     /// A timeline event (has an id; resumable).
     Event(Arc<Record>),
     /// A status change (live only).
-    Notice(Notice),
+    Notice(StreamEvent),
     /// The reader fell so far behind that this many notices were skipped;
     /// it should re-read the roster.
     Lagged(u64),
@@ -327,7 +216,7 @@ pub struct GlobalSubscription {
     engine: Engine,
     cursor: u64,
     committed: watch::Receiver<u64>,
-    notices: broadcast::Receiver<Notice>,
+    notices: broadcast::Receiver<StreamEvent>,
 }
 
 impl std::fmt::Debug for GlobalSubscription {
@@ -468,7 +357,7 @@ impl Engine {
             .worker_subscribers
             .fetch_add(1, Ordering::Relaxed);
         if !was_online {
-            self.notify(Notice::Online {
+            self.notify(StreamEvent::WorkerOnline {
                 worker: worker.clone(),
             });
         }
@@ -535,7 +424,7 @@ impl Engine {
         if before > 0 && entry.subs.is_empty() {
             entry.offline_since = now();
             drop(st);
-            self.notify(Notice::Offline {
+            self.notify(StreamEvent::WorkerOffline {
                 worker: worker.clone(),
             });
         }

@@ -4,25 +4,13 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::delivery::Notice;
 use super::state::State;
 use super::{Engine, Error, Result};
+use crate::api::PermissionRequestBody;
 use crate::name::WorkerName;
 use crate::store::{Mutation, PermissionRow};
+use crate::stream::{ClearedReason, StreamEvent};
 use crate::wire::{Appended, Behavior, EventId, EventKind, Meta, PendingPermission, Timestamp};
-
-/// A permission request as the channel posts it.
-#[derive(Debug, Clone, Default)]
-pub struct PermissionAsk {
-    /// Claude Code's id.
-    pub request_id: String,
-    /// Tool name.
-    pub tool_name: String,
-    /// Description.
-    pub description: String,
-    /// Input preview.
-    pub input_preview: String,
-}
 
 impl Engine {
     /// Records a permission request (idempotent per request id).
@@ -30,7 +18,7 @@ impl Engine {
     pub async fn permission_request(
         &self,
         worker: &WorkerName,
-        ask: PermissionAsk,
+        ask: PermissionRequestBody,
     ) -> Result<Appended> {
         if ask.request_id.is_empty() {
             return Err(Error::BadRequest("request_id must not be empty".into()));
@@ -40,7 +28,7 @@ impl Engine {
             if let Some(p) = entry
                 .pending
                 .iter()
-                .find(|p| p.request_id == ask.request_id)
+                .find(|p| p.ask.request_id == ask.request_id)
             {
                 return Ok(Appended {
                     event_id: EventId(p.event_seq.unwrap_or(0)),
@@ -64,10 +52,7 @@ impl Engine {
             );
             let row = PermissionRow {
                 worker: worker.clone(),
-                request_id: ask.request_id,
-                tool_name: ask.tool_name,
-                description: ask.description,
-                input_preview: ask.input_preview,
+                ask,
                 requested_at: ev.ts,
                 event_seq: Some(ev.event_id.0),
             };
@@ -98,7 +83,7 @@ impl Engine {
             let Some(pos) = entry
                 .pending
                 .iter()
-                .position(|p| p.request_id == request_id)
+                .position(|p| p.ask.request_id == request_id)
             else {
                 return Ok(false);
             };
@@ -137,16 +122,7 @@ impl Engine {
             .filter(|e| !online_only || e.online())
             .flat_map(|e| {
                 let online = e.online();
-                e.pending.iter().map(move |p| PendingPermission {
-                    worker: p.worker.clone(),
-                    request_id: p.request_id.clone(),
-                    tool_name: p.tool_name.clone(),
-                    description: p.description.clone(),
-                    input_preview: p.input_preview.clone(),
-                    requested_at: p.requested_at,
-                    event_id: p.event_seq.map(EventId),
-                    online,
-                })
+                e.pending.iter().map(move |p| p.pending(online))
             })
             .collect();
         drop(st);
@@ -171,10 +147,10 @@ impl Engine {
         for (w, ids) in swept {
             counts.insert(w.clone(), ids.len());
             tracing::info!(worker = %w, count = ids.len(), "swept permissions proven answered");
-            self.notify(Notice::PermissionsCleared {
+            self.notify(StreamEvent::PermissionsCleared {
                 worker: w,
                 request_ids: ids,
-                reason: crate::stream::ClearedReason::ProvenResolved,
+                reason: ClearedReason::ProvenResolved,
             });
         }
         Ok(counts)
@@ -202,7 +178,7 @@ fn sweep(
                 None => quiet,
             };
             if proven {
-                dropped.push(p.request_id.clone());
+                dropped.push(p.ask.request_id.clone());
             }
             !proven
         });

@@ -1,11 +1,12 @@
 //! Registry operations: register, heartbeats, goodbye, purge, roster.
 
-use super::delivery::{Notice, SubscriptionEnd};
+use super::delivery::SubscriptionEnd;
 use super::state::unknown_status;
 use super::{Engine, Error, Result, now};
 use crate::api::RegisterResponse;
 use crate::name::WorkerName;
 use crate::store::Mutation;
+use crate::stream::{ClearedReason, StreamEvent};
 use crate::wire::{Health, Presence, WorkerCondition, WorkerStatus, WorkerSummary};
 
 /// The longest condition detail taken (a screen's last lines fit).
@@ -47,9 +48,9 @@ impl Engine {
                     for p in entry.pending.drain(..) {
                         tx.push(Mutation::DeletePermission(
                             worker.clone(),
-                            p.request_id.clone(),
+                            p.ask.request_id.clone(),
                         ));
-                        dropped.push(p.request_id);
+                        dropped.push(p.ask.request_id);
                     }
                 }
                 let r = &mut entry.row;
@@ -88,13 +89,13 @@ impl Engine {
             .await?;
         if !dropped.is_empty() {
             tracing::info!(worker = %worker, count = dropped.len(), "new worker process; dropped its old pending permissions");
-            self.notify(Notice::PermissionsCleared {
+            self.notify(StreamEvent::PermissionsCleared {
                 worker: worker.clone(),
                 request_ids: dropped,
-                reason: crate::stream::ClearedReason::NewProcess,
+                reason: ClearedReason::NewProcess,
             });
         }
-        self.notify(Notice::Registered {
+        self.notify(StreamEvent::WorkerRegistered {
             worker: worker.clone(),
             cwd: reg.cwd,
         });
@@ -108,7 +109,7 @@ impl Engine {
             entry.close_streams(SubscriptionEnd::Unregistered, now());
         }
         drop(st);
-        self.notify(Notice::Unregistered {
+        self.notify(StreamEvent::WorkerUnregistered {
             worker: worker.clone(),
         });
     }
@@ -127,7 +128,7 @@ impl Engine {
             Ok(())
         })
         .await?;
-        self.notify(Notice::Exited {
+        self.notify(StreamEvent::WorkerExited {
             worker: worker.clone(),
         });
         Ok(())
@@ -155,7 +156,7 @@ impl Engine {
             })
             .await?;
         if changed {
-            self.notify(Notice::ContextPct {
+            self.notify(StreamEvent::ContextPct {
                 worker: worker.clone(),
                 context_pct: pct,
             });
@@ -207,7 +208,7 @@ impl Engine {
                 }
                 None => tracing::info!(worker = %worker, "worker condition cleared"),
             }
-            self.notify(Notice::Condition {
+            self.notify(StreamEvent::WorkerCondition {
                 worker: worker.clone(),
                 condition,
             });
@@ -236,7 +237,7 @@ impl Engine {
             })
             .await?;
         if changed {
-            self.notify(Notice::ActiveState {
+            self.notify(StreamEvent::ActiveState {
                 worker: worker.clone(),
                 is_active,
             });
@@ -258,7 +259,7 @@ impl Engine {
         })
         .await?;
         // Web UIs move their Rec switch at once.
-        self.notify(Notice::Recording {
+        self.notify(StreamEvent::Recording {
             worker: worker.clone(),
             enabled,
         });
@@ -280,7 +281,7 @@ impl Engine {
             })
             .await?;
         if existed {
-            self.notify(Notice::Purged {
+            self.notify(StreamEvent::WorkerPurged {
                 worker: worker.clone(),
             });
         }

@@ -537,10 +537,11 @@ mod tests {
         assert_eq!(e.reason(2040.0).signal, StateSignal::UnansweredInbound);
         e.pending.push(PermissionRow {
             worker: e.row.name.clone(),
-            request_id: "abcde".into(),
-            tool_name: "Bash".into(),
-            description: String::new(),
-            input_preview: String::new(),
+            ask: crate::api::PermissionRequestBody {
+                request_id: "abcde".into(),
+                tool_name: "Bash".into(),
+                ..Default::default()
+            },
             requested_at: 2003.0,
             event_seq: None,
         });

@@ -269,7 +269,9 @@ impl Engine {
     ) -> Result<ControlOutcome> {
         self.control_and_wait(
             worker,
-            &ManagerCommand::Screenshot(max_lines),
+            &ManagerCommand::Screenshot(
+                max_lines.map(|n| n.clamp(1, crate::limits::MAX_SCREENSHOT_LINES)),
+            ),
             MANAGER_REPLY,
         )
         .await
@@ -324,9 +326,11 @@ impl Engine {
             .await?))
     }
 
-    /// Reads a worker's timeline. `strict` refuses a `since` that is not an
-    /// event of this worker; otherwise (the original's compatibility rule)
-    /// an unknown `since` reads from the beginning.
+    /// Reads a worker's timeline, at most `limit` events (bounded by
+    /// [`MAX_EVENTS_PER_READ`](crate::limits::MAX_EVENTS_PER_READ)).
+    /// `strict` refuses a `since` that is not an event of this worker;
+    /// otherwise (the original's compatibility rule) an unknown `since`
+    /// reads from the beginning.
     #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn events(
         &self,
@@ -335,6 +339,7 @@ impl Engine {
         limit: usize,
         strict: bool,
     ) -> Result<Vec<Event>> {
+        let limit = limit.clamp(1, crate::limits::MAX_EVENTS_PER_READ);
         let since = match since.filter(|s| !s.is_empty()) {
             None => Since::Newest,
             Some(s) => match EventId::parse(s) {
@@ -385,7 +390,7 @@ impl Engine {
         let q = EventQuery {
             worker: Some(worker.clone()),
             before: Some(id.0),
-            limit,
+            limit: limit.clamp(1, crate::limits::MAX_EVENTS_PER_READ),
             newest: true,
             ..EventQuery::default()
         };
@@ -497,15 +502,24 @@ impl Engine {
     }
 
     /// `tm_clear_and_send`: `/clear`, optionally `/rename <worker>`, then the
-    /// message, with `delay` between steps. Refused unless the worker is idle.
+    /// message, `delay_s` seconds apart (at most
+    /// [`MAX_CLEAR_DELAY_S`](crate::limits::MAX_CLEAR_DELAY_S)). Refused
+    /// unless the worker is idle.
     #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn clear_and_send(
         &self,
         worker: &WorkerName,
         message: String,
-        delay: Duration,
+        delay_s: f64,
         restore_name: bool,
     ) -> Result<std::result::Result<ClearAndSendResponse, WorkerState>> {
+        if !crate::limits::valid_clear_delay(delay_s) {
+            return Err(Error::BadRequest(format!(
+                "delay_s must be between 0 and {}",
+                crate::limits::MAX_CLEAR_DELAY_S
+            )));
+        }
+        let delay = Duration::from_secs_f64(delay_s);
         if let Err(state) = self.idle_gate(worker) {
             return Ok(Err(state));
         }

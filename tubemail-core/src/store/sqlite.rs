@@ -325,7 +325,7 @@ impl Store for SqliteStore {
                     tx.prepare_cached(
                         "INSERT OR REPLACE INTO permissions (worker, request_id, row) VALUES (?1, ?2, ?3)",
                     )
-                    .and_then(|mut s| s.execute(params![p.worker.as_str(), p.request_id, to_json(p).ok()]))
+                    .and_then(|mut s| s.execute(params![p.worker.as_str(), p.ask.request_id, to_json(p).ok()]))
                     .map_err(db)?;
                 }
                 Mutation::DeletePermission(worker, id) => {

@@ -14,6 +14,7 @@ use tubemail_core::api::{
     ControlResponse, FlowDeleted, InterruptResponse, KeystrokeResponse, PurgeResponse, RunFinished,
 };
 use tubemail_core::engine::{ControlOutcome, Error as EngineError};
+use tubemail_core::limits;
 use tubemail_core::recording::{FramesQuery, RecordError};
 use tubemail_core::{
     Behavior, Event, FlowName, FlowSummary, ManagerCommand, Meta, PendingPermission, SendReceipt,
@@ -355,7 +356,7 @@ impl HubMcp {
     )]
     async fn tm_receive(&self, Parameters(a): Parameters<ReceiveArgs>) -> ToolResult {
         let w = worker!(a.worker);
-        let limit = a.limit.clamp(1, 10_000) as usize;
+        let limit = limits::events_per_read(a.limit);
         list(engine!(
             self.state
                 .engine
@@ -388,7 +389,7 @@ impl HubMcp {
             );
         };
         let w = worker!(me);
-        let limit = a.limit.clamp(1, 500) as usize;
+        let limit = limits::events_per_read(a.limit);
         let events = engine!(self.state.engine.events(&w, None, limit, false).await);
         dict(json!({"worker": w, "events": events}))
     }
@@ -556,14 +557,10 @@ impl HubMcp {
     #[tool(description = "For an idle worker: /clear, then /rename <worker> (restore_name), then the message, with delay_s between steps.", output_schema = any_object())]
     async fn tm_clear_and_send(&self, Parameters(a): Parameters<ClearAndSendArgs>) -> ToolResult {
         let w = worker!(a.worker);
-        if !(0.0..=30.0).contains(&a.delay_s) {
-            return fail("delay_s must be between 0 and 30");
-        }
-        let delay = Duration::from_secs_f64(a.delay_s);
         match engine!(
             self.state
                 .engine
-                .clear_and_send(&w, a.message, delay, a.restore_name)
+                .clear_and_send(&w, a.message, a.delay_s, a.restore_name)
                 .await
         ) {
             Ok(done) => dict(done),
@@ -655,7 +652,7 @@ impl HubMcp {
             since: a.since,
             until: a.until,
             grep: a.grep,
-            limit: crate::routes::frame_limit(Some(a.limit)),
+            limit: limits::frames_per_read(Some(a.limit)),
         };
         match self.state.terminals.frames(&w, query).await {
             Ok(frames) => dict(frames),
@@ -670,7 +667,7 @@ impl HubMcp {
     #[tool(description = "The text on the worker's screen, from its manager; waits up to 5 s.")]
     async fn tm_screenshot(&self, Parameters(a): Parameters<ScreenshotArgs>) -> ToolResult {
         let w = worker!(a.worker);
-        let lines = u32::try_from(a.max_lines.clamp(1, 10_000)).unwrap_or(50);
+        let lines = limits::screenshot_lines(a.max_lines);
         match engine!(self.state.engine.screenshot(&w, Some(lines)).await) {
             ControlOutcome::Answered(ev) => text(ev.content),
             ControlOutcome::TimedOut(_) => {

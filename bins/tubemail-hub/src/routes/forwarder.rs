@@ -11,7 +11,7 @@ use tubemail_core::api::{
     EventsResponse, OkResponse, OutboundRequest, PermissionRequestBody, PermissionResponseBody,
     RegisterRequest, RegisterResponse, ResolveResponse,
 };
-use tubemail_core::engine::{PermissionAsk, Registration};
+use tubemail_core::engine::Registration;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -154,7 +154,7 @@ pub struct CompatEventsQuery {
     /// Events strictly after this id (unknown ids read from the start).
     #[serde(default)]
     since: Option<String>,
-    /// 1–500, default 50.
+    /// 1–1000, default 50.
     #[serde(default)]
     limit: Option<i64>,
 }
@@ -172,13 +172,7 @@ async fn permission_request(
     Worker(w): Worker,
     JsonBody(b): JsonBody<PermissionRequestBody>,
 ) -> ApiResult<Json<Appended>> {
-    let ask = PermissionAsk {
-        request_id: b.request_id,
-        tool_name: b.tool_name,
-        description: b.description,
-        input_preview: b.input_preview,
-    };
-    Ok(Json(s.engine.permission_request(&w, ask).await?))
+    Ok(Json(s.engine.permission_request(&w, b).await?))
 }
 
 async fn permission_response(

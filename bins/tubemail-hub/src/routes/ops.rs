@@ -17,6 +17,7 @@ use tubemail_core::api::{
 };
 use tubemail_core::command::{ManagerHealth, ReconnectOutcome};
 use tubemail_core::engine::{ControlOutcome, MANAGER_REPLY, RECONNECT_REPLY};
+use tubemail_core::limits;
 use tubemail_core::{EventId, ManagerCommand, SendReceipt, WorkerName, WorkerState, WorkerStatus};
 
 use crate::AppState;
@@ -126,7 +127,7 @@ pub struct EventsQuery {
     /// first): the page above one already read. Not together with `since`.
     #[serde(default)]
     before: Option<String>,
-    /// 1–500, default 100.
+    /// 1–1000, default 100.
     #[serde(default)]
     limit: Option<i64>,
 }
@@ -143,7 +144,7 @@ async fn events(
             "pass since (to read forwards) or before (to read backwards), not both",
         )),
         (None, Some(before)) => {
-            let limit = limit.clamp(1, 500) as usize;
+            let limit = limits::events_per_read(limit);
             let events = s.engine.events_before(&w, before, limit).await?;
             Ok(Json(EventsResponse { events }))
         }
@@ -151,7 +152,8 @@ async fn events(
     }
 }
 
-/// Reads a timeline page (`limit` clamped to 1–500); `strict` refuses an
+/// Reads a timeline page (`limit` bounded by [`limits::events_per_read`]);
+/// `strict` refuses an
 /// unknown `since` instead of reading from the start.
 pub(super) async fn read_events(
     s: &AppState,
@@ -160,7 +162,7 @@ pub(super) async fn read_events(
     limit: i64,
     strict: bool,
 ) -> ApiResult<Json<EventsResponse>> {
-    let limit = limit.clamp(1, 500) as usize;
+    let limit = limits::events_per_read(limit);
     let events = s.engine.events(w, since, limit, strict).await?;
     Ok(Json(EventsResponse { events }))
 }
@@ -269,13 +271,9 @@ async fn clear_and_send(
     Worker(w): Worker,
     JsonBody(b): JsonBody<ClearAndSendRequest>,
 ) -> ApiResult<Response> {
-    if !(0.0..=30.0).contains(&b.delay_s) {
-        return Err(ApiError::bad_request("delay_s must be between 0 and 30"));
-    }
-    let delay = Duration::from_secs_f64(b.delay_s);
     match s
         .engine
-        .clear_and_send(&w, b.message, delay, b.restore_name)
+        .clear_and_send(&w, b.message, b.delay_s, b.restore_name)
         .await?
     {
         Ok(done) => Ok(Json(done).into_response()),

@@ -94,11 +94,6 @@ async fn toggle(
     Ok(Json(status_of(&s.terminals, &w).await?))
 }
 
-/// Clamps a requested frame count to 1..=2000.
-pub fn frame_limit(limit: Option<i64>) -> usize {
-    limit.unwrap_or(200).clamp(1, 2000) as usize
-}
-
 async fn frames(
     State(s): State<AppState>,
     Worker(w): Worker,
@@ -108,7 +103,7 @@ async fn frames(
         since: q.since,
         until: q.until,
         grep: q.grep,
-        limit: frame_limit(q.limit),
+        limit: tubemail_core::limits::frames_per_read(q.limit),
     };
     s.terminals
         .frames(&w, query)

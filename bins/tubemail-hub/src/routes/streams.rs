@@ -190,12 +190,10 @@ async fn global_stream(
                 queue.extend(sub.next_batch().await);
             }
             let item = queue.pop_front()?;
-            let event = match &item {
-                GlobalItem::Event(rec) => global_event(rec),
-                GlobalItem::Notice(n) => n.to_event(),
-                GlobalItem::Lagged(n) => StreamEvent::Resync {
-                    skipped_notices: *n,
-                },
+            let event = match item {
+                GlobalItem::Event(rec) => global_event(&rec),
+                GlobalItem::Notice(event) => event,
+                GlobalItem::Lagged(skipped_notices) => StreamEvent::Resync { skipped_notices },
             };
             Some((Ok(sse(&event)), (sub, queue)))
         })
