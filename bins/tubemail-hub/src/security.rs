@@ -175,7 +175,7 @@ fn limited_peer(state: &AppState, req: &Request) -> Option<IpAddr> {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())?;
-    let exempt = state.options.rate_limits.exempt_loopback && ip.is_loopback() && !proxied(req);
+    let exempt = state.options.rate_limits.exempt_loopback && is_loopback(ip) && !proxied(req);
     (!exempt).then_some(ip)
 }
 
@@ -365,8 +365,15 @@ fn origin_allowed(origin: &str, headers: &HeaderMap, allowed: &[String]) -> bool
         .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
 }
 
+/// Loopback, IPv4-mapped IPv6 included: a hub bound to `[::]` sees an
+/// IPv4 client on 127.0.0.1 as `::ffff:127.0.0.1`, which
+/// [`IpAddr::is_loopback`] alone does not count.
+pub(crate) fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
 fn is_loopback_name(host: &str) -> bool {
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(is_loopback)
 }
 
 /// `GET /api/dev-bootstrap`: the secret, for a browser on this machine.
@@ -379,7 +386,7 @@ pub async fn dev_bootstrap(State(state): State<AppState>, req: Request) -> Respo
     let peer_local = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
+        .is_some_and(|ConnectInfo(addr)| is_loopback(addr.ip()));
     let host_local = request_host(&req).is_some_and(|h| is_loopback_name(&h));
     if !(peer_local && host_local) || proxied(&req) {
         return ApiError::forbidden("dev-bootstrap is loopback-only").into_response();
@@ -403,6 +410,16 @@ mod tests {
         assert_eq!(strip_port("[::1]:8004"), "::1");
         assert_eq!(strip_port("localhost:8004"), "localhost");
         assert_eq!(strip_port("localhost"), "localhost");
+    }
+
+    #[test]
+    fn mapped_loopback_is_loopback() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        assert!(is_loopback(ip("::ffff:127.0.0.1")));
+        assert!(is_loopback(ip("::1")));
+        assert!(is_loopback(ip("127.0.0.2")));
+        assert!(!is_loopback(ip("::ffff:10.0.0.1")));
+        assert!(is_loopback_name("::ffff:127.0.0.1"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -467,4 +468,33 @@ async fn mcp_needs_the_bearer_and_mcp_without_slash_redirects() {
     assert_eq!(r.status(), 307);
     assert_eq!(r.headers()["location"], "/mcp/?a=1");
     hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_on_the_ipv6_wildcard_sees_ipv4_loopback_clients_as_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = tubemail_hub::Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let stop = hub.state().shutdown.clone();
+    let listener = tokio::net::TcpListener::bind("[::]:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(hub.serve(listener, stop.clone().cancelled_owned()));
+    // The peer is ::ffff:127.0.0.1, the Host the IPv4 literal.
+    let c = Client::new(format!("http://127.0.0.1:{port}"), SECRET);
+    c.wait_healthy(Duration::from_secs(10)).await;
+    let r = c
+        .http
+        .get(c.url("/api/dev-bootstrap"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "dev bootstrap");
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"bearer": SECRET}));
+    // Exempt from the failed-authentication limit (a burst of 20).
+    let wrong = Client::new(c.base.clone(), "wrong");
+    for _ in 0..30 {
+        assert_eq!(wrong.call("GET", "/api/workers", None).await.0, 401);
+    }
+    assert_eq!(c.call("GET", "/api/workers", None).await.0, 200);
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }

@@ -162,7 +162,8 @@ fn refuse(reason: &str) -> Response {
 /// Whether the request came over TLS: served by `serve_tls`, or relayed by
 /// a proxy on this machine that says so.
 fn secure(headers: &HeaderMap, tls: bool, peer: Option<SocketAddr>) -> bool {
-    tls || (peer.is_some_and(|p| p.ip().is_loopback()) && forwarded_proto(headers) == Some("https"))
+    tls || (peer.is_some_and(|p| crate::security::is_loopback(p.ip()))
+        && forwarded_proto(headers) == Some("https"))
 }
 
 fn forwarded_proto(headers: &HeaderMap) -> Option<&str> {
