@@ -54,6 +54,30 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     response
 }
 
+/// The policy every response carries: scripts only from the hub's own
+/// files (the UI has no inline script), connections (fetch, EventSource,
+/// WebSocket) only to the hub, and no framing by any page. Styles allow
+/// inline: React and xterm.js set element styles and insert `<style>`
+/// elements at run time.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// Adds `X-Frame-Options: DENY` and the [`CONTENT_SECURITY_POLICY`] to
+/// every response (a page of the hub in a foreign frame could be
+/// clickjacked into approving a permission), unless a handler set its own.
+pub async fn frame_headers(req: Request, next: Next) -> Response {
+    use axum::http::HeaderValue;
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.entry(header::X_FRAME_OPTIONS)
+        .or_insert(HeaderValue::from_static("DENY"));
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    response
+}
+
 fn req_is_mcp(req: &Result<Request, ApiError>) -> bool {
     req.as_ref()
         .is_ok_and(|r| r.uri().path().starts_with("/mcp"))
