@@ -119,8 +119,8 @@ pub struct AppState {
 /// Opening the hub failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// The data dir could not be created.
-    #[error("failed to create data dir {path}")]
+    /// The data dir could not be created or made private.
+    #[error("failed to create data dir {}", path.display())]
     DataDir {
         /// The dir.
         path: PathBuf,
@@ -172,8 +172,11 @@ pub struct Hub {
 
 impl Hub {
     /// Opens the data dir and the store and starts the engine.
+    ///
+    /// The data dir is made private (mode 0700) and every file the hub
+    /// creates in it is 0600 from the start, whatever the umask.
     pub fn open(options: Options) -> Result<Hub, OpenError> {
-        std::fs::create_dir_all(&options.data_dir).map_err(|source| OpenError::DataDir {
+        private_data_dir(&options.data_dir).map_err(|source| OpenError::DataDir {
             path: options.data_dir.clone(),
             source,
         })?;
@@ -323,6 +326,29 @@ fn server(listener: TcpListener, options: &Options) -> axum_server::Server<Socke
     builder.http1().header_read_timeout(timeout);
     builder.http2().enable_connect_protocol();
     server.first_request_timeout(timeout)
+}
+
+/// Creates the data dir (mode 0700) or makes an existing one private; warns
+/// when the TLS key in it is readable by others.
+fn private_data_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    tubemail_core::private::create_dir_all(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data dir was open to others; made it private (0700)");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let key = dir.join("server.key");
+    if let Ok(m) = std::fs::metadata(&key)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %key.display(),
+            mode = format!("{:o}", m.permissions().mode() & 0o777),
+            "the TLS key is readable by other users; chmod 600 it"
+        );
+    }
+    Ok(())
 }
 
 /// `server.crt` and `server.key` in the data dir, when both exist: the hub

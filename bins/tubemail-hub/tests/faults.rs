@@ -112,7 +112,8 @@ async fn corrupt_and_newer_databases_are_refused_and_never_written() {
     let page = u16::from_be_bytes([db[16], db[17]]) as usize;
 
     type Damage = fn(&mut Vec<u8>, usize);
-    let cases: [(&str, Damage, &str); 5] = [
+    let cases: [(&str, Damage, &str); 6] = [
+        ("empty file", |d, _| d.clear(), "empty (zero bytes"),
         (
             "newer schema",
             // user_version is the big-endian u32 at offset 60.

@@ -31,7 +31,7 @@ fn save(path: &Path, config: &HubConfig) -> Result<()> {
         source,
     };
     let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    let mut f = crate::private::create(&tmp).map_err(io)?;
     let text = serde_json::to_vec_pretty(config).map_err(|e| io(e.into()))?;
     f.write_all(&text).map_err(io)?;
     f.sync_all().map_err(io)?;

@@ -1,0 +1,155 @@
+//! The data dir on disk: private modes whatever the umask, and a warning
+//! for a TLS key others can read.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
+
+mod common;
+
+use std::io::BufRead;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, HubProcess, free_port, hub_bin};
+use serde_json::json;
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Every file and dir under `dir` (itself included) with its mode.
+fn modes(dir: &Path, out: &mut Vec<(String, u32, bool)>) {
+    out.push((dir.display().to_string(), mode(dir), true));
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            modes(&path, out);
+        } else {
+            out.push((path.display().to_string(), mode(&path), false));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_and_every_file_in_it_are_private_whatever_the_umask() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("data");
+    let port = free_port();
+    // umask 022, no TUBEMAIL_SECRET: the hub generates its secret file.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg("umask 022; exec \"$0\" --bind \"127.0.0.1:$1\" --log warn --data-dir \"$2\"")
+        .arg(hub_bin())
+        .arg(port.to_string())
+        .arg(&dir)
+        .env_remove("TUBEMAIL_SECRET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let hub = HubProcess { child, addr };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.join("secret").exists() {
+        assert!(Instant::now() < deadline, "no secret written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secret = std::fs::read_to_string(dir.join("secret")).unwrap();
+    let c = Client::new(format!("http://{addr}"), secret.trim());
+    c.wait_healthy(Duration::from_secs(20)).await;
+    c.register("files-tm", 1).await;
+    c.send("files-tm", "hello").await;
+    c.call(
+        "PUT",
+        "/api/settings",
+        Some(json!({"recording_keep_files": 5})),
+    )
+    .await;
+    c.post("/api/workers/files-tm/recording", json!({"enabled": true}))
+        .await;
+    let out = c
+        .http
+        .post(c.url("/tubemail/files-tm/pty-out"))
+        .bearer_auth(&c.secret)
+        .body("$ echo hi\r\nhi\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 200);
+    // The recording's files appear (the recorder writes in the background).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let recording = dir.join("recordings/files-tm");
+    loop {
+        let files = std::fs::read_dir(&recording)
+            .map(|d| d.flatten().count())
+            .unwrap_or(0);
+        if files >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recording written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut all = Vec::new();
+    modes(&dir, &mut all);
+    let names: Vec<&str> = all
+        .iter()
+        .map(|(p, _, _)| p.rsplit('/').next().unwrap())
+        .collect();
+    for expected in [
+        "tubemail.db",
+        "tubemail.db-wal",
+        "tubemail.db-shm",
+        "secret",
+        "hub-config.json",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
+    for (path, mode, is_dir) in &all {
+        let want = if *is_dir { 0o700 } else { 0o600 };
+        assert_eq!(*mode, want, "{path} is {mode:o}");
+    }
+    drop(hub);
+}
+
+#[test]
+fn a_tls_key_others_can_read_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(dir.path().join("server.crt"), ck.cert.pem()).unwrap();
+    let key = dir.path().join("server.key");
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut child = Command::new(hub_bin())
+        .args(["--bind", &format!("127.0.0.1:{}", free_port())])
+        .args(["--log", "warn", "--data-dir"])
+        .arg(dir.path())
+        .env("TUBEMAIL_SECRET", common::SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut warning = None;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if line.contains("server.key") {
+            warning = Some(line);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = warning.expect("no warning about the TLS key");
+    assert!(line.contains("WARN") && line.contains("readable"), "{line}");
+}
