@@ -20,6 +20,7 @@
 
 mod error;
 mod extract;
+mod lock;
 mod mcp;
 mod metrics;
 mod openapi;
@@ -41,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tubemail_core::engine::{Engine, EngineConfig};
 use tubemail_core::store::SqliteStore;
 
+pub use lock::{LOCK_FILE, LockError};
 pub use metrics::HttpMetrics;
 
 /// Hub configuration, resolved by the binary.
@@ -128,6 +130,9 @@ pub enum OpenError {
         #[source]
         source: std::io::Error,
     },
+    /// Another hub runs on the data dir, or its lock could not be taken.
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// The database could not be opened.
     #[error("failed to open the database {}", path.display())]
     Store {
@@ -168,18 +173,23 @@ pub enum OpenError {
 /// ```
 pub struct Hub {
     state: AppState,
+    /// The data dir's lock, held as long as the hub.
+    lock: lock::DataDirLock,
 }
 
 impl Hub {
     /// Opens the data dir and the store and starts the engine.
     ///
     /// The data dir is made private (mode 0700) and every file the hub
-    /// creates in it is 0600 from the start, whatever the umask.
+    /// creates in it is 0600 from the start, whatever the umask. The hub
+    /// holds the data dir's lock (`hub.lock`) until it is dropped: a second
+    /// hub on the same data dir fails with [`OpenError::Locked`].
     pub fn open(options: Options) -> Result<Hub, OpenError> {
         private_data_dir(&options.data_dir).map_err(|source| OpenError::DataDir {
             path: options.data_dir.clone(),
             source,
         })?;
+        let lock = lock::DataDirLock::take(&options.data_dir)?;
         let path = options.data_dir.join("tubemail.db");
         let store = SqliteStore::open(&path).map_err(|source| OpenError::Store {
             path: path.clone(),
@@ -208,7 +218,7 @@ impl Hub {
             tokens: Arc::new(tokens),
             limiters: Arc::new(ratelimit::Limiters::new(options_limits)),
         };
-        Ok(Hub { state })
+        Ok(Hub { state, lock })
     }
 
     /// The state every handler shares (engine, options, terminals, tokens).
@@ -237,10 +247,11 @@ impl Hub {
     /// completes; then ends streams, gives open requests up to 10 s,
     /// and flushes the store and the recordings.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.listening(&listener);
         // Streams write many small frames; without TCP_NODELAY the second of
         // two quick writes waits for the peer's delayed ACK (~40 ms).
         let server = server(listener, &self.state.options)
@@ -255,12 +266,13 @@ impl Hub {
     /// Like [`Hub::serve`], over TLS (HTTPS only) with a PEM certificate
     /// chain and key, e.g. the ones [`tls_files`] finds.
     pub async fn serve_tls(
-        self,
+        mut self,
         listener: TcpListener,
         cert: &Path,
         key: &Path,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.listening(&listener);
         let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
         // TCP_NODELAY under TLS too, as `serve` explains.
         let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
@@ -271,6 +283,13 @@ impl Hub {
             server.handle(handle).serve(app)
         })
         .await
+    }
+
+    /// Says in the lock file where the hub listens.
+    fn listening(&mut self, listener: &TcpListener) {
+        if let Ok(addr) = listener.local_addr() {
+            self.lock.listening(addr);
+        }
     }
 
     /// What both servers share around `serve`, which runs the server with a

@@ -169,7 +169,10 @@ async fn corrupt_and_newer_databases_are_refused_and_never_written() {
         // Nothing left beside it but empty SQLite side files.
         for (name, content) in &after {
             assert!(
-                name == "tubemail.db" || name == "secret" || content.is_empty(),
+                name == "tubemail.db"
+                    || name == "secret"
+                    || name == "hub.lock"
+                    || content.is_empty(),
                 "{what}: {name} ({} bytes) written",
                 content.len()
             );

@@ -1,5 +1,5 @@
-//! The data dir on disk: private modes whatever the umask, and a warning
-//! for a TLS key others can read.
+//! The data dir on disk: private modes whatever the umask, a warning for a
+//! TLS key others can read, and one hub per data dir.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
 
 mod common;
@@ -10,8 +10,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, HubProcess, free_port, hub_bin};
+use common::{Client, HubProcess, SECRET, free_port, hub_bin};
 use serde_json::json;
+use tubemail_hub::{Hub, OpenError, Options};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -101,6 +102,7 @@ async fn the_data_dir_and_every_file_in_it_are_private_whatever_the_umask() {
         "tubemail.db-shm",
         "secret",
         "hub-config.json",
+        "hub.lock",
     ] {
         assert!(names.contains(&expected), "{expected} missing: {names:?}");
     }
@@ -152,4 +154,58 @@ fn a_tls_key_others_can_read_is_warned_about() {
     let _ = child.wait();
     let line = warning.expect("no warning about the TLS key");
     assert!(line.contains("WARN") && line.contains("readable"), "{line}");
+}
+
+#[tokio::test]
+async fn a_second_hub_on_a_data_dir_is_refused_while_the_first_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = first.state().shutdown.clone();
+    let served = tokio::spawn(first.serve(listener, stop.clone().cancelled_owned()));
+    Client::new(format!("http://{addr}"), SECRET)
+        .wait_healthy(Duration::from_secs(10))
+        .await;
+    match Hub::open(Options::new(dir.path(), SECRET)) {
+        Err(e @ OpenError::Locked(_)) => {
+            let said = e.to_string();
+            let pid = format!("pid {}", std::process::id());
+            assert!(said.contains(&pid), "{said}");
+            assert!(said.contains(&addr.to_string()), "{said}");
+        }
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("a second hub opened the same data dir"),
+    }
+    stop.cancel();
+    served.await.unwrap().unwrap();
+    // Closed, the data dir is free again.
+    let again = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    again.engine().shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_hub_binary_says_in_one_line_which_hub_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = HubProcess::spawn(dir.path(), free_port()).await;
+    let out = Command::new(hub_bin())
+        .args(["--bind", &format!("127.0.0.1:{}", free_port())])
+        .args(["--log", "warn", "--data-dir"])
+        .arg(dir.path())
+        .env("TUBEMAIL_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{:?}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let line = lines[0];
+    assert!(
+        line.contains(&format!("pid {}", first.child.id())),
+        "{line}"
+    );
+    assert!(line.contains(&first.addr.to_string()), "{line}");
+    assert!(line.contains("hub.lock"), "{line}");
+    // The first one is unharmed.
+    assert_eq!(first.client().get("/health").await["status"], "ok");
 }
