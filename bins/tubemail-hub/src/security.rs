@@ -134,7 +134,12 @@ fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
-        && !origin_allowed(origin, req.headers(), &state.options.allowed_origins)
+        && !origin_allowed(
+            origin,
+            req.headers(),
+            req.extensions().get::<crate::routes::Tls>().is_some(),
+            &state.options.allowed_origins,
+        )
     {
         return Err(ApiError::forbidden("cross-origin request refused"));
     }
@@ -302,10 +307,11 @@ fn path_decode(seg: &str) -> Option<String> {
         .map(std::borrow::Cow::into_owned)
 }
 
-/// The value after `Bearer ` (case-sensitive prefix, trimmed).
+/// The value after `Bearer ` (case-sensitive prefix), exactly: a
+/// credential with spaces around it is not the credential.
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    v.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
+    v.strip_prefix("Bearer ").map(str::to_owned)
 }
 
 fn query_token(query: &str) -> Option<String> {
@@ -373,20 +379,46 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
             .any(|a| a == "*" || a.eq_ignore_ascii_case(host))
 }
 
-/// Same-origin (Origin's host:port equals Host) or on the allow-list.
-fn origin_allowed(origin: &str, headers: &HeaderMap, allowed: &[String]) -> bool {
+pub(crate) fn forwarded_proto(headers: &HeaderMap) -> Option<&str> {
+    let first = headers
+        .get("x-forwarded-proto")?
+        .to_str()
+        .ok()?
+        .split(',')
+        .next()?
+        .trim();
+    ["http", "https"]
+        .into_iter()
+        .find(|p| p.eq_ignore_ascii_case(first))
+}
+
+/// The Origin rule of every request and WebSocket: on the allow-list, or
+/// the same scheme and host:port as the request (`X-Forwarded-Proto`
+/// first, else how it arrived: `tls`), so `https://hub` is not the origin
+/// of a page of `http://hub`.
+pub(crate) fn origin_allowed(
+    origin: &str,
+    headers: &HeaderMap,
+    tls: bool,
+    allowed: &[String],
+) -> bool {
     if allowed
         .iter()
         .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
     {
         return true;
     }
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+    let scheme = forwarded_proto(headers).unwrap_or(if tls { "https" } else { "http" });
+    let Some(host) = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty())
+    else {
         return false;
     };
-    origin
-        .split_once("://")
-        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+    origin.split_once("://").is_some_and(|(s, authority)| {
+        s.eq_ignore_ascii_case(scheme) && authority.eq_ignore_ascii_case(host)
+    })
 }
 
 /// Loopback, IPv4-mapped IPv6 included: a hub bound to `[::]` sees an
@@ -447,16 +479,58 @@ mod tests {
     }
 
     #[test]
-    fn origins() {
+    fn origin_rule() {
         let mut h = HeaderMap::new();
-        h.insert(header::HOST, "127.0.0.1:8004".parse().unwrap());
-        assert!(origin_allowed("http://127.0.0.1:8004", &h, &[]));
-        assert!(!origin_allowed("http://evil.example", &h, &[]));
+        h.insert(header::HOST, "hub.tail1234.ts.net:8004".parse().unwrap());
+        let none: Vec<String> = vec![];
+        assert!(origin_allowed(
+            "http://hub.tail1234.ts.net:8004",
+            &h,
+            false,
+            &none
+        ));
+        assert!(origin_allowed(
+            "http://HUB.tail1234.ts.net:8004",
+            &h,
+            false,
+            &none
+        ));
+        assert!(!origin_allowed(
+            "https://hub.tail1234.ts.net:8004",
+            &h,
+            false,
+            &none
+        ));
+        assert!(origin_allowed(
+            "https://hub.tail1234.ts.net:8004",
+            &h,
+            true,
+            &none
+        ));
+        assert!(!origin_allowed("http://evil.example", &h, false, &none));
+        assert!(!origin_allowed("garbage", &h, false, &none));
         assert!(origin_allowed(
             "http://localhost:5173",
             &h,
+            false,
             &["http://localhost:5173".into()]
         ));
+        h.insert("x-forwarded-proto", "https, http".parse().unwrap());
+        assert!(origin_allowed(
+            "https://hub.tail1234.ts.net:8004",
+            &h,
+            false,
+            &none
+        ));
+        assert!(!origin_allowed(
+            "http://hub.tail1234.ts.net:8004",
+            &h,
+            false,
+            &none
+        ));
+        let mut empty = HeaderMap::new();
+        empty.insert(header::HOST, "".parse().unwrap());
+        assert!(!origin_allowed("http://", &empty, false, &none));
     }
 
     #[test]

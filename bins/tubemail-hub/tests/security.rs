@@ -498,3 +498,46 @@ async fn a_hub_on_the_ipv6_wildcard_sees_ipv4_loopback_clients_as_loopback() {
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }
+
+#[tokio::test]
+async fn the_secret_is_compared_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = tubemail_hub::Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let app = hub.router();
+    let status = |auth: String, query: &str| {
+        let app = app.clone();
+        let req = Request::get(format!("/api/workers{query}"))
+            .header("authorization", auth)
+            .body(Body::empty())
+            .unwrap();
+        async move { app.oneshot(req).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(format!("Bearer {SECRET}"), "").await, 200);
+    for padded in [
+        format!("Bearer  {SECRET}"),
+        format!("Bearer {SECRET} "),
+        format!("Bearer {SECRET}\t"),
+        format!("Bearer {SECRET}x"),
+        format!("Bearer {}", &SECRET[..SECRET.len() - 1]),
+    ] {
+        assert_eq!(status(padded.clone(), "").await, 401, "{padded:?}");
+    }
+    hub.engine().shutdown().await;
+}
+
+#[tokio::test]
+async fn the_origin_must_match_the_scheme_too() {
+    let (_d, hub, c) = hub().await;
+    let post = |origin: String| {
+        c.http
+            .post(c.url("/api/permissions/sweep"))
+            .bearer_auth(SECRET)
+            .header("Origin", origin)
+            .send()
+    };
+    let same = format!("http://{}", hub.addr);
+    assert_eq!(post(same).await.unwrap().status(), 200);
+    let other_scheme = format!("https://{}", hub.addr);
+    assert_eq!(post(other_scheme).await.unwrap().status(), 403);
+    hub.stop().await;
+}
