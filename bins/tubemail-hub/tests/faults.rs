@@ -681,3 +681,55 @@ async fn a_full_disk_refuses_sends_with_507_damages_nothing_and_recovers() {
     let hub = disk.hub(port).await;
     check(hub.client(), stored).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_on_a_full_disk_are_refused_with_507_and_left_as_they_were() {
+    let disk = SmallDisk::new("4m");
+    let hub = disk.hub(free_port()).await;
+    let c = hub.client();
+    let before = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"recording_keep_files": 7})),
+        )
+        .await;
+    assert_eq!(before.0, 200, "{}", before.1);
+    let ballast = disk.outside().join("ballast");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&ballast).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        while f.write_all(&[0u8; 512]).is_ok() {}
+    }
+    let (status, body) = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"recording_keep_files": 9})),
+        )
+        .await;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["detail"], "storage is full; nothing was stored");
+    assert_eq!(c.get("/api/settings").await["recording_keep_files"], 7);
+    let names: Vec<String> = std::fs::read_dir(disk.outside())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.ends_with(".tmp")),
+        "a temp file was left: {names:?}"
+    );
+    std::fs::remove_file(&ballast).unwrap();
+    let (status, body) = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"recording_keep_files": 9})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(c.get("/api/settings").await["recording_keep_files"], 9);
+}
