@@ -18,6 +18,7 @@
 //! - `trace`: request ids and the `request` span every log line of a
 //!   request carries.
 
+pub mod conns;
 mod error;
 mod extract;
 mod lock;
@@ -75,6 +76,10 @@ pub struct Options {
     /// Rate limits on failed authentication, terminal tickets and
     /// terminal WebSocket upgrades (per client address).
     pub rate_limits: ratelimit::RateLimits,
+    /// Most connections open at once that have not made an authenticated
+    /// request yet; beyond it the oldest of them is closed (see
+    /// [`conns`]). `None`: half the open file limit when the hub opens.
+    pub unauthenticated_connections: Option<usize>,
 }
 
 impl Options {
@@ -92,6 +97,7 @@ impl Options {
             pty: terminal::PtyOptions::default(),
             read_timeout: Duration::from_secs(30),
             rate_limits: ratelimit::RateLimits::default(),
+            unauthenticated_connections: None,
         }
     }
 }
@@ -116,6 +122,8 @@ pub struct AppState {
     pub tokens: Arc<tokens::Tokens>,
     /// Rate limiters.
     pub limiters: Arc<ratelimit::Limiters>,
+    /// Connections that have not authenticated yet, and their budget.
+    pub connections: Arc<conns::Connections>,
 }
 
 /// Opening the hub failed.
@@ -208,6 +216,9 @@ impl Hub {
             terminal::Terminals::new(engine.clone(), &options.data_dir, options.pty.clone())
                 .map_err(OpenError::Recorder)?;
         let options_limits = options.rate_limits.clone();
+        let budget = options
+            .unauthenticated_connections
+            .unwrap_or_else(|| usize::try_from(conns::nofile_limit() / 2).unwrap_or(usize::MAX));
         let state = AppState {
             engine,
             options: Arc::new(options),
@@ -217,6 +228,7 @@ impl Hub {
             terminals: Arc::new(terminals),
             tokens: Arc::new(tokens),
             limiters: Arc::new(ratelimit::Limiters::new(options_limits)),
+            connections: Arc::new(conns::Connections::new(budget)),
         };
         Ok(Hub { state, lock })
     }
@@ -252,10 +264,7 @@ impl Hub {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         self.listening(&listener);
-        // Streams write many small frames; without TCP_NODELAY the second of
-        // two quick writes waits for the peer's delayed ACK (~40 ms).
-        let server = server(listener, &self.state.options)
-            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        let server = server(listener, &self.state.options).acceptor(self.acceptor());
         let router = self.router();
         self.run(router, shutdown, |handle, app| {
             server.handle(handle).serve(app)
@@ -274,15 +283,20 @@ impl Hub {
     ) -> std::io::Result<()> {
         self.listening(&listener);
         let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-        // TCP_NODELAY under TLS too, as `serve` explains.
-        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
-            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        let acceptor =
+            axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(self.acceptor());
         let server = server(listener, &self.state.options).acceptor(acceptor);
         let router = self.router().layer(axum::Extension(routes::Tls));
         self.run(router, shutdown, |handle, app| {
             server.handle(handle).serve(app)
         })
         .await
+    }
+
+    /// TCP_NODELAY and the budget of unauthenticated connections (see
+    /// [`conns::Budgeted`]), under TLS too.
+    fn acceptor(&self) -> conns::Budgeted {
+        conns::Budgeted::new(self.state.connections.clone())
     }
 
     /// Says in the lock file where the hub listens.
@@ -337,9 +351,16 @@ pub fn openapi_document() -> serde_json::Value {
 
 /// A server on `listener` with the HTTP settings both servers share:
 /// request heads must arrive within `read_timeout` (the first one too,
-/// before the protocol is known), and HTTP/2 may carry WebSockets.
+/// before the protocol is known), HTTP/2 may carry WebSockets, and failed
+/// accepts are logged (running out of descriptors at most every 5 s).
 fn server(listener: TcpListener, options: &Options) -> axum_server::Server<SocketAddr> {
-    let mut server = axum_server::Server::from_listener(listener);
+    let last_logged = std::sync::atomic::AtomicU64::new(0);
+    let epoch = std::time::Instant::now();
+    let mut server = axum_server::Server::from_listener(listener).accept_error_handler(
+        move |_: Option<&SocketAddr>, e: &std::io::Error| {
+            conns::log_accept_error(&last_logged, epoch, e);
+        },
+    );
     let timeout = options.read_timeout;
     let builder = server.http_builder();
     builder.http1().header_read_timeout(timeout);

@@ -168,6 +168,8 @@ async fn run() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Each connection, stream and recording takes a descriptor.
+    tubemail_hub::conns::raise_nofile_limit();
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     tubemail_core::private::create_dir_all(&data_dir)
         .with_context(|| format!("failed to create data dir {}", data_dir.display()))?;

@@ -28,6 +28,11 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         Ok(scope) => {
             if let Some(scope) = scope {
                 req.extensions_mut().insert(scope);
+                // An authenticated client: its connection is never closed
+                // to make room (see `conns`).
+                if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+                    state.connections.proven(*peer);
+                }
             }
             crate::extract::buffer_body(&state, req).await
         }

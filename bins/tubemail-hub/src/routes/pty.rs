@@ -192,6 +192,9 @@ async fn websocket(
     if let Err(e) = s.terminals.tickets.consume(ticket, &worker) {
         return refuse(e.reason());
     }
+    if let Some(peer) = conn.peer {
+        s.connections.proven(peer);
+    }
     let since = q
         .get("since")
         .and_then(|n| n.parse::<u64>().ok())
