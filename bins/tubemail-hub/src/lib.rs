@@ -124,6 +124,8 @@ pub struct AppState {
     pub limiters: Arc<ratelimit::Limiters>,
     /// Connections that have not authenticated yet, and their budget.
     pub connections: Arc<conns::Connections>,
+    /// Tickets for the global event stream, each with its issuer's scope.
+    pub stream_tickets: Arc<terminal::Tickets<tokens::Scope>>,
 }
 
 /// Opening the hub failed.
@@ -229,6 +231,7 @@ impl Hub {
             tokens: Arc::new(tokens),
             limiters: Arc::new(ratelimit::Limiters::new(options_limits)),
             connections: Arc::new(conns::Connections::new(budget)),
+            stream_tickets: Arc::default(),
         };
         Ok(Hub { state, lock })
     }
@@ -429,14 +432,15 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         })
     };
     let terminals = state.terminals.clone();
+    let streams = state.stream_tickets.clone();
     let tickets = tokio::spawn(async move {
         let mut tick = tokio::time::interval(terminals.options.ticket_sweep);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let dropped = terminals.tickets.sweep();
+            let dropped = terminals.tickets.sweep() + streams.sweep();
             if dropped > 0 {
-                tracing::debug!(dropped, "expired terminal tickets dropped");
+                tracing::debug!(dropped, "expired tickets dropped");
             }
         }
     });

@@ -16,7 +16,8 @@ use crate::tokens::Scope;
 
 /// Routes anyone may call.
 const PUBLIC: &[&str] = &["/health", "/api/dev-bootstrap", "/"];
-/// The one route that also takes `?token=` (EventSource cannot set headers).
+/// The one route that also takes `?ticket=` (from `POST /api/stream-ticket`)
+/// or `?token=` (EventSource cannot set headers).
 const TOKEN_QUERY_ROUTE: &str = "/api/events/stream";
 
 /// Every request passes here first; a permitted one then has its body
@@ -168,11 +169,23 @@ fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
             ApiError::RateLimited("too many failed authentication attempts".into(), wait)
         })?;
     }
-    let token = bearer(req.headers()).or_else(|| {
-        (path == TOKEN_QUERY_ROUTE)
-            .then(|| query_token(req.uri().query().unwrap_or("")))
-            .flatten()
-    });
+    let query = req.uri().query().unwrap_or("");
+    let stream = path == TOKEN_QUERY_ROUTE;
+    let token =
+        bearer(req.headers()).or_else(|| stream.then(|| query_param(query, "token")).flatten());
+    if token.is_none()
+        && stream
+        && let Some(ticket) = query_param(query, "ticket")
+    {
+        let scope = state.stream_tickets.redeem(&ticket).map_err(|e| {
+            if let Some(ip) = limited {
+                let _ = state.limiters.failed_auth.take(ip);
+            }
+            ApiError::unauthorized(e.reason())
+        })?;
+        authorize(&scope, req.method(), path, req.uri().query())?;
+        return Ok(Some(scope));
+    }
     let scope = match token {
         None => return Err(ApiError::unauthorized("missing bearer token")),
         Some(t) if bool::from(t.as_bytes().ct_eq(state.options.secret.as_bytes())) => Scope::Admin,
@@ -228,7 +241,7 @@ fn proxied(req: &Request) -> bool {
 ///   answers, manager reports), `GET /api/permissions?worker=W` (its own
 ///   pending prompts, as the manager reads them) and `GET /api/whoami`.
 /// * A read-only operator token: `GET`/`HEAD` under `/api` (not
-///   `/api/tokens`) and `GET /metrics`.
+///   `/api/tokens`), `POST /api/stream-ticket` and `GET /metrics`.
 /// * An operator token (an orchestrator's): every method under `/api`
 ///   (not `/api/tokens`), MCP (`/mcp`, `/mcp/`) and `GET /metrics`.
 ///
@@ -291,7 +304,10 @@ fn authorize(
             let api = path.starts_with("/api/")
                 && path != "/api/tokens"
                 && !path.starts_with("/api/tokens/");
-            if read && (api || path == "/metrics") {
+            // A stream ticket changes nothing: it lets the holder read the
+            // event stream, as the token itself does.
+            let stream_ticket = path == "/api/stream-ticket" && method == Method::POST;
+            if (read && (api || path == "/metrics")) || stream_ticket {
                 Ok(())
             } else {
                 Err(ApiError::forbidden(
@@ -319,10 +335,11 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     v.strip_prefix("Bearer ").map(str::to_owned)
 }
 
-fn query_token(query: &str) -> Option<String> {
+/// The first value of `key` in `query`, percent-decoded.
+fn query_param(query: &str, key: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        (k == "token").then(|| percent_decode(v))
+        (k == key).then(|| percent_decode(v))
     })
 }
 
@@ -548,8 +565,11 @@ mod tests {
 
     #[test]
     fn token_query() {
-        assert_eq!(query_token("a=1&token=ab%2Bc"), Some("ab+c".into()));
-        assert_eq!(query_token("tokens=1"), None);
+        assert_eq!(
+            query_param("a=1&token=ab%2Bc", "token"),
+            Some("ab+c".into())
+        );
+        assert_eq!(query_param("tokens=1", "token"), None);
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }
 }

@@ -541,3 +541,65 @@ async fn the_origin_must_match_the_scheme_too() {
     assert_eq!(post(other_scheme).await.unwrap().status(), 403);
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_opens_with_a_single_use_ticket_that_expires() {
+    let (_d, hub, c) = hub().await;
+    let ticket = || async {
+        let v = c.post("/api/stream-ticket", json!({})).await;
+        assert_eq!(v["ttl_s"], 30, "{v}");
+        v["ticket"].as_str().unwrap().to_owned()
+    };
+    let open = |t: String| {
+        c.http
+            .get(c.url(&format!("/api/events/stream?ticket={t}")))
+            .send()
+    };
+    // No secret in the URL, no header: the ticket alone opens the stream.
+    let t = ticket().await;
+    let resp = open(t.clone()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut events = Box::pin(sse_stream::SseStream::from_bytes_stream(
+        resp.bytes_stream(),
+    ));
+    c.register("tk-tm", 1).await;
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        use futures::StreamExt;
+        while let Some(Ok(e)) = events.next().await {
+            if e.event.as_deref() == Some("worker_registered") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "no worker_registered on the ticket's stream");
+    // Used once: refused.
+    let again = open(t).await.unwrap();
+    assert_eq!(again.status(), 401);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["detail"],
+        "unknown or already used ticket"
+    );
+    // Expired: refused.
+    let t = ticket().await;
+    hub.state
+        .stream_tickets
+        .age_all(tubemail_hub::terminal::TICKET_TTL);
+    let late = open(t).await.unwrap();
+    assert_eq!(late.status(), 401);
+    assert_eq!(
+        late.json::<Value>().await.unwrap()["detail"],
+        "ticket expired"
+    );
+    // A ticket needs a credential; a made-up one opens nothing.
+    let anon = c
+        .http
+        .post(c.url("/api/stream-ticket"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+    assert_eq!(open("made-up".into()).await.unwrap().status(), 401);
+    hub.stop().await;
+}
