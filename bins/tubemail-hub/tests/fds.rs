@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
@@ -34,18 +33,7 @@ async fn hub_with_nofile(
         .stderr(Stdio::piped())
         .spawn()
         .expect("prlimit (util-linux) is needed");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = common::stderr_lines(child.stderr.take().unwrap());
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let hub = HubProcess { child, addr };
     hub.client().wait_healthy(Duration::from_secs(20)).await;
@@ -54,13 +42,8 @@ async fn hub_with_nofile(
 
 /// The first line containing `what` within 10 s.
 fn line_with(rx: &Receiver<String>, what: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if line.contains(what) {
-            return line;
-        }
-    }
-    panic!("no log line with {what:?}");
+    common::line_with(rx, what, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no log line with {what:?}"))
 }
 
 /// `n` TCP connections to `addr` that send nothing.

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -130,26 +129,8 @@ fn a_tls_key_others_can_read_is_warned_about() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut warning = None;
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if line.contains("server.key") {
-            warning = Some(line);
-            break;
-        }
-    }
+    let lines = common::stderr_lines(child.stderr.take().unwrap());
+    let warning = common::line_with(&lines, "server.key", Duration::from_secs(20));
     let _ = child.kill();
     let _ = child.wait();
     let line = warning.expect("no warning about the TLS key");
