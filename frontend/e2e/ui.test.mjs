@@ -18,12 +18,21 @@ after(async () => {
   await hub?.stop();
 });
 
+// What the hub's Content-Security-Policy blocked, on every page opened, and
+// the event stream URLs the pages asked for.
+const cspViolations = [];
+const streamUrls = [];
+
 async function openApp(path = '/') {
   const page = await chrome.context.newPage();
   const apiCalls = [];
   page.on('request', (r) => {
     const u = new URL(r.url());
     if (u.pathname.startsWith('/api/')) apiCalls.push(`${r.method()} ${u.pathname}`);
+    if (u.pathname === '/api/events/stream') streamUrls.push(u.search);
+  });
+  page.on('console', (m) => {
+    if (m.text().includes('Content Security Policy')) cspViolations.push(m.text());
   });
   await page.goto(hub.base + path);
   // On loopback the dev bootstrap signs the browser in.
@@ -487,6 +496,25 @@ describe('auth gate', () => {
       await page.close();
     } finally {
       await locked.stop();
+    }
+  });
+});
+
+describe('policy', () => {
+  // Runs after the tests above: their pages (roster, timeline, terminal,
+  // settings) ran under the hub's CSP too.
+  test('the app runs under the Content-Security-Policy and opens its stream with a ticket', async () => {
+    const { page } = await openApp('/');
+    const res = await page.request.get(hub.base + '/');
+    assert.match(res.headers()['content-security-policy'] ?? '', /frame-ancestors 'none'/);
+    assert.equal(res.headers()['x-frame-options'], 'DENY');
+    await page.close();
+    assert.deepEqual(cspViolations, []);
+    assert.ok(streamUrls.length > 0, 'no event stream opened');
+    for (const search of streamUrls) {
+      assert.match(search, /[?&]ticket=/);
+      assert.doesNotMatch(search, /token=/);
+      assert.ok(!search.includes(hub.secret), 'the secret is in a stream URL');
     }
   });
 });

@@ -604,6 +604,17 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// A single-use ticket for `/api/events/stream?ticket=…`: a browser
+    /// opens the event stream without the secret in its URL.
+    pub struct StreamTicket {
+        /// Pass as `?ticket=`.
+        pub ticket: String,
+        /// Seconds the ticket stays valid.
+        pub ttl_s: u64,
+    }
+}
+
+wire_struct! {
     /// A single-use ticket for `/ws/pty/{worker}?ticket=…`.
     pub struct PtyTicket {
         /// Always true.

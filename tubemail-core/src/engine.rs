@@ -69,11 +69,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the store ran out of space.
+    /// True when the store, or the disk under the settings file, ran out
+    /// of space.
     pub fn is_storage_full(&self) -> bool {
+        use std::io::ErrorKind;
         match self {
             Error::Storage(e) => matches!(e, StoreError::Full(_)),
             Error::Commit(e) => matches!(e.as_ref(), StoreError::Full(_)),
+            Error::Settings { source, .. } => matches!(
+                source.kind(),
+                ErrorKind::StorageFull | ErrorKind::QuotaExceeded
+            ),
             _ => false,
         }
     }

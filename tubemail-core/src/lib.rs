@@ -11,6 +11,8 @@ pub mod wire;
 #[cfg(feature = "engine")]
 pub mod engine;
 #[cfg(feature = "engine")]
+pub mod private;
+#[cfg(feature = "engine")]
 pub mod store;
 
 pub use command::ManagerCommand;

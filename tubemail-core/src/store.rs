@@ -45,6 +45,25 @@ pub enum StoreError {
          or move it aside to start afresh)"
     )]
     Damaged(#[source] rusqlite::Error),
+    /// The database file is empty (zero bytes): a lost or truncated
+    /// database, not a new one (a new one is created with its header).
+    #[error(
+        "{path} is empty (zero bytes; left untouched: restore a backup, \
+         or delete it to start afresh)"
+    )]
+    Empty {
+        /// The database file.
+        path: String,
+    },
+    /// Creating a new database file failed.
+    #[error("failed to create {path}")]
+    Create {
+        /// The database file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored row could not be decoded.
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),

@@ -18,8 +18,10 @@
 //! - `trace`: request ids and the `request` span every log line of a
 //!   request carries.
 
+pub mod conns;
 mod error;
 mod extract;
+mod lock;
 mod mcp;
 mod metrics;
 mod openapi;
@@ -41,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tubemail_core::engine::{Engine, EngineConfig};
 use tubemail_core::store::SqliteStore;
 
+pub use lock::{LOCK_FILE, LockError};
 pub use metrics::HttpMetrics;
 
 /// Hub configuration, resolved by the binary.
@@ -73,6 +76,10 @@ pub struct Options {
     /// Rate limits on failed authentication, terminal tickets and
     /// terminal WebSocket upgrades (per client address).
     pub rate_limits: ratelimit::RateLimits,
+    /// Most connections open at once that have not made an authenticated
+    /// request yet; beyond it the oldest of them is closed (see
+    /// [`conns`]). `None`: half the open file limit when the hub opens.
+    pub unauthenticated_connections: Option<usize>,
 }
 
 impl Options {
@@ -90,6 +97,7 @@ impl Options {
             pty: terminal::PtyOptions::default(),
             read_timeout: Duration::from_secs(30),
             rate_limits: ratelimit::RateLimits::default(),
+            unauthenticated_connections: None,
         }
     }
 }
@@ -114,13 +122,17 @@ pub struct AppState {
     pub tokens: Arc<tokens::Tokens>,
     /// Rate limiters.
     pub limiters: Arc<ratelimit::Limiters>,
+    /// Connections that have not authenticated yet, and their budget.
+    pub connections: Arc<conns::Connections>,
+    /// Tickets for the global event stream, each with its issuer's scope.
+    pub stream_tickets: Arc<terminal::Tickets<tokens::Scope>>,
 }
 
 /// Opening the hub failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// The data dir could not be created.
-    #[error("failed to create data dir {path}")]
+    /// The data dir could not be created or made private.
+    #[error("failed to create data dir {}", path.display())]
     DataDir {
         /// The dir.
         path: PathBuf,
@@ -128,6 +140,9 @@ pub enum OpenError {
         #[source]
         source: std::io::Error,
     },
+    /// Another hub runs on the data dir, or its lock could not be taken.
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// The database could not be opened.
     #[error("failed to open the database {}", path.display())]
     Store {
@@ -168,15 +183,23 @@ pub enum OpenError {
 /// ```
 pub struct Hub {
     state: AppState,
+    /// The data dir's lock, held as long as the hub.
+    lock: lock::DataDirLock,
 }
 
 impl Hub {
     /// Opens the data dir and the store and starts the engine.
+    ///
+    /// The data dir is made private (mode 0700) and every file the hub
+    /// creates in it is 0600 from the start, whatever the umask. The hub
+    /// holds the data dir's lock (`hub.lock`) until it is dropped: a second
+    /// hub on the same data dir fails with [`OpenError::Locked`].
     pub fn open(options: Options) -> Result<Hub, OpenError> {
-        std::fs::create_dir_all(&options.data_dir).map_err(|source| OpenError::DataDir {
+        private_data_dir(&options.data_dir).map_err(|source| OpenError::DataDir {
             path: options.data_dir.clone(),
             source,
         })?;
+        let lock = lock::DataDirLock::take(&options.data_dir)?;
         let path = options.data_dir.join("tubemail.db");
         let store = SqliteStore::open(&path).map_err(|source| OpenError::Store {
             path: path.clone(),
@@ -195,6 +218,9 @@ impl Hub {
             terminal::Terminals::new(engine.clone(), &options.data_dir, options.pty.clone())
                 .map_err(OpenError::Recorder)?;
         let options_limits = options.rate_limits.clone();
+        let budget = options
+            .unauthenticated_connections
+            .unwrap_or_else(|| usize::try_from(conns::nofile_limit() / 2).unwrap_or(usize::MAX));
         let state = AppState {
             engine,
             options: Arc::new(options),
@@ -204,8 +230,10 @@ impl Hub {
             terminals: Arc::new(terminals),
             tokens: Arc::new(tokens),
             limiters: Arc::new(ratelimit::Limiters::new(options_limits)),
+            connections: Arc::new(conns::Connections::new(budget)),
+            stream_tickets: Arc::default(),
         };
-        Ok(Hub { state })
+        Ok(Hub { state, lock })
     }
 
     /// The state every handler shares (engine, options, terminals, tokens).
@@ -234,14 +262,12 @@ impl Hub {
     /// completes; then ends streams, gives open requests up to 10 s,
     /// and flushes the store and the recordings.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        // Streams write many small frames; without TCP_NODELAY the second of
-        // two quick writes waits for the peer's delayed ACK (~40 ms).
-        let server = server(listener, &self.state.options)
-            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        self.listening(&listener);
+        let server = server(listener, &self.state.options).acceptor(self.acceptor());
         let router = self.router();
         self.run(router, shutdown, |handle, app| {
             server.handle(handle).serve(app)
@@ -252,22 +278,35 @@ impl Hub {
     /// Like [`Hub::serve`], over TLS (HTTPS only) with a PEM certificate
     /// chain and key, e.g. the ones [`tls_files`] finds.
     pub async fn serve_tls(
-        self,
+        mut self,
         listener: TcpListener,
         cert: &Path,
         key: &Path,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.listening(&listener);
         let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-        // TCP_NODELAY under TLS too, as `serve` explains.
-        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
-            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        let acceptor =
+            axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(self.acceptor());
         let server = server(listener, &self.state.options).acceptor(acceptor);
         let router = self.router().layer(axum::Extension(routes::Tls));
         self.run(router, shutdown, |handle, app| {
             server.handle(handle).serve(app)
         })
         .await
+    }
+
+    /// TCP_NODELAY and the budget of unauthenticated connections (see
+    /// [`conns::Budgeted`]), under TLS too.
+    fn acceptor(&self) -> conns::Budgeted {
+        conns::Budgeted::new(self.state.connections.clone())
+    }
+
+    /// Says in the lock file where the hub listens.
+    fn listening(&mut self, listener: &TcpListener) {
+        if let Ok(addr) = listener.local_addr() {
+            self.lock.listening(addr);
+        }
     }
 
     /// What both servers share around `serve`, which runs the server with a
@@ -315,14 +354,44 @@ pub fn openapi_document() -> serde_json::Value {
 
 /// A server on `listener` with the HTTP settings both servers share:
 /// request heads must arrive within `read_timeout` (the first one too,
-/// before the protocol is known), and HTTP/2 may carry WebSockets.
+/// before the protocol is known), HTTP/2 may carry WebSockets, and failed
+/// accepts are logged (running out of descriptors at most every 5 s).
 fn server(listener: TcpListener, options: &Options) -> axum_server::Server<SocketAddr> {
-    let mut server = axum_server::Server::from_listener(listener);
+    let last_logged = std::sync::atomic::AtomicU64::new(0);
+    let epoch = std::time::Instant::now();
+    let mut server = axum_server::Server::from_listener(listener).accept_error_handler(
+        move |_: Option<&SocketAddr>, e: &std::io::Error| {
+            conns::log_accept_error(&last_logged, epoch, e);
+        },
+    );
     let timeout = options.read_timeout;
     let builder = server.http_builder();
     builder.http1().header_read_timeout(timeout);
     builder.http2().enable_connect_protocol();
     server.first_request_timeout(timeout)
+}
+
+/// Creates the data dir (mode 0700) or makes an existing one private; warns
+/// when the TLS key in it is readable by others.
+fn private_data_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    tubemail_core::private::create_dir_all(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data dir was open to others; made it private (0700)");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let key = dir.join("server.key");
+    if let Ok(m) = std::fs::metadata(&key)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %key.display(),
+            mode = format!("{:o}", m.permissions().mode() & 0o777),
+            "the TLS key is readable by other users; chmod 600 it"
+        );
+    }
+    Ok(())
 }
 
 /// `server.crt` and `server.key` in the data dir, when both exist: the hub
@@ -363,14 +432,15 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         })
     };
     let terminals = state.terminals.clone();
+    let streams = state.stream_tickets.clone();
     let tickets = tokio::spawn(async move {
         let mut tick = tokio::time::interval(terminals.options.ticket_sweep);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let dropped = terminals.tickets.sweep();
+            let dropped = terminals.tickets.sweep() + streams.sweep();
             if dropped > 0 {
-                tracing::debug!(dropped, "expired terminal tickets dropped");
+                tracing::debug!(dropped, "expired tickets dropped");
             }
         }
     });

@@ -108,11 +108,9 @@ fn resolve_secret(data_dir: &Path) -> Result<(String, SecretSource)> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
+    let mut f = tubemail_core::private::options()
         .write(true)
         .create_new(true)
-        .mode(0o600)
         .open(&path)
         .with_context(|| format!("failed to create {}", path.display()))?;
     writeln!(f, "{secret}").with_context(|| format!("failed to write {}", path.display()))?;
@@ -170,8 +168,10 @@ async fn run() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Each connection, stream and recording takes a descriptor.
+    tubemail_hub::conns::raise_nofile_limit();
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-    std::fs::create_dir_all(&data_dir)
+    tubemail_core::private::create_dir_all(&data_dir)
         .with_context(|| format!("failed to create data dir {}", data_dir.display()))?;
     let (secret, secret_source) = resolve_secret(&data_dir)?;
     let mut options = Options::new(&data_dir, secret);

@@ -118,5 +118,6 @@ pub fn router(state: AppState) -> Router {
                 ),
         )
         .layer(axum::middleware::from_fn(trace::assign_id))
+        .layer(axum::middleware::from_fn(security::frame_headers))
         .with_state(state)
 }

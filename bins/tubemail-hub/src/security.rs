@@ -16,7 +16,8 @@ use crate::tokens::Scope;
 
 /// Routes anyone may call.
 const PUBLIC: &[&str] = &["/health", "/api/dev-bootstrap", "/"];
-/// The one route that also takes `?token=` (EventSource cannot set headers).
+/// The one route that also takes `?ticket=` (from `POST /api/stream-ticket`)
+/// or `?token=` (EventSource cannot set headers).
 const TOKEN_QUERY_ROUTE: &str = "/api/events/stream";
 
 /// Every request passes here first; a permitted one then has its body
@@ -28,6 +29,11 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         Ok(scope) => {
             if let Some(scope) = scope {
                 req.extensions_mut().insert(scope);
+                // An authenticated client: its connection is never closed
+                // to make room (see `conns`).
+                if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+                    state.connections.proven(*peer);
+                }
             }
             crate::extract::buffer_body(&state, req).await
         }
@@ -51,6 +57,30 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         json_errors(response).await
     };
     state.metrics.observe(started.elapsed());
+    response
+}
+
+/// The policy every response carries: scripts only from the hub's own
+/// files (the UI has no inline script), connections (fetch, EventSource,
+/// WebSocket) only to the hub, and no framing by any page. Styles allow
+/// inline: React and xterm.js set element styles and insert `<style>`
+/// elements at run time.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// Adds `X-Frame-Options: DENY` and the [`CONTENT_SECURITY_POLICY`] to
+/// every response (a page of the hub in a foreign frame could be
+/// clickjacked into approving a permission), unless a handler set its own.
+pub async fn frame_headers(req: Request, next: Next) -> Response {
+    use axum::http::HeaderValue;
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.entry(header::X_FRAME_OPTIONS)
+        .or_insert(HeaderValue::from_static("DENY"));
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     response
 }
 
@@ -110,7 +140,12 @@ fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
-        && !origin_allowed(origin, req.headers(), &state.options.allowed_origins)
+        && !origin_allowed(
+            origin,
+            req.headers(),
+            req.extensions().get::<crate::routes::Tls>().is_some(),
+            &state.options.allowed_origins,
+        )
     {
         return Err(ApiError::forbidden("cross-origin request refused"));
     }
@@ -134,11 +169,23 @@ fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
             ApiError::RateLimited("too many failed authentication attempts".into(), wait)
         })?;
     }
-    let token = bearer(req.headers()).or_else(|| {
-        (path == TOKEN_QUERY_ROUTE)
-            .then(|| query_token(req.uri().query().unwrap_or("")))
-            .flatten()
-    });
+    let query = req.uri().query().unwrap_or("");
+    let stream = path == TOKEN_QUERY_ROUTE;
+    let token =
+        bearer(req.headers()).or_else(|| stream.then(|| query_param(query, "token")).flatten());
+    if token.is_none()
+        && stream
+        && let Some(ticket) = query_param(query, "ticket")
+    {
+        let scope = state.stream_tickets.redeem(&ticket).map_err(|e| {
+            if let Some(ip) = limited {
+                let _ = state.limiters.failed_auth.take(ip);
+            }
+            ApiError::unauthorized(e.reason())
+        })?;
+        authorize(&scope, req.method(), path, req.uri().query())?;
+        return Ok(Some(scope));
+    }
     let scope = match token {
         None => return Err(ApiError::unauthorized("missing bearer token")),
         Some(t) if bool::from(t.as_bytes().ct_eq(state.options.secret.as_bytes())) => Scope::Admin,
@@ -175,7 +222,7 @@ fn limited_peer(state: &AppState, req: &Request) -> Option<IpAddr> {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())?;
-    let exempt = state.options.rate_limits.exempt_loopback && ip.is_loopback() && !proxied(req);
+    let exempt = state.options.rate_limits.exempt_loopback && is_loopback(ip) && !proxied(req);
     (!exempt).then_some(ip)
 }
 
@@ -194,7 +241,7 @@ fn proxied(req: &Request) -> bool {
 ///   answers, manager reports), `GET /api/permissions?worker=W` (its own
 ///   pending prompts, as the manager reads them) and `GET /api/whoami`.
 /// * A read-only operator token: `GET`/`HEAD` under `/api` (not
-///   `/api/tokens`) and `GET /metrics`.
+///   `/api/tokens`), `POST /api/stream-ticket` and `GET /metrics`.
 /// * An operator token (an orchestrator's): every method under `/api`
 ///   (not `/api/tokens`), MCP (`/mcp`, `/mcp/`) and `GET /metrics`.
 ///
@@ -257,7 +304,10 @@ fn authorize(
             let api = path.starts_with("/api/")
                 && path != "/api/tokens"
                 && !path.starts_with("/api/tokens/");
-            if read && (api || path == "/metrics") {
+            // A stream ticket changes nothing: it lets the holder read the
+            // event stream, as the token itself does.
+            let stream_ticket = path == "/api/stream-ticket" && method == Method::POST;
+            if (read && (api || path == "/metrics")) || stream_ticket {
                 Ok(())
             } else {
                 Err(ApiError::forbidden(
@@ -278,16 +328,18 @@ fn path_decode(seg: &str) -> Option<String> {
         .map(std::borrow::Cow::into_owned)
 }
 
-/// The value after `Bearer ` (case-sensitive prefix, trimmed).
+/// The value after `Bearer ` (case-sensitive prefix), exactly: a
+/// credential with spaces around it is not the credential.
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    v.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
+    v.strip_prefix("Bearer ").map(str::to_owned)
 }
 
-fn query_token(query: &str) -> Option<String> {
+/// The first value of `key` in `query`, percent-decoded.
+fn query_param(query: &str, key: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        (k == "token").then(|| percent_decode(v))
+        (k == key).then(|| percent_decode(v))
     })
 }
 
@@ -349,24 +401,57 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
             .any(|a| a == "*" || a.eq_ignore_ascii_case(host))
 }
 
-/// Same-origin (Origin's host:port equals Host) or on the allow-list.
-fn origin_allowed(origin: &str, headers: &HeaderMap, allowed: &[String]) -> bool {
+pub(crate) fn forwarded_proto(headers: &HeaderMap) -> Option<&str> {
+    let first = headers
+        .get("x-forwarded-proto")?
+        .to_str()
+        .ok()?
+        .split(',')
+        .next()?
+        .trim();
+    ["http", "https"]
+        .into_iter()
+        .find(|p| p.eq_ignore_ascii_case(first))
+}
+
+/// The Origin rule of every request and WebSocket: on the allow-list, or
+/// the same scheme and host:port as the request (`X-Forwarded-Proto`
+/// first, else how it arrived: `tls`), so `https://hub` is not the origin
+/// of a page of `http://hub`.
+pub(crate) fn origin_allowed(
+    origin: &str,
+    headers: &HeaderMap,
+    tls: bool,
+    allowed: &[String],
+) -> bool {
     if allowed
         .iter()
         .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
     {
         return true;
     }
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+    let scheme = forwarded_proto(headers).unwrap_or(if tls { "https" } else { "http" });
+    let Some(host) = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty())
+    else {
         return false;
     };
-    origin
-        .split_once("://")
-        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+    origin.split_once("://").is_some_and(|(s, authority)| {
+        s.eq_ignore_ascii_case(scheme) && authority.eq_ignore_ascii_case(host)
+    })
+}
+
+/// Loopback, IPv4-mapped IPv6 included: a hub bound to `[::]` sees an
+/// IPv4 client on 127.0.0.1 as `::ffff:127.0.0.1`, which
+/// [`IpAddr::is_loopback`] alone does not count.
+pub(crate) fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 fn is_loopback_name(host: &str) -> bool {
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(is_loopback)
 }
 
 /// `GET /api/dev-bootstrap`: the secret, for a browser on this machine.
@@ -379,7 +464,7 @@ pub async fn dev_bootstrap(State(state): State<AppState>, req: Request) -> Respo
     let peer_local = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
+        .is_some_and(|ConnectInfo(addr)| is_loopback(addr.ip()));
     let host_local = request_host(&req).is_some_and(|h| is_loopback_name(&h));
     if !(peer_local && host_local) || proxied(&req) {
         return ApiError::forbidden("dev-bootstrap is loopback-only").into_response();
@@ -406,16 +491,68 @@ mod tests {
     }
 
     #[test]
-    fn origins() {
+    fn mapped_loopback_is_loopback() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        assert!(is_loopback(ip("::ffff:127.0.0.1")));
+        assert!(is_loopback(ip("::1")));
+        assert!(is_loopback(ip("127.0.0.2")));
+        assert!(!is_loopback(ip("::ffff:10.0.0.1")));
+        assert!(is_loopback_name("::ffff:127.0.0.1"));
+    }
+
+    #[test]
+    fn origin_rule() {
         let mut h = HeaderMap::new();
-        h.insert(header::HOST, "127.0.0.1:8004".parse().unwrap());
-        assert!(origin_allowed("http://127.0.0.1:8004", &h, &[]));
-        assert!(!origin_allowed("http://evil.example", &h, &[]));
+        h.insert(header::HOST, "hub.tail1234.ts.net:8004".parse().unwrap());
+        let none: Vec<String> = vec![];
+        assert!(origin_allowed(
+            "http://hub.tail1234.ts.net:8004",
+            &h,
+            false,
+            &none
+        ));
+        assert!(origin_allowed(
+            "http://HUB.tail1234.ts.net:8004",
+            &h,
+            false,
+            &none
+        ));
+        assert!(!origin_allowed(
+            "https://hub.tail1234.ts.net:8004",
+            &h,
+            false,
+            &none
+        ));
+        assert!(origin_allowed(
+            "https://hub.tail1234.ts.net:8004",
+            &h,
+            true,
+            &none
+        ));
+        assert!(!origin_allowed("http://evil.example", &h, false, &none));
+        assert!(!origin_allowed("garbage", &h, false, &none));
         assert!(origin_allowed(
             "http://localhost:5173",
             &h,
+            false,
             &["http://localhost:5173".into()]
         ));
+        h.insert("x-forwarded-proto", "https, http".parse().unwrap());
+        assert!(origin_allowed(
+            "https://hub.tail1234.ts.net:8004",
+            &h,
+            false,
+            &none
+        ));
+        assert!(!origin_allowed(
+            "http://hub.tail1234.ts.net:8004",
+            &h,
+            false,
+            &none
+        ));
+        let mut empty = HeaderMap::new();
+        empty.insert(header::HOST, "".parse().unwrap());
+        assert!(!origin_allowed("http://", &empty, false, &none));
     }
 
     #[test]
@@ -428,8 +565,11 @@ mod tests {
 
     #[test]
     fn token_query() {
-        assert_eq!(query_token("a=1&token=ab%2Bc"), Some("ab+c".into()));
-        assert_eq!(query_token("tokens=1"), None);
+        assert_eq!(
+            query_param("a=1&token=ab%2Bc", "token"),
+            Some("ab+c".into())
+        );
+        assert_eq!(query_param("tokens=1", "token"), None);
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }
 }

@@ -112,7 +112,8 @@ async fn corrupt_and_newer_databases_are_refused_and_never_written() {
     let page = u16::from_be_bytes([db[16], db[17]]) as usize;
 
     type Damage = fn(&mut Vec<u8>, usize);
-    let cases: [(&str, Damage, &str); 5] = [
+    let cases: [(&str, Damage, &str); 6] = [
+        ("empty file", |d, _| d.clear(), "empty (zero bytes"),
         (
             "newer schema",
             // user_version is the big-endian u32 at offset 60.
@@ -168,7 +169,10 @@ async fn corrupt_and_newer_databases_are_refused_and_never_written() {
         // Nothing left beside it but empty SQLite side files.
         for (name, content) in &after {
             assert!(
-                name == "tubemail.db" || name == "secret" || content.is_empty(),
+                name == "tubemail.db"
+                    || name == "secret"
+                    || name == "hub.lock"
+                    || content.is_empty(),
                 "{what}: {name} ({} bytes) written",
                 content.len()
             );
@@ -676,4 +680,56 @@ async fn a_full_disk_refuses_sends_with_507_damages_nothing_and_recovers() {
     hub.kill9();
     let hub = disk.hub(port).await;
     check(hub.client(), stored).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_on_a_full_disk_are_refused_with_507_and_left_as_they_were() {
+    let disk = SmallDisk::new("4m");
+    let hub = disk.hub(free_port()).await;
+    let c = hub.client();
+    let before = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"recording_keep_files": 7})),
+        )
+        .await;
+    assert_eq!(before.0, 200, "{}", before.1);
+    let ballast = disk.outside().join("ballast");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&ballast).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        while f.write_all(&[0u8; 512]).is_ok() {}
+    }
+    let (status, body) = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"recording_keep_files": 9})),
+        )
+        .await;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["detail"], "storage is full; nothing was stored");
+    assert_eq!(c.get("/api/settings").await["recording_keep_files"], 7);
+    let names: Vec<String> = std::fs::read_dir(disk.outside())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.ends_with(".tmp")),
+        "a temp file was left: {names:?}"
+    );
+    std::fs::remove_file(&ballast).unwrap();
+    let (status, body) = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"recording_keep_files": 9})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(c.get("/api/settings").await["recording_keep_files"], 9);
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -466,5 +467,139 @@ async fn mcp_needs_the_bearer_and_mcp_without_slash_redirects() {
         .unwrap();
     assert_eq!(r.status(), 307);
     assert_eq!(r.headers()["location"], "/mcp/?a=1");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_on_the_ipv6_wildcard_sees_ipv4_loopback_clients_as_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = tubemail_hub::Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let stop = hub.state().shutdown.clone();
+    let listener = tokio::net::TcpListener::bind("[::]:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(hub.serve(listener, stop.clone().cancelled_owned()));
+    // The peer is ::ffff:127.0.0.1, the Host the IPv4 literal.
+    let c = Client::new(format!("http://127.0.0.1:{port}"), SECRET);
+    c.wait_healthy(Duration::from_secs(10)).await;
+    let r = c
+        .http
+        .get(c.url("/api/dev-bootstrap"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "dev bootstrap");
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"bearer": SECRET}));
+    // Exempt from the failed-authentication limit (a burst of 20).
+    let wrong = Client::new(c.base.clone(), "wrong");
+    for _ in 0..30 {
+        assert_eq!(wrong.call("GET", "/api/workers", None).await.0, 401);
+    }
+    assert_eq!(c.call("GET", "/api/workers", None).await.0, 200);
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}
+
+#[tokio::test]
+async fn the_secret_is_compared_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = tubemail_hub::Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let app = hub.router();
+    let status = |auth: String, query: &str| {
+        let app = app.clone();
+        let req = Request::get(format!("/api/workers{query}"))
+            .header("authorization", auth)
+            .body(Body::empty())
+            .unwrap();
+        async move { app.oneshot(req).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(format!("Bearer {SECRET}"), "").await, 200);
+    for padded in [
+        format!("Bearer  {SECRET}"),
+        format!("Bearer {SECRET} "),
+        format!("Bearer {SECRET}\t"),
+        format!("Bearer {SECRET}x"),
+        format!("Bearer {}", &SECRET[..SECRET.len() - 1]),
+    ] {
+        assert_eq!(status(padded.clone(), "").await, 401, "{padded:?}");
+    }
+    hub.engine().shutdown().await;
+}
+
+#[tokio::test]
+async fn the_origin_must_match_the_scheme_too() {
+    let (_d, hub, c) = hub().await;
+    let post = |origin: String| {
+        c.http
+            .post(c.url("/api/permissions/sweep"))
+            .bearer_auth(SECRET)
+            .header("Origin", origin)
+            .send()
+    };
+    let same = format!("http://{}", hub.addr);
+    assert_eq!(post(same).await.unwrap().status(), 200);
+    let other_scheme = format!("https://{}", hub.addr);
+    assert_eq!(post(other_scheme).await.unwrap().status(), 403);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_opens_with_a_single_use_ticket_that_expires() {
+    let (_d, hub, c) = hub().await;
+    let ticket = || async {
+        let v = c.post("/api/stream-ticket", json!({})).await;
+        assert_eq!(v["ttl_s"], 30, "{v}");
+        v["ticket"].as_str().unwrap().to_owned()
+    };
+    let open = |t: String| {
+        c.http
+            .get(c.url(&format!("/api/events/stream?ticket={t}")))
+            .send()
+    };
+    // No secret in the URL, no header: the ticket alone opens the stream.
+    let t = ticket().await;
+    let resp = open(t.clone()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut events = Box::pin(sse_stream::SseStream::from_bytes_stream(
+        resp.bytes_stream(),
+    ));
+    c.register("tk-tm", 1).await;
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        use futures::StreamExt;
+        while let Some(Ok(e)) = events.next().await {
+            if e.event.as_deref() == Some("worker_registered") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "no worker_registered on the ticket's stream");
+    // Used once: refused.
+    let again = open(t).await.unwrap();
+    assert_eq!(again.status(), 401);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["detail"],
+        "unknown or already used ticket"
+    );
+    // Expired: refused.
+    let t = ticket().await;
+    hub.state
+        .stream_tickets
+        .age_all(tubemail_hub::terminal::TICKET_TTL);
+    let late = open(t).await.unwrap();
+    assert_eq!(late.status(), 401);
+    assert_eq!(
+        late.json::<Value>().await.unwrap()["detail"],
+        "ticket expired"
+    );
+    // A ticket needs a credential; a made-up one opens nothing.
+    let anon = c
+        .http
+        .post(c.url("/api/stream-ticket"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+    assert_eq!(open("made-up".into()).await.unwrap().status(), 401);
     hub.stop().await;
 }

@@ -175,8 +175,11 @@ fn expected_allowed(kind: &str, method: &str, path: &str) -> bool {
         }
         "worker-other" => read && path == "/api/whoami",
         "operator-ro" => {
-            read && ((path.starts_with("/api/") && !path.starts_with("/api/tokens"))
-                || path == "/metrics")
+            (read
+                && ((path.starts_with("/api/") && !path.starts_with("/api/tokens"))
+                    || path == "/metrics"))
+                // A ticket to read the event stream, as the token may.
+                || (method == "POST" && path == "/api/stream-ticket")
         }
         "operator" => {
             (path.starts_with("/api/") && !path.starts_with("/api/tokens"))

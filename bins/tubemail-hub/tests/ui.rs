@@ -145,3 +145,52 @@ async fn the_built_in_ui_answers_at_root() {
     assert!(root.body.contains("TubeMail"));
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn every_response_forbids_framing_and_the_page_runs_under_the_policy() {
+    let (_d, hub, c) = common::hub().await;
+    let mut checked = Vec::new();
+    for (path, bearer) in [
+        ("/", false),
+        ("/workers/x", false),
+        ("/health", false),
+        ("/api/workers", true),
+        ("/api/workers", false),
+        ("/nope.js", false),
+    ] {
+        let mut req = c.http.get(c.url(path));
+        if bearer {
+            req = req.bearer_auth(SECRET);
+        }
+        let r = req.send().await.unwrap();
+        let h = r.headers();
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self';"), "{path}: {csp}");
+        assert!(csp.contains("connect-src 'self'"), "{path}: {csp}");
+        checked.push(r.status().as_u16());
+    }
+    assert_eq!(checked, [200, 200, 200, 200, 401, 404]);
+    // The page the hub serves (the built UI, or the build hint) has no
+    // inline script: `script-src 'self'` lets every one of its scripts run.
+    let page = c
+        .http
+        .get(c.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for tag in page.split("<script").skip(1) {
+        let open = tag.split('>').next().unwrap();
+        assert!(
+            open.contains("src=\"/"),
+            "inline or foreign script: <script{open}>"
+        );
+        let body = tag.split_once('>').unwrap().1;
+        assert!(body.starts_with("</script"), "inline script: {tag}");
+    }
+    hub.stop().await;
+}

@@ -45,7 +45,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every worker's events plus status notices; resumes after Last-Event-ID, else live from now (bearer header or ?token=) */
+        /** Every worker's events plus status notices; resumes after Last-Event-ID, else live from now (bearer header, or ?ticket= from POST /api/stream-ticket; ?token= works but puts the secret in URLs) */
         get: operations["get_api_events_stream"];
         put?: never;
         post?: never;
@@ -221,6 +221,23 @@ export interface paths {
         /** Update hub settings (absent or null keys unchanged) */
         put: operations["put_api_settings"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/stream-ticket": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A single-use, 30 s ticket for /api/events/stream?ticket=… (EventSource cannot set headers; the ticket keeps the secret out of URLs) */
+        post: operations["post_api_stream_ticket"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1684,6 +1701,19 @@ export interface components {
         };
         /** @description The signal that decided a worker's state. */
         StateSignal: "pending_permission" | "observed_active" | "observed_idle" | "unanswered_inbound" | "inbound_decayed" | "quiet_after_inbound" | "no_unanswered_inbound" | "unknown_worker" | "channel_unavailable" | "blocked";
+        /**
+         * @description A single-use ticket for `/api/events/stream?ticket=…`: a browser
+         *     opens the event stream without the secret in its URL.
+         */
+        StreamTicket: {
+            /** @description Pass as `?ticket=`. */
+            ticket: string;
+            /**
+             * Format: uint64
+             * @description Seconds the ticket stays valid.
+             */
+            ttl_s: number;
+        };
         /** @description A token as the hub lists it (never the token itself). */
         TokenInfo: {
             /**
@@ -1997,7 +2027,15 @@ export interface operations {
             query?: {
                 /** @description Resume after this event id (same as the `Last-Event-ID` header). */
                 since?: string | null;
-                /** @description The bearer secret, for EventSource clients that cannot set headers. */
+                /**
+                 * @description A single-use ticket from `POST /api/stream-ticket`, for EventSource
+                 *     clients that cannot set headers.
+                 */
+                ticket?: string | null;
+                /**
+                 * @description The bearer secret or a token (discouraged: URLs end up in logs and
+                 *     history; use `ticket`).
+                 */
                 token?: string | null;
             };
             header?: never;
@@ -3153,6 +3191,107 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HubConfig"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description disk full: nothing was stored */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_stream_ticket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StreamTicket"];
                 };
             };
             /** @description invalid input */

@@ -15,6 +15,7 @@ import type {
   RunResponse,
   SendReceipt,
   SettingsPatch,
+  StreamTicket,
   TicketResponse,
   Worker,
   WorkersResponse,
@@ -156,4 +157,6 @@ export const api = {
   settings: () => call<HubSettings>('GET', '/api/settings'),
   saveSettings: (s: SettingsPatch) => call<HubSettings>('PUT', '/api/settings', s),
   ptyTicket: async (worker: string) => (await call<TicketResponse>('POST', '/api/pty-ticket', { worker })).ticket,
+  streamTicket: async (bearer: string) =>
+    (await call<StreamTicket>('POST', '/api/stream-ticket', undefined, bearer)).ticket,
 };

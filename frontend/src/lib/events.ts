@@ -4,6 +4,10 @@
 // `?since=` when we open a new EventSource). Status notices (online/offline,
 // context, activity) carry no id and are not replayed, so every (re)open
 // asks the app to reconcile its snapshot (`onSync`). No polling.
+//
+// EventSource cannot set headers, so each open asks for a single-use stream
+// ticket (`POST /api/stream-ticket`, with the bearer) and passes it as
+// `?ticket=`: the secret never appears in a URL.
 
 export interface EventSourceLike {
   readonly readyState: number;
@@ -16,8 +20,8 @@ export interface EventSourceLike {
 export type StreamStatus = 'connecting' | 'live' | 'reconnecting' | 'stopped';
 
 export interface HubEventsOptions {
-  /** The bearer, sent as `?token=` (EventSource cannot set headers). */
-  token: string;
+  /** A fresh single-use stream ticket (`POST /api/stream-ticket`). */
+  ticket: () => Promise<string>;
   /** Event names to listen for. */
   names: readonly string[];
   onEvent: (name: string, data: Record<string, unknown>) => void;
@@ -39,8 +43,8 @@ export function backoff(failures: number): number {
   return Math.min(15000, 1000 * 2 ** Math.max(0, failures - 1));
 }
 
-export function streamUrl(token: string, since: string | null, base = ''): string {
-  const q = new URLSearchParams({ token });
+export function streamUrl(ticket: string, since: string | null, base = ''): string {
+  const q = new URLSearchParams({ ticket });
   if (since) q.set('since', since);
   return `${base}/api/events/stream?${q.toString()}`;
 }
@@ -51,6 +55,8 @@ export class HubEvents {
   private failures = 0;
   private timer: unknown = null;
   private stopped = false;
+  /** Counts opens, so a ticket that arrives after a newer open is dropped. */
+  private opens = 0;
   private readonly opts: HubEventsOptions;
 
   constructor(opts: HubEventsOptions) {
@@ -72,9 +78,36 @@ export class HubEvents {
   }
 
   private open(): void {
-    const factory = this.opts.factory ?? ((url: string) => new EventSource(url) as unknown as EventSourceLike);
     this.opts.onStatus?.(this.failures === 0 && this.lastEventId === null ? 'connecting' : 'reconnecting');
-    const es = factory(streamUrl(this.opts.token, this.lastEventId, this.opts.base));
+    const open = ++this.opens;
+    const current = () => !this.stopped && open === this.opens;
+    this.opts.ticket().then(
+      (ticket) => {
+        if (current()) this.connect(ticket);
+      },
+      () => {
+        if (current()) this.retry();
+      },
+    );
+  }
+
+  /** The stream is gone (or could not start): open again after a backoff. */
+  private retry(): void {
+    this.failures += 1;
+    // A resume point the hub no longer knows (data dir reset) fails every
+    // time: after a few tries start fresh and reconcile instead.
+    if (this.failures >= 3) this.lastEventId = null;
+    this.opts.onStatus?.('reconnecting');
+    this.opts.onClosed?.();
+    this.timer = (this.opts.schedule ?? setTimeout)(() => {
+      this.timer = null;
+      if (!this.stopped) this.open();
+    }, backoff(this.failures));
+  }
+
+  private connect(ticket: string): void {
+    const factory = this.opts.factory ?? ((url: string) => new EventSource(url) as unknown as EventSourceLike);
+    const es = factory(streamUrl(ticket, this.lastEventId, this.opts.base));
     this.es = es;
     es.onopen = () => {
       if (this.es !== es) return;
@@ -85,22 +118,14 @@ export class HubEvents {
     es.onerror = () => {
       if (this.es !== es || this.stopped) return;
       if (es.readyState !== CLOSED) {
-        // The browser retries by itself, sending Last-Event-ID.
+        // The browser retries by itself, sending Last-Event-ID (with the
+        // used ticket the hub refuses it, and the source closes).
         this.opts.onStatus?.('reconnecting');
         return;
       }
       es.close();
       this.es = null;
-      this.failures += 1;
-      // A resume point the hub no longer knows (data dir reset) fails every
-      // time: after a few tries start fresh and reconcile instead.
-      if (this.failures >= 3) this.lastEventId = null;
-      this.opts.onStatus?.('reconnecting');
-      this.opts.onClosed?.();
-      this.timer = (this.opts.schedule ?? setTimeout)(() => {
-        this.timer = null;
-        if (!this.stopped) this.open();
-      }, backoff(this.failures));
+      this.retry();
     };
     for (const name of this.opts.names) {
       es.addEventListener(name, (ev: MessageEvent) => {

@@ -85,7 +85,7 @@ export function useFleet(bearer: string, onStreamClosed: () => void): Fleet {
 
   useEffect(() => {
     const events = new HubEvents({
-      token: bearer,
+      ticket: () => api.streamTicket(bearer),
       names: EVENT_NAMES,
       onStatus: setStatus,
       onSync: () => void loadAll(),

@@ -35,3 +35,4 @@ export type FlowsResponse = Schemas['FlowsResponse'];
 export type RunResponse = Schemas['RunResponse'];
 export type ResolveResponse = Schemas['ResolveResponse'];
 export type TicketResponse = Schemas['PtyTicket'];
+export type StreamTicket = Schemas['StreamTicket'];

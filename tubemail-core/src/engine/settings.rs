@@ -24,17 +24,23 @@ pub(crate) fn load(path: &Path) -> Result<HubConfig> {
     }
 }
 
-/// Writes atomically: temp file, fsync, rename.
+/// Writes atomically: temp file, fsync, rename. On failure (a full disk)
+/// the file in place is untouched and the temp file removed.
 fn save(path: &Path, config: &HubConfig) -> Result<()> {
     let io = |source| Error::Settings {
         path: path.to_owned(),
         source,
     };
     let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
     let text = serde_json::to_vec_pretty(config).map_err(|e| io(e.into()))?;
-    f.write_all(&text).map_err(io)?;
-    f.sync_all().map_err(io)?;
+    let written = crate::private::create(&tmp).and_then(|mut f| {
+        f.write_all(&text)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     std::fs::rename(&tmp, path).map_err(io)
 }
 

@@ -613,7 +613,7 @@ fn open(
     limits: RecorderLimits,
 ) -> std::io::Result<(Session, Vec<u8>)> {
     let dir = root.join(worker.as_str());
-    std::fs::create_dir_all(&dir)?;
+    crate::private::create_dir_all(&dir)?;
     let mut t = at;
     let mut name = stem(t);
     // Two recordings started within the same microsecond (rotation within
@@ -622,8 +622,8 @@ fn open(
         t += std::time::Duration::from_micros(1);
         name = stem(t);
     }
-    let cast = File::create(dir.join(format!("{name}.cast")))?;
-    let frames = File::create(dir.join(format!("{name}.frames.jsonl")))?;
+    let cast = crate::private::create(&dir.join(format!("{name}.cast")))?;
+    let frames = crate::private::create(&dir.join(format!("{name}.frames.jsonl")))?;
     let header = json!({
         "version": 2,
         "width": cols,

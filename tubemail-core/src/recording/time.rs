@@ -79,16 +79,23 @@ pub fn stem(t: SystemTime) -> String {
     )
 }
 
+/// The last second a frame time can name (9999-12-31T23:59:59Z): its year
+/// has four digits.
+const MAX_EPOCH: f64 = 253_402_300_799.0;
+
 /// Parses an ISO-8601 time (`2026-05-17T12:34:56Z`, with optional
 /// fraction, `Z` or `±HH:MM`, or a date alone) or epoch seconds, and
 /// renders it as a frame time, so bounds compare exactly with frame times.
+/// `None` for anything else, a time before 1970 or after the year 9999
+/// included (`1e20` seconds is no `Duration`, and no `SystemTime`).
 pub fn parse_bound(raw: &str) -> Option<String> {
     let raw = raw.trim();
     if let Ok(epoch) = raw.parse::<f64>() {
-        if !epoch.is_finite() || epoch < 0.0 {
+        if !(0.0..=MAX_EPOCH).contains(&epoch) {
             return None;
         }
-        return Some(iso_millis(UNIX_EPOCH + Duration::from_secs_f64(epoch)));
+        let since = Duration::try_from_secs_f64(epoch).ok()?;
+        return Some(iso_millis(UNIX_EPOCH.checked_add(since)?));
     }
     let b = raw.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<u64> {
@@ -149,14 +156,23 @@ pub fn parse_bound(raw: &str) -> Option<String> {
     let days = days_from_civil(y as i64, mo, d);
     let secs = days * 86_400 + (h * 3600 + mi * 60 + s) as i64 - offset;
     let secs = u64::try_from(secs).ok()?;
-    Some(iso_millis(
-        UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros),
-    ))
+    let at = UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))?
+        .checked_add(Duration::from_micros(micros))?;
+    Some(iso_millis(at))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_epoch_second_is_the_year_9999() {
+        assert_eq!(
+            parse_bound("253402300799").as_deref(),
+            Some("9999-12-31T23:59:59.000Z")
+        );
+    }
 
     #[test]
     fn formats_and_round_trips() {
@@ -193,6 +209,12 @@ mod tests {
             "2026-13-01",
             "2026-05-17T25:00Z",
             "2026-05-17T12:00:00Q",
+            "1e20",
+            "1e19",
+            "-1",
+            "NaN",
+            "inf",
+            "253402300800",
         ] {
             assert_eq!(parse_bound(bad), None, "{bad}");
         }

@@ -68,13 +68,58 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
+/// Creates a new, empty TubeMail database at `path`, private to its
+/// owner: the file is made (mode 0600) and given its header under a
+/// temporary name, then renamed into place, so `path` never exists empty
+/// (which [`SqliteStore::open`] refuses) even if the process dies half way.
+fn create(path: &Path) -> Result<(), StoreError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!("{}.new", name.as_deref().unwrap_or("db")));
+    let io = |source| StoreError::Create {
+        path: path.display().to_string(),
+        source,
+    };
+    // A leftover of a start that died half way holds nothing.
+    for stale in [tmp.clone(), tmp.with_extension("new-journal")] {
+        match std::fs::remove_file(&stale) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+    }
+    drop(
+        crate::private::options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io)?,
+    );
+    let conn = Connection::open(&tmp).map_err(db)?;
+    conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID};"))
+        .map_err(db)?;
+    conn.close().map_err(|(_, e)| db(e))?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and migrates it.
     ///
-    /// Refuses a file that is not a TubeMail database or whose schema is
-    /// newer than this build, without writing to it.
+    /// Refuses a file that is not a TubeMail database, an empty one, or
+    /// one whose schema is newer than this build, without writing to it.
+    /// A new database is created with mode 0600 whatever the umask, and
+    /// SQLite gives its `-wal` and `-shm` files the database file's mode.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() == 0 => {
+                return Err(StoreError::Empty {
+                    path: path.display().to_string(),
+                });
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(&path)?,
+            // SQLite says what is wrong with it.
+            Err(_) => {}
+        }
         let conn = Connection::open(&path).map_err(db)?;
         let foreign = || StoreError::Foreign {
             path: path.display().to_string(),

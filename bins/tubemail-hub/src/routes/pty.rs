@@ -39,6 +39,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Worker};
 use crate::openapi::{Api, Route};
+use crate::security::{forwarded_proto, origin_allowed};
 use crate::terminal::{Read, TICKET_TTL, Terminal, Terminals, ViewerFrame, viewer_frame};
 
 /// Largest binary frame sent to a viewer.
@@ -162,43 +163,8 @@ fn refuse(reason: &str) -> Response {
 /// Whether the request came over TLS: served by `serve_tls`, or relayed by
 /// a proxy on this machine that says so.
 fn secure(headers: &HeaderMap, tls: bool, peer: Option<SocketAddr>) -> bool {
-    tls || (peer.is_some_and(|p| p.ip().is_loopback()) && forwarded_proto(headers) == Some("https"))
-}
-
-fn forwarded_proto(headers: &HeaderMap) -> Option<&str> {
-    let first = headers
-        .get("x-forwarded-proto")?
-        .to_str()
-        .ok()?
-        .split(',')
-        .next()?
-        .trim();
-    ["http", "https"]
-        .into_iter()
-        .find(|p| p.eq_ignore_ascii_case(first))
-}
-
-/// The original's WebSocket Origin rule: on the allow-list, or the same
-/// scheme and host:port as the request (`X-Forwarded-Proto` first, else
-/// how it arrived).
-fn origin_ok(origin: &str, headers: &HeaderMap, tls: bool, allowed: &[String]) -> bool {
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let scheme = forwarded_proto(headers).unwrap_or(if tls { "https" } else { "http" });
-    let Some(host) = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| !h.is_empty())
-    else {
-        return false;
-    };
-    origin.split_once("://").is_some_and(|(s, authority)| {
-        s.eq_ignore_ascii_case(scheme) && authority.eq_ignore_ascii_case(host)
-    })
+    tls || (peer.is_some_and(|p| crate::security::is_loopback(p.ip()))
+        && forwarded_proto(headers) == Some("https"))
 }
 
 async fn websocket(
@@ -212,7 +178,7 @@ async fn websocket(
     let tls = conn.tls;
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
-        if !origin_ok(origin, &headers, tls, &s.options.allowed_origins) {
+        if !origin_allowed(origin, &headers, tls, &s.options.allowed_origins) {
             return refuse("origin not allowed");
         }
     }
@@ -225,6 +191,9 @@ async fn websocket(
     let ticket = q.get("ticket").map_or("", String::as_str);
     if let Err(e) = s.terminals.tickets.consume(ticket, &worker) {
         return refuse(e.reason());
+    }
+    if let Some(peer) = conn.peer {
+        s.connections.proven(peer);
     }
     let since = q
         .get("since")
@@ -374,61 +343,6 @@ async fn pty_control(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn origin_rule() {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, "hub.tail1234.ts.net:8004".parse().unwrap());
-        let none: Vec<String> = vec![];
-        assert!(origin_ok(
-            "http://hub.tail1234.ts.net:8004",
-            &h,
-            false,
-            &none
-        ));
-        assert!(origin_ok(
-            "http://HUB.tail1234.ts.net:8004",
-            &h,
-            false,
-            &none
-        ));
-        assert!(!origin_ok(
-            "https://hub.tail1234.ts.net:8004",
-            &h,
-            false,
-            &none
-        ));
-        assert!(origin_ok(
-            "https://hub.tail1234.ts.net:8004",
-            &h,
-            true,
-            &none
-        ));
-        assert!(!origin_ok("http://evil.example", &h, false, &none));
-        assert!(!origin_ok("garbage", &h, false, &none));
-        assert!(origin_ok(
-            "http://localhost:5173",
-            &h,
-            false,
-            &["http://localhost:5173".into()]
-        ));
-        h.insert("x-forwarded-proto", "https, http".parse().unwrap());
-        assert!(origin_ok(
-            "https://hub.tail1234.ts.net:8004",
-            &h,
-            false,
-            &none
-        ));
-        assert!(!origin_ok(
-            "http://hub.tail1234.ts.net:8004",
-            &h,
-            false,
-            &none
-        ));
-        let mut empty = HeaderMap::new();
-        empty.insert(header::HOST, "".parse().unwrap());
-        assert!(!origin_ok("http://", &empty, false, &none));
-    }
 
     #[test]
     fn tls_detection() {

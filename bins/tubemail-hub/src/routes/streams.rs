@@ -16,6 +16,7 @@ use axum::routing::get;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use tubemail_core::api::StreamTicket;
 use tubemail_core::engine::{GlobalItem, Subscription, global_event, worker_event};
 use tubemail_core::store::Record;
 use tubemail_core::{EventId, StreamEvent};
@@ -38,11 +39,36 @@ pub fn add(api: Api) -> Api {
         get(worker_stream),
     )
     .add(
-        Route::get("/api/events/stream", "Every worker's events plus status notices; resumes after Last-Event-ID, else live from now (bearer header or ?token=)")
+        Route::get("/api/events/stream", "Every worker's events plus status notices; resumes after Last-Event-ID, else live from now (bearer header, or ?ticket= from POST /api/stream-ticket; ?token= works but puts the secret in URLs)")
             .query::<GlobalStreamQuery>()
             .stream(),
         get(global_stream),
     )
+    .add(
+        Route::post("/api/stream-ticket", "A single-use, 30 s ticket for /api/events/stream?ticket=… (EventSource cannot set headers; the ticket keeps the secret out of URLs)")
+            .returns::<StreamTicket>(),
+        axum::routing::post(stream_ticket),
+    )
+}
+
+/// `POST /api/stream-ticket`: a ticket carrying the caller's scope.
+async fn stream_ticket(
+    State(s): State<AppState>,
+    scope: Option<axum::Extension<crate::tokens::Scope>>,
+) -> ApiResult<axum::Json<StreamTicket>> {
+    let Some(axum::Extension(scope)) = scope else {
+        return Err(ApiError::unauthorized("missing bearer token"));
+    };
+    let Some(ticket) = s.stream_tickets.issue(&scope) else {
+        return Err(ApiError::Status(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too many open stream tickets; use or let some expire first".into(),
+        ));
+    };
+    Ok(axum::Json(StreamTicket {
+        ticket,
+        ttl_s: crate::terminal::TICKET_TTL.as_secs(),
+    }))
 }
 
 /// Resume point of a worker stream.
@@ -59,7 +85,13 @@ pub struct GlobalStreamQuery {
     /// Resume after this event id (same as the `Last-Event-ID` header).
     #[serde(default)]
     since: Option<String>,
-    /// The bearer secret, for EventSource clients that cannot set headers.
+    /// A single-use ticket from `POST /api/stream-ticket`, for EventSource
+    /// clients that cannot set headers.
+    #[serde(default)]
+    #[allow(dead_code)]
+    ticket: Option<String>,
+    /// The bearer secret or a token (discouraged: URLs end up in logs and
+    /// history; use `ticket`).
     #[serde(default)]
     #[allow(dead_code)]
     token: Option<String>,

@@ -1,4 +1,7 @@
-//! WebSocket tickets: single-use, short-lived, scoped to one worker.
+//! Tickets: single-use, short-lived credentials for what a browser opens
+//! by URL (it cannot set headers there): a terminal WebSocket, scoped to
+//! one worker, and the global event stream, carrying the scope of whoever
+//! asked for it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,16 +37,25 @@ impl TicketError {
     }
 }
 
-/// The open tickets (in memory only, like the original).
-#[derive(Debug, Default)]
-pub struct Tickets {
-    open: Mutex<HashMap<String, (WorkerName, Instant)>>,
+/// The open tickets (in memory only, like the original), each for a `T`
+/// (a worker, or a scope).
+#[derive(Debug)]
+pub struct Tickets<T = WorkerName> {
+    open: Mutex<HashMap<String, (T, Instant)>>,
 }
 
-impl Tickets {
+impl<T> Default for Tickets<T> {
+    fn default() -> Self {
+        Tickets {
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T: Clone> Tickets<T> {
     /// Issues a ticket for `worker`: 32 random bytes, URL-safe base64
     /// (43 characters). `None` when too many are open.
-    pub fn issue(&self, worker: &WorkerName) -> Option<String> {
+    pub fn issue(&self, worker: &T) -> Option<String> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).ok()?;
         let ticket = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -57,17 +69,32 @@ impl Tickets {
         Some(ticket)
     }
 
-    /// Takes `ticket` out (whatever the outcome) and checks it is for
-    /// `worker` and still fresh.
-    pub fn consume(&self, ticket: &str, worker: &WorkerName) -> Result<(), TicketError> {
-        let taken = self
-            .open
+    /// Takes `ticket` out, whatever comes of it: what it was issued for
+    /// and when.
+    fn take(&self, ticket: &str) -> Result<(T, Instant), TicketError> {
+        self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(ticket);
-        let Some((owner, at)) = taken else {
-            return Err(TicketError::Unknown);
-        };
+            .remove(ticket)
+            .ok_or(TicketError::Unknown)
+    }
+
+    /// Takes `ticket` out: what it was issued for, if it is still fresh.
+    pub fn redeem(&self, ticket: &str) -> Result<T, TicketError> {
+        let (owner, at) = self.take(ticket)?;
+        if at.elapsed() >= TICKET_TTL {
+            return Err(TicketError::Expired);
+        }
+        Ok(owner)
+    }
+
+    /// Takes `ticket` out and checks it is for `worker` and still fresh
+    /// (a ticket for another worker is burned).
+    pub fn consume(&self, ticket: &str, worker: &T) -> Result<(), TicketError>
+    where
+        T: PartialEq,
+    {
+        let (owner, at) = self.take(ticket)?;
         if owner != *worker {
             return Err(TicketError::WrongWorker);
         }

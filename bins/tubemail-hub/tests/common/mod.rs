@@ -126,6 +126,39 @@ impl Drop for HubProcess {
     }
 }
 
+/// A child's stderr, line by line, on a channel (a thread reads it, so a
+/// test can wait for a line with a deadline).
+pub fn stderr_lines(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The first line from `lines` containing `what` within `within`.
+pub fn line_with(
+    lines: &std::sync::mpsc::Receiver<String>,
+    what: &str,
+    within: Duration,
+) -> Option<String> {
+    let deadline = Instant::now() + within;
+    while let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if line.contains(what) {
+            return Some(line);
+        }
+    }
+    None
+}
+
 /// Minimal client over reqwest.
 #[derive(Clone)]
 pub struct Client {
