@@ -24,9 +24,17 @@ const TOKEN_QUERY_ROUTE: &str = "/api/events/stream";
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let mut req = req;
+    // A scoped token's signal: its revocation ends the request's streams.
+    let mut revocation = None;
     let checked = match check(&state, &req) {
         Ok(scope) => {
             if let Some(scope) = scope {
+                let signal = scope
+                    .token_id()
+                    .map(|id| state.tokens.revocation(id))
+                    .inspect(|r| revocation = Some(r.clone()))
+                    .unwrap_or_default();
+                req.extensions_mut().insert(signal);
                 req.extensions_mut().insert(scope);
             }
             crate::extract::buffer_body(&state, req).await
@@ -44,9 +52,21 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         Ok(req) => next.run(req).await,
         Err(e) => e.into_response(),
     };
-    // MCP answers in its own (JSON-RPC) shapes.
+    // MCP answers in its own (JSON-RPC) shapes. Its answers may be event
+    // streams (a tool call's, the session's standalone one): they end with
+    // a revoked credential like the hub's own streams.
     let response = if mcp {
-        response
+        let stream = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
+        match revocation.filter(|_| stream) {
+            Some(r) => response.map(|body| {
+                use futures::StreamExt;
+                axum::body::Body::from_stream(body.into_data_stream().take_until(r.into_revoked()))
+            }),
+            None => response,
+        }
     } else {
         json_errors(response).await
     };

@@ -7,23 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, SECRET, TestHub, hub};
+use common::{Client, SECRET, TestHub, as_token, hub, issue};
 use serde_json::{Value, json};
 use tubemail_hub::Options;
 use tubemail_hub::ratelimit::Rate;
-
-/// Issues a token with the shared secret; returns (id, token).
-async fn issue(c: &Client, body: Value) -> (String, String) {
-    let v = c.post("/api/tokens", body).await;
-    (
-        v["id"].as_str().unwrap().to_owned(),
-        v["token"].as_str().unwrap().to_owned(),
-    )
-}
-
-fn as_token(c: &Client, token: &str) -> Client {
-    Client::new(c.base.clone(), token)
-}
 
 /// Status of `method path` with `auth` as bearer (0 when nothing came back
 /// within a second: a wait or a stream that was let in).

@@ -13,6 +13,9 @@
 //!   terminal first; it does not count towards offsets, which go on at S).
 //! - Client → server: binary = keystrokes (to the manager only);
 //!   text `{"kind":"resize","cols","rows"}`, `{"kind":"ping"}`.
+//! - The credential that asked for the ticket holds the socket: when it is
+//!   revoked the hub closes it at once (close code 1008, reason
+//!   `credential revoked`).
 //! - `?since=N` resumes at offset N when the hub still holds every byte
 //!   from N on (and `&epoch=E`, if given, names this hub run); otherwise,
 //!   and for a viewer that falls more than the lag limit behind, a snapshot.
@@ -23,7 +26,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,6 +43,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Worker};
 use crate::openapi::{Api, Route};
 use crate::terminal::{Read, TICKET_TTL, Terminal, Terminals, ViewerFrame, viewer_frame};
+use crate::tokens::Revocation;
 
 /// Largest binary frame sent to a viewer.
 const FRAME: usize = 64 << 10;
@@ -119,12 +123,13 @@ pub fn add(api: Api) -> Api {
 
 async fn ticket(
     State(s): State<AppState>,
+    revocation: Revocation,
     JsonBody(b): JsonBody<PtyTicketRequest>,
 ) -> ApiResult<Json<Reply<PtyTicket>>> {
     let Ok(worker) = WorkerName::new(b.worker) else {
         return Ok(Json(Reply::refused("invalid worker name")));
     };
-    let Some(ticket) = s.terminals.tickets.issue(&worker) else {
+    let Some(ticket) = s.terminals.tickets.issue(&worker, revocation) else {
         return Err(ApiError::Status(
             StatusCode::TOO_MANY_REQUESTS,
             "too many open terminal tickets; use or let some expire first".into(),
@@ -223,9 +228,11 @@ async fn websocket(
         return refuse("terminal connections need TLS (wss://)");
     }
     let ticket = q.get("ticket").map_or("", String::as_str);
-    if let Err(e) = s.terminals.tickets.consume(ticket, &worker) {
-        return refuse(e.reason());
-    }
+    let revocation = match s.terminals.tickets.consume(ticket, &worker) {
+        Ok(r) if r.is_revoked() => return refuse("the ticket's credential was revoked"),
+        Ok(r) => r,
+        Err(e) => return refuse(e.reason()),
+    };
     let since = q
         .get("since")
         .and_then(|n| n.parse::<u64>().ok())
@@ -235,7 +242,7 @@ async fn websocket(
     ws.max_message_size(MAX_INPUT)
         .on_upgrade(move |socket| async move {
             let term = terminals.viewer_attached(&worker);
-            view(&terminals, &term, since, socket, shutdown).await;
+            view(&terminals, &term, since, socket, shutdown, revocation).await;
             terminals.viewer_left(&worker, &term);
         })
 }
@@ -268,20 +275,23 @@ async fn send_snapshot(tx: &mut Sink, term: &Terminal) -> Result<u64, axum::Erro
     Ok(seq)
 }
 
-/// Serves one viewer until it leaves or the hub shuts down.
+/// Serves one viewer until it leaves, the hub shuts down or the
+/// credential is revoked.
 async fn view(
     terminals: &Terminals,
     term: &Arc<Terminal>,
     since: Option<u64>,
     socket: WebSocket,
     shutdown: tokio_util::sync::CancellationToken,
+    revocation: Revocation,
 ) {
     let (mut tx, rx) = socket.split();
     let mut input = tokio::spawn(input(term.clone(), rx));
     let mut controls = term.watch_controls();
     let mut end = term.watch_end();
     let lag = terminals.options.viewer_lag_bytes;
-    let result: Result<(), axum::Error> = async {
+    // `Ok(Some(frame))`: close with that frame.
+    let result: Result<Option<CloseFrame>, axum::Error> = async {
         let (mut cursor, repaint) = match since.filter(|n| term.holds(*n)) {
             Some(n) => (n, None),
             None => {
@@ -325,23 +335,29 @@ async fn view(
                 }
             }
             tokio::select! {
-                _ = &mut input => return Ok(()),
-                () = shutdown.cancelled() => return Ok(()),
+                biased;
+                () = revocation.revoked() => return Ok(Some(CloseFrame {
+                    code: close_code::POLICY,
+                    reason: "credential revoked".into(),
+                })),
+                _ = &mut input => return Ok(None),
+                () = shutdown.cancelled() => return Ok(None),
                 c = controls.recv() => match c {
                     Ok(text) => tx.send(Message::Text(text.as_ref().into())).await?,
                     Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return Ok(()),
+                    Err(RecvError::Closed) => return Ok(None),
                 },
-                r = end.changed() => if r.is_err() { return Ok(()) },
+                r = end.changed() => if r.is_err() { return Ok(None) },
             }
         }
     }
     .await;
-    if let Err(e) = result {
+    let close = result.unwrap_or_else(|e| {
         tracing::debug!(error = %e, "terminal viewer went away");
-    }
+        None
+    });
     input.abort();
-    let _ = tx.send(Message::Close(None)).await;
+    let _ = tx.send(Message::Close(close)).await;
 }
 
 async fn pty_out(

@@ -1,4 +1,6 @@
-//! WebSocket tickets: single-use, short-lived, scoped to one worker.
+//! WebSocket tickets: single-use, short-lived, scoped to one worker, and
+//! tied to the credential that asked for them (its revocation ends the
+//! WebSocket the ticket opened).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -6,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use tubemail_core::WorkerName;
+
+use crate::tokens::Revocation;
 
 /// How long a ticket stays valid (the original's 30 s).
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
@@ -34,54 +38,71 @@ impl TicketError {
     }
 }
 
+/// An issued ticket.
+#[derive(Debug)]
+struct Open {
+    worker: WorkerName,
+    at: Instant,
+    revocation: Revocation,
+}
+
 /// The open tickets (in memory only, like the original).
 #[derive(Debug, Default)]
 pub struct Tickets {
-    open: Mutex<HashMap<String, (WorkerName, Instant)>>,
+    open: Mutex<HashMap<String, Open>>,
 }
 
 impl Tickets {
-    /// Issues a ticket for `worker`: 32 random bytes, URL-safe base64
-    /// (43 characters). `None` when too many are open.
-    pub fn issue(&self, worker: &WorkerName) -> Option<String> {
+    /// Issues a ticket for `worker` to the credential of `revocation`:
+    /// 32 random bytes, URL-safe base64 (43 characters). `None` when too
+    /// many are open.
+    pub fn issue(&self, worker: &WorkerName, revocation: Revocation) -> Option<String> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).ok()?;
         let ticket = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         // Expired tickets go here too (and on the hub's timer).
-        open.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+        open.retain(|_, t| t.at.elapsed() < TICKET_TTL);
         if open.len() >= MAX_OPEN {
             return None;
         }
-        open.insert(ticket.clone(), (worker.clone(), Instant::now()));
+        open.insert(
+            ticket.clone(),
+            Open {
+                worker: worker.clone(),
+                at: Instant::now(),
+                revocation,
+            },
+        );
         Some(ticket)
     }
 
     /// Takes `ticket` out (whatever the outcome) and checks it is for
-    /// `worker` and still fresh.
-    pub fn consume(&self, ticket: &str, worker: &WorkerName) -> Result<(), TicketError> {
+    /// `worker` and still fresh; gives the revocation of the credential it
+    /// was issued to.
+    pub fn consume(&self, ticket: &str, worker: &WorkerName) -> Result<Revocation, TicketError> {
         let taken = self
             .open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(ticket);
-        let Some((owner, at)) = taken else {
+        let Some(open) = taken else {
             return Err(TicketError::Unknown);
         };
-        if owner != *worker {
+        if open.worker != *worker {
             return Err(TicketError::WrongWorker);
         }
-        if at.elapsed() >= TICKET_TTL {
+        if open.at.elapsed() >= TICKET_TTL {
             return Err(TicketError::Expired);
         }
-        Ok(())
+        Ok(open.revocation)
     }
 
     /// Drops expired tickets; returns how many.
     pub fn sweep(&self) -> usize {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let before = open.len();
-        open.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+        open.retain(|_, t| t.at.elapsed() < TICKET_TTL);
         before - open.len()
     }
 
@@ -93,13 +114,13 @@ impl Tickets {
     /// Ages every ticket by `by` (tests of expiry without waiting).
     #[doc(hidden)]
     pub fn age_all(&self, by: Duration) {
-        for (_, at) in self
+        for t in self
             .open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values_mut()
         {
-            *at = at.checked_sub(by).unwrap_or(*at);
+            t.at = t.at.checked_sub(by).unwrap_or(t.at);
         }
     }
 }
@@ -113,25 +134,29 @@ mod tests {
         let t = Tickets::default();
         let a: WorkerName = "a-tm".parse().unwrap();
         let b: WorkerName = "b-tm".parse().unwrap();
-        let one = t.issue(&a).unwrap();
+        let one = t.issue(&a, Revocation::default()).unwrap();
         assert_eq!(one.len(), 43);
-        assert_ne!(one, t.issue(&a).unwrap());
-        assert_eq!(t.consume(&one, &a), Ok(()));
-        assert_eq!(t.consume(&one, &a), Err(TicketError::Unknown));
-        let two = t.issue(&a).unwrap();
-        assert_eq!(t.consume(&two, &b), Err(TicketError::WrongWorker));
-        assert_eq!(t.consume(&two, &a), Err(TicketError::Unknown), "burned");
-        let three = t.issue(&a).unwrap();
+        assert_ne!(one, t.issue(&a, Revocation::default()).unwrap());
+        assert!(t.consume(&one, &a).is_ok());
+        assert_eq!(t.consume(&one, &a).err(), Some(TicketError::Unknown));
+        let two = t.issue(&a, Revocation::default()).unwrap();
+        assert_eq!(t.consume(&two, &b).err(), Some(TicketError::WrongWorker));
+        assert_eq!(
+            t.consume(&two, &a).err(),
+            Some(TicketError::Unknown),
+            "burned"
+        );
+        let three = t.issue(&a, Revocation::default()).unwrap();
         t.age_all(TICKET_TTL);
-        assert_eq!(t.consume(&three, &a), Err(TicketError::Expired));
-        let four = t.issue(&a).unwrap();
+        assert_eq!(t.consume(&three, &a).err(), Some(TicketError::Expired));
+        let four = t.issue(&a, Revocation::default()).unwrap();
         t.age_all(TICKET_TTL);
         assert_eq!(t.sweep(), 1);
-        assert_eq!(t.consume(&four, &a), Err(TicketError::Unknown));
+        assert_eq!(t.consume(&four, &a).err(), Some(TicketError::Unknown));
         // Issuing drops expired tickets as well.
-        let _five = t.issue(&a).unwrap();
+        let _five = t.issue(&a, Revocation::default()).unwrap();
         t.age_all(TICKET_TTL);
-        let _six = t.issue(&a).unwrap();
+        let _six = t.issue(&a, Revocation::default()).unwrap();
         assert_eq!(t.open_count(), 1);
     }
 }

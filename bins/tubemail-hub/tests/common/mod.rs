@@ -64,6 +64,19 @@ pub async fn hub() -> (tempfile::TempDir, TestHub, Client) {
     (dir, hub, c)
 }
 
+/// Issues a token with `c`'s credential (the shared secret); returns
+/// (id, token).
+pub async fn issue(c: &Client, body: Value) -> (String, String) {
+    let v = c.post("/api/tokens", body).await;
+    let field = |k: &str| v[k].as_str().expect("token field").to_owned();
+    (field("id"), field("token"))
+}
+
+/// A client for the same hub with `token` as its bearer.
+pub fn as_token(c: &Client, token: &str) -> Client {
+    Client::new(c.base.clone(), token)
+}
+
 /// The hub binary as a child process (for kill -9 and RSS).
 pub struct HubProcess {
     pub child: Child,
