@@ -8,8 +8,9 @@
 //!   flows, operations, streams, meta) and `routes/ui` (the embedded web UI,
 //!   served at `/` after every API route).
 //! - `security`: bearer, Host allow-list, Origin checks, dev bootstrap,
-//!   token scopes and rate limits; `tokens` (scoped credentials) and
-//!   `ratelimit` (per-address token buckets) serve it.
+//!   token scopes and rate limits; `tokens` (scoped credentials),
+//!   `ratelimit` (per-address token buckets) and `proxy` (client addresses
+//!   behind trusted proxies) serve it.
 //! - `terminal`: browser terminals (output rings, screen models, tickets)
 //!   and the recorder, shared by `routes/pty`, `routes/recording` and MCP.
 //! - `extract`/`error`: input parsing and the original's error bodies.
@@ -23,6 +24,7 @@ mod extract;
 mod mcp;
 mod metrics;
 mod openapi;
+pub mod proxy;
 pub mod ratelimit;
 mod routes;
 mod security;
@@ -73,6 +75,9 @@ pub struct Options {
     /// Rate limits on failed authentication, terminal tickets and
     /// terminal WebSocket upgrades (per client address).
     pub rate_limits: ratelimit::RateLimits,
+    /// Reverse proxies whose `X-Forwarded-For`/`Forwarded` name the client
+    /// (see [`proxy`]); other peers are their own clients.
+    pub trusted_proxies: Vec<proxy::Cidr>,
 }
 
 impl Options {
@@ -90,6 +95,7 @@ impl Options {
             pty: terminal::PtyOptions::default(),
             read_timeout: Duration::from_secs(30),
             rate_limits: ratelimit::RateLimits::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

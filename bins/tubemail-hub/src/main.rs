@@ -40,6 +40,11 @@ struct Args {
     /// Offline, idle workers are purged after this many seconds.
     #[arg(long, env = "TUBEMAIL_WORKER_PURGE_MAX_AGE_S", default_value_t = 3600)]
     purge_max_age_s: u64,
+    /// Reverse proxies (comma-separated address blocks, e.g.
+    /// `127.0.0.1,10.0.0.0/8`) whose X-Forwarded-For / Forwarded name the
+    /// client that rate limits count against.
+    #[arg(long, env = "TUBEMAIL_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<tubemail_hub::proxy::Cidr>,
     /// Serve the web UI from this directory instead of the one built in.
     #[arg(long, env = "TUBEMAIL_STATIC_DIR")]
     ui_dir: Option<PathBuf>,
@@ -180,6 +185,7 @@ async fn run() -> Result<()> {
     options.max_body_bytes = args.max_body_bytes;
     options.purge_max_age = Duration::from_secs(args.purge_max_age_s);
     options.ui_dir = args.ui_dir;
+    options.trusted_proxies = args.trusted_proxies;
     options.dev_bootstrap = std::env::var("TUBEMAIL_DISABLE_DEV_BOOTSTRAP").as_deref() != Ok("1");
     // Rate limits apply to loopback clients too when asked (they always do
     // for requests a proxy forwarded).

@@ -187,14 +187,16 @@ fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
     Ok(Some(scope))
 }
 
-/// The client address that rate limits count against, or `None` when the
-/// client is exempt (loopback, when so configured and not proxied) or
+/// The client address that rate limits count against (behind a trusted
+/// proxy, the one it forwarded for; see [`crate::proxy`]), or `None` when
+/// the client is exempt (loopback, when so configured and not proxied) or
 /// unknown.
 fn limited_peer(state: &AppState, req: &Request) -> Option<IpAddr> {
-    let ip = req
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())?;
+    let ip = crate::proxy::client_ip(peer, req.headers(), &state.options.trusted_proxies);
     let exempt = state.options.rate_limits.exempt_loopback && ip.is_loopback() && !proxied(req);
     (!exempt).then_some(ip)
 }

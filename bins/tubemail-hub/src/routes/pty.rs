@@ -42,6 +42,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Worker};
 use crate::openapi::{Api, Route};
+use crate::proxy::Cidr;
 use crate::terminal::{Read, TICKET_TTL, Terminal, Terminals, ViewerFrame, viewer_frame};
 use crate::tokens::Revocation;
 
@@ -165,9 +166,10 @@ fn refuse(reason: &str) -> Response {
 }
 
 /// Whether the request came over TLS: served by `serve_tls`, or relayed by
-/// a proxy on this machine that says so.
-fn secure(headers: &HeaderMap, tls: bool, peer: Option<SocketAddr>) -> bool {
-    tls || (peer.is_some_and(|p| p.ip().is_loopback()) && forwarded_proto(headers) == Some("https"))
+/// a proxy on this machine or a trusted one that says so.
+fn secure(headers: &HeaderMap, tls: bool, peer: Option<SocketAddr>, trusted: &[Cidr]) -> bool {
+    let proxy = |p: SocketAddr| p.ip().is_loopback() || crate::proxy::trusted(p.ip(), trusted);
+    tls || (peer.is_some_and(proxy) && forwarded_proto(headers) == Some("https"))
 }
 
 fn forwarded_proto(headers: &HeaderMap) -> Option<&str> {
@@ -224,7 +226,8 @@ async fn websocket(
     let Ok(worker) = WorkerName::new(raw) else {
         return refuse("invalid worker name");
     };
-    if s.terminals.options.tls_only && !secure(&headers, tls, conn.peer) {
+    if s.terminals.options.tls_only && !secure(&headers, tls, conn.peer, &s.options.trusted_proxies)
+    {
         return refuse("terminal connections need TLS (wss://)");
     }
     let ticket = q.get("ticket").map_or("", String::as_str);
@@ -451,14 +454,16 @@ mod tests {
         let mut h = HeaderMap::new();
         let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let remote: SocketAddr = "192.0.2.1:1".parse().unwrap();
-        assert!(secure(&h, true, Some(remote)));
-        assert!(!secure(&h, false, Some(local)));
+        assert!(secure(&h, true, Some(remote), &[]));
+        assert!(!secure(&h, false, Some(local), &[]));
         h.insert("x-forwarded-proto", "https".parse().unwrap());
-        assert!(secure(&h, false, Some(local)));
+        assert!(secure(&h, false, Some(local), &[]));
         assert!(
-            !secure(&h, false, Some(remote)),
-            "only a local proxy is believed"
+            !secure(&h, false, Some(remote), &[]),
+            "only a local or trusted proxy is believed"
         );
+        let trusted: Vec<Cidr> = vec!["192.0.2.0/24".parse().unwrap()];
+        assert!(secure(&h, false, Some(remote), &trusted));
         assert_eq!(tubemail_core::hex(&[0x03, 0xff]), "03ff");
     }
 }
