@@ -43,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tubemail_core::engine::{Engine, EngineConfig};
 use tubemail_core::store::SqliteStore;
 
+pub use mcp::sessions::{McpOptions, McpSessions};
 pub use metrics::HttpMetrics;
 
 /// Hub configuration, resolved by the binary.
@@ -78,6 +79,8 @@ pub struct Options {
     /// Reverse proxies whose `X-Forwarded-For`/`Forwarded` name the client
     /// (see [`proxy`]); other peers are their own clients.
     pub trusted_proxies: Vec<proxy::Cidr>,
+    /// MCP session cap per credential and idle expiry.
+    pub mcp: McpOptions,
 }
 
 impl Options {
@@ -96,6 +99,7 @@ impl Options {
             read_timeout: Duration::from_secs(30),
             rate_limits: ratelimit::RateLimits::default(),
             trusted_proxies: Vec::new(),
+            mcp: McpOptions::default(),
         }
     }
 }
@@ -120,6 +124,8 @@ pub struct AppState {
     pub tokens: Arc<tokens::Tokens>,
     /// Rate limiters.
     pub limiters: Arc<ratelimit::Limiters>,
+    /// MCP sessions.
+    pub mcp_sessions: Arc<McpSessions>,
 }
 
 /// Opening the hub failed.
@@ -201,6 +207,7 @@ impl Hub {
             terminal::Terminals::new(engine.clone(), &options.data_dir, options.pty.clone())
                 .map_err(OpenError::Recorder)?;
         let options_limits = options.rate_limits.clone();
+        let mcp_sessions = Arc::new(McpSessions::new(&options.mcp));
         let state = AppState {
             engine,
             options: Arc::new(options),
@@ -210,6 +217,7 @@ impl Hub {
             terminals: Arc::new(terminals),
             tokens: Arc::new(tokens),
             limiters: Arc::new(ratelimit::Limiters::new(options_limits)),
+            mcp_sessions,
         };
         Ok(Hub { state })
     }

@@ -45,6 +45,13 @@ struct Args {
     /// client that rate limits count against.
     #[arg(long, env = "TUBEMAIL_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<tubemail_hub::proxy::Cidr>,
+    /// Live MCP sessions per credential; one more ends its least recently
+    /// used session.
+    #[arg(long, env = "TUBEMAIL_MCP_MAX_SESSIONS", default_value_t = 64)]
+    mcp_max_sessions: usize,
+    /// An MCP session without a request for this many seconds ends.
+    #[arg(long, env = "TUBEMAIL_MCP_SESSION_IDLE_S", default_value_t = 60)]
+    mcp_session_idle_s: u64,
     /// Serve the web UI from this directory instead of the one built in.
     #[arg(long, env = "TUBEMAIL_STATIC_DIR")]
     ui_dir: Option<PathBuf>,
@@ -186,6 +193,8 @@ async fn run() -> Result<()> {
     options.purge_max_age = Duration::from_secs(args.purge_max_age_s);
     options.ui_dir = args.ui_dir;
     options.trusted_proxies = args.trusted_proxies;
+    options.mcp.max_sessions_per_credential = args.mcp_max_sessions;
+    options.mcp.session_idle = Duration::from_secs(args.mcp_session_idle_s.max(1));
     options.dev_bootstrap = std::env::var("TUBEMAIL_DISABLE_DEV_BOOTSTRAP").as_deref() != Ok("1");
     // Rate limits apply to loopback clients too when asked (they always do
     // for requests a proxy forwarded).
