@@ -67,6 +67,10 @@ pub enum Error {
     /// The engine is shutting down.
     #[error("hub is shutting down")]
     ShuttingDown,
+    /// A per-worker limit is reached (e.g. open permission prompts); the
+    /// same call may succeed once some are resolved.
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl Error {
@@ -100,6 +104,9 @@ pub struct EngineConfig {
     /// commands older than this: keystrokes or a restart queued while it was
     /// away would act on a screen nobody is looking at any more.
     pub stale_control: Duration,
+    /// Open permission prompts per worker; more are refused with
+    /// [`Error::Limit`] until some are answered.
+    pub max_pending_permissions: usize,
 }
 
 impl EngineConfig {
@@ -111,6 +118,7 @@ impl EngineConfig {
             max_wait: Duration::from_secs(300),
             sweep_grace: Duration::from_secs(60),
             stale_control: Duration::from_secs(60),
+            max_pending_permissions: 256,
         }
     }
 }

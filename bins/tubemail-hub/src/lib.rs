@@ -81,6 +81,8 @@ pub struct Options {
     pub trusted_proxies: Vec<proxy::Cidr>,
     /// MCP session cap per credential and idle expiry.
     pub mcp: McpOptions,
+    /// Open permission prompts per worker; more get 429.
+    pub max_pending_permissions: usize,
 }
 
 impl Options {
@@ -100,6 +102,7 @@ impl Options {
             rate_limits: ratelimit::RateLimits::default(),
             trusted_proxies: Vec::new(),
             mcp: McpOptions::default(),
+            max_pending_permissions: 256,
         }
     }
 }
@@ -196,6 +199,7 @@ impl Hub {
         })?;
         let mut config = EngineConfig::new(options.data_dir.join("hub-config.json"));
         config.purge_max_age = options.purge_max_age;
+        config.max_pending_permissions = options.max_pending_permissions;
         let store: Arc<dyn tubemail_core::store::Store> = Arc::new(store);
         let tokens = tokens::Tokens::load(store.clone()).map_err(|source| OpenError::Store {
             path: path.clone(),

@@ -28,6 +28,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     let mut revocation = None;
     let checked = match check(&state, &req) {
         Ok(scope) => {
+            let token = scope.as_ref().and_then(|s| s.token_id().map(str::to_owned));
             if let Some(scope) = scope {
                 let signal = scope
                     .token_id()
@@ -37,7 +38,9 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                 req.extensions_mut().insert(signal);
                 req.extensions_mut().insert(scope);
             }
-            crate::extract::buffer_body(&state, req).await
+            crate::extract::buffer_body(&state, req)
+                .await
+                .and_then(|req| charge_bytes(&state, token, req))
         }
         Err(e) => {
             // Read what the client is still sending (within the same
@@ -72,6 +75,28 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     };
     state.metrics.observe(started.elapsed());
     response
+}
+
+/// Charges a scoped token's (buffered) request body to its bytes per
+/// minute; 429 when it has sent its budget.
+fn charge_bytes(
+    state: &AppState,
+    token: Option<String>,
+    req: Request,
+) -> Result<Request, ApiError> {
+    use axum::body::HttpBody;
+    let len = req.body().size_hint().exact().unwrap_or(0);
+    if let Some(id) = token
+        && len > 0
+    {
+        state.limiters.token_bytes.take_n(id, len).map_err(|wait| {
+            ApiError::RateLimited(
+                "this token sent too many bytes in the last minute".into(),
+                wait,
+            )
+        })?;
+    }
+    Ok(req)
 }
 
 fn req_is_mcp(req: &Result<Request, ApiError>) -> bool {
@@ -150,7 +175,7 @@ fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
         return Ok(None);
     }
     if let Some(ip) = limited {
-        state.limiters.failed_auth.check(ip).map_err(|wait| {
+        state.limiters.failed_auth.check(&ip).map_err(|wait| {
             ApiError::RateLimited("too many failed authentication attempts".into(), wait)
         })?;
     }
