@@ -109,6 +109,10 @@ pub struct EngineConfig {
     pub max_pending_permissions: usize,
 }
 
+/// Open permission prompts per worker unless configured (well above what
+/// a working fleet keeps open).
+pub const DEFAULT_MAX_PENDING_PERMISSIONS: usize = 256;
+
 impl EngineConfig {
     /// Defaults with the settings file at `settings_path`.
     pub fn new(settings_path: impl Into<PathBuf>) -> Self {
@@ -118,7 +122,7 @@ impl EngineConfig {
             max_wait: Duration::from_secs(300),
             sweep_grace: Duration::from_secs(60),
             stale_control: Duration::from_secs(60),
-            max_pending_permissions: 256,
+            max_pending_permissions: DEFAULT_MAX_PENDING_PERMISSIONS,
         }
     }
 }

@@ -74,7 +74,8 @@ pub struct Options {
     /// A client trickling its request (slowloris) cannot hold the hub.
     pub read_timeout: Duration,
     /// Rate limits on failed authentication, terminal tickets and
-    /// terminal WebSocket upgrades (per client address).
+    /// terminal WebSocket upgrades (per client address), and on the bytes
+    /// each scoped token sends.
     pub rate_limits: ratelimit::RateLimits,
     /// Reverse proxies whose `X-Forwarded-For`/`Forwarded` name the client
     /// (see [`proxy`]); other peers are their own clients.
@@ -102,7 +103,7 @@ impl Options {
             rate_limits: ratelimit::RateLimits::default(),
             trusted_proxies: Vec::new(),
             mcp: McpOptions::default(),
-            max_pending_permissions: 256,
+            max_pending_permissions: tubemail_core::engine::DEFAULT_MAX_PENDING_PERMISSIONS,
         }
     }
 }

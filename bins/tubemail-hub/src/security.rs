@@ -29,13 +29,10 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     let checked = match check(&state, &req) {
         Ok(scope) => {
             let token = scope.as_ref().and_then(|s| s.token_id().map(str::to_owned));
+            revocation = token.as_deref().map(|id| state.tokens.revocation(id));
             if let Some(scope) = scope {
-                let signal = scope
-                    .token_id()
-                    .map(|id| state.tokens.revocation(id))
-                    .inspect(|r| revocation = Some(r.clone()))
-                    .unwrap_or_default();
-                req.extensions_mut().insert(signal);
+                req.extensions_mut()
+                    .insert(revocation.clone().unwrap_or_default());
                 req.extensions_mut().insert(scope);
             }
             crate::extract::buffer_body(&state, req)
