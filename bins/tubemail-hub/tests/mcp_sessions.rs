@@ -6,68 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, SECRET, TestHub, issue};
-use serde_json::{Value, json};
+use common::{SECRET, TestHub, issue};
+use common::{mcp_list as list, mcp_live as live, mcp_open as open};
+use serde_json::json;
 use tubemail_hub::Options;
-
-/// POSTs a JSON-RPC message to `/mcp/` as `bearer` (in session `sid`);
-/// status and the session id the answer names.
-async fn mcp(c: &Client, bearer: &str, sid: Option<&str>, body: Value) -> (u16, Option<String>) {
-    let mut req = c
-        .http
-        .post(c.url("/mcp/"))
-        .bearer_auth(bearer)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&body);
-    if let Some(sid) = sid {
-        req = req.header("Mcp-Session-Id", sid);
-    }
-    let resp = req.send().await.unwrap();
-    let sid = resp
-        .headers()
-        .get("mcp-session-id")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let status = resp.status().as_u16();
-    let _ = resp.bytes().await;
-    (status, sid)
-}
-
-/// Opens a session as `bearer`; its id.
-async fn open(c: &Client, bearer: &str) -> String {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"}}});
-    let (status, sid) = mcp(c, bearer, None, init).await;
-    assert_eq!(status, 200);
-    let sid = sid.expect("a session id");
-    let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    assert_eq!(mcp(c, bearer, Some(&sid), done).await.0, 202);
-    sid
-}
-
-/// `tools/list` in session `sid`: its status.
-async fn list(c: &Client, bearer: &str, sid: &str) -> u16 {
-    let req = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    mcp(c, bearer, Some(sid), req).await.0
-}
-
-/// `tubemail_mcp_sessions` from `/metrics`.
-async fn live(c: &Client) -> u64 {
-    let text = c
-        .http
-        .get(c.url("/metrics"))
-        .bearer_auth(SECRET)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("tubemail_mcp_sessions "))
-        .and_then(|v| v.parse().ok())
-        .expect("the gauge")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_credential_cannot_hold_more_than_its_cap() {

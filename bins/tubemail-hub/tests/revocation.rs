@@ -163,3 +163,36 @@ async fn revoking_a_token_closes_the_terminals_its_tickets_opened() {
     }
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_token_ends_its_mcp_streams_and_sessions() {
+    let (_d, hub, c) = hub().await;
+    let (oid, otok) = issue(&c, json!({"kind": "operator"})).await;
+    let (_, keep) = issue(&c, json!({"kind": "operator"})).await;
+    let sid = common::mcp_open(&c, &otok).await;
+    let kept = common::mcp_open(&c, &keep).await;
+    // The session's standalone event stream.
+    let resp = c
+        .http
+        .get(c.url("/mcp/"))
+        .bearer_auth(&otok)
+        .header("Accept", "text/event-stream")
+        .header("Mcp-Session-Id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.bytes_stream();
+    assert_eq!(common::mcp_live(&c).await, 2);
+
+    let r = c.call("DELETE", &format!("/api/tokens/{oid}"), None).await;
+    assert_eq!(r.0, 200, "{r:?}");
+    let ended = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Some(Ok(_)) = body.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the MCP stream stayed open");
+    assert_eq!(common::mcp_live(&c).await, 1);
+    assert_eq!(common::mcp_list(&c, &keep, &kept).await, 200);
+    hub.stop().await;
+}

@@ -134,8 +134,31 @@ impl McpSessions {
             }
             mine.into_iter().map(|(id, _)| id).collect()
         };
-        for id in evicted {
-            tracing::info!(session = %id, credential = %owner, "MCP session limit reached; ended the least recently used session");
+        if !evicted.is_empty() {
+            tracing::info!(credential = %owner, "MCP session limit reached; ending the least recently used session");
+        }
+        self.close(evicted).await;
+    }
+
+    /// Ends every session of token `id` (it was revoked).
+    pub async fn end_credential(&self, id: &str) {
+        let ended: Vec<Arc<str>> = {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            let ended: Vec<Arc<str>> = held
+                .iter()
+                .filter(|(_, h)| h.owner == id)
+                .map(|(sid, _)| sid.clone())
+                .collect();
+            for sid in &ended {
+                held.remove(sid);
+            }
+            ended
+        };
+        self.close(ended).await;
+    }
+
+    async fn close(&self, ids: Vec<Arc<str>>) {
+        for id in ids {
             if let Err(e) = self.manager.close_session(&id).await {
                 tracing::debug!(session = %id, error = %e, "could not end an MCP session");
             }
