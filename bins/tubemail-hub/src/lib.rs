@@ -393,9 +393,22 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         }
     });
+    let mcp = state.mcp_sessions.clone();
+    let mcp_sweep = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(mcp.sweep_every());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let ended = mcp.sweep().await;
+            if ended > 0 {
+                tracing::debug!(ended, "idle MCP sessions ended");
+            }
+        }
+    });
     let e = &state.engine;
     vec![
         tickets,
+        mcp_sweep,
         every(
             Duration::from_secs(60),
             e.clone(),

@@ -44,20 +44,50 @@ async fn one_credential_cannot_hold_more_than_its_cap() {
     hub.stop().await;
 }
 
+/// Polls until `live` sessions remain (within 10 s).
+async fn until_live(c: &common::Client, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while live(c).await != want {
+        assert!(
+            Instant::now() < deadline,
+            "{} live, wanted {want}",
+            live(c).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_sessions_end() {
+async fn idle_sessions_end_and_an_open_stream_keeps_one_alive() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = Options::new(dir.path(), SECRET);
     options.mcp.session_idle = Duration::from_millis(500);
     let hub = TestHub::start_with(options).await;
     let c = hub.client();
-    let sid = open(&c, SECRET).await;
-    assert_eq!(live(&c).await, 1);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while live(&c).await > 0 {
-        assert!(Instant::now() < deadline, "the idle session stayed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(list(&c, SECRET, &sid).await, 404);
+    let idle = open(&c, SECRET).await;
+    let watched = open(&c, SECRET).await;
+    // A client's standalone event stream, as Claude Code keeps open.
+    let resp = c
+        .http
+        .get(c.url("/mcp/"))
+        .bearer_auth(SECRET)
+        .header("Accept", "text/event-stream")
+        .header("Mcp-Session-Id", &watched)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    until_live(&c, 1).await;
+    assert_eq!(list(&c, SECRET, &idle).await, 404);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        list(&c, SECRET, &watched).await,
+        200,
+        "ended with its stream open"
+    );
+    // Once the stream is gone, the session idles out too.
+    drop(resp);
+    until_live(&c, 0).await;
+    assert_eq!(list(&c, SECRET, &watched).await, 404);
     hub.stop().await;
 }

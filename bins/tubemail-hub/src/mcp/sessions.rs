@@ -1,14 +1,18 @@
 //! MCP sessions per credential: a cap and a short idle expiry.
 //!
-//! Each session holds a handler and a session worker (about 170 KB; see
+//! Each session holds a handler and a session worker (about 60 KiB; see
 //! BENCHMARKS.md), and a client that never ends its sessions would pile
-//! them up. rmcp drops a session after [`McpOptions::session_idle`] without
-//! a request; on top of that, each credential (a token, or the shared
-//! secret) holds at most [`McpOptions::max_sessions_per_credential`] live
-//! sessions: opening one more ends its least recently used one, which its
-//! client sees as 404 on its next request (and, as the MCP specification
-//! asks, answers by starting a new session). A session answers only the
-//! credential that opened it.
+//! them up. A session is idle when it has no event stream open (a client
+//! such as Claude Code keeps its standalone `GET` stream open while it
+//! lives) and no request came for [`McpOptions::session_idle`]; the sweep
+//! ([`McpSessions::sweep`]) ends idle sessions. rmcp's own idle timer is
+//! off: it ignores open streams, and Claude Code does not open a new
+//! session after the 404 that follows. On top of that, each credential (a
+//! token, or the shared secret) holds at most
+//! [`McpOptions::max_sessions_per_credential`] live sessions: opening one
+//! more ends its least recently used one, idle ones first, which its client
+//! sees as 404 on its next request. A session answers only the credential
+//! that opened it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,11 +49,12 @@ impl Default for McpOptions {
     }
 }
 
-/// A session's owner and last use.
+/// A session's owner, last use and open event streams.
 #[derive(Debug)]
 struct Held {
     owner: String,
     used: Instant,
+    streams: usize,
 }
 
 /// The hub's MCP sessions: rmcp's session manager and who holds which.
@@ -57,6 +62,7 @@ pub struct McpSessions {
     manager: Arc<LocalSessionManager>,
     held: Mutex<HashMap<Arc<str>, Held>>,
     cap: usize,
+    idle: Duration,
 }
 
 impl std::fmt::Debug for McpSessions {
@@ -71,11 +77,13 @@ impl McpSessions {
     /// A session manager with these limits.
     pub fn new(options: &McpOptions) -> Self {
         let mut manager = LocalSessionManager::default();
-        manager.session_config.keep_alive = Some(options.session_idle);
+        // The sweep ends idle sessions (see the module doc).
+        manager.session_config.keep_alive = None;
         McpSessions {
             manager: Arc::new(manager),
             held: Mutex::new(HashMap::new()),
             cap: options.max_sessions_per_credential.max(1),
+            idle: options.session_idle,
         }
     }
 
@@ -119,15 +127,18 @@ impl McpSessions {
                 Held {
                     owner: owner.clone(),
                     used: Instant::now(),
+                    streams: 0,
                 },
             );
-            let mut mine: Vec<(Arc<str>, Instant)> = held
+            // Idle sessions first, then those with a stream open; the
+            // least recently used first in each.
+            let mut mine: Vec<(Arc<str>, (bool, Instant))> = held
                 .iter()
                 .filter(|(_, h)| h.owner == owner)
-                .map(|(id, h)| (id.clone(), h.used))
+                .map(|(id, h)| (id.clone(), (h.streams > 0, h.used)))
                 .collect();
             let over = mine.len().saturating_sub(self.cap);
-            mine.sort_by_key(|(_, used)| *used);
+            mine.sort_by_key(|(_, order)| *order);
             mine.truncate(over);
             for (id, _) in &mine {
                 held.remove(id);
@@ -138,6 +149,45 @@ impl McpSessions {
             tracing::info!(credential = %owner, "MCP session limit reached; ending the least recently used session");
         }
         self.close(evicted).await;
+    }
+
+    /// How often [`McpSessions::sweep`] should run.
+    pub fn sweep_every(&self) -> Duration {
+        (self.idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(15))
+    }
+
+    /// Ends the sessions without an open stream and without a request for
+    /// the idle time; returns how many.
+    pub async fn sweep(&self) -> usize {
+        let ended: Vec<Arc<str>> = {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            let ended: Vec<Arc<str>> = held
+                .iter()
+                .filter(|(_, h)| h.streams == 0 && h.used.elapsed() >= self.idle)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &ended {
+                held.remove(id);
+            }
+            ended
+        };
+        let n = ended.len();
+        self.close(ended).await;
+        n
+    }
+
+    /// An event stream of session `id` opened (`+1`) or ended (`-1`); an
+    /// end counts as a use.
+    fn stream(&self, id: &str, opened: bool) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = held.get_mut(id) {
+            h.streams = if opened {
+                h.streams + 1
+            } else {
+                h.streams.saturating_sub(1)
+            };
+            h.used = Instant::now();
+        }
     }
 
     /// Ends every session of token `id` (it was revoked).
@@ -189,13 +239,44 @@ pub async fn track(State(sessions): State<Arc<McpSessions>>, req: Request, next:
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
     }
     let response = next.run(req).await;
-    if id.is_none()
-        && let Some(new) = response
+    let Some(id) = id else {
+        if let Some(new) = response
             .headers()
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
-    {
-        sessions.opened(Arc::from(new), owner).await;
+        {
+            sessions.opened(Arc::from(new), owner).await;
+        }
+        return response;
+    };
+    let stream = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
+    if !stream {
+        return response;
     }
-    response
+    // The session is busy while the stream is open: the guard counts it
+    // and uncounts it when the body ends or is dropped.
+    sessions.stream(&id, true);
+    let open = OpenStream { sessions, id };
+    response.map(|body| {
+        use futures::StreamExt;
+        axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {
+            let _held = &open;
+            chunk
+        }))
+    })
+}
+
+/// An open event stream of a session (see [`track`]).
+struct OpenStream {
+    sessions: Arc<McpSessions>,
+    id: String,
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.sessions.stream(&self.id, false);
+    }
 }
