@@ -159,21 +159,8 @@ impl McpSessions {
     /// Ends the sessions without an open stream and without a request for
     /// the idle time; returns how many.
     pub async fn sweep(&self) -> usize {
-        let ended: Vec<Arc<str>> = {
-            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-            let ended: Vec<Arc<str>> = held
-                .iter()
-                .filter(|(_, h)| h.streams == 0 && h.used.elapsed() >= self.idle)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &ended {
-                held.remove(id);
-            }
-            ended
-        };
-        let n = ended.len();
-        self.close(ended).await;
-        n
+        self.end_where(|h| h.streams == 0 && h.used.elapsed() >= self.idle)
+            .await
     }
 
     /// An event stream of session `id` opened (`+1`) or ended (`-1`); an
@@ -192,19 +179,26 @@ impl McpSessions {
 
     /// Ends every session of token `id` (it was revoked).
     pub async fn end_credential(&self, id: &str) {
+        self.end_where(|h| h.owner == id).await;
+    }
+
+    /// Forgets and ends the sessions `which` picks; returns how many.
+    async fn end_where(&self, which: impl Fn(&Held) -> bool) -> usize {
         let ended: Vec<Arc<str>> = {
             let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
             let ended: Vec<Arc<str>> = held
                 .iter()
-                .filter(|(_, h)| h.owner == id)
-                .map(|(sid, _)| sid.clone())
+                .filter(|(_, h)| which(h))
+                .map(|(id, _)| id.clone())
                 .collect();
-            for sid in &ended {
-                held.remove(sid);
+            for id in &ended {
+                held.remove(id);
             }
             ended
         };
+        let n = ended.len();
         self.close(ended).await;
+        n
     }
 
     async fn close(&self, ids: Vec<Arc<str>>) {
