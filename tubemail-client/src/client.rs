@@ -32,9 +32,18 @@ impl Client {
         self.get("/api/whoami").await
     }
 
-    /// The roster.
+    /// The whole roster, in name order (read a page at a time).
     pub async fn workers(&self) -> Result<Vec<WorkerSummary>> {
-        Ok(self.get::<WorkersResponse>("/api/workers").await?.workers)
+        let mut all = Vec::new();
+        let mut path = "/api/workers".to_owned();
+        loop {
+            let page = self.get::<WorkersResponse>(&path).await?;
+            all.extend(page.workers);
+            match page.next {
+                Some(after) => path = format!("/api/workers?after={}", seg(&after)),
+                None => return Ok(all),
+            }
+        }
     }
 
     /// One roster row.

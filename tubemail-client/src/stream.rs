@@ -109,8 +109,10 @@ impl State {
                     let Some(event) = decode(item, &mut self.last) else {
                         continue;
                     };
+                    // Another stream took over, or the credential is gone:
+                    // reconnecting would fight it or be refused.
                     if let Ok(StreamEvent::Closed {
-                        reason: SubscriptionEnd::Superseded,
+                        reason: SubscriptionEnd::Superseded | SubscriptionEnd::Revoked,
                     }) = event
                     {
                         self.done = true;

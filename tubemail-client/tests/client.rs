@@ -487,3 +487,27 @@ async fn tokens_recordings_and_runs() {
     ));
     stop(hub).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_reads_every_page_of_the_roster() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hub = start(dir.path(), port).await;
+    // More than two pages of 500.
+    let names: Vec<WorkerName> = (0..1203).map(|i| w(&format!("w{i:04}"))).collect();
+    let engine = hub.state.engine.clone();
+    futures::future::join_all(names.iter().map(|n| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .register(n, tubemail_core::engine::Registration::default())
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let roster = client(port, SECRET).workers().await.unwrap();
+    let got: Vec<WorkerName> = roster.into_iter().map(|s| s.name).collect();
+    assert_eq!(got, names);
+    stop(hub).await;
+}

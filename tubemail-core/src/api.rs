@@ -167,10 +167,14 @@ wire_struct! {
 }
 
 wire_struct! {
-    /// `GET /api/workers`.
+    /// `GET /api/workers`: a page of the roster, in name order.
     pub struct WorkersResponse {
-        /// Every registry entry, managers included.
+        /// Registry entries (managers included), up to the page's `limit`.
         pub workers: Vec<WorkerSummary>,
+        /// The `after` cursor of the next page; `null` on the last one
+        /// (and from hubs that do not page).
+        #[serde(default)]
+        pub next: Option<String>,
     }
 }
 

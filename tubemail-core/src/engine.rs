@@ -66,6 +66,10 @@ pub enum Error {
     /// The engine is shutting down.
     #[error("hub is shutting down")]
     ShuttingDown,
+    /// A per-worker limit is reached (e.g. open permission prompts); the
+    /// same call may succeed once some are resolved.
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl Error {
@@ -105,7 +109,14 @@ pub struct EngineConfig {
     /// commands older than this: keystrokes or a restart queued while it was
     /// away would act on a screen nobody is looking at any more.
     pub stale_control: Duration,
+    /// Open permission prompts per worker; more are refused with
+    /// [`Error::Limit`] until some are answered.
+    pub max_pending_permissions: usize,
 }
+
+/// Open permission prompts per worker unless configured (well above what
+/// a working fleet keeps open).
+pub const DEFAULT_MAX_PENDING_PERMISSIONS: usize = 256;
 
 impl EngineConfig {
     /// Defaults with the settings file at `settings_path`.
@@ -116,6 +127,7 @@ impl EngineConfig {
             max_wait: Duration::from_secs(300),
             sweep_grace: Duration::from_secs(60),
             stale_control: Duration::from_secs(60),
+            max_pending_permissions: DEFAULT_MAX_PENDING_PERMISSIONS,
         }
     }
 }

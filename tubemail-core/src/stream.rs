@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use crate::name::WorkerName;
 use crate::wire::{Behavior, EventId, Meta, Timestamp, WorkerCondition};
 
-/// Why a worker's stream ended from the hub's side (`closed`).
+/// Why a stream ended from the hub's side (`closed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -27,6 +27,9 @@ pub enum SubscriptionEnd {
     Unregistered,
     /// The worker was purged.
     Purged,
+    /// The credential that opened the stream was revoked (worker and
+    /// global streams): reconnecting with it is refused.
+    Revoked,
 }
 
 /// Why pending permissions were dropped without an answer.
@@ -125,7 +128,9 @@ pub enum StreamEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ts: Option<Timestamp>,
     },
-    /// The worker's stream ends (worker stream, last event).
+    /// The stream ends (last event): a worker stream for any
+    /// [`SubscriptionEnd`], the global stream when its credential is
+    /// revoked.
     Closed {
         /// Why.
         reason: SubscriptionEnd,
@@ -383,6 +388,13 @@ mod tests {
             StreamEvent::PtyAttach {}.to_sse(),
             ("pty_attach", "{}".into())
         );
+        assert_eq!(
+            StreamEvent::Closed {
+                reason: SubscriptionEnd::Revoked
+            }
+            .to_sse(),
+            ("closed", r#"{"reason":"revoked"}"#.into())
+        );
     }
 
     #[test]
@@ -404,6 +416,9 @@ mod tests {
             },
             StreamEvent::Closed {
                 reason: SubscriptionEnd::Superseded,
+            },
+            StreamEvent::Closed {
+                reason: SubscriptionEnd::Revoked,
             },
             StreamEvent::PtyDetach {},
             StreamEvent::PtyResize { cols: 80, rows: 24 },

@@ -76,6 +76,8 @@ impl From<engine::Error> for ApiError {
             E::InvalidName(_) => ApiError::bad_request("invalid worker name"),
             E::NotFound(m) => ApiError::not_found(m),
             E::BadRequest(m) => ApiError::bad_request(m),
+            // Prompts are answered within seconds when someone watches.
+            E::Limit(m) => ApiError::RateLimited(m, std::time::Duration::from_secs(10)),
             E::ShuttingDown => ApiError::Status(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "hub is shutting down".into(),

@@ -163,3 +163,13 @@ pub fn flow_name(raw: &str) -> Result<FlowName, String> {
 pub fn soft_error(msg: impl Into<String>) -> Value {
     json!({"ok": false, "error": msg.into()})
 }
+
+/// The request's credential's [`Revocation`](crate::tokens::Revocation)
+/// (one that never fires for the shared secret or a public route).
+impl<S: Send + Sync> FromRequestParts<S> for crate::tokens::Revocation {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Self>().cloned().unwrap_or_default())
+    }
+}

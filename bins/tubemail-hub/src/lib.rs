@@ -8,8 +8,9 @@
 //!   flows, operations, streams, meta) and `routes/ui` (the embedded web UI,
 //!   served at `/` after every API route).
 //! - `security`: bearer, Host allow-list, Origin checks, dev bootstrap,
-//!   token scopes and rate limits; `tokens` (scoped credentials) and
-//!   `ratelimit` (per-address token buckets) serve it.
+//!   token scopes and rate limits; `tokens` (scoped credentials),
+//!   `ratelimit` (per-address token buckets) and `proxy` (client addresses
+//!   behind trusted proxies) serve it.
 //! - `terminal`: browser terminals (output rings, screen models, tickets)
 //!   and the recorder, shared by `routes/pty`, `routes/recording` and MCP.
 //! - `extract`/`error`: input parsing and the original's error bodies.
@@ -25,6 +26,7 @@ mod lock;
 mod mcp;
 mod metrics;
 mod openapi;
+pub mod proxy;
 pub mod ratelimit;
 mod routes;
 mod security;
@@ -44,6 +46,7 @@ use tubemail_core::engine::{Engine, EngineConfig};
 use tubemail_core::store::SqliteStore;
 
 pub use lock::{LOCK_FILE, LockError};
+pub use mcp::sessions::{McpOptions, McpSessions};
 pub use metrics::HttpMetrics;
 
 /// Hub configuration, resolved by the binary.
@@ -74,12 +77,20 @@ pub struct Options {
     /// A client trickling its request (slowloris) cannot hold the hub.
     pub read_timeout: Duration,
     /// Rate limits on failed authentication, terminal tickets and
-    /// terminal WebSocket upgrades (per client address).
+    /// terminal WebSocket upgrades (per client address), and on the bytes
+    /// each scoped token sends.
     pub rate_limits: ratelimit::RateLimits,
     /// Most connections open at once that have not made an authenticated
     /// request yet; beyond it the oldest of them is closed (see
     /// [`conns`]). `None`: half the open file limit when the hub opens.
     pub unauthenticated_connections: Option<usize>,
+    /// Reverse proxies whose `X-Forwarded-For`/`Forwarded` name the client
+    /// (see [`proxy`]); other peers are their own clients.
+    pub trusted_proxies: Vec<proxy::Cidr>,
+    /// MCP session cap per credential and idle expiry.
+    pub mcp: McpOptions,
+    /// Open permission prompts per worker; more get 429.
+    pub max_pending_permissions: usize,
 }
 
 impl Options {
@@ -98,6 +109,9 @@ impl Options {
             read_timeout: Duration::from_secs(30),
             rate_limits: ratelimit::RateLimits::default(),
             unauthenticated_connections: None,
+            trusted_proxies: Vec::new(),
+            mcp: McpOptions::default(),
+            max_pending_permissions: tubemail_core::engine::DEFAULT_MAX_PENDING_PERMISSIONS,
         }
     }
 }
@@ -126,6 +140,8 @@ pub struct AppState {
     pub connections: Arc<conns::Connections>,
     /// Tickets for the global event stream, each with its issuer's scope.
     pub stream_tickets: Arc<terminal::Tickets<tokens::Scope>>,
+    /// MCP sessions.
+    pub mcp_sessions: Arc<McpSessions>,
 }
 
 /// Opening the hub failed.
@@ -207,6 +223,7 @@ impl Hub {
         })?;
         let mut config = EngineConfig::new(options.data_dir.join("hub-config.json"));
         config.purge_max_age = options.purge_max_age;
+        config.max_pending_permissions = options.max_pending_permissions;
         let store: Arc<dyn tubemail_core::store::Store> = Arc::new(store);
         let tokens = tokens::Tokens::load(store.clone()).map_err(|source| OpenError::Store {
             path: path.clone(),
@@ -221,6 +238,7 @@ impl Hub {
         let budget = options
             .unauthenticated_connections
             .unwrap_or_else(|| usize::try_from(conns::nofile_limit() / 2).unwrap_or(usize::MAX));
+        let mcp_sessions = Arc::new(McpSessions::new(&options.mcp));
         let state = AppState {
             engine,
             options: Arc::new(options),
@@ -232,6 +250,7 @@ impl Hub {
             limiters: Arc::new(ratelimit::Limiters::new(options_limits)),
             connections: Arc::new(conns::Connections::new(budget)),
             stream_tickets: Arc::default(),
+            mcp_sessions,
         };
         Ok(Hub { state, lock })
     }
@@ -444,9 +463,22 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         }
     });
+    let mcp = state.mcp_sessions.clone();
+    let mcp_sweep = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(mcp.sweep_every());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let ended = mcp.sweep().await;
+            if ended > 0 {
+                tracing::debug!(ended, "idle MCP sessions ended");
+            }
+        }
+    });
     let e = &state.engine;
     vec![
         tickets,
+        mcp_sweep,
         every(
             Duration::from_secs(60),
             e.clone(),

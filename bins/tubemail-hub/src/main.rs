@@ -40,6 +40,24 @@ struct Args {
     /// Offline, idle workers are purged after this many seconds.
     #[arg(long, env = "TUBEMAIL_WORKER_PURGE_MAX_AGE_S", default_value_t = 3600)]
     purge_max_age_s: u64,
+    /// Reverse proxies (comma-separated address blocks, e.g.
+    /// `127.0.0.1,10.0.0.0/8`) whose X-Forwarded-For / Forwarded name the
+    /// client that rate limits count against.
+    #[arg(long, env = "TUBEMAIL_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<tubemail_hub::proxy::Cidr>,
+    /// Live MCP sessions per credential; one more ends its least recently
+    /// used session.
+    #[arg(long, env = "TUBEMAIL_MCP_MAX_SESSIONS", default_value_t = 64)]
+    mcp_max_sessions: usize,
+    /// An MCP session without a request for this many seconds ends.
+    #[arg(long, env = "TUBEMAIL_MCP_SESSION_IDLE_S", default_value_t = 60)]
+    mcp_session_idle_s: u64,
+    /// Open permission prompts per worker; more get 429 until some are answered.
+    #[arg(long, env = "TUBEMAIL_MAX_PENDING_PERMISSIONS", default_value_t = 256)]
+    max_pending_permissions: usize,
+    /// Request bytes per minute per scoped token (as much at once); more get 429.
+    #[arg(long, env = "TUBEMAIL_TOKEN_BYTES_PER_MINUTE", default_value_t = 64 << 20)]
+    token_bytes_per_minute: u32,
     /// Serve the web UI from this directory instead of the one built in.
     #[arg(long, env = "TUBEMAIL_STATIC_DIR")]
     ui_dir: Option<PathBuf>,
@@ -180,6 +198,11 @@ async fn run() -> Result<()> {
     options.max_body_bytes = args.max_body_bytes;
     options.purge_max_age = Duration::from_secs(args.purge_max_age_s);
     options.ui_dir = args.ui_dir;
+    options.trusted_proxies = args.trusted_proxies;
+    options.max_pending_permissions = args.max_pending_permissions;
+    options.rate_limits.token_bytes_per_minute = args.token_bytes_per_minute;
+    options.mcp.max_sessions_per_credential = args.mcp_max_sessions;
+    options.mcp.session_idle = Duration::from_secs(args.mcp_session_idle_s.max(1));
     options.dev_bootstrap = std::env::var("TUBEMAIL_DISABLE_DEV_BOOTSTRAP").as_deref() != Ok("1");
     // Rate limits apply to loopback clients too when asked (they always do
     // for requests a proxy forwarded).

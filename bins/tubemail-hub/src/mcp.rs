@@ -5,7 +5,9 @@
 //! # Layout
 //! - `tools`: the 32 tools (names, parameters and shapes of the original).
 //! - `table`: the text roster of `tm_list_workers`.
+//! - `sessions`: the session cap per credential and the idle expiry.
 
+pub mod sessions;
 mod table;
 mod tools;
 
@@ -45,18 +47,23 @@ tm_clear_and_send (idle workers only), tm_update_manager.
 
 Event ids are ordered strings: a later event has a greater id.";
 
+/// The tool table, built once: building it (32 tools and their JSON
+/// schemas) for every session cost most of a session's memory.
+static TOOLS: std::sync::LazyLock<Arc<ToolRouter<HubMcp>>> =
+    std::sync::LazyLock::new(|| Arc::new(HubMcp::tool_router()));
+
 /// The MCP handler: one per session.
 #[derive(Clone)]
 pub struct HubMcp {
     state: AppState,
-    tool_router: ToolRouter<Self>,
+    tool_router: Arc<ToolRouter<Self>>,
 }
 
 impl HubMcp {
     fn new(state: AppState) -> Self {
         HubMcp {
             state,
-            tool_router: Self::tool_router(),
+            tool_router: TOOLS.clone(),
         }
     }
 }
@@ -89,11 +96,8 @@ pub fn service(state: AppState) -> StreamableHttpService<HubMcp, LocalSessionMan
         .with_cancellation_token(state.shutdown.child_token())
         .with_max_request_body_bytes(state.options.max_body_bytes)
         .disable_allowed_hosts();
-    StreamableHttpService::new(
-        move || Ok(HubMcp::new(state.clone())),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    )
+    let manager = state.mcp_sessions.manager();
+    StreamableHttpService::new(move || Ok(HubMcp::new(state.clone())), manager, config)
 }
 
 /// What every tool returns.

@@ -33,7 +33,7 @@ impl HttpMetrics {
 }
 
 /// Renders every metric in the Prometheus text format.
-pub fn render(http: &HttpMetrics, engine: &Engine) -> String {
+pub fn render(http: &HttpMetrics, engine: &Engine, mcp_sessions: usize) -> String {
     let m = engine.metrics();
     let health = engine.health_counts();
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -85,6 +85,12 @@ pub fn render(http: &HttpMetrics, engine: &Engine) -> String {
         "Open worker stream subscriptions.",
         "gauge",
         get(&m.worker_subscribers),
+    );
+    gauge(
+        "tubemail_mcp_sessions",
+        "Live MCP sessions.",
+        "gauge",
+        mcp_sessions as u64,
     );
     gauge(
         "tubemail_sse_global_subscribers",

@@ -94,7 +94,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/mcp/",
             axum::routing::any_service(crate::mcp::service(state.clone()))
-                .layer(axum::middleware::from_fn(session_end_no_content)),
+                .layer(axum::middleware::from_fn(session_end_no_content))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.mcp_sessions.clone(),
+                    crate::mcp::sessions::track,
+                )),
         )
         .route("/mcp", axum::routing::any(mcp_redirect))
         .fallback(ui::fallback)

@@ -25,9 +25,15 @@ const TOKEN_QUERY_ROUTE: &str = "/api/events/stream";
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let mut req = req;
+    // A scoped token's signal: its revocation ends the request's streams.
+    let mut revocation = None;
     let checked = match check(&state, &req) {
         Ok(scope) => {
+            let token = scope.as_ref().and_then(|s| s.token_id().map(str::to_owned));
+            revocation = token.as_deref().map(|id| state.tokens.revocation(id));
             if let Some(scope) = scope {
+                req.extensions_mut()
+                    .insert(revocation.clone().unwrap_or_default());
                 req.extensions_mut().insert(scope);
                 // An authenticated client: its connection is never closed
                 // to make room (see `conns`).
@@ -35,7 +41,9 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                     state.connections.proven(*peer);
                 }
             }
-            crate::extract::buffer_body(&state, req).await
+            crate::extract::buffer_body(&state, req)
+                .await
+                .and_then(|req| charge_bytes(&state, token, req))
         }
         Err(e) => {
             // Read what the client is still sending (within the same
@@ -50,9 +58,21 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         Ok(req) => next.run(req).await,
         Err(e) => e.into_response(),
     };
-    // MCP answers in its own (JSON-RPC) shapes.
+    // MCP answers in its own (JSON-RPC) shapes. Its answers may be event
+    // streams (a tool call's, the session's standalone one): they end with
+    // a revoked credential like the hub's own streams.
     let response = if mcp {
-        response
+        let stream = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
+        match revocation.filter(|_| stream) {
+            Some(r) => response.map(|body| {
+                use futures::StreamExt;
+                axum::body::Body::from_stream(body.into_data_stream().take_until(r.into_revoked()))
+            }),
+            None => response,
+        }
     } else {
         json_errors(response).await
     };
@@ -82,6 +102,28 @@ pub async fn frame_headers(req: Request, next: Next) -> Response {
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     response
+}
+
+/// Charges a scoped token's (buffered) request body to its bytes per
+/// minute; 429 when it has sent its budget.
+fn charge_bytes(
+    state: &AppState,
+    token: Option<String>,
+    req: Request,
+) -> Result<Request, ApiError> {
+    use axum::body::HttpBody;
+    let len = req.body().size_hint().exact().unwrap_or(0);
+    if let Some(id) = token
+        && len > 0
+    {
+        state.limiters.token_bytes.take_n(id, len).map_err(|wait| {
+            ApiError::RateLimited(
+                "this token sent too many bytes in the last minute".into(),
+                wait,
+            )
+        })?;
+    }
+    Ok(req)
 }
 
 fn req_is_mcp(req: &Result<Request, ApiError>) -> bool {
@@ -165,7 +207,7 @@ fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
         return Ok(None);
     }
     if let Some(ip) = limited {
-        state.limiters.failed_auth.check(ip).map_err(|wait| {
+        state.limiters.failed_auth.check(&ip).map_err(|wait| {
             ApiError::RateLimited("too many failed authentication attempts".into(), wait)
         })?;
     }
@@ -177,7 +219,7 @@ fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
         && stream
         && let Some(ticket) = query_param(query, "ticket")
     {
-        let scope = state.stream_tickets.redeem(&ticket).map_err(|e| {
+        let (scope, _) = state.stream_tickets.redeem(&ticket).map_err(|e| {
             if let Some(ip) = limited {
                 let _ = state.limiters.failed_auth.take(ip);
             }
@@ -214,14 +256,16 @@ fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
     Ok(Some(scope))
 }
 
-/// The client address that rate limits count against, or `None` when the
-/// client is exempt (loopback, when so configured and not proxied) or
+/// The client address that rate limits count against (behind a trusted
+/// proxy, the one it forwarded for; see [`crate::proxy`]), or `None` when
+/// the client is exempt (loopback, when so configured and not proxied) or
 /// unknown.
 fn limited_peer(state: &AppState, req: &Request) -> Option<IpAddr> {
-    let ip = req
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())?;
+    let ip = crate::proxy::client_ip(peer, req.headers(), &state.options.trusted_proxies);
     let exempt = state.options.rate_limits.exempt_loopback && is_loopback(ip) && !proxied(req);
     (!exempt).then_some(ip)
 }

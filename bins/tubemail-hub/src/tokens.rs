@@ -5,6 +5,10 @@
 //! `secret` is 32 random bytes (URL-safe base64). Only the SHA-256 of the
 //! whole token is stored, and it is compared in constant time. Every row
 //! is kept in memory (tokens are few); writes go through to the store.
+//!
+//! Each token has a [`Revocation`] signal: the guard hands it to every
+//! request the token authenticates, and revoking the token fires it, which
+//! ends the streams and WebSockets it opened at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -12,6 +16,7 @@ use std::sync::{Arc, RwLock};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
 use tubemail_core::store::{Store, StoreError, TokenRow};
 use tubemail_core::{Timestamp, WorkerName};
 
@@ -47,6 +52,41 @@ pub enum Scope {
     },
 }
 
+impl Scope {
+    /// The token id, `None` for the shared secret.
+    pub fn token_id(&self) -> Option<&str> {
+        match self {
+            Scope::Admin => None,
+            Scope::Worker { id, .. } | Scope::OperatorRo { id } | Scope::Operator { id } => {
+                Some(id)
+            }
+        }
+    }
+}
+
+/// Fires when the credential a request came with is revoked (never for
+/// the shared secret). The guard puts it in each authenticated request's
+/// extensions; streams and WebSockets end on it.
+#[derive(Debug, Clone, Default)]
+pub struct Revocation(CancellationToken);
+
+impl Revocation {
+    /// Whether the credential is revoked already.
+    pub fn is_revoked(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    /// Completes when the credential is revoked.
+    pub async fn revoked(&self) {
+        self.0.cancelled().await;
+    }
+
+    /// Like [`Revocation::revoked`], owning the signal (for `take_until`).
+    pub fn into_revoked(self) -> impl Future<Output = ()> + Send + 'static {
+        self.0.cancelled_owned()
+    }
+}
+
 /// Failure to issue or revoke.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -65,6 +105,22 @@ struct Entry {
     row: TokenRow,
     /// `last_used_at` as last saved.
     saved_last_used: Option<Timestamp>,
+    /// Fired by [`Tokens::revoke`].
+    revocation: CancellationToken,
+}
+
+impl Entry {
+    fn new(row: TokenRow) -> Self {
+        let revocation = CancellationToken::new();
+        if row.revoked {
+            revocation.cancel();
+        }
+        Entry {
+            saved_last_used: row.last_used_at,
+            row,
+            revocation,
+        }
+    }
 }
 
 /// The token registry.
@@ -111,16 +167,7 @@ impl Tokens {
         let by_id = store
             .tokens()?
             .into_iter()
-            .map(|row| {
-                let saved_last_used = row.last_used_at;
-                (
-                    row.id.clone(),
-                    Entry {
-                        row,
-                        saved_last_used,
-                    },
-                )
-            })
+            .map(|row| (row.id.clone(), Entry::new(row)))
             .collect();
         Ok(Tokens {
             store,
@@ -167,13 +214,7 @@ impl Tokens {
         self.by_id
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                id,
-                Entry {
-                    row,
-                    saved_last_used: None,
-                },
-            );
+            .insert(id, Entry::new(row));
         tracing::info!(id = info.id, kind = kind.as_str(), worker = ?info.worker, "token issued");
         Ok((info, token))
     }
@@ -198,11 +239,28 @@ impl Tokens {
                 return Ok(Some(false));
             }
             entry.row.revoked = true;
+            // In-flight streams of the token end now, before the store
+            // write: revocation must not wait for the disk.
+            entry.revocation.cancel();
             entry.row.clone()
         };
         tracing::info!(id, "token revoked");
         self.save(row).await?;
         Ok(Some(true))
+    }
+
+    /// The revocation signal of token `id`; an unknown id gets one that
+    /// has fired already.
+    pub fn revocation(&self, id: &str) -> Revocation {
+        let map = self.by_id.read().unwrap_or_else(|p| p.into_inner());
+        match map.get(id) {
+            Some(entry) => Revocation(entry.revocation.clone()),
+            None => {
+                let gone = CancellationToken::new();
+                gone.cancel();
+                Revocation(gone)
+            }
+        }
     }
 
     /// The scope of a presented token, or `None` for an unknown, malformed

@@ -576,3 +576,50 @@ async fn openapi_and_metrics_describe_the_hub() {
     }
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn the_roster_comes_in_pages() {
+    let (_d, hub, c) = hub().await;
+    for name in ["e", "a", "d b", "c", "b", "f", "g"] {
+        c.register(name, 1).await;
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Without parameters: everything (fewer than a page), `next: null`.
+    let all = c.get("/api/workers").await;
+    assert_eq!(names(&all), ["a", "b", "c", "d b", "e", "f", "g"]);
+    assert_eq!(all["next"], Value::Null);
+    // Page by page, following `next`.
+    let mut seen = Vec::new();
+    let mut path = "/api/workers?limit=3".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = c.get(&path).await;
+        pages += 1;
+        assert!(names(&page).len() <= 3, "{page}");
+        seen.extend(names(&page));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/workers?limit=3&after={}", next.replace(' ', "%20")),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, names(&all));
+    // A cursor need not be a worker; limits are clamped.
+    let page = c.get("/api/workers?after=cz&limit=2").await;
+    assert_eq!(names(&page), ["d b", "e"]);
+    assert_eq!(page["next"], "e");
+    let page = c.get("/api/workers?limit=0").await;
+    assert_eq!((names(&page).len(), page["next"].as_str()), (1, Some("a")));
+    assert_eq!(
+        c.get("/api/workers?after=g").await,
+        json!({"workers": [], "next": null})
+    );
+    hub.stop().await;
+}

@@ -7,23 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, SECRET, TestHub, hub};
+use common::{Client, SECRET, TestHub, as_token, hub, issue};
 use serde_json::{Value, json};
 use tubemail_hub::Options;
 use tubemail_hub::ratelimit::Rate;
-
-/// Issues a token with the shared secret; returns (id, token).
-async fn issue(c: &Client, body: Value) -> (String, String) {
-    let v = c.post("/api/tokens", body).await;
-    (
-        v["id"].as_str().unwrap().to_owned(),
-        v["token"].as_str().unwrap().to_owned(),
-    )
-}
-
-fn as_token(c: &Client, token: &str) -> Client {
-    Client::new(c.base.clone(), token)
-}
 
 /// Status of `method path` with `auth` as bearer (0 when nothing came back
 /// within a second: a wait or a stream that was let in).
@@ -610,5 +597,77 @@ async fn loopback_is_exempt_unless_proxied() {
     assert_eq!(proxied(SECRET).await.unwrap().status(), 429);
     // Direct loopback requests are still exempt.
     assert_eq!(c.call("GET", "/api/workers", None).await.0, 200);
+    hub.stop().await;
+}
+
+/// `GET /api/workers` with `auth`, sent through this (loopback) peer with
+/// `header: value`; its status.
+async fn via(c: &Client, header: &str, value: &str, auth: &str) -> u16 {
+    c.http
+        .get(c.url("/api/workers"))
+        .bearer_auth(auth)
+        .header(header, value)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = limited(dir.path());
+    options.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    let hub = TestHub::start_with(options).await;
+    let c = hub.client();
+    let xff = "x-forwarded-for";
+    // The leftmost hop is the client's to write: only the rightmost
+    // untrusted one counts (203.0.113.1 here).
+    for _ in 0..3 {
+        assert_eq!(
+            via(&c, xff, "198.51.100.9, 203.0.113.1", "wrong").await,
+            401
+        );
+    }
+    assert_eq!(via(&c, xff, "203.0.113.1", SECRET).await, 429);
+    assert_eq!(via(&c, xff, "203.0.113.2, 203.0.113.1", SECRET).await, 429);
+    assert_eq!(via(&c, "forwarded", "for=203.0.113.1", SECRET).await, 429);
+    // Another client of the same proxy is served, however it is named.
+    assert_eq!(via(&c, xff, "203.0.113.2", SECRET).await, 200);
+    assert_eq!(via(&c, xff, "203.0.113.2, 127.0.0.1", SECRET).await, 200);
+    assert_eq!(
+        via(
+            &c,
+            "forwarded",
+            r#"for="203.0.113.2:4711";proto=https"#,
+            SECRET
+        )
+        .await,
+        200
+    );
+    // So is the proxy itself.
+    assert_eq!(c.call("GET", "/api/workers", None).await.0, 200);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn an_untrusted_peer_cannot_name_its_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = limited(dir.path());
+    options.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+    let hub = TestHub::start_with(options).await;
+    let c = hub.client();
+    for i in 1..=3 {
+        let client = format!("203.0.113.{i}");
+        assert_eq!(via(&c, "x-forwarded-for", &client, "wrong").await, 401);
+    }
+    // Every guess counted against the peer, whatever it claimed.
+    assert_eq!(
+        via(&c, "x-forwarded-for", "203.0.113.99", SECRET).await,
+        429
+    );
+    assert_eq!(via(&c, "forwarded", "for=203.0.113.98", SECRET).await, 429);
+    assert_eq!(c.call("GET", "/api/workers", None).await.0, 429);
     hub.stop().await;
 }

@@ -303,7 +303,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The roster (managers included) */
+        /** The roster (managers included), a page at a time in name order: follow `next` as `after` */
         get: operations["get_api_workers"];
         put?: never;
         post?: never;
@@ -1896,9 +1896,15 @@ export interface components {
             /** @description Why `state` is what it is. */
             state_reason: components["schemas"]["StateReason"];
         };
-        /** @description `GET /api/workers`. */
+        /** @description `GET /api/workers`: a page of the roster, in name order. */
         WorkersResponse: {
-            /** @description Every registry entry, managers included. */
+            /**
+             * @description The `after` cursor of the next page; `null` on the last one
+             *     (and from hubs that do not page).
+             * @default null
+             */
+            next: string | null;
+            /** @description Registry entries (managers included), up to the page's `limit`. */
             workers: components["schemas"]["WorkerSummary"][];
         };
     };
@@ -3735,7 +3741,12 @@ export interface operations {
     };
     get_api_workers: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Rows named after this one (the previous page's `next`). */
+                after?: string | null;
+                /** @description Rows per page (default 500, clamped to 1–5000). */
+                limit?: number | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;

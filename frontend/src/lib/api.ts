@@ -126,7 +126,19 @@ export async function checkBearer(bearer: string): Promise<boolean> {
 
 export const api = {
   health: async (): Promise<Health> => (await fetch('/health')).json() as Promise<Health>,
-  workers: async () => (await call<WorkersResponse>('GET', '/api/workers')).workers,
+  /** The whole roster, read a page at a time (`next` is the `after` of
+   * the following page). */
+  workers: async (): Promise<Worker[]> => {
+    const all: Worker[] = [];
+    let after: string | null | undefined = null;
+    do {
+      const q: string = after ? `?after=${encodeURIComponent(after)}` : '';
+      const page = await call<WorkersResponse>('GET', `/api/workers${q}`);
+      all.push(...page.workers);
+      after = page.next;
+    } while (after);
+    return all;
+  },
   worker: (name: string) => call<Worker>('GET', w(name)),
   purge: (name: string) => call<PurgeResponse>('DELETE', w(name)),
   send: (name: string, message: string) => call<SendReceipt>('POST', `${w(name)}/send`, { message }),

@@ -23,6 +23,7 @@ impl Engine {
         if ask.request_id.is_empty() {
             return Err(Error::BadRequest("request_id must not be empty".into()));
         }
+        let cap = self.inner.config.max_pending_permissions;
         self.write(|st, tx| {
             let entry = st.entry(worker, tx.now, tx.recording_default);
             if let Some(p) = entry
@@ -34,6 +35,11 @@ impl Engine {
                     event_id: EventId(p.event_seq.unwrap_or(0)),
                     ts: p.requested_at,
                 });
+            }
+            if entry.pending.len() >= cap {
+                return Err(Error::Limit(format!(
+                    "worker {worker} has {cap} open permission prompts; answer some first"
+                )));
             }
             let mut meta = Meta::new();
             meta.insert("request_id".into(), Value::String(ask.request_id.clone()));

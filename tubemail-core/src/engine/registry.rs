@@ -321,6 +321,26 @@ impl Engine {
         out
     }
 
+    /// A page of the roster in name order: up to `limit` rows named after
+    /// `after` (from the first without it), and whether more follow.
+    pub fn workers_page(&self, after: Option<&str>, limit: usize) -> (Vec<WorkerSummary>, bool) {
+        let t = now();
+        let st = self.lock();
+        let mut names: Vec<&WorkerName> = st
+            .workers
+            .keys()
+            .filter(|n| after.is_none_or(|a| n.as_str() > a))
+            .collect();
+        names.sort_unstable();
+        let more = names.len() > limit;
+        let out = names
+            .into_iter()
+            .take(limit)
+            .filter_map(|n| st.workers.get(n).map(|e| e.summary(t)))
+            .collect();
+        (out, more)
+    }
+
     /// One roster row.
     pub fn worker(&self, worker: &WorkerName) -> Option<WorkerSummary> {
         self.lock().workers.get(worker).map(|e| e.summary(now()))

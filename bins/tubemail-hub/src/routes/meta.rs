@@ -80,7 +80,7 @@ async fn health(State(s): State<AppState>) -> Response {
 async fn prometheus(State(s): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        metrics::render(&s.metrics, &s.engine),
+        metrics::render(&s.metrics, &s.engine, s.mcp_sessions.live().await),
     )
         .into_response()
 }

@@ -13,6 +13,9 @@
 //!   terminal first; it does not count towards offsets, which go on at S).
 //! - Client → server: binary = keystrokes (to the manager only);
 //!   text `{"kind":"resize","cols","rows"}`, `{"kind":"ping"}`.
+//! - The credential that asked for the ticket holds the socket: when it is
+//!   revoked the hub closes it at once (close code 1008, reason
+//!   `credential revoked`).
 //! - `?since=N` resumes at offset N when the hub still holds every byte
 //!   from N on (and `&epoch=E`, if given, names this hub run); otherwise,
 //!   and for a viewer that falls more than the lag limit behind, a snapshot.
@@ -23,7 +26,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -39,8 +42,10 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Worker};
 use crate::openapi::{Api, Route};
+use crate::proxy::Cidr;
 use crate::security::{forwarded_proto, origin_allowed};
 use crate::terminal::{Read, TICKET_TTL, Terminal, Terminals, ViewerFrame, viewer_frame};
+use crate::tokens::Revocation;
 
 /// Largest binary frame sent to a viewer.
 const FRAME: usize = 64 << 10;
@@ -120,12 +125,13 @@ pub fn add(api: Api) -> Api {
 
 async fn ticket(
     State(s): State<AppState>,
+    revocation: Revocation,
     JsonBody(b): JsonBody<PtyTicketRequest>,
 ) -> ApiResult<Json<Reply<PtyTicket>>> {
     let Ok(worker) = WorkerName::new(b.worker) else {
         return Ok(Json(Reply::refused("invalid worker name")));
     };
-    let Some(ticket) = s.terminals.tickets.issue(&worker) else {
+    let Some(ticket) = s.terminals.tickets.issue(&worker, revocation) else {
         return Err(ApiError::Status(
             StatusCode::TOO_MANY_REQUESTS,
             "too many open terminal tickets; use or let some expire first".into(),
@@ -161,10 +167,12 @@ fn refuse(reason: &str) -> Response {
 }
 
 /// Whether the request came over TLS: served by `serve_tls`, or relayed by
-/// a proxy on this machine that says so.
-fn secure(headers: &HeaderMap, tls: bool, peer: Option<SocketAddr>) -> bool {
-    tls || (peer.is_some_and(|p| crate::security::is_loopback(p.ip()))
-        && forwarded_proto(headers) == Some("https"))
+/// a proxy on this machine or a trusted one that says so.
+fn secure(headers: &HeaderMap, tls: bool, peer: Option<SocketAddr>, trusted: &[Cidr]) -> bool {
+    let proxy = |p: SocketAddr| {
+        crate::security::is_loopback(p.ip()) || crate::proxy::trusted(p.ip(), trusted)
+    };
+    tls || (peer.is_some_and(proxy) && forwarded_proto(headers) == Some("https"))
 }
 
 async fn websocket(
@@ -185,13 +193,16 @@ async fn websocket(
     let Ok(worker) = WorkerName::new(raw) else {
         return refuse("invalid worker name");
     };
-    if s.terminals.options.tls_only && !secure(&headers, tls, conn.peer) {
+    if s.terminals.options.tls_only && !secure(&headers, tls, conn.peer, &s.options.trusted_proxies)
+    {
         return refuse("terminal connections need TLS (wss://)");
     }
     let ticket = q.get("ticket").map_or("", String::as_str);
-    if let Err(e) = s.terminals.tickets.consume(ticket, &worker) {
-        return refuse(e.reason());
-    }
+    let revocation = match s.terminals.tickets.consume(ticket, &worker) {
+        Ok(r) if r.is_revoked() => return refuse("the ticket's credential was revoked"),
+        Ok(r) => r,
+        Err(e) => return refuse(e.reason()),
+    };
     if let Some(peer) = conn.peer {
         s.connections.proven(peer);
     }
@@ -204,7 +215,7 @@ async fn websocket(
     ws.max_message_size(MAX_INPUT)
         .on_upgrade(move |socket| async move {
             let term = terminals.viewer_attached(&worker);
-            view(&terminals, &term, since, socket, shutdown).await;
+            view(&terminals, &term, since, socket, shutdown, revocation).await;
             terminals.viewer_left(&worker, &term);
         })
 }
@@ -237,20 +248,23 @@ async fn send_snapshot(tx: &mut Sink, term: &Terminal) -> Result<u64, axum::Erro
     Ok(seq)
 }
 
-/// Serves one viewer until it leaves or the hub shuts down.
+/// Serves one viewer until it leaves, the hub shuts down or the
+/// credential is revoked.
 async fn view(
     terminals: &Terminals,
     term: &Arc<Terminal>,
     since: Option<u64>,
     socket: WebSocket,
     shutdown: tokio_util::sync::CancellationToken,
+    revocation: Revocation,
 ) {
     let (mut tx, rx) = socket.split();
     let mut input = tokio::spawn(input(term.clone(), rx));
     let mut controls = term.watch_controls();
     let mut end = term.watch_end();
     let lag = terminals.options.viewer_lag_bytes;
-    let result: Result<(), axum::Error> = async {
+    // `Ok(Some(frame))`: close with that frame.
+    let result: Result<Option<CloseFrame>, axum::Error> = async {
         let (mut cursor, repaint) = match since.filter(|n| term.holds(*n)) {
             Some(n) => (n, None),
             None => {
@@ -294,23 +308,29 @@ async fn view(
                 }
             }
             tokio::select! {
-                _ = &mut input => return Ok(()),
-                () = shutdown.cancelled() => return Ok(()),
+                biased;
+                () = revocation.revoked() => return Ok(Some(CloseFrame {
+                    code: close_code::POLICY,
+                    reason: "credential revoked".into(),
+                })),
+                _ = &mut input => return Ok(None),
+                () = shutdown.cancelled() => return Ok(None),
                 c = controls.recv() => match c {
                     Ok(text) => tx.send(Message::Text(text.as_ref().into())).await?,
                     Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return Ok(()),
+                    Err(RecvError::Closed) => return Ok(None),
                 },
-                r = end.changed() => if r.is_err() { return Ok(()) },
+                r = end.changed() => if r.is_err() { return Ok(None) },
             }
         }
     }
     .await;
-    if let Err(e) = result {
+    let close = result.unwrap_or_else(|e| {
         tracing::debug!(error = %e, "terminal viewer went away");
-    }
+        None
+    });
     input.abort();
-    let _ = tx.send(Message::Close(None)).await;
+    let _ = tx.send(Message::Close(close)).await;
 }
 
 async fn pty_out(
@@ -349,14 +369,16 @@ mod tests {
         let mut h = HeaderMap::new();
         let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let remote: SocketAddr = "192.0.2.1:1".parse().unwrap();
-        assert!(secure(&h, true, Some(remote)));
-        assert!(!secure(&h, false, Some(local)));
+        assert!(secure(&h, true, Some(remote), &[]));
+        assert!(!secure(&h, false, Some(local), &[]));
         h.insert("x-forwarded-proto", "https".parse().unwrap());
-        assert!(secure(&h, false, Some(local)));
+        assert!(secure(&h, false, Some(local), &[]));
         assert!(
-            !secure(&h, false, Some(remote)),
-            "only a local proxy is believed"
+            !secure(&h, false, Some(remote), &[]),
+            "only a local or trusted proxy is believed"
         );
+        let trusted: Vec<Cidr> = vec!["192.0.2.0/24".parse().unwrap()];
+        assert!(secure(&h, false, Some(remote), &trusted));
         assert_eq!(tubemail_core::hex(&[0x03, 0xff]), "03ff");
     }
 }

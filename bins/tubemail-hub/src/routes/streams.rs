@@ -2,7 +2,9 @@
 //!
 //! Every timeline event carries `id:`; a reconnect with `Last-Event-ID` (or
 //! `?since=`) resumes right after it. Streams end on shutdown so graceful
-//! shutdown never waits for a client.
+//! shutdown never waits for a client, and at once when the credential that
+//! opened them is revoked, with `closed` (`reason: revoked`) as their last
+//! event.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -19,9 +21,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tubemail_core::api::StreamTicket;
 use tubemail_core::engine::{GlobalItem, Subscription, global_event, worker_event};
 use tubemail_core::store::Record;
+use tubemail_core::stream::SubscriptionEnd;
 use tubemail_core::{EventId, StreamEvent};
 
 use crate::terminal::ManagerEvent;
+use crate::tokens::Revocation;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -55,11 +59,12 @@ pub fn add(api: Api) -> Api {
 async fn stream_ticket(
     State(s): State<AppState>,
     scope: Option<axum::Extension<crate::tokens::Scope>>,
+    revocation: Revocation,
 ) -> ApiResult<axum::Json<StreamTicket>> {
     let Some(axum::Extension(scope)) = scope else {
         return Err(ApiError::unauthorized("missing bearer token"));
     };
-    let Some(ticket) = s.stream_tickets.issue(&scope) else {
+    let Some(ticket) = s.stream_tickets.issue(&scope, revocation) else {
         return Err(ApiError::Status(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
             "too many open stream tickets; use or let some expire first".into(),
@@ -132,11 +137,19 @@ struct WorkerFeed {
     live: Option<tokio::sync::broadcast::Receiver<ManagerEvent>>,
     /// Start with `pty_attach`: a browser watches or the worker is recorded.
     attach_first: bool,
+    /// The stream's credential.
+    revocation: Revocation,
 }
+
+/// The last event of a stream whose credential was revoked.
+const REVOKED: StreamEvent = StreamEvent::Closed {
+    reason: SubscriptionEnd::Revoked,
+};
 
 async fn worker_stream(
     State(s): State<AppState>,
     Worker(w): Worker,
+    revocation: Revocation,
     headers: HeaderMap,
     QueryArgs(q): QueryArgs<StreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
@@ -153,9 +166,18 @@ async fn worker_stream(
         ended: false,
         live,
         attach_first,
+        revocation,
     };
     let stream = futures::stream::unfold(feed, |mut f| async move {
         loop {
+            if f.ended {
+                return None;
+            }
+            if f.revocation.is_revoked() {
+                // Nothing queued goes out any more.
+                f.ended = true;
+                return Some((Ok(sse(&REVOKED)), f));
+            }
             if f.attach_first {
                 f.attach_first = false;
                 return Some((Ok(sse(&StreamEvent::PtyAttach {})), f));
@@ -168,10 +190,12 @@ async fn worker_stream(
                 }
                 return Some((Ok(sse(&worker_event(&rec))), f));
             }
-            if f.ended {
-                return None;
-            }
-            let WorkerFeed { sub, live, .. } = &mut f;
+            let WorkerFeed {
+                sub,
+                live,
+                revocation,
+                ..
+            } = &mut f;
             let next_live = async {
                 match live.as_mut() {
                     Some(rx) => rx.recv().await,
@@ -180,6 +204,7 @@ async fn worker_stream(
             };
             let batch = tokio::select! {
                 biased;
+                () = revocation.revoked() => continue,
                 ev = next_live => match ev {
                     Ok(event) => return Some((Ok(sse(&event)), f)),
                     Err(RecvError::Lagged(n)) => {
@@ -211,24 +236,36 @@ async fn worker_stream(
 
 async fn global_stream(
     State(s): State<AppState>,
+    revocation: Revocation,
     headers: HeaderMap,
     QueryArgs(q): QueryArgs<GlobalStreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let from = resume_point(&headers, q.since.as_deref())?;
     let sub = s.engine.subscribe_global(from).await?;
-    let stream =
-        futures::stream::unfold((sub, VecDeque::new()), |(mut sub, mut queue)| async move {
-            if queue.is_empty() {
-                queue.extend(sub.next_batch().await);
+    let feed = (sub, VecDeque::new(), Some(revocation));
+    let stream = futures::stream::unfold(feed, |(mut sub, mut queue, revocation)| async move {
+        // `None` once the closing event went out.
+        let revocation = revocation?;
+        if revocation.is_revoked() {
+            return Some((Ok(sse(&REVOKED)), (sub, queue, None)));
+        }
+        if queue.is_empty() {
+            tokio::select! {
+                biased;
+                () = revocation.revoked() => {
+                    return Some((Ok(sse(&REVOKED)), (sub, queue, None)));
+                }
+                batch = sub.next_batch() => queue.extend(batch),
             }
-            let item = queue.pop_front()?;
-            let event = match item {
-                GlobalItem::Event(rec) => global_event(&rec),
-                GlobalItem::Notice(event) => event,
-                GlobalItem::Lagged(skipped_notices) => StreamEvent::Resync { skipped_notices },
-            };
-            Some((Ok(sse(&event)), (sub, queue)))
-        })
-        .take_until(s.shutdown.clone().cancelled_owned());
+        }
+        let item = queue.pop_front()?;
+        let event = match item {
+            GlobalItem::Event(rec) => global_event(&rec),
+            GlobalItem::Notice(event) => event,
+            GlobalItem::Lagged(skipped_notices) => StreamEvent::Resync { skipped_notices },
+        };
+        Some((Ok(sse(&event)), (sub, queue, Some(revocation))))
+    })
+    .take_until(s.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEPALIVE).text("ping")))
 }

@@ -130,7 +130,11 @@ async fn revoke(
 ) -> ApiResult<Json<RevokeResponse>> {
     admin_only(scope.as_ref())?;
     match s.tokens.revoke(&id).await.map_err(|e| token_error(&e))? {
-        Some(revoked) => Ok(Json(RevokeResponse { ok: true, revoked })),
+        Some(revoked) => {
+            // Its streams ended with the signal; its MCP sessions go too.
+            s.mcp_sessions.end_credential(&id).await;
+            Ok(Json(RevokeResponse { ok: true, revoked }))
+        }
         None => Err(ApiError::not_found(format!("no token with id {id:?}"))),
     }
 }

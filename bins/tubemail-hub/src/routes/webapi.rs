@@ -19,7 +19,12 @@ use crate::openapi::{Api, Route};
 
 pub fn add(api: Api) -> Api {
     api.add(
-        Route::get("/api/workers", "The roster (managers included)").returns::<WorkersResponse>(),
+        Route::get(
+            "/api/workers",
+            "The roster (managers included), a page at a time in name order: follow `next` as `after`",
+        )
+        .query::<WorkersQuery>()
+        .returns::<WorkersResponse>(),
         get(workers),
     )
     .add(
@@ -74,10 +79,34 @@ pub fn add(api: Api) -> Api {
     )
 }
 
-async fn workers(State(s): State<AppState>) -> Json<WorkersResponse> {
-    Json(WorkersResponse {
-        workers: s.engine.workers(),
-    })
+/// Roster rows per page unless `limit` says otherwise.
+const WORKERS_PAGE: i64 = 500;
+/// The largest `limit`.
+const WORKERS_PAGE_MAX: i64 = 5000;
+
+/// A roster page.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct WorkersQuery {
+    /// Rows per page (default 500, clamped to 1–5000).
+    #[serde(default)]
+    limit: Option<i64>,
+    /// Rows named after this one (the previous page's `next`).
+    #[serde(default)]
+    after: Option<String>,
+}
+
+async fn workers(
+    State(s): State<AppState>,
+    QueryArgs(q): QueryArgs<WorkersQuery>,
+) -> Json<WorkersResponse> {
+    let limit = q.limit.unwrap_or(WORKERS_PAGE).clamp(1, WORKERS_PAGE_MAX);
+    // In range: the clamp above.
+    let limit = usize::try_from(limit).unwrap_or(1);
+    let (workers, more) = s.engine.workers_page(q.after.as_deref(), limit);
+    let next = more
+        .then(|| workers.last().map(|w| w.name.as_str().to_owned()))
+        .flatten();
+    Json(WorkersResponse { workers, next })
 }
 
 async fn worker(State(s): State<AppState>, Worker(w): Worker) -> ApiResult<Json<WorkerSummary>> {

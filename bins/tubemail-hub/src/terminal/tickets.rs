@@ -1,7 +1,8 @@
 //! Tickets: single-use, short-lived credentials for what a browser opens
 //! by URL (it cannot set headers there): a terminal WebSocket, scoped to
 //! one worker, and the global event stream, carrying the scope of whoever
-//! asked for it.
+//! asked for it. Each is tied to the credential that asked for it: its
+//! revocation ends what the ticket opened.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use tubemail_core::WorkerName;
+
+use crate::tokens::Revocation;
 
 /// How long a ticket stays valid (the original's 30 s).
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
@@ -37,11 +40,20 @@ impl TicketError {
     }
 }
 
+/// An issued ticket.
+#[derive(Debug)]
+struct Open<T> {
+    /// What it is for (a worker, or a scope).
+    owner: T,
+    at: Instant,
+    revocation: Revocation,
+}
+
 /// The open tickets (in memory only, like the original), each for a `T`
 /// (a worker, or a scope).
 #[derive(Debug)]
 pub struct Tickets<T = WorkerName> {
-    open: Mutex<HashMap<String, (T, Instant)>>,
+    open: Mutex<HashMap<String, Open<T>>>,
 }
 
 impl<T> Default for Tickets<T> {
@@ -53,25 +65,32 @@ impl<T> Default for Tickets<T> {
 }
 
 impl<T: Clone> Tickets<T> {
-    /// Issues a ticket for `worker`: 32 random bytes, URL-safe base64
-    /// (43 characters). `None` when too many are open.
-    pub fn issue(&self, worker: &T) -> Option<String> {
+    /// Issues a ticket for `owner` to the credential of `revocation`:
+    /// 32 random bytes, URL-safe base64 (43 characters). `None` when too
+    /// many are open.
+    pub fn issue(&self, owner: &T, revocation: Revocation) -> Option<String> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).ok()?;
         let ticket = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         // Expired tickets go here too (and on the hub's timer).
-        open.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+        open.retain(|_, t| t.at.elapsed() < TICKET_TTL);
         if open.len() >= MAX_OPEN {
             return None;
         }
-        open.insert(ticket.clone(), (worker.clone(), Instant::now()));
+        open.insert(
+            ticket.clone(),
+            Open {
+                owner: owner.clone(),
+                at: Instant::now(),
+                revocation,
+            },
+        );
         Some(ticket)
     }
 
-    /// Takes `ticket` out, whatever comes of it: what it was issued for
-    /// and when.
-    fn take(&self, ticket: &str) -> Result<(T, Instant), TicketError> {
+    /// Takes `ticket` out, whatever comes of it.
+    fn take(&self, ticket: &str) -> Result<Open<T>, TicketError> {
         self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -79,36 +98,38 @@ impl<T: Clone> Tickets<T> {
             .ok_or(TicketError::Unknown)
     }
 
-    /// Takes `ticket` out: what it was issued for, if it is still fresh.
-    pub fn redeem(&self, ticket: &str) -> Result<T, TicketError> {
-        let (owner, at) = self.take(ticket)?;
-        if at.elapsed() >= TICKET_TTL {
+    /// Takes `ticket` out: what it was issued for and the revocation of
+    /// the credential it was issued to, if it is still fresh.
+    pub fn redeem(&self, ticket: &str) -> Result<(T, Revocation), TicketError> {
+        let open = self.take(ticket)?;
+        if open.at.elapsed() >= TICKET_TTL {
             return Err(TicketError::Expired);
         }
-        Ok(owner)
+        Ok((open.owner, open.revocation))
     }
 
-    /// Takes `ticket` out and checks it is for `worker` and still fresh
-    /// (a ticket for another worker is burned).
-    pub fn consume(&self, ticket: &str, worker: &T) -> Result<(), TicketError>
+    /// Takes `ticket` out (whatever the outcome) and checks it is for
+    /// `worker` and still fresh; gives the revocation of the credential it
+    /// was issued to.
+    pub fn consume(&self, ticket: &str, worker: &T) -> Result<Revocation, TicketError>
     where
         T: PartialEq,
     {
-        let (owner, at) = self.take(ticket)?;
-        if owner != *worker {
+        let open = self.take(ticket)?;
+        if open.owner != *worker {
             return Err(TicketError::WrongWorker);
         }
-        if at.elapsed() >= TICKET_TTL {
+        if open.at.elapsed() >= TICKET_TTL {
             return Err(TicketError::Expired);
         }
-        Ok(())
+        Ok(open.revocation)
     }
 
     /// Drops expired tickets; returns how many.
     pub fn sweep(&self) -> usize {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let before = open.len();
-        open.retain(|_, (_, at)| at.elapsed() < TICKET_TTL);
+        open.retain(|_, t| t.at.elapsed() < TICKET_TTL);
         before - open.len()
     }
 
@@ -120,13 +141,13 @@ impl<T: Clone> Tickets<T> {
     /// Ages every ticket by `by` (tests of expiry without waiting).
     #[doc(hidden)]
     pub fn age_all(&self, by: Duration) {
-        for (_, at) in self
+        for t in self
             .open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values_mut()
         {
-            *at = at.checked_sub(by).unwrap_or(*at);
+            t.at = t.at.checked_sub(by).unwrap_or(t.at);
         }
     }
 }
@@ -140,25 +161,29 @@ mod tests {
         let t = Tickets::default();
         let a: WorkerName = "a-tm".parse().unwrap();
         let b: WorkerName = "b-tm".parse().unwrap();
-        let one = t.issue(&a).unwrap();
+        let one = t.issue(&a, Revocation::default()).unwrap();
         assert_eq!(one.len(), 43);
-        assert_ne!(one, t.issue(&a).unwrap());
-        assert_eq!(t.consume(&one, &a), Ok(()));
-        assert_eq!(t.consume(&one, &a), Err(TicketError::Unknown));
-        let two = t.issue(&a).unwrap();
-        assert_eq!(t.consume(&two, &b), Err(TicketError::WrongWorker));
-        assert_eq!(t.consume(&two, &a), Err(TicketError::Unknown), "burned");
-        let three = t.issue(&a).unwrap();
+        assert_ne!(one, t.issue(&a, Revocation::default()).unwrap());
+        assert!(t.consume(&one, &a).is_ok());
+        assert_eq!(t.consume(&one, &a).err(), Some(TicketError::Unknown));
+        let two = t.issue(&a, Revocation::default()).unwrap();
+        assert_eq!(t.consume(&two, &b).err(), Some(TicketError::WrongWorker));
+        assert_eq!(
+            t.consume(&two, &a).err(),
+            Some(TicketError::Unknown),
+            "burned"
+        );
+        let three = t.issue(&a, Revocation::default()).unwrap();
         t.age_all(TICKET_TTL);
-        assert_eq!(t.consume(&three, &a), Err(TicketError::Expired));
-        let four = t.issue(&a).unwrap();
+        assert_eq!(t.consume(&three, &a).err(), Some(TicketError::Expired));
+        let four = t.issue(&a, Revocation::default()).unwrap();
         t.age_all(TICKET_TTL);
         assert_eq!(t.sweep(), 1);
-        assert_eq!(t.consume(&four, &a), Err(TicketError::Unknown));
+        assert_eq!(t.consume(&four, &a).err(), Some(TicketError::Unknown));
         // Issuing drops expired tickets as well.
-        let _five = t.issue(&a).unwrap();
+        let _five = t.issue(&a, Revocation::default()).unwrap();
         t.age_all(TICKET_TTL);
-        let _six = t.issue(&a).unwrap();
+        let _six = t.issue(&a, Revocation::default()).unwrap();
         assert_eq!(t.open_count(), 1);
     }
 }

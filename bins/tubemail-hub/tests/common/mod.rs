@@ -64,6 +64,83 @@ pub async fn hub() -> (tempfile::TempDir, TestHub, Client) {
     (dir, hub, c)
 }
 
+/// Issues a token with `c`'s credential (the shared secret); returns
+/// (id, token).
+pub async fn issue(c: &Client, body: Value) -> (String, String) {
+    let v = c.post("/api/tokens", body).await;
+    let field = |k: &str| v[k].as_str().expect("token field").to_owned();
+    (field("id"), field("token"))
+}
+
+/// A client for the same hub with `token` as its bearer.
+pub fn as_token(c: &Client, token: &str) -> Client {
+    Client::new(c.base.clone(), token)
+}
+
+/// POSTs a JSON-RPC message to `/mcp/` as `bearer` (in session `sid`);
+/// status and the session id the answer names.
+pub async fn mcp(
+    c: &Client,
+    bearer: &str,
+    sid: Option<&str>,
+    body: Value,
+) -> (u16, Option<String>) {
+    let mut req = c
+        .http
+        .post(c.url("/mcp/"))
+        .bearer_auth(bearer)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&body);
+    if let Some(sid) = sid {
+        req = req.header("Mcp-Session-Id", sid);
+    }
+    let resp = req.send().await.expect("MCP request");
+    let sid = resp
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().expect("ASCII session id").to_owned());
+    let status = resp.status().as_u16();
+    let _ = resp.bytes().await;
+    (status, sid)
+}
+
+/// Opens a session as `bearer`; its id.
+pub async fn mcp_open(c: &Client, bearer: &str) -> String {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    let (status, sid) = mcp(c, bearer, None, init).await;
+    assert_eq!(status, 200);
+    let sid = sid.expect("a session id");
+    let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(mcp(c, bearer, Some(&sid), done).await.0, 202);
+    sid
+}
+
+/// `tools/list` in session `sid`: its status.
+pub async fn mcp_list(c: &Client, bearer: &str, sid: &str) -> u16 {
+    let req = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    mcp(c, bearer, Some(sid), req).await.0
+}
+
+/// `tubemail_mcp_sessions` from `/metrics`.
+pub async fn mcp_live(c: &Client) -> u64 {
+    let text = c
+        .http
+        .get(c.url("/metrics"))
+        .bearer_auth(SECRET)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("tubemail_mcp_sessions "))
+        .and_then(|v| v.parse().ok())
+        .expect("the gauge")
+}
+
 /// The hub binary as a child process (for kill -9 and RSS).
 pub struct HubProcess {
     pub child: Child,
