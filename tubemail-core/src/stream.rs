@@ -318,15 +318,21 @@ impl StreamEvent {
 
     /// The SSE event name and `data:` JSON text.
     pub fn to_sse(&self) -> (&'static str, String) {
-        let data = match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(mut o)) => o
-                .remove("data")
-                .unwrap_or_else(|| serde_json::Value::Object(Meta::new())),
-            // Every variant is a struct variant of plain data: serializing
-            // it cannot fail nor give anything but an object.
-            _ => serde_json::Value::Object(Meta::new()),
-        };
-        (self.name(), data.to_string())
+        let name = self.name();
+        // Serialized as `{"event":"<name>","data":<data>}` (the adjacent
+        // tag first): the data is that text without the frame, with no
+        // intermediate `Value` on a stream's hot path.
+        let data = serde_json::to_string(self).ok().and_then(|whole| {
+            whole
+                .strip_prefix(r#"{"event":""#)?
+                .strip_prefix(name)?
+                .strip_prefix(r#"","data":"#)?
+                .strip_suffix('}')
+                .map(str::to_owned)
+        });
+        // Every variant is plain data with a data object, so the frame is
+        // always there; `{}` only if serde ever changed its layout.
+        (name, data.unwrap_or_else(|| "{}".to_owned()))
     }
 
     /// Reads an SSE event back from its name and `data:` text.
