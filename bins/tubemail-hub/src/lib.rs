@@ -491,5 +491,8 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             "purge stale workers",
             |e| Box::pin(async move { e.purge_stale().await.map(|_| ()) }),
         ),
+        every(Duration::from_secs(60), e.clone(), "apply retention", |e| {
+            Box::pin(async move { e.apply_retention().await.map(|_| ()) })
+        }),
     ]
 }
