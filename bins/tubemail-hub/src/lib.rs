@@ -19,6 +19,7 @@
 //! - `trace`: request ids and the `request` span every log line of a
 //!   request carries.
 
+mod compact;
 pub mod conns;
 mod error;
 mod extract;
@@ -45,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 use tubemail_core::engine::{Engine, EngineConfig};
 use tubemail_core::store::SqliteStore;
 
+pub use compact::{CompactError, Compacted, compact};
 pub use lock::{LOCK_FILE, LockError};
 pub use mcp::sessions::{McpOptions, McpSessions};
 pub use metrics::HttpMetrics;

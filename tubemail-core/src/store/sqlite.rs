@@ -189,6 +189,15 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Rewrites the database without its free pages and folds the
+    /// write-ahead log into it (`VACUUM`, then a truncating checkpoint).
+    /// Writes wait meanwhile: for a data dir no hub has open.
+    pub fn vacuum(&self) -> Result<(), StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(db)
+    }
+
     fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
