@@ -15,7 +15,7 @@ use crate::name::WorkerName;
 use crate::store::TrimQuery;
 
 /// Most events deleted in one transaction.
-pub const TRIM_BATCH: usize = 1000;
+pub const TRIM_BATCH: usize = 250;
 
 impl Engine {
     /// Applies the retention settings once: deletes events older than
