@@ -69,6 +69,8 @@ pub struct Options {
     pub dev_bootstrap: bool,
     /// Offline, idle workers older than this are purged.
     pub purge_max_age: Duration,
+    /// How often the retention settings are applied.
+    pub retention_every: Duration,
     /// Serve the web UI from this directory instead of the one built in.
     pub ui_dir: Option<PathBuf>,
     /// Browser terminal bridge tunables.
@@ -106,6 +108,7 @@ impl Options {
             max_body_bytes: 1024 * 1024,
             dev_bootstrap: true,
             purge_max_age: Duration::from_secs(3600),
+            retention_every: Duration::from_secs(60),
             ui_dir: None,
             pty: terminal::PtyOptions::default(),
             read_timeout: Duration::from_secs(30),
@@ -493,8 +496,11 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             "purge stale workers",
             |e| Box::pin(async move { e.purge_stale().await.map(|_| ()) }),
         ),
-        every(Duration::from_secs(60), e.clone(), "apply retention", |e| {
-            Box::pin(async move { e.apply_retention().await.map(|_| ()) })
-        }),
+        every(
+            state.options.retention_every,
+            e.clone(),
+            "apply retention",
+            |e| Box::pin(async move { e.apply_retention().await.map(|_| ()) }),
+        ),
     ]
 }
