@@ -68,6 +68,12 @@ impl Engine {
             let seqs = self.read(move |s| s.trim_candidates(&q)).await?;
             let Some(&last) = seqs.last() else { break };
             after = last;
+            // Raised before the delete, so no reader sees an event gone
+            // whose cursor is not yet accepted (an id at or below it that
+            // is still there is checked by its owner as before).
+            self.inner
+                .trimmed_through
+                .fetch_max(last, Ordering::Relaxed);
             let gone = self.read(move |s| s.delete_events(&seqs)).await?;
             deleted += gone.len() as u64;
             self.forget(&gone);
@@ -79,10 +85,9 @@ impl Engine {
 
     /// Brings the in-memory counters in line with deleted events.
     fn forget(&self, gone: &[(WorkerName, u64)]) {
-        let Some(max) = gone.iter().map(|(_, s)| *s).max() else {
+        if gone.is_empty() {
             return;
-        };
-        self.inner.trimmed_through.fetch_max(max, Ordering::Relaxed);
+        }
         let mut st = self.lock();
         for (worker, _) in gone {
             if let Some(entry) = st.workers.get_mut(worker) {

@@ -508,7 +508,7 @@ impl Store for SqliteStore {
     }
 
     fn trim_candidates(&self, q: &TrimQuery) -> Result<Vec<u64>, StoreError> {
-        let mut sql = format!("SELECT seq FROM events WHERE seq > ?1 AND {KEEP}");
+        let mut sql = String::from("SELECT seq FROM events WHERE seq > ?1");
         let mut args: Vec<rusqlite::types::Value> = vec![(q.after as i64).into()];
         if let Some(w) = &q.worker {
             args.push(w.as_str().to_owned().into());
@@ -518,6 +518,8 @@ impl Store for SqliteStore {
             args.push(ts.into());
             sql.push_str(&format!(" AND ts < ?{}", args.len()));
         }
+        // Last: the cheap tests above rule most rows out first.
+        sql.push_str(&format!(" AND {KEEP}"));
         args.push((q.limit as i64).into());
         sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", args.len()));
         self.read(|conn| {
