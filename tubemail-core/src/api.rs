@@ -317,6 +317,12 @@ wire_struct! {
         /// Recording files kept per worker (1–64).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub recording_keep_files: Option<u32>,
+        /// Delete timeline events older than this many days (0 = keep forever).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub retention_max_age_days: Option<u32>,
+        /// Keep at most this many events per worker (0 = no limit, else ≥ 100).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub retention_max_events_per_worker: Option<u64>,
     }
 }
 

@@ -9,11 +9,13 @@
 //! - `registry`, `timeline`, `permissions`, `flows`: the operations.
 //! - `delivery`: stream subscriptions (cursors over the timeline).
 //! - `settings`: `hub-config.json`.
+//! - `retention`: deleting old events in the background.
 
 mod delivery;
 mod flows;
 mod permissions;
 mod registry;
+mod retention;
 mod settings;
 mod state;
 mod timeline;
@@ -29,6 +31,7 @@ use tokio::sync::{broadcast, watch};
 pub use delivery::{GlobalItem, GlobalSubscription, Subscription, SubscriptionEnd};
 pub use delivery::{global_event, worker_event};
 pub use registry::Registration;
+pub use retention::TRIM_BATCH;
 pub use settings::SettingsPatch;
 pub use timeline::{ControlOutcome, MANAGER_REPLY, RECONNECT_REPLY, Since};
 
@@ -174,6 +177,8 @@ struct Inner {
     started_at: f64,
     /// A stream-position flush is scheduled.
     cursor_flush_pending: std::sync::atomic::AtomicBool,
+    /// Newest event sequence retention deleted.
+    trimmed_through: AtomicU64,
 }
 
 /// Seconds since the epoch, now.
@@ -194,6 +199,7 @@ impl Engine {
         let (committed, _) = watch::channel(snapshot.max_seq);
         let (notices, _) = broadcast::channel(1024);
         let started_at = now();
+        let trimmed_through = AtomicU64::new(snapshot.trimmed_through);
         let state = State::from_snapshot(snapshot, started_at);
         let engine = Engine {
             inner: Arc::new_cyclic(|weak| Inner {
@@ -207,6 +213,7 @@ impl Engine {
                 metrics: Metrics::default(),
                 started_at,
                 cursor_flush_pending: std::sync::atomic::AtomicBool::new(false),
+                trimmed_through,
             }),
         };
         Ok(engine)

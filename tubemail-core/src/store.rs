@@ -296,6 +296,23 @@ pub struct Snapshot {
     pub max_seq: u64,
     /// Per-worker timeline figures, computed from the events themselves.
     pub timelines: Vec<TimelineStats>,
+    /// Newest event sequence retention deleted (0 = none): an unknown
+    /// cursor at or below it is a trimmed event, still a valid resume point.
+    pub trimmed_through: u64,
+}
+
+/// Which events retention may delete next (never a pending permission's
+/// request, never a worker's newest event).
+#[derive(Debug, Clone, Default)]
+pub struct TrimQuery {
+    /// Only this worker's events (`None` = every worker).
+    pub worker: Option<WorkerName>,
+    /// Only events after this sequence.
+    pub after: u64,
+    /// Only events stored before this time.
+    pub older_than: Option<Timestamp>,
+    /// At most this many, oldest first.
+    pub limit: usize,
 }
 
 /// A worker's timeline figures as the events table has them. Worker rows
@@ -350,6 +367,14 @@ pub trait Store: Send + Sync + 'static {
     fn find_idempotent(&self, worker: &WorkerName, key: &str) -> Result<Option<Event>, StoreError>;
     /// A flow run.
     fn run(&self, run_id: &str) -> Result<Option<RunRow>, StoreError>;
+    /// Events retention may delete, oldest first (a read: it does not
+    /// hold up commits).
+    fn trim_candidates(&self, query: &TrimQuery) -> Result<Vec<u64>, StoreError>;
+    /// Deletes these events in one transaction, skipping any that became
+    /// protected meanwhile (see [`TrimQuery`]), and records the newest
+    /// deleted one as [`Snapshot::trimmed_through`]. Returns what it
+    /// deleted, with each event's worker.
+    fn delete_events(&self, seqs: &[u64]) -> Result<Vec<(WorkerName, u64)>, StoreError>;
     /// Every issued token (revoked ones too).
     fn tokens(&self) -> Result<Vec<TokenRow>, StoreError>;
     /// Inserts or replaces a token row, durably. Tokens are not part of

@@ -401,6 +401,14 @@ pub struct HubConfig {
     pub recording_max_bytes_per_file: u64,
     /// Recording files kept per worker (1–64).
     pub recording_keep_files: u32,
+    /// Timeline events older than this many days are deleted (0 = kept
+    /// forever; at most 36 500).
+    #[serde(default)]
+    pub retention_max_age_days: u32,
+    /// Each worker keeps at most this many events, the oldest beyond it
+    /// are deleted (0 = no limit; otherwise at least 100).
+    #[serde(default)]
+    pub retention_max_events_per_worker: u64,
 }
 
 impl Default for HubConfig {
@@ -409,6 +417,8 @@ impl Default for HubConfig {
             recording_enabled_by_default: false,
             recording_max_bytes_per_file: 5_242_880,
             recording_keep_files: 4,
+            retention_max_age_days: 0,
+            retention_max_events_per_worker: 0,
         }
     }
 }
@@ -416,6 +426,10 @@ impl Default for HubConfig {
 impl HubConfig {
     /// Smallest accepted `recording_max_bytes_per_file`.
     pub const MIN_MAX_BYTES: u64 = 65_536;
+    /// Largest accepted `retention_max_age_days` (a century).
+    pub const MAX_RETENTION_DAYS: u32 = 36_500;
+    /// Smallest accepted non-zero `retention_max_events_per_worker`.
+    pub const MIN_RETENTION_EVENTS: u64 = 100;
 
     /// Checks the bounds; the message reads after "invalid settings: ".
     pub fn validate(&self) -> Result<(), String> {
@@ -427,6 +441,18 @@ impl HubConfig {
         }
         if !(1..=64).contains(&self.recording_keep_files) {
             return Err("recording_keep_files must be between 1 and 64".into());
+        }
+        if self.retention_max_age_days > Self::MAX_RETENTION_DAYS {
+            return Err(format!(
+                "retention_max_age_days must be between 0 (keep forever) and {}",
+                Self::MAX_RETENTION_DAYS
+            ));
+        }
+        if (1..Self::MIN_RETENTION_EVENTS).contains(&self.retention_max_events_per_worker) {
+            return Err(format!(
+                "retention_max_events_per_worker must be 0 (no limit) or at least {}",
+                Self::MIN_RETENTION_EVENTS
+            ));
         }
         Ok(())
     }
@@ -766,6 +792,19 @@ mod tests {
             ..HubConfig::default()
         };
         assert!(c.validate().is_err());
+        for (days, events, ok) in [
+            (0, 0, true),
+            (30, 100, true),
+            (36_501, 0, false),
+            (0, 99, false),
+        ] {
+            let c = HubConfig {
+                retention_max_age_days: days,
+                retention_max_events_per_worker: events,
+                ..HubConfig::default()
+            };
+            assert_eq!(c.validate().is_ok(), ok, "{days} days, {events} events");
+        }
     }
 
     #[test]

@@ -268,7 +268,7 @@ proptest! {
         rt(SendRequest { message: s.clone(), meta: Some(m), idempotency_key: key })?;
         rt(KeystrokeRequest { keys: t })?;
         rt(ClearAndSendRequest { message: s, delay_s: delay, restore_name: b })?;
-        rt(SettingsPatch { recording_enabled_by_default: Some(b), recording_max_bytes_per_file: n, recording_keep_files: k })?;
+        rt(SettingsPatch { recording_enabled_by_default: Some(b), recording_max_bytes_per_file: n, recording_keep_files: k, ..SettingsPatch::default() })?;
     }
 
     #[test]

@@ -136,6 +136,7 @@ impl Core {
             recording_enabled_by_default,
             recording_max_bytes_per_file,
             recording_keep_files,
+            ..SettingsPatch::default()
         };
         hub.update_settings(&patch).await
     });

@@ -19,6 +19,7 @@
 //! - `trace`: request ids and the `request` span every log line of a
 //!   request carries.
 
+mod compact;
 pub mod conns;
 mod error;
 mod extract;
@@ -45,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 use tubemail_core::engine::{Engine, EngineConfig};
 use tubemail_core::store::SqliteStore;
 
+pub use compact::{CompactError, Compacted, compact};
 pub use lock::{LOCK_FILE, LockError};
 pub use mcp::sessions::{McpOptions, McpSessions};
 pub use metrics::HttpMetrics;
@@ -67,6 +69,8 @@ pub struct Options {
     pub dev_bootstrap: bool,
     /// Offline, idle workers older than this are purged.
     pub purge_max_age: Duration,
+    /// How often the retention settings are applied.
+    pub retention_every: Duration,
     /// Serve the web UI from this directory instead of the one built in.
     pub ui_dir: Option<PathBuf>,
     /// Browser terminal bridge tunables.
@@ -104,6 +108,7 @@ impl Options {
             max_body_bytes: 1024 * 1024,
             dev_bootstrap: true,
             purge_max_age: Duration::from_secs(3600),
+            retention_every: Duration::from_secs(60),
             ui_dir: None,
             pty: terminal::PtyOptions::default(),
             read_timeout: Duration::from_secs(30),
@@ -490,6 +495,12 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             e.clone(),
             "purge stale workers",
             |e| Box::pin(async move { e.purge_stale().await.map(|_| ()) }),
+        ),
+        every(
+            state.options.retention_every,
+            e.clone(),
+            "apply retention",
+            |e| Box::pin(async move { e.apply_retention().await.map(|_| ()) }),
         ),
     ]
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use base64::Engine as _;
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, Parser, Subcommand};
 use tubemail_hub::{Hub, Options};
 
 /// The TubeMail hub: messages, events, permissions and control for fleets
@@ -21,7 +21,7 @@ struct Args {
     bind: SocketAddr,
     /// Data directory (database, settings, generated secret).
     /// Default: $XDG_DATA_HOME/tubemail or ~/.local/share/tubemail.
-    #[arg(long, env = "TUBEMAIL_DATA_DIR")]
+    #[arg(long, env = "TUBEMAIL_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// Host names accepted besides loopback and IP literals (comma-separated; `*` = any).
     #[arg(long, env = "TUBEMAIL_ALLOWED_HOSTS", value_delimiter = ',')]
@@ -71,6 +71,15 @@ struct Args {
     /// Write shell completions or the man page to stdout, and exit.
     #[arg(long, hide = true, value_name = "WHAT")]
     generate: Option<tubemail_cli_support::Generate>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply the retention settings once and shrink the database
+    /// (`VACUUM`), then exit. Refuses while a hub runs on the data dir.
+    Compact,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -186,9 +195,21 @@ async fn run() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    if let Some(Command::Compact) = args.command {
+        let done = tubemail_hub::compact(&data_dir).await?;
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        println!(
+            "deleted {} events; {} went from {:.1} MiB to {:.1} MiB",
+            done.deleted,
+            data_dir.join("tubemail.db").display(),
+            mib(done.bytes_before),
+            mib(done.bytes_after)
+        );
+        return Ok(());
+    }
     // Each connection, stream and recording takes a descriptor.
     tubemail_hub::conns::raise_nofile_limit();
-    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     tubemail_core::private::create_dir_all(&data_dir)
         .with_context(|| format!("failed to create data dir {}", data_dir.display()))?;
     let (secret, secret_source) = resolve_secret(&data_dir)?;

@@ -382,8 +382,40 @@ async fn settings_validate_and_persist() {
     let s = c.get("/api/settings").await;
     assert_eq!(
         s,
-        json!({"recording_enabled_by_default": false, "recording_max_bytes_per_file": 5242880, "recording_keep_files": 4})
+        json!({"recording_enabled_by_default": false, "recording_max_bytes_per_file": 5242880, "recording_keep_files": 4,
+               "retention_max_age_days": 0, "retention_max_events_per_worker": 0})
     );
+    for (patch, says) in [
+        (
+            json!({"retention_max_age_days": 40_000}),
+            "retention_max_age_days must be between 0",
+        ),
+        (
+            json!({"retention_max_events_per_worker": 5}),
+            "retention_max_events_per_worker must be 0",
+        ),
+    ] {
+        let (status, body) = c.call("PUT", "/api/settings", Some(patch)).await;
+        assert_eq!(status, 400);
+        assert!(body["detail"].as_str().unwrap().contains(says), "{body}");
+    }
+    let (status, body) = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"retention_max_age_days": 30, "retention_max_events_per_worker": 1000})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["retention_max_age_days"], 30);
+    let (_, body) = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"retention_max_age_days": 0, "retention_max_events_per_worker": 0})),
+        )
+        .await;
+    assert_eq!(body["retention_max_events_per_worker"], 0);
     let (status, body) = c
         .call(
             "PUT",

@@ -209,3 +209,80 @@ async fn kill_9_loses_no_acknowledged_message_and_no_pending_permission() {
         json!([])
     );
 }
+
+#[tokio::test]
+async fn retention_trims_while_serving_and_a_trimmed_cursor_resumes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = tubemail_hub::Options::new(dir.path(), common::SECRET);
+    options.retention_every = Duration::from_millis(100);
+    let hub = common::TestHub::start_with(options).await;
+    let c = hub.client();
+    c.register("w", 1).await;
+    let mut s = c.stream("/tubemail/w/stream", None).await;
+    c.send("w", "first").await;
+    let cursor = s.take("channel_event", 1, T).await.remove(0).id.unwrap();
+    drop(s);
+    while c.get("/api/workers/w/status").await["online"] == true {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.post(
+        "/tubemail/w/permission-request",
+        json!({"request_id": "keepme", "tool_name": "Bash"}),
+    )
+    .await;
+    let mut sent = Vec::new();
+    for i in 0..400 {
+        sent.push(c.send("w", &format!("m{i}")).await);
+    }
+    let (status, _) = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"retention_max_events_per_worker": 100})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The background task trims while the hub keeps taking messages.
+    let deadline = std::time::Instant::now() + T;
+    let mut extra = 0;
+    let kept = loop {
+        let v = c.get("/api/workers/w/events?limit=1000").await;
+        let events = v["events"].as_array().cloned().unwrap_or_default();
+        if events.len() <= 101 {
+            break events;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} events",
+            events.len()
+        );
+        sent.push(c.send("w", &format!("x{extra}")).await);
+        extra += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        kept[0]["kind"], "permission_request",
+        "pending request kept"
+    );
+    assert_eq!(
+        kept.last().unwrap()["event_id"],
+        sent.last().unwrap().as_str()
+    );
+    let pending = c.get("/api/permissions?include_offline=true").await;
+    assert_eq!(pending["pending"][0]["request_id"], "keepme", "{pending}");
+
+    // Resuming after the trimmed "first": every kept message, once, in order.
+    let expected: Vec<&str> = kept
+        .iter()
+        .filter(|e| e["kind"] == "inbound")
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert!(expected.len() >= 99, "{}", expected.len());
+    let mut s = c.stream("/tubemail/w/stream", Some(&cursor)).await;
+    let got = s.take("channel_event", expected.len(), T).await;
+    let ids: Vec<String> = got.iter().map(|m| m.id.clone().unwrap()).collect();
+    assert_eq!(ids, expected);
+    let more = s.next(Duration::from_millis(500)).await;
+    assert!(more.is_none(), "unexpected {more:?}");
+    hub.stop().await;
+}

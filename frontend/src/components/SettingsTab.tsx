@@ -1,4 +1,4 @@
-// Hub settings (recording defaults) and this browser's bearer and theme.
+// Hub settings (recording defaults, retention) and this browser's bearer and theme.
 
 import { useEffect, useState } from 'react';
 import { api } from '../lib/api';
@@ -21,7 +21,7 @@ export function SettingsTab(props: {
   const run = useAction();
   const toast = useToast();
   const [settings, setSettings] = useState<HubSettings | null>(null);
-  const [draft, setDraft] = useState<{ on: boolean; mib: string; keep: string } | null>(null);
+  const [draft, setDraft] = useState<{ on: boolean; mib: string; keep: string; days: string; events: string } | null>(null);
   const [show, setShow] = useState(false);
 
   useEffect(() => {
@@ -32,6 +32,8 @@ export function SettingsTab(props: {
         on: s.recording_enabled_by_default,
         mib: String(Math.round((s.recording_max_bytes_per_file / 1024 / 1024) * 100) / 100),
         keep: String(s.recording_keep_files),
+        days: String(s.retention_max_age_days),
+        events: String(s.retention_max_events_per_worker),
       });
     });
   }, [run]);
@@ -48,6 +50,16 @@ export function SettingsTab(props: {
       toast('error', 'Files kept must be a whole number from 1 to 64.');
       return;
     }
+    const days = Number(draft.days);
+    const events = Number(draft.events);
+    if (!Number.isInteger(days) || days < 0 || days > 36500) {
+      toast('error', 'Days to keep events must be a whole number from 0 (forever) to 36500.');
+      return;
+    }
+    if (!Number.isInteger(events) || (events !== 0 && events < 100)) {
+      toast('error', 'Events kept per worker must be 0 (no limit) or a whole number of at least 100.');
+      return;
+    }
     const s = await run(
       'Save settings',
       () =>
@@ -55,6 +67,8 @@ export function SettingsTab(props: {
           recording_enabled_by_default: draft.on,
           recording_max_bytes_per_file: bytes,
           recording_keep_files: keep,
+          retention_max_age_days: days,
+          retention_max_events_per_worker: events,
         }),
       'Settings saved',
     );
@@ -67,7 +81,7 @@ export function SettingsTab(props: {
   return (
     <section className="tab settings" aria-label="Settings">
       <div className="card">
-        <h2>Recording defaults</h2>
+        <h2>Recording and retention</h2>
         <p className="muted small">
           New workers start recording their terminal when this is on. Each recording rotates at the size limit; the
           newest files are kept.
@@ -111,6 +125,44 @@ export function SettingsTab(props: {
               <p className="muted small">
                 Now: {settings.recording_enabled_by_default ? 'on' : 'off'}, {formatBytes(settings.recording_max_bytes_per_file)} ×{' '}
                 {settings.recording_keep_files} files.
+              </p>
+            )}
+            <h3>Retention</h3>
+            <p className="muted small">
+              Old timeline events are deleted in the background, about once a minute. 0 keeps everything. A pending
+              permission request and each worker's newest event are always kept.
+            </p>
+            <div className="form-grid">
+              <label className="field">
+                <span>Delete events older than (days)</span>
+                <input
+                  type="number"
+                  min={0}
+                  max={36500}
+                  value={draft.days}
+                  aria-label="Delete events older than days"
+                  onChange={(e) => setDraft({ ...draft, days: e.target.value })}
+                />
+              </label>
+              <label className="field">
+                <span>Events kept per worker</span>
+                <input
+                  type="number"
+                  min={0}
+                  value={draft.events}
+                  aria-label="Events kept per worker"
+                  onChange={(e) => setDraft({ ...draft, events: e.target.value })}
+                />
+              </label>
+            </div>
+            {settings && (
+              <p className="muted small">
+                Now:{' '}
+                {settings.retention_max_age_days ? `events older than ${settings.retention_max_age_days} days go` : 'no age limit'},{' '}
+                {settings.retention_max_events_per_worker
+                  ? `at most ${settings.retention_max_events_per_worker} events per worker`
+                  : 'no count limit'}
+                .
               </p>
             )}
             <button className="btn btn-primary" type="submit">

@@ -1189,6 +1189,20 @@ export interface components {
              * @description Rotate a recording file at this size (≥ 65 536).
              */
             recording_max_bytes_per_file: number;
+            /**
+             * Format: uint32
+             * @description Timeline events older than this many days are deleted (0 = kept
+             *     forever; at most 36 500).
+             * @default 0
+             */
+            retention_max_age_days: number;
+            /**
+             * Format: uint64
+             * @description Each worker keeps at most this many events, the oldest beyond it
+             *     are deleted (0 = no limit; otherwise at least 100).
+             * @default 0
+             */
+            retention_max_events_per_worker: number;
         };
         /** @description `POST /api/workers/{w}/interrupt` (`tm_interrupt`). */
         InterruptResponse: {
@@ -1675,6 +1689,16 @@ export interface components {
              * @description Rotate a recording file at this size (≥ 65 536).
              */
             recording_max_bytes_per_file?: number | null;
+            /**
+             * Format: uint32
+             * @description Delete timeline events older than this many days (0 = keep forever).
+             */
+            retention_max_age_days?: number | null;
+            /**
+             * Format: uint64
+             * @description Keep at most this many events per worker (0 = no limit, else ≥ 100).
+             */
+            retention_max_events_per_worker?: number | null;
         };
         /** @description `{"ok": false, "error": ...}` — the original's soft errors (HTTP 200). */
         SoftError: {

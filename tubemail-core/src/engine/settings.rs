@@ -77,6 +77,12 @@ impl Engine {
         if let Some(v) = patch.recording_keep_files {
             config.recording_keep_files = v;
         }
+        if let Some(v) = patch.retention_max_age_days {
+            config.retention_max_age_days = v;
+        }
+        if let Some(v) = patch.retention_max_events_per_worker {
+            config.retention_max_events_per_worker = v;
+        }
         config
             .validate()
             .map_err(|e| Error::BadRequest(format!("invalid settings: {e}")))?;

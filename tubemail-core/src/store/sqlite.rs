@@ -12,6 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{
     EventQuery, Mutation, Record, RunRow, Snapshot, Store, StoreError, TimelineStats, TokenRow,
+    TrimQuery,
 };
 use crate::name::WorkerName;
 use crate::wire::{Event, EventId, EventKind, Meta};
@@ -35,7 +36,15 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE runs (run_id TEXT PRIMARY KEY, row TEXT NOT NULL);",
     // 2: scoped credentials (hashed tokens).
     "CREATE TABLE tokens (id TEXT PRIMARY KEY, row TEXT NOT NULL);",
+    // 3: the newest event retention deleted (old cursors stay valid).
+    "CREATE TABLE retention (id INTEGER PRIMARY KEY CHECK (id = 1), trimmed_through INTEGER NOT NULL);",
 ];
+
+/// Events retention never deletes: a pending permission's request and a
+/// worker's newest event (its counters and resume point).
+const KEEP: &str = "seq NOT IN (SELECT json_extract(row, '$.event_seq') FROM permissions
+                        WHERE json_extract(row, '$.event_seq') IS NOT NULL)
+     AND seq < (SELECT max(k.seq) FROM events k WHERE k.worker = events.worker)";
 
 /// Read connections kept open for reuse.
 const READ_POOL: usize = 8;
@@ -180,6 +189,15 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Rewrites the database without its free pages and folds the
+    /// write-ahead log into it (`VACUUM`, then a truncating checkpoint).
+    /// Writes wait meanwhile: for a data dir no hub has open.
+    pub fn vacuum(&self) -> Result<(), StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(db)
+    }
+
     fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -315,6 +333,13 @@ impl Store for SqliteStore {
                 })
                 .map_err(db)? as u64,
             timelines: load_timelines(&conn)?,
+            trimmed_through: conn
+                .query_row(
+                    "SELECT coalesce(max(trimmed_through), 0) FROM retention",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(db)? as u64,
         })
     }
 
@@ -480,6 +505,63 @@ impl Store for SqliteStore {
                 .map_err(db)?;
             row.map(|r| from_json(&r)).transpose()
         })
+    }
+
+    fn trim_candidates(&self, q: &TrimQuery) -> Result<Vec<u64>, StoreError> {
+        let mut sql = String::from("SELECT seq FROM events WHERE seq > ?1");
+        let mut args: Vec<rusqlite::types::Value> = vec![(q.after as i64).into()];
+        if let Some(w) = &q.worker {
+            args.push(w.as_str().to_owned().into());
+            sql.push_str(&format!(" AND worker = ?{}", args.len()));
+        }
+        if let Some(ts) = q.older_than {
+            args.push(ts.into());
+            sql.push_str(&format!(" AND ts < ?{}", args.len()));
+        }
+        // Last: the cheap tests above rule most rows out first.
+        sql.push_str(&format!(" AND {KEEP}"));
+        args.push((q.limit as i64).into());
+        sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", args.len()));
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+            stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, i64>(0))
+                .map_err(db)?
+                .map(|r| r.map(|s| s as u64).map_err(db))
+                .collect()
+        })
+    }
+
+    fn delete_events(&self, seqs: &[u64]) -> Result<Vec<(WorkerName, u64)>, StoreError> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction().map_err(db)?;
+        let mut deleted = Vec::new();
+        {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "DELETE FROM events WHERE seq = ?1 AND {KEEP} RETURNING worker"
+                ))
+                .map_err(db)?;
+            for &seq in seqs {
+                let worker: Option<String> = stmt
+                    .query_row([seq as i64], |r| r.get(0))
+                    .optional()
+                    .map_err(db)?;
+                if let Some(w) = worker {
+                    deleted.push((WorkerName::new(w).map_err(corrupt)?, seq));
+                }
+            }
+        }
+        if let Some(max) = deleted.iter().map(|(_, s)| *s).max() {
+            tx.execute(
+                "INSERT INTO retention (id, trimmed_through) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE
+                 SET trimmed_through = max(trimmed_through, excluded.trimmed_through)",
+                [max as i64],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(deleted)
     }
 
     fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {

@@ -1,0 +1,103 @@
+//! Retention: deleting old timeline events in the background.
+//!
+//! Candidates are chosen on a read connection, so choosing never holds up
+//! a commit; they are then deleted in small transactions
+//! ([`TRIM_BATCH`] rows), each re-checking that the event is still
+//! deletable, so a write waits at most one small transaction behind it.
+//! A pending permission's request and each worker's newest event are
+//! never deleted. A deleted event stays a valid resume point: cursors at
+//! or below the newest deleted sequence are accepted and resume after it.
+
+use std::sync::atomic::Ordering;
+
+use super::{Engine, Result, now};
+use crate::name::WorkerName;
+use crate::store::TrimQuery;
+
+/// Most events deleted in one transaction.
+pub const TRIM_BATCH: usize = 250;
+
+impl Engine {
+    /// Applies the retention settings once: deletes events older than
+    /// `retention_max_age_days`, then each worker's oldest beyond
+    /// `retention_max_events_per_worker`. Returns how many were deleted.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn apply_retention(&self) -> Result<u64> {
+        let config = self.hub_config();
+        let mut deleted = 0;
+        if config.retention_max_age_days > 0 {
+            let cutoff = now() - f64::from(config.retention_max_age_days) * 86_400.0;
+            deleted += self.trim(None, Some(cutoff), u64::MAX).await?;
+        }
+        let max = config.retention_max_events_per_worker;
+        if max > 0 {
+            let over: Vec<(WorkerName, u64)> = self
+                .lock()
+                .workers
+                .values()
+                .filter(|e| e.row.event_count > max)
+                .map(|e| (e.row.name.clone(), e.row.event_count - max))
+                .collect();
+            for (worker, excess) in over {
+                deleted += self.trim(Some(worker), None, excess).await?;
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(deleted, "retention deleted old events");
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes up to `most` deletable events (of `worker`, older than
+    /// `older_than`), oldest first, in batches.
+    async fn trim(
+        &self,
+        worker: Option<WorkerName>,
+        older_than: Option<f64>,
+        most: u64,
+    ) -> Result<u64> {
+        let mut after = 0;
+        let mut deleted = 0;
+        while deleted < most {
+            let q = TrimQuery {
+                worker: worker.clone(),
+                after,
+                older_than,
+                limit: TRIM_BATCH.min(usize::try_from(most - deleted).unwrap_or(TRIM_BATCH)),
+            };
+            let seqs = self.read(move |s| s.trim_candidates(&q)).await?;
+            let Some(&last) = seqs.last() else { break };
+            after = last;
+            // Raised before the delete, so no reader sees an event gone
+            // whose cursor is not yet accepted (an id at or below it that
+            // is still there is checked by its owner as before).
+            self.inner
+                .trimmed_through
+                .fetch_max(last, Ordering::Relaxed);
+            let gone = self.read(move |s| s.delete_events(&seqs)).await?;
+            deleted += gone.len() as u64;
+            self.forget(&gone);
+            // Let writers and readers queued meanwhile go first.
+            tokio::task::yield_now().await;
+        }
+        Ok(deleted)
+    }
+
+    /// Brings the in-memory counters in line with deleted events.
+    fn forget(&self, gone: &[(WorkerName, u64)]) {
+        if gone.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        for (worker, _) in gone {
+            if let Some(entry) = st.workers.get_mut(worker) {
+                entry.row.event_count = entry.row.event_count.saturating_sub(1);
+            }
+        }
+    }
+
+    /// The newest event sequence retention deleted (0 = none).
+    pub(crate) fn trimmed_through(&self) -> u64 {
+        self.inner.trimmed_through.load(Ordering::Relaxed)
+    }
+}
