@@ -503,9 +503,8 @@ async fn op(ctx: Arc<Ctx>, kind: Kind, seq: u64) {
             };
             ctx.call(Method::GET, &path, None).await.map(drop)
         }
-        Kind::Roster => match ctx.call(Method::GET, "/api/workers", None).await {
-            Ok(v) => {
-                let n = v["workers"].as_array().map_or(0, Vec::len);
+        Kind::Roster => match full_roster(&ctx).await {
+            Ok(n) => {
                 if n >= ctx.names.len() {
                     Ok(())
                 } else {
@@ -520,6 +519,21 @@ async fn op(ctx: Arc<Ctx>, kind: Kind, seq: u64) {
         Kind::Delivered | Kind::PermissionResolve | Kind::PermissionAnswer | Kind::Mcp => Ok(()),
     };
     ctx.note(kind, t, r);
+}
+
+/// Reads the whole roster, page after page (`GET /api/workers` answers a
+/// page at a time and names the next in `next`): how many rows it has.
+async fn full_roster(ctx: &Ctx) -> Result<usize, Failure> {
+    let mut rows = 0;
+    let mut path = "/api/workers?limit=5000".to_owned();
+    loop {
+        let page = ctx.call(Method::GET, &path, None).await?;
+        rows += page["workers"].as_array().map_or(0, Vec::len);
+        match page["next"].as_str() {
+            Some(after) => path = format!("/api/workers?limit=5000&after={after}"),
+            None => return Ok(rows),
+        }
+    }
 }
 
 /// A worker asks for a permission; it is answered 0.2–2 s later, by the
