@@ -575,6 +575,21 @@ wire_struct! {
     }
 }
 
+impl NotIdle {
+    /// The refusal of an operation that needs an idle worker: the state
+    /// by its wire name, then `what` to do about it.
+    pub fn new(state: crate::wire::WorkerState, what: &str) -> Self {
+        let name = serde_json::to_value(state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into());
+        NotIdle {
+            detail: format!("worker not idle (state={name}); {what}"),
+            state,
+        }
+    }
+}
+
 wire_struct! {
     /// `GET /api/workers/{w}/screenshot` (`tm_screenshot`).
     pub struct ScreenshotResponse {

@@ -11,7 +11,8 @@ use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tubemail_core::api::{
-    ControlResponse, FlowDeleted, InterruptResponse, KeystrokeResponse, PurgeResponse, RunFinished,
+    ControlResponse, FlowDeleted, InterruptResponse, KeystrokeResponse, NotIdle, PurgeResponse,
+    RunFinished,
 };
 use tubemail_core::engine::{ControlOutcome, Error as EngineError};
 use tubemail_core::limits;
@@ -547,7 +548,7 @@ impl HubMcp {
                 "note": "the manager updates itself and restarts claude with --continue",
             })),
             Err(state) => dict(json!({
-                "error": format!("worker not idle (state={}); pass force=True to override", json!(state).as_str().unwrap_or("unknown")),
+                "error": NotIdle::new(state, "pass force=True to override").detail,
                 "state": state,
                 "pending_count": self.state.engine.status(&w).pending_count,
             })),
@@ -565,7 +566,7 @@ impl HubMcp {
         ) {
             Ok(done) => dict(done),
             Err(state) => dict(json!({
-                "error": format!("worker not idle (state={}); clear+send is only safe when idle", json!(state).as_str().unwrap_or("unknown")),
+                "error": NotIdle::new(state, "clear+send is only safe when idle").detail,
                 "state": state,
                 "pending_count": self.state.engine.status(&w).pending_count,
             })),

@@ -18,7 +18,7 @@ use tubemail_core::api::{
 use tubemail_core::command::{ManagerHealth, ReconnectOutcome};
 use tubemail_core::engine::{ControlOutcome, MANAGER_REPLY, RECONNECT_REPLY};
 use tubemail_core::limits;
-use tubemail_core::{EventId, ManagerCommand, SendReceipt, WorkerName, WorkerState, WorkerStatus};
+use tubemail_core::{EventId, ManagerCommand, SendReceipt, WorkerName, WorkerStatus};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -254,18 +254,6 @@ async fn keystroke(
     }))
 }
 
-/// The 409 of an operation that needs an idle worker.
-pub fn not_idle(what: &str, state: WorkerState) -> NotIdle {
-    let name = serde_json::to_value(state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into());
-    NotIdle {
-        detail: format!("worker not idle (state={name}); {what}"),
-        state,
-    }
-}
-
 async fn clear_and_send(
     State(s): State<AppState>,
     Worker(w): Worker,
@@ -279,7 +267,7 @@ async fn clear_and_send(
         Ok(done) => Ok(Json(done).into_response()),
         Err(state) => Ok((
             StatusCode::CONFLICT,
-            Json(not_idle("clear+send is only safe when idle", state)),
+            Json(NotIdle::new(state, "clear+send is only safe when idle")),
         )
             .into_response()),
     }

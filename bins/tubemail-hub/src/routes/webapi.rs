@@ -6,7 +6,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tubemail_core::api::{
-    ControlResponse, PermissionsResponse, PurgeResponse, Reply, ResolveRequest, SoftError,
+    ControlResponse, NotIdle, PermissionsResponse, PurgeResponse, Reply, ResolveRequest, SoftError,
     WorkersResponse,
 };
 use tubemail_core::engine::SettingsPatch;
@@ -141,7 +141,7 @@ async fn update_manager(
             routed_to: sent.worker,
         }),
         Err(state) => {
-            let refusal = super::ops::not_idle("pass force=true to override", state);
+            let refusal = NotIdle::new(state, "pass force=true to override");
             Reply::Refused(SoftError {
                 ok: false,
                 error: refusal.detail,
