@@ -178,11 +178,17 @@ describe('web UI', () => {
     const { page } = await openApp('/settings');
     await page.getByLabel('Max file size in MiB').fill('2');
     await page.getByLabel('Files kept per worker').fill('6');
+    await page.getByLabel('Database size limit in MiB').fill('16');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByText('Database size limit must be 0 (no limit)').waitFor();
+    await page.getByLabel('Database size limit in MiB').fill('512');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByText('Settings saved').waitFor();
+    await page.getByText('the database kept under 512 MiB').waitFor();
     const s = await hub.call('GET', '/api/settings');
     assert.equal(s.recording_max_bytes_per_file, 2 * 1024 * 1024);
     assert.equal(s.recording_keep_files, 6);
+    assert.equal(s.retention_max_database_mib, 512);
     assert.doesNotMatch(await page.getByLabel('Bearer secret').innerText(), new RegExp(hub.secret));
     await page.getByRole('button', { name: 'Show' }).click();
     assert.equal(await page.getByLabel('Bearer secret').innerText(), hub.secret);

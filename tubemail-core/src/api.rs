@@ -323,6 +323,10 @@ wire_struct! {
         /// Keep at most this many events per worker (0 = no limit, else ≥ 100).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub retention_max_events_per_worker: Option<u64>,
+        /// Keep the database under this many MiB (0 = no limit, else 32 to
+        /// 1 048 576).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub retention_max_database_mib: Option<u64>,
     }
 }
 

@@ -150,6 +150,55 @@ pub struct Metrics {
     pub commits: AtomicU64,
     /// Time spent committing, in microseconds.
     pub commit_micros: AtomicU64,
+    /// Events retention deleted since start.
+    pub events_deleted: AtomicU64,
+    /// Time from a write's submission to its commit (what a request that
+    /// changes something waits for the store).
+    pub write_latency: Histogram,
+}
+
+/// Upper bounds, in seconds, of [`Histogram`]'s buckets.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// A latency histogram over [`LATENCY_BUCKETS`], updated without locks.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, took: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let secs = took.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros
+            .fetch_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// Cumulative counts per bucket bound (the Prometheus `le` series),
+    /// then the total count and the sum in seconds.
+    pub fn snapshot(&self) -> (Vec<(f64, u64)>, u64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut cumulative = 0;
+        let buckets = LATENCY_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(b, n)| {
+                cumulative += n.load(Relaxed);
+                (*b, cumulative)
+            })
+            .collect();
+        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
+        (buckets, self.count.load(Relaxed), sum)
+    }
 }
 
 /// The engine handle; cheap to clone.

@@ -375,6 +375,9 @@ pub trait Store: Send + Sync + 'static {
     /// deleted one as [`Snapshot::trimmed_through`]. Returns what it
     /// deleted, with each event's worker.
     fn delete_events(&self, seqs: &[u64]) -> Result<Vec<(WorkerName, u64)>, StoreError>;
+    /// Bytes the store's files hold in use: what deleting events frees
+    /// room in (a read).
+    fn used_bytes(&self) -> Result<u64, StoreError>;
     /// Every issued token (revoked ones too).
     fn tokens(&self) -> Result<Vec<TokenRow>, StoreError>;
     /// Inserts or replaces a token row, durably. Tokens are not part of

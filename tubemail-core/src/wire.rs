@@ -409,6 +409,11 @@ pub struct HubConfig {
     /// are deleted (0 = no limit; otherwise at least 100).
     #[serde(default)]
     pub retention_max_events_per_worker: u64,
+    /// The database (`tubemail.db` with its write-ahead log) is kept under
+    /// this many MiB: past 90 % of it the oldest events go, fleet-wide,
+    /// until it is back under 80 % (0 = no limit; otherwise at least 16).
+    #[serde(default)]
+    pub retention_max_database_mib: u64,
 }
 
 impl Default for HubConfig {
@@ -419,6 +424,7 @@ impl Default for HubConfig {
             recording_keep_files: 4,
             retention_max_age_days: 0,
             retention_max_events_per_worker: 0,
+            retention_max_database_mib: 0,
         }
     }
 }
@@ -430,6 +436,11 @@ impl HubConfig {
     pub const MAX_RETENTION_DAYS: u32 = 36_500;
     /// Smallest accepted non-zero `retention_max_events_per_worker`.
     pub const MIN_RETENTION_EVENTS: u64 = 100;
+    /// Smallest accepted non-zero `retention_max_database_mib` (the
+    /// write-ahead log alone reaches ~16 MiB between checkpoints).
+    pub const MIN_RETENTION_DATABASE_MIB: u64 = 32;
+    /// Largest accepted `retention_max_database_mib` (1 TiB).
+    pub const MAX_RETENTION_DATABASE_MIB: u64 = 1 << 20;
 
     /// Checks the bounds; the message reads after "invalid settings: ".
     pub fn validate(&self) -> Result<(), String> {
@@ -452,6 +463,16 @@ impl HubConfig {
             return Err(format!(
                 "retention_max_events_per_worker must be 0 (no limit) or at least {}",
                 Self::MIN_RETENTION_EVENTS
+            ));
+        }
+        if self.retention_max_database_mib != 0
+            && !(Self::MIN_RETENTION_DATABASE_MIB..=Self::MAX_RETENTION_DATABASE_MIB)
+                .contains(&self.retention_max_database_mib)
+        {
+            return Err(format!(
+                "retention_max_database_mib must be 0 (no limit) or between {} and {}",
+                Self::MIN_RETENTION_DATABASE_MIB,
+                Self::MAX_RETENTION_DATABASE_MIB
             ));
         }
         Ok(())

@@ -173,6 +173,11 @@ struct Cli {
     /// Data dir of the hub given by --url, for its size (soak).
     #[arg(long)]
     hub_data_dir: Option<PathBuf>,
+    /// Soak: sets the hub's `retention_max_database_mib` at the start (0 =
+    /// left as is); the verdict then checks the database stays under it
+    /// and that writes keep a p99 ≤ 5 ms in every window that trimmed.
+    #[arg(long, default_value_t = 0)]
+    retention_mib: u64,
 }
 
 /// Worker names `b<tag>-<kind>-<i>`, unique per run so a shared hub's
@@ -286,6 +291,7 @@ async fn run_one(
                 rss_tolerance: cli.rss_tolerance,
                 fd_tolerance: cli.fd_tolerance,
                 data_dir: cli.hub_data_dir.clone(),
+                retention_mib: cli.retention_mib,
                 tag: tag.to_owned(),
             };
             match soak::run(&target, &cfg).await {

@@ -43,6 +43,9 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(200), Duration::fro
 const SAMPLES_KEPT: usize = 8;
 /// Samples averaged at each end of the growth comparison.
 const VERDICT_SAMPLES: usize = 3;
+/// Highest write p99 (submission to commit, the hub's own histogram)
+/// allowed in a window in which retention deleted events.
+const WRITE_P99_BOUND: f64 = 0.005;
 
 /// Settings of the soak scenario.
 pub struct SoakConfig {
@@ -82,6 +85,11 @@ pub struct SoakConfig {
     pub fd_tolerance: u64,
     /// The hub's data dir (for its size), when known.
     pub data_dir: Option<PathBuf>,
+    /// `retention_max_database_mib` set at the start (0 = left as is).
+    /// The verdict then also checks that the database and its log stay
+    /// under it and that writes keep a p99 within [`WRITE_P99_BOUND`] in
+    /// every window in which retention deleted events.
+    pub retention_mib: u64,
     /// Makes permission request ids unique per run.
     pub tag: String,
 }
@@ -842,6 +850,63 @@ struct Sample {
     shed: u64,
     /// `tubemail_sse_subscribers` from `/metrics`.
     subscribers: Option<u64>,
+    /// The window's write p99 (seconds; the upper bound of its bucket in
+    /// `tubemail_write_duration_seconds`).
+    write_p99: Option<f64>,
+    /// Events retention deleted in the window.
+    trimmed: Option<u64>,
+}
+
+/// Cumulative counters from `/metrics`, to take windows from.
+#[derive(Default, Clone)]
+struct Totals {
+    /// `tubemail_write_duration_seconds` buckets: (upper bound, cumulative count).
+    writes: Vec<(f64, u64)>,
+    trimmed: u64,
+}
+
+impl Totals {
+    fn of(page: &str) -> Self {
+        let prefix = "tubemail_write_duration_seconds_bucket{le=\"";
+        let writes = page
+            .lines()
+            .filter_map(|l| {
+                let (bound, n) = l.strip_prefix(prefix)?.split_once("\"} ")?;
+                let bound = if bound == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    bound.parse().ok()?
+                };
+                Some((bound, n.trim().parse().ok()?))
+            })
+            .collect();
+        Totals {
+            writes,
+            trimmed: gauge(page, "tubemail_retention_deleted_total").unwrap_or(0),
+        }
+    }
+
+    /// The p99 bucket bound of the writes since `earlier` (`None`: no writes).
+    fn write_p99_since(&self, earlier: &Totals) -> Option<f64> {
+        let before = |bound: f64| {
+            earlier
+                .writes
+                .iter()
+                .find(|(b, _)| *b == bound)
+                .map_or(0, |(_, n)| *n)
+        };
+        let window: Vec<(f64, u64)> = self
+            .writes
+            .iter()
+            .map(|(b, n)| (*b, n.saturating_sub(before(*b))))
+            .collect();
+        let total = window.last()?.1;
+        if total == 0 {
+            return None;
+        }
+        let need = (total as f64 * 0.99).ceil() as u64;
+        window.iter().find(|(_, n)| *n >= need).map(|(b, _)| *b)
+    }
 }
 
 /// A gauge from a Prometheus text page.
@@ -879,7 +944,7 @@ fn ms(d: Duration) -> f64 {
 impl Sample {
     fn header() -> String {
         format!(
-            "  {:>6} {:>7} {:>8} {:>8} {:>8} {:>4} {:>4} {:>8} {:>8} {:>6} {:>4} {:>7} {:>7} {:>5} {:>5} {:>6} {:>5}",
+            "  {:>6} {:>7} {:>8} {:>8} {:>8} {:>4} {:>4} {:>8} {:>8} {:>6} {:>4} {:>7} {:>7} {:>5} {:>5} {:>6} {:>5} {:>7} {:>7}",
             "t(s)",
             "sends",
             "p50 ms",
@@ -896,7 +961,9 @@ impl Sample {
             "hub%",
             "gen%",
             "subs",
-            "load"
+            "load",
+            "w p99",
+            "trimmed"
         )
     }
 
@@ -907,7 +974,7 @@ impl Sample {
         let pct =
             |c: Option<f64>| c.map_or_else(|| "-".to_owned(), |c| format!("{:.0}", c * 100.0));
         format!(
-            "  {:>6.0} {:>7} {:>8.2} {:>8.2} {:>8.1} {:>4} {:>4} {:>8.1} {:>8.1} {:>6} {:>4} {:>7.1} {:>7.1} {:>5} {:>5} {:>6} {:>5.2}",
+            "  {:>6.0} {:>7} {:>8.2} {:>8.2} {:>8.1} {:>4} {:>4} {:>8.1} {:>8.1} {:>6} {:>4} {:>7.1} {:>7.1} {:>5} {:>5} {:>6} {:>5.2} {:>7} {:>7}",
             self.t.as_secs_f64(),
             self.acked,
             p50,
@@ -925,7 +992,17 @@ impl Sample {
             pct(self.bench_cpu),
             self.subscribers
                 .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-            self.load1
+            self.load1,
+            self.write_p99.map_or_else(
+                || "-".to_owned(),
+                |p| if p.is_finite() {
+                    format!("≤{}", p * 1e3)
+                } else {
+                    ">5000".to_owned()
+                }
+            ),
+            self.trimmed
+                .map_or_else(|| "-".to_owned(), |n| n.to_string())
         )
     }
 }
@@ -937,9 +1014,21 @@ async fn take_sample(
     data_dir: Option<&Path>,
     t: Duration,
     cpu: &mut (Option<Duration>, Option<Duration>, Instant),
+    totals: &mut Option<Totals>,
 ) -> Result<Sample> {
     let hub = proc_facts(pid, data_dir)?;
     let page = metrics_page(&ctx.api).await;
+    let now_totals = page.as_deref().map(Totals::of);
+    let (write_p99, trimmed) = match (totals.as_ref(), now_totals.as_ref()) {
+        (Some(a), Some(b)) => (
+            b.write_p99_since(a),
+            Some(b.trimmed.saturating_sub(a.trimmed)),
+        ),
+        _ => (None, None),
+    };
+    if now_totals.is_some() {
+        *totals = now_totals;
+    }
     let now = Instant::now();
     let hub_cpu_now = cpu_time(&pid.to_string());
     let own_cpu_now = cpu_time("self");
@@ -969,6 +1058,8 @@ async fn take_sample(
         subscribers: page
             .as_deref()
             .and_then(|p| gauge(p, "tubemail_sse_subscribers")),
+        write_p99,
+        trimmed,
     })
 }
 
@@ -1057,6 +1148,56 @@ impl Verdict {
     }
 }
 
+/// What the soak saw of retention (with `--retention-mib`).
+struct RetentionCheck {
+    limit_mib: u64,
+    /// Largest database + write-ahead log size at a sample.
+    peak_bytes: u64,
+    trimmed: u64,
+    /// Windows in which retention deleted events.
+    trimming_windows: usize,
+    /// Of those, windows whose write p99 was over [`WRITE_P99_BOUND`].
+    slow_windows: usize,
+    /// Highest write p99 bucket bound of a trimming window.
+    worst_p99: Option<f64>,
+}
+
+impl RetentionCheck {
+    fn of(samples: &[Sample], limit_mib: u64) -> Option<Self> {
+        if limit_mib == 0 {
+            return None;
+        }
+        let trimming: Vec<&Sample> = samples.iter().filter(|s| s.trimmed > Some(0)).collect();
+        Some(RetentionCheck {
+            limit_mib,
+            peak_bytes: samples
+                .iter()
+                .map(|s| s.hub.db_bytes + s.hub.wal_bytes)
+                .max()
+                .unwrap_or(0),
+            trimmed: samples.iter().filter_map(|s| s.trimmed).sum(),
+            trimming_windows: trimming.len(),
+            slow_windows: trimming
+                .iter()
+                .filter(|s| s.write_p99.is_none_or(|p| p > WRITE_P99_BOUND))
+                .count(),
+            worst_p99: trimming
+                .iter()
+                .filter_map(|s| s.write_p99)
+                .max_by(f64::total_cmp),
+        })
+    }
+
+    fn size_ok(&self) -> bool {
+        self.peak_bytes <= self.limit_mib << 20
+    }
+
+    /// Under the limit, trimming seen, and no slow window while trimming.
+    fn passed(&self) -> bool {
+        self.size_ok() && self.trimming_windows > 0 && self.slow_windows == 0
+    }
+}
+
 /// Results of the soak.
 pub struct SoakReport {
     workers: usize,
@@ -1076,6 +1217,7 @@ pub struct SoakReport {
     perm_lost: usize,
     perm_unexpected: usize,
     verdict: Verdict,
+    retention: Option<RetentionCheck>,
     hwm_kb: u64,
 }
 
@@ -1103,7 +1245,9 @@ impl SoakReport {
     /// Whether the run met every check: nothing lost, duplicated or
     /// failed, no stream dropped, and no growth after warm-up.
     pub fn passed(&self) -> bool {
-        self.failures() == 0 && self.verdict.passed()
+        self.failures() == 0
+            && self.verdict.passed()
+            && self.retention.as_ref().is_none_or(RetentionCheck::passed)
     }
 }
 
@@ -1157,6 +1301,16 @@ pub async fn run(target: &Target, cfg: &SoakConfig) -> Result<SoakReport> {
         fds = after_setup.fds,
         "soak: streams open"
     );
+    if cfg.retention_mib > 0 {
+        ctx.api
+            .call(
+                Method::PUT,
+                "/api/settings",
+                Some(&json!({"retention_max_database_mib": cfg.retention_mib})),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("setting retention_max_database_mib: {e}"))?;
+    }
     let global = tokio::spawn(follow_global(ctx.clone()));
     let session = Session::open(target)
         .await
@@ -1186,6 +1340,7 @@ pub async fn run(target: &Target, cfg: &SoakConfig) -> Result<SoakReport> {
     println!("{}", Sample::header());
     let mut samples = Vec::new();
     let mut cpu = (cpu_time(&pid.to_string()), cpu_time("self"), Instant::now());
+    let mut totals = metrics_page(&ctx.api).await.as_deref().map(Totals::of);
     let mut next = start + cfg.sample;
     while next <= end {
         tokio::time::sleep_until(next.into()).await;
@@ -1195,6 +1350,7 @@ pub async fn run(target: &Target, cfg: &SoakConfig) -> Result<SoakReport> {
             data_dir.as_deref(),
             next.duration_since(start),
             &mut cpu,
+            &mut totals,
         )
         .await?;
         println!("{}", s.row());
@@ -1231,6 +1387,7 @@ pub async fn run(target: &Target, cfg: &SoakConfig) -> Result<SoakReport> {
     let hwm_kb = crate::hub::rss(pid).map_or(0, |r| r.hwm_kb);
     let ledger = std::mem::take(&mut *ctx.ledger());
     let verdict = Verdict::of(&samples, cfg);
+    let retention = RetentionCheck::of(&samples, cfg.retention_mib);
     Ok(SoakReport {
         workers: n,
         duration: cfg.duration,
@@ -1257,6 +1414,7 @@ pub async fn run(target: &Target, cfg: &SoakConfig) -> Result<SoakReport> {
         samples,
         ledger,
         verdict,
+        retention,
         hwm_kb,
     })
 }
@@ -1405,11 +1563,25 @@ impl fmt::Display for SoakReport {
                 )?;
             }
         }
+        if let Some(r) = &self.retention {
+            writeln!(
+                f,
+                "  retention: limit {} MiB, database + log peaked at {:.1} MiB ({}); {} events deleted in {} windows; write p99 while trimming: worst ≤ {} ms, {} window(s) over {} ms",
+                r.limit_mib,
+                r.peak_bytes as f64 / 1048576.0,
+                if r.size_ok() { "under" } else { "OVER" },
+                r.trimmed,
+                r.trimming_windows,
+                r.worst_p99.map_or(f64::NAN, |p| p * 1e3),
+                r.slow_windows,
+                WRITE_P99_BOUND * 1e3
+            )?;
+        }
         let ops = |k: Kind| l.ops.get(&k).map_or(0, |s| s.ok);
         let sum = |pick: fn(&OpStats) -> u64| l.ops.values().map(pick).sum::<u64>();
         writeln!(
             f,
-            "  RESULT {} acked={} lost={} late={} duplicated={} misrouted={} unacked_received={} perm_answered={} perm_lost={} perm_duplicated={} client_errors={} server_errors={} transport_errors={} bad_answers={} reconnects={} global_reconnects={} odd={} shed={} outbound_ok={} heartbeat_ok={} reads_ok={} roster_ok={} mcp_ok={} delivered_ok={} growth={}",
+            "  RESULT {} acked={} lost={} late={} duplicated={} misrouted={} unacked_received={} perm_answered={} perm_lost={} perm_duplicated={} client_errors={} server_errors={} transport_errors={} bad_answers={} reconnects={} global_reconnects={} odd={} shed={} outbound_ok={} heartbeat_ok={} reads_ok={} roster_ok={} mcp_ok={} delivered_ok={} growth={} retention={}",
             if self.passed() { "PASS" } else { "FAIL" },
             l.acked,
             self.lost,
@@ -1438,6 +1610,13 @@ impl fmt::Display for SoakReport {
                 Verdict::NotJudged(_) => "not_judged",
                 v if v.passed() => "none",
                 _ => "GROWS",
+            },
+            match &self.retention {
+                None => "not_set",
+                Some(r) if r.passed() => "ok",
+                Some(r) if !r.size_ok() => "OVER_LIMIT",
+                Some(r) if r.trimming_windows == 0 => "NEVER_TRIMMED",
+                Some(_) => "SLOW_WRITES",
             }
         )
     }

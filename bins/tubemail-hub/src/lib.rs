@@ -38,7 +38,7 @@ mod trace;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -433,7 +433,11 @@ async fn finish(tasks: Vec<tokio::task::JoinHandle<()>>, engine: &Engine) {
     engine.shutdown().await;
 }
 
+/// Most time between two checks of `retention_max_database_mib`.
+const SIZE_RETENTION_EVERY: Duration = Duration::from_secs(5);
+
 fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let retention_every = state.options.retention_every;
     let every = |period: Duration,
                  engine: Engine,
                  what: &'static str,
@@ -480,6 +484,26 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         }
     });
+    let (engine, recorder) = (state.engine.clone(), state.terminals.recorder.clone());
+    let retention = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(retention_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = engine.apply_retention().await {
+                tracing::warn!(task = "apply retention", error = %e, "background task failed");
+            }
+            let days = engine.hub_config().retention_max_age_days;
+            if days > 0 {
+                let cutoff = SystemTime::now() - Duration::from_secs(u64::from(days) * 86_400);
+                let removed = recorder.prune(cutoff).await;
+                if removed > 0 {
+                    tracing::info!(removed, "retention deleted old recordings");
+                }
+            }
+        }
+    });
     let e = &state.engine;
     vec![
         tickets,
@@ -496,11 +520,13 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             "purge stale workers",
             |e| Box::pin(async move { e.purge_stale().await.map(|_| ()) }),
         ),
+        retention,
+        // The size limit is cheap to check and the database can grow fast.
         every(
-            state.options.retention_every,
+            state.options.retention_every.min(SIZE_RETENTION_EVERY),
             e.clone(),
-            "apply retention",
-            |e| Box::pin(async move { e.apply_retention().await.map(|_| ()) }),
+            "apply the database size limit",
+            |e| Box::pin(async move { e.apply_size_retention().await.map(|_| ()) }),
         ),
     ]
 }

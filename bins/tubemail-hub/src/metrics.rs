@@ -2,35 +2,11 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use tubemail_core::engine::Engine;
-
-/// Upper bounds (seconds) of the request latency histogram.
-const BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
+use tubemail_core::engine::{Engine, Histogram};
 
 /// HTTP request latency histogram.
-#[derive(Debug, Default)]
-pub struct HttpMetrics {
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
-
-impl HttpMetrics {
-    /// Records one request.
-    pub fn observe(&self, took: Duration) {
-        let secs = took.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-    }
-}
+pub type HttpMetrics = Histogram;
 
 /// Renders every metric in the Prometheus text format.
 pub fn render(http: &HttpMetrics, engine: &Engine, mcp_sessions: usize) -> String {
@@ -75,6 +51,12 @@ pub fn render(http: &HttpMetrics, engine: &Engine, mcp_sessions: usize) -> Strin
         get(&m.commits),
     );
     gauge(
+        "tubemail_retention_deleted_total",
+        "Timeline events retention deleted since start.",
+        "counter",
+        get(&m.events_deleted),
+    );
+    gauge(
         "tubemail_deliveries_total",
         "Events handed to stream subscribers since start.",
         "counter",
@@ -105,19 +87,28 @@ pub fn render(http: &HttpMetrics, engine: &Engine, mcp_sessions: usize) -> Strin
          tubemail_commit_seconds_total {}",
         get(&m.commit_micros) as f64 / 1e6
     );
-    let name = "tubemail_http_request_duration_seconds";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Time to answer HTTP requests (to headers for streams).\n# TYPE {name} histogram"
+    histogram(
+        &mut out,
+        "tubemail_http_request_duration_seconds",
+        "Time to answer HTTP requests (to headers for streams).",
+        http,
     );
-    let mut cumulative = 0;
-    for (b, n) in BUCKETS.iter().zip(&http.buckets) {
-        cumulative += get(n);
-        let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
-    }
-    let count = get(&http.count);
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-    let _ = writeln!(out, "{name}_sum {}", get(&http.sum_micros) as f64 / 1e6);
-    let _ = writeln!(out, "{name}_count {count}");
+    histogram(
+        &mut out,
+        "tubemail_write_duration_seconds",
+        "Time from a change's submission to its commit in the store.",
+        &m.write_latency,
+    );
     out
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, h: &Histogram) {
+    let (buckets, count, sum) = h.snapshot();
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (bound, n) in buckets {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum {sum}");
+    let _ = writeln!(out, "{name}_count {count}");
 }

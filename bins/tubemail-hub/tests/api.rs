@@ -383,7 +383,8 @@ async fn settings_validate_and_persist() {
     assert_eq!(
         s,
         json!({"recording_enabled_by_default": false, "recording_max_bytes_per_file": 5242880, "recording_keep_files": 4,
-               "retention_max_age_days": 0, "retention_max_events_per_worker": 0})
+               "retention_max_age_days": 0, "retention_max_events_per_worker": 0,
+               "retention_max_database_mib": 0})
     );
     for (patch, says) in [
         (
@@ -393,6 +394,10 @@ async fn settings_validate_and_persist() {
         (
             json!({"retention_max_events_per_worker": 5}),
             "retention_max_events_per_worker must be 0",
+        ),
+        (
+            json!({"retention_max_database_mib": 31}),
+            "retention_max_database_mib must be 0 (no limit) or between 32 and 1048576",
         ),
     ] {
         let (status, body) = c.call("PUT", "/api/settings", Some(patch)).await;
@@ -606,6 +611,19 @@ async fn openapi_and_metrics_describe_the_hub() {
     ] {
         assert!(text.contains(m), "{m} in\n{text}");
     }
+    // The send waited for its commit: one write at least, in a bucket.
+    let writes: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tubemail_write_duration_seconds_count "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("write histogram in\n{text}"));
+    assert!(writes >= 1, "{text}");
+    assert!(
+        text.contains(&format!(
+            "tubemail_write_duration_seconds_bucket{{le=\"5\"}} {writes}"
+        )),
+        "{text}"
+    );
     hub.stop().await;
 }
 

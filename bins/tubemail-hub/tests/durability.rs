@@ -248,7 +248,8 @@ async fn retention_trims_while_serving_and_a_trimmed_cursor_resumes_once() {
     let kept = loop {
         let v = c.get("/api/workers/w/events?limit=1000").await;
         let events = v["events"].as_array().cloned().unwrap_or_default();
-        if events.len() <= 101 {
+        // The cap counts the kept request: at 101 one more is still due.
+        if events.len() <= 100 {
             break events;
         }
         assert!(
@@ -284,5 +285,65 @@ async fn retention_trims_while_serving_and_a_trimmed_cursor_resumes_once() {
     assert_eq!(ids, expected);
     let more = s.next(Duration::from_millis(500)).await;
     assert!(more.is_none(), "unexpected {more:?}");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn the_size_limit_keeps_the_database_under_it_while_messages_pour_in() {
+    const LIMIT_MIB: u64 = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = tubemail_hub::Options::new(dir.path(), common::SECRET);
+    options.retention_every = Duration::from_millis(100);
+    let hub = common::TestHub::start_with(options).await;
+    let c = hub.client();
+    let (status, body) = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"retention_max_database_mib": 8})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = c
+        .call(
+            "PUT",
+            "/api/settings",
+            Some(json!({"retention_max_database_mib": LIMIT_MIB})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["retention_max_database_mib"], LIMIT_MIB);
+
+    let on_disk = || {
+        ["tubemail.db", "tubemail.db-wal"]
+            .iter()
+            .map(|f| std::fs::metadata(dir.path().join(f)).map_or(0, |m| m.len()))
+            .sum::<u64>()
+    };
+    // Three times the limit, from four workers; the database never passes it.
+    let chunk = "x".repeat(64 << 10);
+    let mut last = String::new();
+    let mut peak = 0;
+    for i in 0..3 * LIMIT_MIB * 16 {
+        last = c.send(&format!("w{}", i % 4), &chunk).await;
+        peak = peak.max(on_disk());
+        if i % 64 == 0 {
+            // Give the five-second check its chance at the test's pace.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+    assert!(
+        peak <= LIMIT_MIB << 20,
+        "database and log reached {} MiB",
+        peak >> 20
+    );
+    let events = c.get("/api/workers/w3/events?limit=1000").await;
+    let events = events["events"].as_array().unwrap();
+    assert!(events.len() < 3 * 16 * LIMIT_MIB as usize / 4, "trimmed");
+    assert_eq!(
+        events.last().unwrap()["event_id"],
+        last.as_str(),
+        "newest kept"
+    );
     hub.stop().await;
 }

@@ -21,7 +21,14 @@ export function SettingsTab(props: {
   const run = useAction();
   const toast = useToast();
   const [settings, setSettings] = useState<HubSettings | null>(null);
-  const [draft, setDraft] = useState<{ on: boolean; mib: string; keep: string; days: string; events: string } | null>(null);
+  const [draft, setDraft] = useState<{
+    on: boolean;
+    mib: string;
+    keep: string;
+    days: string;
+    events: string;
+    dbMib: string;
+  } | null>(null);
   const [show, setShow] = useState(false);
 
   useEffect(() => {
@@ -34,6 +41,7 @@ export function SettingsTab(props: {
         keep: String(s.recording_keep_files),
         days: String(s.retention_max_age_days),
         events: String(s.retention_max_events_per_worker),
+        dbMib: String(s.retention_max_database_mib),
       });
     });
   }, [run]);
@@ -60,6 +68,11 @@ export function SettingsTab(props: {
       toast('error', 'Events kept per worker must be 0 (no limit) or a whole number of at least 100.');
       return;
     }
+    const dbMib = Number(draft.dbMib);
+    if (!Number.isInteger(dbMib) || (dbMib !== 0 && (dbMib < 32 || dbMib > 1048576))) {
+      toast('error', 'Database size limit must be 0 (no limit) or a whole number of MiB from 32 to 1048576.');
+      return;
+    }
     const s = await run(
       'Save settings',
       () =>
@@ -69,6 +82,7 @@ export function SettingsTab(props: {
           recording_keep_files: keep,
           retention_max_age_days: days,
           retention_max_events_per_worker: events,
+          retention_max_database_mib: dbMib,
         }),
       'Settings saved',
     );
@@ -129,8 +143,10 @@ export function SettingsTab(props: {
             )}
             <h3>Retention</h3>
             <p className="muted small">
-              Old timeline events are deleted in the background, about once a minute. 0 keeps everything. A pending
-              permission request and each worker's newest event are always kept.
+              Old timeline events are deleted in the background, about once a minute (the size limit is checked every
+              few seconds; past 90 % of it the oldest events go until the database is under 80 %). Recordings follow
+              the age limit too. 0 keeps everything. A pending permission request and each worker's newest event are
+              always kept.
             </p>
             <div className="form-grid">
               <label className="field">
@@ -154,6 +170,16 @@ export function SettingsTab(props: {
                   onChange={(e) => setDraft({ ...draft, events: e.target.value })}
                 />
               </label>
+              <label className="field">
+                <span>Database size limit (MiB)</span>
+                <input
+                  type="number"
+                  min={0}
+                  value={draft.dbMib}
+                  aria-label="Database size limit in MiB"
+                  onChange={(e) => setDraft({ ...draft, dbMib: e.target.value })}
+                />
+              </label>
             </div>
             {settings && (
               <p className="muted small">
@@ -162,6 +188,10 @@ export function SettingsTab(props: {
                 {settings.retention_max_events_per_worker
                   ? `at most ${settings.retention_max_events_per_worker} events per worker`
                   : 'no count limit'}
+                ,{' '}
+                {settings.retention_max_database_mib
+                  ? `the database kept under ${settings.retention_max_database_mib} MiB`
+                  : 'no size limit'}
                 .
               </p>
             )}

@@ -1198,6 +1198,14 @@ export interface components {
             retention_max_age_days: number;
             /**
              * Format: uint64
+             * @description The database (`tubemail.db` with its write-ahead log) is kept under
+             *     this many MiB: past 90 % of it the oldest events go, fleet-wide,
+             *     until it is back under 80 % (0 = no limit; otherwise at least 16).
+             * @default 0
+             */
+            retention_max_database_mib: number;
+            /**
+             * Format: uint64
              * @description Each worker keeps at most this many events, the oldest beyond it
              *     are deleted (0 = no limit; otherwise at least 100).
              * @default 0
@@ -1694,6 +1702,12 @@ export interface components {
              * @description Delete timeline events older than this many days (0 = keep forever).
              */
             retention_max_age_days?: number | null;
+            /**
+             * Format: uint64
+             * @description Keep the database under this many MiB (0 = no limit, else 32 to
+             *     1 048 576).
+             */
+            retention_max_database_mib?: number | null;
             /**
              * Format: uint64
              * @description Keep at most this many events per worker (0 = no limit, else ≥ 100).

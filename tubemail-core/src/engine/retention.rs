@@ -20,7 +20,9 @@ pub const TRIM_BATCH: usize = 250;
 impl Engine {
     /// Applies the retention settings once: deletes events older than
     /// `retention_max_age_days`, then each worker's oldest beyond
-    /// `retention_max_events_per_worker`. Returns how many were deleted.
+    /// `retention_max_events_per_worker`, then the oldest while the
+    /// database is over `retention_max_database_mib` (see
+    /// [`Engine::apply_size_retention`]). Returns how many were deleted.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn apply_retention(&self) -> Result<u64> {
         let config = self.hub_config();
@@ -42,8 +44,63 @@ impl Engine {
                 deleted += self.trim(Some(worker), None, excess).await?;
             }
         }
+        deleted += self.apply_size_retention().await?;
         if deleted > 0 {
             tracing::info!(deleted, "retention deleted old events");
+        }
+        Ok(deleted)
+    }
+
+    /// Applies `retention_max_database_mib` alone (cheap when under it:
+    /// three pragmas and a file size). Past 90 % of the limit, deletes
+    /// the oldest deletable events, fleet-wide, until the database is back
+    /// under 80 %; the room they leave is reused before the file grows.
+    /// Returns how many were deleted.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn apply_size_retention(&self) -> Result<u64> {
+        let limit = self
+            .hub_config()
+            .retention_max_database_mib
+            .saturating_mul(1 << 20);
+        if limit == 0 {
+            return Ok(0);
+        }
+        let mut used = self.read(|s| s.used_bytes()).await?;
+        if used <= limit / 10 * 9 {
+            return Ok(0);
+        }
+        let target = limit / 10 * 8;
+        let mut deleted = 0;
+        while used > target {
+            // Estimate how many events hold the excess from the average
+            // size, a little over, and measure again: index pages free up
+            // less evenly than the events' own.
+            let events: u64 = self
+                .lock()
+                .workers
+                .values()
+                .map(|e| e.row.event_count)
+                .sum();
+            let per_event = (used / events.max(1)).max(1);
+            let most = ((used - target) / per_event + 1).max(TRIM_BATCH as u64);
+            let gone = self.trim(None, None, most).await?;
+            if gone == 0 {
+                tracing::warn!(
+                    used_mib = used >> 20,
+                    limit_mib = limit >> 20,
+                    "the database is over retention_max_database_mib and nothing more can be deleted"
+                );
+                break;
+            }
+            deleted += gone;
+            used = self.read(|s| s.used_bytes()).await?;
+        }
+        if deleted > 0 {
+            tracing::info!(
+                deleted,
+                used_mib = used >> 20,
+                "retention kept the database under its size limit"
+            );
         }
         Ok(deleted)
     }
@@ -88,6 +145,10 @@ impl Engine {
         if gone.is_empty() {
             return;
         }
+        self.inner
+            .metrics
+            .events_deleted
+            .fetch_add(gone.len() as u64, Ordering::Relaxed);
         let mut st = self.lock();
         for (worker, _) in gone {
             if let Some(entry) = st.workers.get_mut(worker) {

@@ -83,6 +83,9 @@ impl Engine {
         if let Some(v) = patch.retention_max_events_per_worker {
             config.retention_max_events_per_worker = v;
         }
+        if let Some(v) = patch.retention_max_database_mib {
+            config.retention_max_database_mib = v;
+        }
         config
             .validate()
             .map_err(|e| Error::BadRequest(format!("invalid settings: {e}")))?;

@@ -292,6 +292,7 @@ impl Engine {
         f: impl FnOnce(&mut State, &mut Tx) -> Result<R>,
     ) -> Result<R> {
         let recording_default = self.hub_config().recording_enabled_by_default;
+        let submitted = std::time::Instant::now();
         let (out, rx) = {
             let mut st = self.lock();
             let mut tx = Tx::new(now(), recording_default);
@@ -308,6 +309,10 @@ impl Engine {
             rx.await
                 .map_err(|_| Error::ShuttingDown)?
                 .map_err(Error::Commit)?;
+            self.inner
+                .metrics
+                .write_latency
+                .observe(submitted.elapsed());
         }
         Ok(out)
     }

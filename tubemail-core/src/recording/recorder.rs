@@ -111,6 +111,10 @@ enum Msg {
     },
     Stop(WorkerName),
     Flush(tokio::sync::oneshot::Sender<()>),
+    Prune {
+        last_written_before: SystemTime,
+        done: tokio::sync::oneshot::Sender<usize>,
+    },
 }
 
 struct Shared {
@@ -217,6 +221,18 @@ impl Recorder {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(Msg::Flush(tx));
         let _ = rx.await;
+    }
+
+    /// Deletes every worker's recordings last written before
+    /// `last_written_before` (never one being written). Returns how many
+    /// recordings went.
+    pub async fn prune(&self, last_written_before: SystemTime) -> usize {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        self.send(Msg::Prune {
+            last_written_before,
+            done,
+        });
+        rx.await.unwrap_or(0)
     }
 
     fn dir(&self, worker: &WorkerName) -> PathBuf {
@@ -500,6 +516,13 @@ impl Writer {
                     self.current = Some(worker);
                 }
             }
+            Msg::Prune {
+                last_written_before,
+                done,
+            } => {
+                self.flush_all();
+                let _ = done.send(self.prune(last_written_before));
+            }
             Msg::Resize {
                 worker,
                 cols,
@@ -535,6 +558,33 @@ impl Writer {
 
     /// Writes what is buffered (which is `worker`'s, if anything) and
     /// closes the worker's recording (the buffer is emptied either way).
+    /// Removes recordings last written before `cutoff`, but the active
+    /// ones; returns how many.
+    fn prune(&self, cutoff: SystemTime) -> usize {
+        let Ok(dirs) = std::fs::read_dir(&self.shared.root) else {
+            return 0;
+        };
+        let active = lock(&self.shared.active).clone();
+        let mut removed = 0;
+        for dir in dirs.filter_map(|d| d.ok()) {
+            let worker = dir.file_name().into_string().ok();
+            let dir = dir.path();
+            let Ok(all) = stems(&dir) else { continue };
+            for stem in all {
+                let writing = worker
+                    .as_deref()
+                    .is_some_and(|w| active.iter().any(|(a, s)| a.as_str() == w && *s == stem));
+                let written =
+                    std::fs::metadata(dir.join(format!("{stem}.cast"))).and_then(|m| m.modified());
+                if !writing && written.is_ok_and(|t| t < cutoff) {
+                    remove(&dir, &stem);
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     fn close(&mut self, worker: &WorkerName) {
         self.current = None;
         match self.workers.get_mut(worker).and_then(|r| r.session.take()) {
@@ -648,13 +698,18 @@ fn gc(dir: &Path, keep: usize) {
     let Ok(all) = stems(dir) else { return };
     let extra = all.len().saturating_sub(keep.max(1));
     for stem in &all[..extra] {
-        for ext in [".cast", ".frames.jsonl"] {
-            let path = dir.join(format!("{stem}{ext}"));
-            if let Err(e) = std::fs::remove_file(&path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(path = %path.display(), error = %e, "could not remove an old recording");
-            }
+        remove(dir, stem);
+    }
+}
+
+/// Removes one recording (its cast and its frame index).
+fn remove(dir: &Path, stem: &str) {
+    for ext in [".cast", ".frames.jsonl"] {
+        let path = dir.join(format!("{stem}{ext}"));
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove an old recording");
         }
     }
 }
@@ -880,5 +935,48 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(e, RecordError::BadTime("since")), "{e}");
+    }
+
+    #[tokio::test]
+    async fn prune_removes_old_finished_recordings_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Recorder::start(dir.path()).unwrap();
+        let (old, live, fresh): (WorkerName, WorkerName, WorkerName) = (
+            "old-tm".parse().unwrap(),
+            "live-tm".parse().unwrap(),
+            "fresh-tm".parse().unwrap(),
+        );
+        for w in [&old, &live, &fresh] {
+            assert!(r.output(w, &b"hello\r\n"[..], limits(65_536, 4)));
+        }
+        r.stop(&old);
+        r.stop(&fresh);
+        r.flush().await;
+        let day_ago = SystemTime::now() - std::time::Duration::from_secs(86_400);
+        for w in [&old, &live] {
+            let st = r.status(w, true, limits(65_536, 4)).unwrap();
+            let cast = std::fs::File::options()
+                .append(true)
+                .open(dir.path().join(&st.files[0].cast_path))
+                .unwrap();
+            cast.set_modified(day_ago).unwrap();
+        }
+        let cutoff = SystemTime::now() - std::time::Duration::from_secs(3_600);
+        assert_eq!(r.prune(cutoff).await, 1);
+        let files = |w: &WorkerName| r.status(w, true, limits(65_536, 4)).unwrap().files.len();
+        assert_eq!(
+            files(&old),
+            0,
+            "finished and old: gone, with its frame index"
+        );
+        assert!(
+            !dir.path()
+                .join("recordings/old-tm")
+                .read_dir()
+                .unwrap()
+                .any(|_| true)
+        );
+        assert_eq!(files(&live), 1, "still being written: kept however old");
+        assert_eq!(files(&fresh), 1, "finished but recent: kept");
     }
 }

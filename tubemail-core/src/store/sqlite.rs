@@ -564,6 +564,23 @@ impl Store for SqliteStore {
         Ok(deleted)
     }
 
+    fn used_bytes(&self) -> Result<u64, StoreError> {
+        // Pages on the free list are reused before the file grows, so the
+        // file stays at the high-water mark of the pages in use; the
+        // write-ahead log comes on top until a checkpoint resets it.
+        let pages = self.read(|conn| {
+            let get = |pragma: &str| {
+                conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, i64>(0))
+                    .map_err(db)
+            };
+            Ok((get("page_count")? - get("freelist_count")?) * get("page_size")?)
+        })?;
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        Ok(u64::try_from(pages).unwrap_or(0) + wal)
+    }
+
     fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
         let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         load_rows(&conn, "SELECT row FROM tokens ORDER BY rowid")
