@@ -228,6 +228,9 @@ struct Inner {
     cursor_flush_pending: std::sync::atomic::AtomicBool,
     /// Newest event sequence retention deleted.
     trimmed_through: AtomicU64,
+    /// Bytes in use when the size limit last found nothing left to delete
+    /// (0 = not at that floor).
+    size_floor: AtomicU64,
 }
 
 /// Seconds since the epoch, now.
@@ -263,6 +266,7 @@ impl Engine {
                 started_at,
                 cursor_flush_pending: std::sync::atomic::AtomicBool::new(false),
                 trimmed_through,
+                size_floor: AtomicU64::new(0),
             }),
         };
         Ok(engine)

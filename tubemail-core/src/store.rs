@@ -64,6 +64,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The checkpoint thread could not start.
+    #[error("failed to start the checkpoint thread")]
+    Thread(#[source] std::io::Error),
     /// A stored row could not be decoded.
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),

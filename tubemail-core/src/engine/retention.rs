@@ -17,6 +17,9 @@ use crate::store::TrimQuery;
 /// Most events deleted in one transaction.
 pub const TRIM_BATCH: usize = 250;
 
+/// Growth past the size floor before the size limit searches again.
+const FLOOR_SLACK: u64 = 1 << 20;
+
 impl Engine {
     /// Applies the retention settings once: deletes events older than
     /// `retention_max_age_days`, then each worker's oldest beyond
@@ -29,7 +32,7 @@ impl Engine {
         let mut deleted = 0;
         if config.retention_max_age_days > 0 {
             let cutoff = now() - f64::from(config.retention_max_age_days) * 86_400.0;
-            deleted += self.trim(None, Some(cutoff), u64::MAX).await?;
+            deleted += self.trim(None, Some(cutoff), u64::MAX, &mut 0).await?;
         }
         let max = config.retention_max_events_per_worker;
         if max > 0 {
@@ -41,7 +44,7 @@ impl Engine {
                 .map(|e| (e.row.name.clone(), e.row.event_count - max))
                 .collect();
             for (worker, excess) in over {
-                deleted += self.trim(Some(worker), None, excess).await?;
+                deleted += self.trim(Some(worker), None, excess, &mut 0).await?;
             }
         }
         deleted += self.apply_size_retention().await?;
@@ -56,25 +59,33 @@ impl Engine {
     /// the oldest deletable events, fleet-wide, until the database is back
     /// under 80 %; the room they leave is reused before the file grows.
     /// Returns how many were deleted.
+    ///
+    /// What is never deleted (pending prompts' requests, each worker's
+    /// newest event) sets a floor: a limit below it is logged once, and
+    /// then the table is searched again only after another
+    /// [`FLOOR_SLACK`] of growth (new events make older ones deletable),
+    /// not on every check.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn apply_size_retention(&self) -> Result<u64> {
         let limit = self
             .hub_config()
             .retention_max_database_mib
             .saturating_mul(1 << 20);
-        if limit == 0 {
+        let mut used = self.read(|s| s.used_bytes()).await?;
+        if limit == 0 || used <= limit / 10 * 9 {
+            self.inner.size_floor.store(0, Ordering::Relaxed);
             return Ok(0);
         }
-        let mut used = self.read(|s| s.used_bytes()).await?;
-        if used <= limit / 10 * 9 {
+        let floor = self.inner.size_floor.load(Ordering::Relaxed);
+        if floor > 0 && used <= floor + FLOOR_SLACK {
             return Ok(0);
         }
         let target = limit / 10 * 8;
-        let mut deleted = 0;
+        let (mut deleted, mut after) = (0, 0);
         while used > target {
             // Estimate how many events hold the excess from the average
-            // size, a little over, and measure again: index pages free up
-            // less evenly than the events' own.
+            // size and measure again (index pages free up less evenly than
+            // the events' own); one pass over the table at most.
             let events: u64 = self
                 .lock()
                 .workers
@@ -83,17 +94,23 @@ impl Engine {
                 .sum();
             let per_event = (used / events.max(1)).max(1);
             let most = ((used - target) / per_event + 1).max(TRIM_BATCH as u64);
-            let gone = self.trim(None, None, most).await?;
-            if gone == 0 {
-                tracing::warn!(
-                    used_mib = used >> 20,
-                    limit_mib = limit >> 20,
-                    "the database is over retention_max_database_mib and nothing more can be deleted"
-                );
-                break;
-            }
+            let gone = self.trim(None, None, most, &mut after).await?;
             deleted += gone;
             used = self.read(|s| s.used_bytes()).await?;
+            if gone < most {
+                if used > target && floor == 0 {
+                    tracing::warn!(
+                        used_mib = used >> 20,
+                        limit_mib = limit >> 20,
+                        "the database stays over 80 % of retention_max_database_mib: what is left is \
+                         each worker's newest event and the pending prompts, which are never deleted"
+                    );
+                }
+                self.inner
+                    .size_floor
+                    .store(if used > target { used } else { 0 }, Ordering::Relaxed);
+                break;
+            }
         }
         if deleted > 0 {
             tracing::info!(
@@ -106,25 +123,26 @@ impl Engine {
     }
 
     /// Deletes up to `most` deletable events (of `worker`, older than
-    /// `older_than`), oldest first, in batches.
+    /// `older_than`) after sequence `after`, oldest first, in batches;
+    /// leaves `after` at the last candidate, to go on from.
     async fn trim(
         &self,
         worker: Option<WorkerName>,
         older_than: Option<f64>,
         most: u64,
+        after: &mut u64,
     ) -> Result<u64> {
-        let mut after = 0;
         let mut deleted = 0;
         while deleted < most {
             let q = TrimQuery {
                 worker: worker.clone(),
-                after,
+                after: *after,
                 older_than,
                 limit: TRIM_BATCH.min(usize::try_from(most - deleted).unwrap_or(TRIM_BATCH)),
             };
             let seqs = self.read(move |s| s.trim_candidates(&q)).await?;
             let Some(&last) = seqs.last() else { break };
-            after = last;
+            *after = last;
             // Raised before the delete, so no reader sees an event gone
             // whose cursor is not yet accepted (an id at or below it that
             // is still there is checked by its owner as before).

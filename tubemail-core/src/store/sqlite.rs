@@ -4,6 +4,11 @@
 //! crash (kill -9): the commit is in the WAL file before `commit()` returns.
 //! Only a power loss or kernel crash can drop the last commits. The engine
 //! groups many operations into one commit, so the cost is shared.
+//!
+//! Checkpoints (copying the WAL back into the database, with an fsync of
+//! each) run on a thread of their own, not inside the commit that crosses
+//! the threshold: a commit never waits for one, so neither does any write
+//! queued behind it. SQLite lets one checkpointer run beside the writer.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -45,6 +50,44 @@ const MIGRATIONS: &[&str] = &[
 const KEEP: &str = "seq NOT IN (SELECT json_extract(row, '$.event_seq') FROM permissions
                         WHERE json_extract(row, '$.event_seq') IS NOT NULL)
      AND seq < (SELECT max(k.seq) FROM events k WHERE k.worker = events.worker)";
+
+/// WAL pages past which the log is folded into the database. A large
+/// threshold writes hot pages (index tails, busy workers) back once instead
+/// of many times; the WAL stays below ~16 MiB.
+const CHECKPOINT_PAGES: i32 = 4000;
+
+/// Replaces SQLite's automatic checkpoint (which runs inside the commit
+/// that crosses the threshold) with a thread that runs it beside the
+/// writer. The thread ends when `writer` is closed.
+fn spawn_checkpointer(writer: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let (due, wake) = std::sync::mpsc::sync_channel::<()>(1);
+    // Called after each commit with the pages in the WAL; replaces the
+    // automatic checkpoint. Full channel: one is due already.
+    writer
+        .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages| {
+            if pages >= CHECKPOINT_PAGES {
+                let _ = due.try_send(());
+            }
+            Ok(())
+        }))
+        .map_err(db)?;
+    let conn = Connection::open(path).map_err(db)?;
+    conn.execute_batch("PRAGMA busy_timeout = 5000;")
+        .map_err(db)?;
+    std::thread::Builder::new()
+        .name("tubemail-checkpoint".into())
+        .spawn(move || {
+            while wake.recv().is_ok() {
+                // PASSIVE: copies what no reader still needs, waits for
+                // nobody; what is left goes with the next one.
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                    tracing::warn!(error = %e, "checkpoint failed; the write-ahead log grows until one succeeds");
+                }
+            }
+        })
+        .map_err(StoreError::Thread)?;
+    Ok(())
+}
 
 /// Read connections kept open for reuse.
 const READ_POOL: usize = 8;
@@ -156,14 +199,10 @@ impl SqliteStore {
                 supported,
             });
         }
-        // Checkpoints run inside the commit that crosses the threshold;
-        // a larger threshold writes hot pages (index tails, busy workers)
-        // back once instead of many times. The WAL stays below ~16 MiB.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 5000;
-             PRAGMA wal_autocheckpoint = 4000;",
+             PRAGMA busy_timeout = 5000;",
         )
         .map_err(db)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
@@ -177,6 +216,8 @@ impl SqliteStore {
             tx.commit().map_err(db)?;
             tracing::info!(version = i + 1, "applied schema migration");
         }
+        let mut conn = conn;
+        spawn_checkpointer(&mut conn, &path)?;
         Ok(SqliteStore {
             path,
             writer: Mutex::new(conn),
