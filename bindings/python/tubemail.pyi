@@ -232,6 +232,9 @@ class Settings(_Record):
     recording_enabled_by_default: bool
     recording_max_bytes_per_file: int
     recording_keep_files: int
+    retention_max_age_days: int
+    retention_max_events_per_worker: int
+    retention_max_database_mib: int
 
 @final
 class Flow(_Record):
@@ -443,6 +446,9 @@ class Client:
         recording_enabled_by_default: bool | None = None,
         recording_max_bytes_per_file: int | None = None,
         recording_keep_files: int | None = None,
+        retention_max_age_days: int | None = None,
+        retention_max_events_per_worker: int | None = None,
+        retention_max_database_mib: int | None = None,
     ) -> Settings:
         """Changes the given settings; ``BadRequest`` when out of range."""
     def flows(self) -> list[Flow]:
@@ -568,6 +574,9 @@ class AsyncClient:
         recording_enabled_by_default: bool | None = None,
         recording_max_bytes_per_file: int | None = None,
         recording_keep_files: int | None = None,
+        retention_max_age_days: int | None = None,
+        retention_max_events_per_worker: int | None = None,
+        retention_max_database_mib: int | None = None,
     ) -> Settings: ...
     async def flows(self) -> list[Flow]: ...
     async def save_flow(

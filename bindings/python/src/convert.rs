@@ -564,6 +564,12 @@ record! {
         recording_max_bytes_per_file: u64,
         /// Recording files kept per worker (1-64).
         recording_keep_files: u64,
+        /// Events (and recordings) older than this many days are deleted (0 = kept).
+        retention_max_age_days: u64,
+        /// Each worker keeps at most this many events (0 = no limit).
+        retention_max_events_per_worker: u64,
+        /// The database is kept under this many MiB (0 = no limit).
+        retention_max_database_mib: u64,
     }
 }
 

@@ -130,13 +130,18 @@ impl Core {
     op!(update_settings(
         recording_enabled_by_default: Option<bool>,
         recording_max_bytes_per_file: Option<u64>,
-        recording_keep_files: Option<u32>
+        recording_keep_files: Option<u32>,
+        retention_max_age_days: Option<u32>,
+        retention_max_events_per_worker: Option<u64>,
+        retention_max_database_mib: Option<u64>
     ) => |hub| {
         let patch = SettingsPatch {
             recording_enabled_by_default,
             recording_max_bytes_per_file,
             recording_keep_files,
-            ..SettingsPatch::default()
+            retention_max_age_days,
+            retention_max_events_per_worker,
+            retention_max_database_mib,
         };
         hub.update_settings(&patch).await
     });

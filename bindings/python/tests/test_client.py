@@ -209,6 +209,13 @@ def test_settings(client: tubemail.Client) -> None:
         client.update_settings(recording_keep_files=0)
     assert "recording_keep_files" in e.value.reason
     client.update_settings(recording_keep_files=s.recording_keep_files)
+    kept = client.update_settings(retention_max_age_days=30, retention_max_database_mib=512)
+    assert (kept.retention_max_age_days, kept.retention_max_database_mib) == (30, 512)
+    assert kept.retention_max_events_per_worker == s.retention_max_events_per_worker
+    with pytest.raises(tubemail.BadRequest) as e:
+        client.update_settings(retention_max_database_mib=8)
+    assert "retention_max_database_mib" in e.value.reason
+    client.update_settings(retention_max_age_days=0, retention_max_database_mib=0)
 
 
 def test_flows_and_runs(client: tubemail.Client, name: str) -> None:

@@ -355,6 +355,12 @@ pub enum SettingKey {
     RecordingMaxBytesPerFile,
     /// Rotated recording files kept per worker.
     RecordingKeepFiles,
+    /// Events and recordings older than this many days are deleted (0 = kept).
+    RetentionMaxAgeDays,
+    /// Each worker keeps at most this many events (0 = no limit).
+    RetentionMaxEventsPerWorker,
+    /// The database is kept under this many MiB (0 = no limit).
+    RetentionMaxDatabaseMib,
 }
 
 /// `tubemail settings …`

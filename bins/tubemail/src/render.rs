@@ -409,10 +409,30 @@ pub fn frames(f: &FramesResponse) -> String {
 
 /// Hub settings.
 pub fn settings(c: &HubConfig) -> String {
-    format!(
-        "recording-enabled-by-default  {}\nrecording-max-bytes-per-file  {}\nrecording-keep-files          {}\n",
-        c.recording_enabled_by_default, c.recording_max_bytes_per_file, c.recording_keep_files
-    )
+    let rows: [(&str, String); 6] = [
+        (
+            "recording-enabled-by-default",
+            c.recording_enabled_by_default.to_string(),
+        ),
+        (
+            "recording-max-bytes-per-file",
+            c.recording_max_bytes_per_file.to_string(),
+        ),
+        ("recording-keep-files", c.recording_keep_files.to_string()),
+        (
+            "retention-max-age-days",
+            c.retention_max_age_days.to_string(),
+        ),
+        (
+            "retention-max-events-per-worker",
+            c.retention_max_events_per_worker.to_string(),
+        ),
+        (
+            "retention-max-database-mib",
+            c.retention_max_database_mib.to_string(),
+        ),
+    ];
+    rows.iter().map(|(k, v)| format!("{k:<32}{v}\n")).collect()
 }
 
 /// Hub health.

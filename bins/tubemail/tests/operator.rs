@@ -82,8 +82,17 @@ async fn hub_flows_tokens_recordings_and_settings() {
     assert!(
         op.text(&["settings", "get"])
             .await
-            .contains("recording-keep-files          7")
+            .contains("recording-keep-files            7")
     );
+    let after = op
+        .json(&["settings", "set", "retention-max-database-mib", "256"])
+        .await;
+    assert_eq!(after["retention_max_database_mib"], 256);
+    op.fails(
+        &["settings", "set", "retention-max-database-mib", "8"],
+        &["retention_max_database_mib must be 0 (no limit) or between 32"],
+    )
+    .await;
     op.fails(
         &["settings", "set", "recording-keep-files", "many"],
         &["\"many\" is not a whole number"],

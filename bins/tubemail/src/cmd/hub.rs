@@ -29,6 +29,14 @@ fn patch(key: SettingKey, value: &str) -> Result<SettingsPatch> {
             p.recording_keep_files =
                 Some(u32::try_from(number()?).context("recording-keep-files is too large")?);
         }
+        SettingKey::RetentionMaxAgeDays => {
+            p.retention_max_age_days =
+                Some(u32::try_from(number()?).context("retention-max-age-days is too large")?);
+        }
+        SettingKey::RetentionMaxEventsPerWorker => {
+            p.retention_max_events_per_worker = Some(number()?);
+        }
+        SettingKey::RetentionMaxDatabaseMib => p.retention_max_database_mib = Some(number()?),
     }
     Ok(p)
 }
