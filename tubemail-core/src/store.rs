@@ -64,9 +64,6 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    /// The checkpoint thread could not start.
-    #[error("failed to start the checkpoint thread")]
-    Thread(#[source] std::io::Error),
     /// A stored row could not be decoded.
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
@@ -312,8 +309,8 @@ pub struct TrimQuery {
     pub worker: Option<WorkerName>,
     /// Only events after this sequence.
     pub after: u64,
-    /// Only events stored before this time.
-    pub older_than: Option<Timestamp>,
+    /// Only events before this sequence.
+    pub before: Option<u64>,
     /// At most this many, oldest first.
     pub limit: usize,
 }
@@ -378,6 +375,10 @@ pub trait Store: Send + Sync + 'static {
     /// deleted one as [`Snapshot::trimmed_through`]. Returns what it
     /// deleted, with each event's worker.
     fn delete_events(&self, seqs: &[u64]) -> Result<Vec<(WorkerName, u64)>, StoreError>;
+    /// The first event (lowest sequence) stored at or after `ts`; `None`
+    /// when every event is older. Events are appended in time order, so
+    /// everything before it is older (a read; it reads only what is older).
+    fn first_event_since(&self, ts: Timestamp) -> Result<Option<u64>, StoreError>;
     /// Bytes the store's files hold in use: what deleting events frees
     /// room in (a read).
     fn used_bytes(&self) -> Result<u64, StoreError>;

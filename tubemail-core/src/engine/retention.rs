@@ -32,7 +32,13 @@ impl Engine {
         let mut deleted = 0;
         if config.retention_max_age_days > 0 {
             let cutoff = now() - f64::from(config.retention_max_age_days) * 86_400.0;
-            deleted += self.trim(None, Some(cutoff), u64::MAX, &mut 0).await?;
+            // One search for where the young events begin, so a large
+            // backlog is not searched again for every batch and a table
+            // with nothing old is not read through. (An event stored out
+            // of order after a clock step back waits for those before it.)
+            let young = self.read(move |s| s.first_event_since(cutoff)).await?;
+            let before = young.unwrap_or(u64::MAX);
+            deleted += self.trim(None, Some(before), u64::MAX, &mut 0).await?;
         }
         let max = config.retention_max_events_per_worker;
         if max > 0 {
@@ -122,13 +128,13 @@ impl Engine {
         Ok(deleted)
     }
 
-    /// Deletes up to `most` deletable events (of `worker`, older than
-    /// `older_than`) after sequence `after`, oldest first, in batches;
+    /// Deletes up to `most` deletable events (of `worker`, before sequence
+    /// `before`) after sequence `after`, oldest first, in batches;
     /// leaves `after` at the last candidate, to go on from.
     async fn trim(
         &self,
         worker: Option<WorkerName>,
-        older_than: Option<f64>,
+        before: Option<u64>,
         most: u64,
         after: &mut u64,
     ) -> Result<u64> {
@@ -137,7 +143,7 @@ impl Engine {
             let q = TrimQuery {
                 worker: worker.clone(),
                 after: *after,
-                older_than,
+                before,
                 limit: TRIM_BATCH.min(usize::try_from(most - deleted).unwrap_or(TRIM_BATCH)),
             };
             let seqs = self.read(move |s| s.trim_candidates(&q)).await?;

@@ -4,11 +4,6 @@
 //! crash (kill -9): the commit is in the WAL file before `commit()` returns.
 //! Only a power loss or kernel crash can drop the last commits. The engine
 //! groups many operations into one commit, so the cost is shared.
-//!
-//! Checkpoints (copying the WAL back into the database, with an fsync of
-//! each) run on a thread of their own, not inside the commit that crosses
-//! the threshold: a commit never waits for one, so neither does any write
-//! queued behind it. SQLite lets one checkpointer run beside the writer.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -50,44 +45,6 @@ const MIGRATIONS: &[&str] = &[
 const KEEP: &str = "seq NOT IN (SELECT json_extract(row, '$.event_seq') FROM permissions
                         WHERE json_extract(row, '$.event_seq') IS NOT NULL)
      AND seq < (SELECT max(k.seq) FROM events k WHERE k.worker = events.worker)";
-
-/// WAL pages past which the log is folded into the database. A large
-/// threshold writes hot pages (index tails, busy workers) back once instead
-/// of many times; the WAL stays below ~16 MiB.
-const CHECKPOINT_PAGES: i32 = 4000;
-
-/// Replaces SQLite's automatic checkpoint (which runs inside the commit
-/// that crosses the threshold) with a thread that runs it beside the
-/// writer. The thread ends when `writer` is closed.
-fn spawn_checkpointer(writer: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let (due, wake) = std::sync::mpsc::sync_channel::<()>(1);
-    // Called after each commit with the pages in the WAL; replaces the
-    // automatic checkpoint. Full channel: one is due already.
-    writer
-        .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages| {
-            if pages >= CHECKPOINT_PAGES {
-                let _ = due.try_send(());
-            }
-            Ok(())
-        }))
-        .map_err(db)?;
-    let conn = Connection::open(path).map_err(db)?;
-    conn.execute_batch("PRAGMA busy_timeout = 5000;")
-        .map_err(db)?;
-    std::thread::Builder::new()
-        .name("tubemail-checkpoint".into())
-        .spawn(move || {
-            while wake.recv().is_ok() {
-                // PASSIVE: copies what no reader still needs, waits for
-                // nobody; what is left goes with the next one.
-                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
-                    tracing::warn!(error = %e, "checkpoint failed; the write-ahead log grows until one succeeds");
-                }
-            }
-        })
-        .map_err(StoreError::Thread)?;
-    Ok(())
-}
 
 /// Read connections kept open for reuse.
 const READ_POOL: usize = 8;
@@ -199,10 +156,16 @@ impl SqliteStore {
                 supported,
             });
         }
+        // Checkpoints run inside the commit that crosses the threshold;
+        // a larger threshold writes hot pages (index tails, busy workers)
+        // back once instead of many times. The WAL stays below ~16 MiB
+        // (the size limit of retention counts on it: a checkpoint beside
+        // the writer, tried, let the WAL grow past it under steady writes).
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA busy_timeout = 5000;
+             PRAGMA wal_autocheckpoint = 4000;",
         )
         .map_err(db)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
@@ -216,8 +179,6 @@ impl SqliteStore {
             tx.commit().map_err(db)?;
             tracing::info!(version = i + 1, "applied schema migration");
         }
-        let mut conn = conn;
-        spawn_checkpointer(&mut conn, &path)?;
         Ok(SqliteStore {
             path,
             writer: Mutex::new(conn),
@@ -555,9 +516,9 @@ impl Store for SqliteStore {
             args.push(w.as_str().to_owned().into());
             sql.push_str(&format!(" AND worker = ?{}", args.len()));
         }
-        if let Some(ts) = q.older_than {
-            args.push(ts.into());
-            sql.push_str(&format!(" AND ts < ?{}", args.len()));
+        if let Some(before) = q.before {
+            args.push((before.min(i64::MAX as u64) as i64).into());
+            sql.push_str(&format!(" AND seq < ?{}", args.len()));
         }
         // Last: the cheap tests above rule most rows out first.
         sql.push_str(&format!(" AND {KEEP}"));
@@ -603,6 +564,17 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(db)?;
         Ok(deleted)
+    }
+
+    fn first_event_since(&self, ts: f64) -> Result<Option<u64>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT seq FROM events WHERE ts >= ?1 ORDER BY seq LIMIT 1")
+                .map_err(db)?
+                .query_row([ts], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|s| s.map(|s| s as u64))
+                .map_err(db)
+        })
     }
 
     fn used_bytes(&self) -> Result<u64, StoreError> {
