@@ -544,6 +544,9 @@ mod tests {
             },
             requested_at: 2003.0,
             event_seq: None,
+            deadline: None,
+            default_answer: None,
+            rule: None,
         });
         let r = e.reason(2010.0);
         assert_eq!(
