@@ -447,7 +447,7 @@ async fn expire_permissions(engine: Engine) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(expired = n, "permission prompts expired"),
             Err(e) => {
-                tracing::warn!(task = "expire permissions", error = %e, "background task failed")
+                tracing::warn!(task = "expire permissions", error = %e, "background task failed");
             }
         }
         let now = std::time::SystemTime::now()

@@ -65,7 +65,7 @@ impl Engine {
                     )));
                 }
                 let deadline = (answer.is_none() && decision.timeout_secs > 0)
-                    .then(|| tx.now + decision.timeout_secs as f64);
+                    .then_some(tx.now + decision.timeout_secs as f64);
                 let rule = decision.rule.as_ref().map(rule_meta);
                 let mut meta = Meta::new();
                 meta.insert("request_id".into(), Value::String(ask.request_id.clone()));
