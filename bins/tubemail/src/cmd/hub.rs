@@ -29,6 +29,13 @@ fn patch(key: SettingKey, value: &str) -> Result<SettingsPatch> {
             p.recording_keep_files =
                 Some(u32::try_from(number()?).context("recording-keep-files is too large")?);
         }
+        SettingKey::PermissionTimeoutSecs => p.permission_timeout_secs = Some(number()?),
+        SettingKey::PermissionDefaultAnswer => {
+            p.permission_default_answer = Some(
+                tubemail_client::core::Behavior::parse(value)
+                    .with_context(|| format!("{value:?} is not allow or deny"))?,
+            );
+        }
     }
     Ok(p)
 }
