@@ -348,10 +348,6 @@ pub enum RecordingCommand {
 
 /// Keys `settings set` changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[expect(
-    clippy::enum_variant_names,
-    reason = "the values are the hub's setting names, which all start so"
-)]
 pub enum SettingKey {
     /// New workers' terminals are recorded (true/false).
     RecordingEnabledByDefault,
