@@ -38,12 +38,14 @@ pub struct RuleError {
     pub reason: String,
 }
 
-/// A name pattern: anything, one exact string, or a glob.
+/// A name pattern: anything, one exact string, or a glob. Globs are
+/// matched directly (no regex): names are short and a prompt may be tried
+/// against thousands of them.
 #[derive(Debug, Clone)]
 enum Pattern {
     Any,
     Exact(String),
-    Glob(Regex),
+    Glob(Vec<char>),
 }
 
 impl Pattern {
@@ -54,34 +56,51 @@ impl Pattern {
         if glob.len() > MAX_PATTERN {
             return Err(format!("longer than {MAX_PATTERN} bytes"));
         }
-        if glob == "*" {
+        if glob.chars().all(|c| c == '*') {
             return Ok(Pattern::Any);
         }
         if !glob.contains(['*', '?']) {
             return Ok(Pattern::Exact(glob.to_owned()));
         }
-        let mut re = String::with_capacity(glob.len() + 8);
-        re.push_str("^(?s:");
-        for c in glob.chars() {
-            match c {
-                '*' => re.push_str(".*"),
-                '?' => re.push('.'),
-                c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
-            }
-        }
-        re.push_str(")$");
-        Regex::new(&re)
-            .map(Pattern::Glob)
-            .map_err(|e| format!("invalid glob: {e}"))
+        Ok(Pattern::Glob(glob.chars().collect()))
     }
 
-    fn is_match(&self, s: &str) -> bool {
+    /// `s` is the name, `chars` the same name as characters.
+    fn is_match(&self, s: &str, chars: &[char]) -> bool {
         match self {
             Pattern::Any => true,
             Pattern::Exact(x) => x == s,
-            Pattern::Glob(re) => re.is_match(s),
+            Pattern::Glob(g) => glob_match(g, chars),
         }
     }
+}
+
+/// `*` matches any run of characters, `?` one character, anything else
+/// itself. Linear backtracking on the last `*` (no exponential cases).
+fn glob_match(glob: &[char], text: &[char]) -> bool {
+    let (mut g, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match glob.get(g) {
+            Some('*') => {
+                star = Some((g, t));
+                g += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                g += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sg, st)) => {
+                    g = sg + 1;
+                    t = st + 1;
+                    star = Some((sg, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    glob[g..].iter().all(|&c| c == '*')
 }
 
 /// One rule with its patterns compiled.
@@ -92,6 +111,8 @@ struct Compiled {
     project: Option<Pattern>,
     tool: Pattern,
     input: Option<Regex>,
+    /// Index of `input` in the rule set's [`regex::RegexSet`].
+    slot: Option<usize>,
 }
 
 impl Compiled {
@@ -142,17 +163,18 @@ impl Compiled {
             project,
             tool,
             input,
+            slot: None,
         })
     }
 
-    fn matches(&self, p: &Prompt<'_>) -> bool {
-        self.tool.is_match(p.tool)
-            && self.worker.is_match(p.worker)
-            && self.project.as_ref().is_none_or(|m| m.is_match(p.project))
+    /// The name fields (cheap: no regex).
+    fn names_match(&self, p: &Prompt<'_>) -> bool {
+        self.tool.is_match(p.tool, &p.chars[0])
+            && self.worker.is_match(p.worker, &p.chars[1])
             && self
-                .input
+                .project
                 .as_ref()
-                .is_none_or(|re| re.is_match(p.input) || p.values.iter().any(|v| re.is_match(v)))
+                .is_none_or(|m| m.is_match(p.project, &p.chars[2]))
     }
 }
 
@@ -162,15 +184,49 @@ struct Prompt<'a> {
     project: &'a str,
     tool: &'a str,
     input: &'a str,
-    /// Top-level string values of the input when it is a JSON object.
-    values: Vec<String>,
+    /// Tool, worker and project as characters (for globs), made once.
+    chars: [Vec<char>; 3],
+    /// Top-level string values of the input when it is a JSON object
+    /// (parsed once, when a rule first needs them).
+    values: std::cell::OnceCell<Vec<String>>,
+}
+
+impl Prompt<'_> {
+    fn values(&self) -> &[String] {
+        self.values
+            .get_or_init(|| match serde_json::from_str::<Value>(self.input) {
+                Ok(Value::Object(o)) => o
+                    .into_iter()
+                    .filter_map(|(_, v)| match v {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            })
+    }
+
+    /// The texts an input regex is tried on.
+    fn texts(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.input).chain(self.values().iter().map(String::as_str))
+    }
 }
 
 /// The ordered rules, compiled; first match wins.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Compiled>,
+    /// Every rule's input regex in one set, so a prompt is scanned once
+    /// however many rules have one (`None` when there are none, or the set
+    /// would be too large: then each regex runs on its own).
+    inputs: Option<regex::RegexSet>,
 }
+
+/// Candidates whose input regex runs on its own before the set is used.
+const ONE_BY_ONE: usize = 4;
+
+/// Compiled-program budget of the combined input set.
+const SET_SIZE_LIMIT: usize = 64 << 20;
 
 impl RuleSet {
     /// Checks and compiles `rules` (ids are not checked here).
@@ -182,12 +238,33 @@ impl RuleSet {
                 reason: format!("at most {MAX_RULES} rules"),
             });
         }
-        let rules = rules
+        let mut rules = rules
             .into_iter()
             .enumerate()
             .map(|(i, r)| Compiled::new(i, r))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(RuleSet { rules })
+        let mut patterns = Vec::new();
+        for c in &mut rules {
+            if let Some(re) = &c.input {
+                c.slot = Some(patterns.len());
+                patterns.push(re.as_str().to_owned());
+            }
+        }
+        let inputs = if patterns.is_empty() {
+            None
+        } else {
+            match regex::RegexSetBuilder::new(&patterns)
+                .size_limit(SET_SIZE_LIMIT)
+                .build()
+            {
+                Ok(set) => Some(set),
+                Err(e) => {
+                    tracing::debug!(error = %e, "input regexes run one by one");
+                    None
+                }
+            }
+        };
+        Ok(RuleSet { rules, inputs })
     }
 
     /// The rules as given.
@@ -215,28 +292,43 @@ impl RuleSet {
         input: &str,
         config: &HubConfig,
     ) -> RuleDecision {
-        let values = match serde_json::from_str::<Value>(input) {
-            Ok(Value::Object(o)) if self.rules.iter().any(|c| c.input.is_some()) => o
-                .into_iter()
-                .filter_map(|(_, v)| match v {
-                    Value::String(s) => Some(s),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
         let prompt = Prompt {
             worker,
             project,
             tool,
             input,
-            values,
+            chars: [tool, worker, project].map(|s| s.chars().collect()),
+            values: std::cell::OnceCell::new(),
         };
-        let hit = self
-            .rules
-            .iter()
-            .enumerate()
-            .find(|(_, c)| c.matches(&prompt));
+        // Which input regexes match: the first few candidates run their own
+        // regex (a match among the first rules is the common case), later
+        // ones use the whole set, scanned once.
+        let mut hits: Option<Vec<bool>> = None;
+        let mut tried = 0;
+        let hit = self.rules.iter().enumerate().find(|(_, c)| {
+            if !c.names_match(&prompt) {
+                return false;
+            }
+            let Some(re) = &c.input else {
+                return true;
+            };
+            tried += 1;
+            match (&self.inputs, c.slot) {
+                (Some(set), Some(slot)) if tried > ONE_BY_ONE => {
+                    let hits = hits.get_or_insert_with(|| {
+                        let mut v = vec![false; set.len()];
+                        for text in prompt.texts() {
+                            for m in set.matches(text).iter() {
+                                v[m] = true;
+                            }
+                        }
+                        v
+                    });
+                    hits.get(slot).copied().unwrap_or(false)
+                }
+                _ => prompt.texts().any(|t| re.is_match(t)),
+            }
+        });
         match hit {
             None => RuleDecision {
                 rule: None,
@@ -440,24 +532,30 @@ mod tests {
         (d.rule.map(|r| r.index), d.verdict)
     }
 
+    impl Pattern {
+        fn test(&self, s: &str) -> bool {
+            self.is_match(s, &s.chars().collect::<Vec<_>>())
+        }
+    }
+
     #[test]
     fn globs() {
         let p = Pattern::compile("build-*").unwrap();
-        assert!(p.is_match("build-1"));
-        assert!(p.is_match("build-"));
-        assert!(!p.is_match("xbuild-1"));
-        assert!(!p.is_match("build"));
+        assert!(p.test("build-1"));
+        assert!(p.test("build-"));
+        assert!(!p.test("xbuild-1"));
+        assert!(!p.test("build"));
         let p = Pattern::compile("w?.x").unwrap();
-        assert!(p.is_match("w1.x"));
-        assert!(!p.is_match("w1yx"), "the dot is literal");
+        assert!(p.test("w1.x"));
+        assert!(!p.test("w1yx"), "the dot is literal");
         let p = Pattern::compile("Bash").unwrap();
-        assert!(p.is_match("Bash"));
-        assert!(!p.is_match("Bash2"));
-        assert!(Pattern::compile("*").unwrap().is_match(""));
+        assert!(p.test("Bash"));
+        assert!(!p.test("Bash2"));
+        assert!(Pattern::compile("*").unwrap().test(""));
         assert!(Pattern::compile("").is_err());
         let p = Pattern::compile("mcp__*__read").unwrap();
-        assert!(p.is_match("mcp__fs__read"));
-        assert!(!p.is_match("mcp__fs__write"));
+        assert!(p.test("mcp__fs__read"));
+        assert!(!p.test("mcp__fs__write"));
     }
 
     #[test]
@@ -499,6 +597,33 @@ mod tests {
         assert_eq!(
             decide(&RuleSet::default(), "w", "Read", "{}"),
             (None, RuleVerdict::Ask)
+        );
+    }
+
+    #[test]
+    fn later_candidates_use_the_combined_set_with_the_same_answers() {
+        let mut rules: Vec<_> = (0..20)
+            .map(|i| rule("*", "Bash", Some(&format!("^tool{i}$")), RuleVerdict::Deny))
+            .collect();
+        rules.push(rule("*", "Bash", Some("^git status$"), RuleVerdict::Allow));
+        rules.push(rule("*", "Bash", None, RuleVerdict::Ask));
+        let set = RuleSet::compile(rules).unwrap();
+        assert!(set.inputs.is_some());
+        let json = |cmd: &str| serde_json::json!({"command": cmd}).to_string();
+        assert_eq!(
+            decide(&set, "w", "Bash", &json("git status")),
+            (Some(20), RuleVerdict::Allow)
+        );
+        for i in [0, 3, 4, 5, 19] {
+            assert_eq!(
+                decide(&set, "w", "Bash", &json(&format!("tool{i}"))),
+                (Some(i), RuleVerdict::Deny),
+                "rule {i}"
+            );
+        }
+        assert_eq!(
+            decide(&set, "w", "Bash", &json("tool20")),
+            (Some(21), RuleVerdict::Ask)
         );
     }
 
