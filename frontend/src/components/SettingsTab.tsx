@@ -1,4 +1,4 @@
-// Hub settings (recording defaults, retention) and this browser's bearer and theme.
+// Hub settings (recording defaults, retention, permission expiry) and this browser's bearer and theme.
 
 import { useEffect, useState } from 'react';
 import { api } from '../lib/api';
@@ -21,7 +21,15 @@ export function SettingsTab(props: {
   const run = useAction();
   const toast = useToast();
   const [settings, setSettings] = useState<HubSettings | null>(null);
-  const [draft, setDraft] = useState<{ on: boolean; mib: string; keep: string; days: string; events: string } | null>(null);
+  const [draft, setDraft] = useState<{
+    on: boolean;
+    mib: string;
+    keep: string;
+    days: string;
+    events: string;
+    timeout: string;
+    answer: 'allow' | 'deny';
+  } | null>(null);
   const [show, setShow] = useState(false);
 
   useEffect(() => {
@@ -34,6 +42,8 @@ export function SettingsTab(props: {
         keep: String(s.recording_keep_files),
         days: String(s.retention_max_age_days),
         events: String(s.retention_max_events_per_worker),
+        timeout: String(s.permission_timeout_secs ?? 0),
+        answer: s.permission_default_answer ?? 'deny',
       });
     });
   }, [run]);
@@ -60,6 +70,11 @@ export function SettingsTab(props: {
       toast('error', 'Events kept per worker must be 0 (no limit) or a whole number of at least 100.');
       return;
     }
+    const timeout = Number(draft.timeout);
+    if (!Number.isInteger(timeout) || timeout < 0 || timeout > 604800) {
+      toast('error', 'Permission timeout must be a whole number of seconds from 0 (never) to 604800.');
+      return;
+    }
     const s = await run(
       'Save settings',
       () =>
@@ -69,6 +84,8 @@ export function SettingsTab(props: {
           recording_keep_files: keep,
           retention_max_age_days: days,
           retention_max_events_per_worker: events,
+          permission_timeout_secs: timeout,
+          permission_default_answer: draft.answer,
         }),
       'Settings saved',
     );
@@ -165,6 +182,35 @@ export function SettingsTab(props: {
                 .
               </p>
             )}
+            <h3>Permission prompts</h3>
+            <p className="muted small">
+              A prompt nobody answers within the timeout gets the default answer (0 never expires). A rule sending a
+              prompt to a person may set its own (see Rules). The clock survives a hub restart.
+            </p>
+            <div className="form-grid">
+              <label className="field">
+                <span>Answer unanswered prompts after (s)</span>
+                <input
+                  type="number"
+                  min={0}
+                  max={604800}
+                  value={draft.timeout}
+                  aria-label="Permission timeout in seconds"
+                  onChange={(e) => setDraft({ ...draft, timeout: e.target.value })}
+                />
+              </label>
+              <label className="field">
+                <span>Default answer</span>
+                <select
+                  value={draft.answer}
+                  aria-label="Default answer on expiry"
+                  onChange={(e) => setDraft({ ...draft, answer: e.target.value as 'allow' | 'deny' })}
+                >
+                  <option value="deny">deny</option>
+                  <option value="allow">allow</option>
+                </select>
+              </label>
+            </div>
             <button className="btn btn-primary" type="submit">
               Save
             </button>
