@@ -87,6 +87,22 @@ async fn rules_decide_at_once_and_say_so() {
     e.permission_request(&w("build-1"), ask("p3", "Bash", "git push"))
         .await
         .unwrap();
+    // A channel's retry of a decided prompt is not recorded again.
+    let before = e
+        .events(&w("build-1"), None, 100, true)
+        .await
+        .unwrap()
+        .len();
+    e.permission_request(&w("build-1"), ask("p1", "Bash", "git status"))
+        .await
+        .unwrap();
+    assert_eq!(
+        e.events(&w("build-1"), None, 100, true)
+            .await
+            .unwrap()
+            .len(),
+        before
+    );
     let pending = e.pending_permissions(None, false);
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!(pending[0].request_id, "p3");
