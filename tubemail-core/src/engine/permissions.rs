@@ -54,6 +54,9 @@ impl Engine {
                     };
                     return Ok((at, false));
                 }
+                if let Some((_, at)) = entry.decided.iter().find(|(id, _)| *id == ask.request_id) {
+                    return Ok((*at, false));
+                }
                 let answer = match decision.verdict {
                     RuleVerdict::Allow => Some(Behavior::Allow),
                     RuleVerdict::Deny => Some(Behavior::Deny),
@@ -120,6 +123,11 @@ impl Engine {
                         rule = decision.rule.as_ref().map(|r| r.id.as_str()).unwrap_or(""),
                         "permission decided by rule"
                     );
+                    let entry = st.entry(worker, tx.now, false);
+                    if entry.decided.len() >= super::state::DECIDED_KEPT {
+                        entry.decided.pop_front();
+                    }
+                    entry.decided.push_back((ask.request_id.clone(), at));
                     return Ok((at, false));
                 }
                 let row = PermissionRow {
