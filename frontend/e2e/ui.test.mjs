@@ -597,4 +597,23 @@ describe('permission rules', () => {
     w.close();
     await page.close();
   });
+
+  test('a prompt with a deadline shows the time left, live', async () => {
+    const w = await hub.worker('expiry-tm', { cwd: '/home/dev/expiry' });
+    await hub.call('PUT', '/api/rules', {
+      rules: [{ worker: 'expiry-tm', tool: 'Read', verdict: 'ask', timeout_secs: 90, default_answer: 'deny' }],
+    });
+    const { page } = await openApp('/permissions');
+    await w.permission('rread', 'Read', 'read a file', '{"file_path":"a.rs"}');
+    const left = page.locator('[data-request="rread"] [data-deadline]');
+    await left.waitFor();
+    assert.match(await left.innerText(), /default answer in (8[89]|9[01]) s/);
+    const first = await left.innerText();
+    await waitFor('the time left to tick', async () => (await left.innerText()) !== first);
+    await hub.call('POST', '/api/permissions/resolve', { worker: 'expiry-tm', request_id: 'rread', behavior: 'allow' });
+    await page.locator('[data-request="rread"]').waitFor({ state: 'detached' });
+    await hub.call('PUT', '/api/rules', { rules: [] });
+    w.close();
+    await page.close();
+  });
 });
