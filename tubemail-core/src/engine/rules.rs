@@ -493,7 +493,11 @@ impl Engine {
 
     async fn store_rules(&self, mut rules: Vec<PermissionRule>) -> Result<Vec<PermissionRule>> {
         assign_ids(&mut rules)?;
-        let compiled = RuleSet::compile(rules.clone())
+        // Thousands of regexes take a while to compile: off the async threads.
+        let to_compile = rules.clone();
+        let compiled = tokio::task::spawn_blocking(move || RuleSet::compile(to_compile))
+            .await
+            .map_err(|_| Error::ShuttingDown)?
             .map_err(|e| Error::BadRequest(format!("invalid rules: {e}")))?;
         let to_store = rules.clone();
         self.read(move |store| store.put_rules(&to_store)).await?;
