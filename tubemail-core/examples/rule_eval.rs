@@ -11,7 +11,7 @@
 //! - `mixed`: worker globs, exact tools, project globs and input regexes,
 //!   as an operator would write them;
 //! - `worst`: every rule matches the worker and tool (`*`, `Bash`), so
-//!   every rule's input regex runs against the preview and its values;
+//!   every rule's input regex runs against the command;
 //! - `first`: the prompt matches rule 0 (the common fast path).
 
 use std::sync::Arc;

@@ -530,8 +530,10 @@ pub struct PermissionRule {
     /// Tool name, exact or a glob (`Bash`, `mcp__*`).
     #[serde(default = "match_all")]
     pub tool: String,
-    /// Regular expression searched in the tool input preview (absent = any
-    /// input); anchor it (`^git (status|diff)`) to match from the start.
+    /// Regular expression searched in the tool's main argument when the
+    /// input is Claude Code's JSON (`command`, `file_path`, `url`, …), else
+    /// in the input preview (absent = any input); anchor both ends
+    /// (`^git (status|diff)$`) for allow rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
     /// What to do with a matching prompt.

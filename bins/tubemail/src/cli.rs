@@ -400,7 +400,7 @@ pub enum RulesCommand {
         #[arg(long, default_value = "*")]
         tool: String,
         /// Regular expression on the tool input (for Claude Code's JSON
-        /// input also tried on each string value, e.g. a Bash command).
+        /// input only on its main argument: a Bash command, a file_path, a url).
         #[arg(long, value_name = "REGEX")]
         input: Option<String>,
         /// A name shown with the decisions the rule makes.

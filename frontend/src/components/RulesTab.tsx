@@ -314,8 +314,8 @@ export function RulesTab() {
             )}
           </div>
           <p className="muted small">
-            The regex is searched in the tool input and, for Claude Code's JSON input, in each of its values (a Bash
-            command). Anchor both ends for allow rules: <code>^git status</code> alone also matches{' '}
+            The regex is searched in the tool's main argument (a Bash command, a file_path, a url; else the input
+            text). Anchor both ends for allow rules: <code>^git status</code> alone also matches{' '}
             <code>git status; rm -rf ~</code>.
           </p>
           <div className="row-actions">

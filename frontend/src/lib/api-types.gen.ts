@@ -1483,8 +1483,10 @@ export interface components {
              */
             id: string;
             /**
-             * @description Regular expression searched in the tool input preview (absent = any
-             *     input); anchor it (`^git (status|diff)`) to match from the start.
+             * @description Regular expression searched in the tool's main argument when the
+             *     input is Claude Code's JSON (`command`, `file_path`, `url`, …), else
+             *     in the input preview (absent = any input); anchor both ends
+             *     (`^git (status|diff)$`) for allow rules.
              */
             input?: string | null;
             /**

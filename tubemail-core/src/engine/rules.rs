@@ -3,10 +3,12 @@
 //!
 //! A rule matches on the worker name and tool name (exact or a glob), the
 //! worker's working directory (glob, optional) and a regular expression on
-//! the tool input (optional). The regex is tried on the preview as it came,
-//! and, when the preview is a JSON object (as Claude Code sends it), on each
-//! of its top-level string values, so `^git (status|diff)` matches a Bash
-//! call's `command`.
+//! the tool input (optional). When the input preview is a JSON object (as
+//! Claude Code sends it) with a main argument (`command`, `file_path`,
+//! `url`, … see [`SUBJECT_KEYS`]), the regex is tried on that value alone,
+//! so `^git (status|diff)$` matches a Bash call's `command`; otherwise on
+//! the preview as it came (a preview cut short is not JSON: an anchored
+//! allow rule then fails safe).
 
 use std::sync::Arc;
 
@@ -186,30 +188,45 @@ struct Prompt<'a> {
     input: &'a str,
     /// Tool, worker and project as characters (for globs), made once.
     chars: [Vec<char>; 3],
-    /// Top-level string values of the input when it is a JSON object
-    /// (parsed once, when a rule first needs them).
-    values: std::cell::OnceCell<Vec<String>>,
+    /// The text an input regex is tried on (made once, when a rule first
+    /// needs it): see [`subject`].
+    subject: std::cell::OnceCell<Option<String>>,
 }
 
 impl Prompt<'_> {
-    fn values(&self) -> &[String] {
-        self.values
-            .get_or_init(|| match serde_json::from_str::<Value>(self.input) {
-                Ok(Value::Object(o)) => o
-                    .into_iter()
-                    .filter_map(|(_, v)| match v {
-                        Value::String(s) => Some(s),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            })
+    /// The text an input regex is tried on.
+    fn text(&self) -> &str {
+        self.subject
+            .get_or_init(|| subject(self.input))
+            .as_deref()
+            .unwrap_or(self.input)
     }
+}
 
-    /// The texts an input regex is tried on.
-    fn texts(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.input).chain(self.values().iter().map(String::as_str))
-    }
+/// Keys of Claude Code's tool inputs that hold what the call acts on
+/// (Bash `command`; Read/Edit/Write `file_path`; WebFetch `url`; …), in
+/// the order they are looked for.
+const SUBJECT_KEYS: [&str; 7] = [
+    "command",
+    "file_path",
+    "notebook_path",
+    "path",
+    "url",
+    "pattern",
+    "query",
+];
+
+/// The main argument of a tool input given as a JSON object, when it has
+/// one; `None` means the preview is matched as it is. Only that one value
+/// counts: matching any value would let `{"command": "rm -rf ~",
+/// "description": "git status"}` pass an allow rule for `^git status$`.
+fn subject(input: &str) -> Option<String> {
+    let Ok(Value::Object(o)) = serde_json::from_str::<Value>(input) else {
+        return None;
+    };
+    SUBJECT_KEYS
+        .iter()
+        .find_map(|k| o.get(*k).and_then(Value::as_str).map(str::to_owned))
 }
 
 /// The ordered rules, compiled; first match wins.
@@ -298,7 +315,7 @@ impl RuleSet {
             tool,
             input,
             chars: [tool, worker, project].map(|s| s.chars().collect()),
-            values: std::cell::OnceCell::new(),
+            subject: std::cell::OnceCell::new(),
         };
         // Which input regexes match: the first few candidates run their own
         // regex (a match among the first rules is the common case), later
@@ -317,16 +334,14 @@ impl RuleSet {
                 (Some(set), Some(slot)) if tried > ONE_BY_ONE => {
                     let hits = hits.get_or_insert_with(|| {
                         let mut v = vec![false; set.len()];
-                        for text in prompt.texts() {
-                            for m in set.matches(text).iter() {
-                                v[m] = true;
-                            }
+                        for m in set.matches(prompt.text()).iter() {
+                            v[m] = true;
                         }
                         v
                     });
                     hits.get(slot).copied().unwrap_or(false)
                 }
-                _ => prompt.texts().any(|t| re.is_match(t)),
+                _ => re.is_match(prompt.text()),
             }
         });
         match hit {
@@ -601,6 +616,39 @@ mod tests {
         assert_eq!(
             decide(&RuleSet::default(), "w", "Read", "{}"),
             (None, RuleVerdict::Ask)
+        );
+    }
+
+    #[test]
+    fn only_the_main_argument_of_a_json_input_is_matched() {
+        let set = RuleSet::compile(vec![
+            rule("*", "Bash", Some("^git status$"), RuleVerdict::Allow),
+            rule("*", "Edit", Some("^/src/.*[.]rs$"), RuleVerdict::Allow),
+        ])
+        .unwrap();
+        let smuggled =
+            serde_json::json!({"command": "rm -rf ~", "description": "git status"}).to_string();
+        assert_eq!(
+            decide(&set, "w", "Bash", &smuggled),
+            (None, RuleVerdict::Ask)
+        );
+        let edit = serde_json::json!({"old_string": "/src/x.rs", "file_path": "/etc/passwd"});
+        assert_eq!(
+            decide(&set, "w", "Edit", &edit.to_string()),
+            (None, RuleVerdict::Ask)
+        );
+        let edit = serde_json::json!({"old_string": "a", "file_path": "/src/lib.rs"});
+        assert_eq!(
+            decide(&set, "w", "Edit", &edit.to_string()),
+            (Some(1), RuleVerdict::Allow)
+        );
+        // A preview cut short is not JSON: the anchored allow does not match it.
+        let cut = r#"{"command":"git status","description":"a very long…"#;
+        assert_eq!(decide(&set, "w", "Bash", cut), (None, RuleVerdict::Ask));
+        assert_eq!(subject("[1]"), None);
+        assert_eq!(
+            subject(r#"{"url":"https://x"}"#).as_deref(),
+            Some("https://x")
         );
     }
 

@@ -16,8 +16,8 @@ pub struct RulesSetArgs {
     /// The whole ordered list (first match wins); it replaces the rules in
     /// force. Each rule: `worker` and `tool` (exact or glob, default `*`),
     /// optional `project` (glob on the worker's directory), optional `input`
-    /// (regex on the tool input; for a JSON input also on each string value,
-    /// e.g. a Bash `command`), `verdict` (`allow`, `deny` or `ask`), and for
+    /// (regex on the tool's main argument: a Bash `command`, a `file_path`,
+    /// a `url`…; else on the input text), `verdict` (`allow`, `deny` or `ask`), and for
     /// `ask` optional `timeout_secs` and `default_answer`. Keep `id`s to
     /// keep rules; new rules get one.
     rules: Vec<PermissionRule>,
