@@ -577,6 +577,27 @@ mod tests {
         assert!(!p.test("mcp__fs__write"));
     }
 
+    proptest::proptest! {
+        /// The direct glob matcher agrees with the glob read as an anchored
+        /// regex (`*` = `.*`, `?` = `.`), on short strings over a small
+        /// alphabet where backtracking cases abound.
+        #[test]
+        fn glob_matching_agrees_with_a_regex(glob in "[ab*?é]{1,8}", text in "[abé]{0,10}") {
+            let mut re = String::from("^(?s:");
+            for c in glob.chars() {
+                match c {
+                    '*' => re.push_str(".*"),
+                    '?' => re.push('.'),
+                    c => re.push_str(&regex::escape(&c.to_string())),
+                }
+            }
+            re.push_str(")$");
+            let want = Regex::new(&re).unwrap().is_match(&text);
+            let got = Pattern::compile(&glob).unwrap().test(&text);
+            proptest::prop_assert_eq!(got, want, "glob {:?} text {:?}", glob, text);
+        }
+    }
+
     #[test]
     fn first_match_wins() {
         let set = RuleSet::compile(vec![
