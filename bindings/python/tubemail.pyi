@@ -235,6 +235,8 @@ class Settings(_Record):
     retention_max_age_days: int
     retention_max_events_per_worker: int
     retention_max_database_mib: int
+    permission_timeout_secs: int
+    permission_default_answer: _Behavior
 
 @final
 class Flow(_Record):
@@ -449,6 +451,8 @@ class Client:
         retention_max_age_days: int | None = None,
         retention_max_events_per_worker: int | None = None,
         retention_max_database_mib: int | None = None,
+        permission_timeout_secs: int | None = None,
+        permission_default_answer: _Behavior | None = None,
     ) -> Settings:
         """Changes the given settings; ``BadRequest`` when out of range."""
     def flows(self) -> list[Flow]:
@@ -577,6 +581,8 @@ class AsyncClient:
         retention_max_age_days: int | None = None,
         retention_max_events_per_worker: int | None = None,
         retention_max_database_mib: int | None = None,
+        permission_timeout_secs: int | None = None,
+        permission_default_answer: _Behavior | None = None,
     ) -> Settings: ...
     async def flows(self) -> list[Flow]: ...
     async def save_flow(

@@ -524,3 +524,102 @@ describe('policy', () => {
     }
   });
 });
+
+describe('permission rules', () => {
+  test('a rule edited in the Rules tab decides the next prompt', async () => {
+    const w = await hub.worker('rules-tm', { cwd: '/home/dev/rules' });
+    const { page } = await openApp('/rules');
+    await page.getByText('No rules yet').waitFor();
+    const form = page.getByRole('form', { name: 'Rule' });
+
+    // Two rules, added through the form.
+    await form.getByLabel('Rule name').fill('git reads');
+    await form.getByLabel('Worker pattern').fill('rules-*');
+    await form.getByLabel('Tool pattern').fill('Bash');
+    await form.getByLabel('Input regex').fill('^git status$');
+    await form.getByRole('button', { name: 'Add rule' }).click();
+    await page.locator('tr[data-rule]').first().waitFor();
+    await form.getByLabel('Worker pattern').fill('rules-tm');
+    await form.getByLabel('Tool pattern').fill('Edit');
+    await form.getByLabel('Verdict').selectOption('deny');
+    await form.getByRole('button', { name: 'Add rule' }).click();
+    await waitFor('two rules listed', async () => (await page.locator('tr[data-rule]').count()) === 2);
+
+    // A bad regex is refused with what is wrong, and changes nothing.
+    await page.getByRole('button', { name: 'Edit rule 1' }).click();
+    await form.getByLabel('Input regex').fill('^git (status');
+    await form.getByRole('button', { name: 'Save rule' }).click();
+    await page.locator('.toast-error', { hasText: 'rule 0 (input): invalid regex' }).waitFor();
+    let stored = await hub.call('GET', '/api/rules');
+    assert.equal(stored.rules[0].input, '^git status$');
+
+    // Edited: git diff is allowed too. Then moved below the deny rule.
+    await form.getByLabel('Input regex').fill('^git (status|diff)$');
+    await form.getByRole('button', { name: 'Save rule' }).click();
+    await waitFor('the edit stored', async () => (await hub.call('GET', '/api/rules')).rules[0].input === '^git (status|diff)$');
+    await page.getByRole('button', { name: 'Move rule 1 down' }).click();
+    await waitFor('the order stored', async () => (await hub.call('GET', '/api/rules')).rules[0].tool === 'Edit');
+    stored = await hub.call('GET', '/api/rules');
+    assert.deepEqual(
+      stored.rules.map((r) => [r.name, r.verdict]),
+      [
+        ['', 'deny'],
+        ['git reads', 'allow'],
+      ],
+    );
+    await page.locator('tr[data-rule]').nth(1).getByText('git reads').waitFor();
+    await screenshot(page, 'rules');
+
+    // The dry run names the rule.
+    const probe = page.getByRole('form', { name: 'Try the rules' });
+    await probe.getByLabel('Test worker').fill('rules-tm');
+    await probe.getByLabel('Test input').fill('{"command":"git diff"}');
+    await probe.getByRole('button', { name: 'Test' }).click();
+    await probe.locator('[data-decision="allow"]', { hasText: 'rule 2 (“git reads”)' }).waitFor();
+
+    // The next prompt is decided by the edited rule: nobody is asked.
+    await w.permission('rdiff', 'Bash', 'diff', '{"command":"git diff","description":"diff"}');
+    const pending = await hub.call('GET', '/api/permissions');
+    assert.ok(!pending.pending.some((p) => p.request_id === 'rdiff'), JSON.stringify(pending));
+    const timeline = await hub.call('GET', '/tubemail/rules-tm/events?limit=50');
+    const resp = timeline.events.find((e) => e.kind === 'permission_response' && e.meta?.request_id === 'rdiff');
+    assert.equal(resp?.content, 'allow');
+    assert.equal(resp?.meta?.decided_by, 'rule');
+    assert.equal(resp?.meta?.rule?.id, stored.rules[1].id);
+    // An Edit prompt is denied by the first rule.
+    await w.permission('redit', 'Edit', 'edit', '{"file_path":"a.rs"}');
+    const after = await hub.call('GET', '/tubemail/rules-tm/events?limit=50');
+    const denied = after.events.find((e) => e.kind === 'permission_response' && e.meta?.request_id === 'redit');
+    assert.equal(denied?.content, 'deny');
+
+    // Deleted through the UI, behind a confirmation.
+    for (let i = 0; i < 2; i++) {
+      await page.getByRole('button', { name: 'Delete rule 1' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+      await waitFor('the rule gone', async () => (await page.locator('tr[data-rule]').count()) === 1 - i);
+    }
+    await page.getByText('No rules yet').waitFor();
+    assert.deepEqual((await hub.call('GET', '/api/rules')).rules, []);
+    w.close();
+    await page.close();
+  });
+
+  test('a prompt with a deadline shows the time left, live', async () => {
+    const w = await hub.worker('expiry-tm', { cwd: '/home/dev/expiry' });
+    await hub.call('PUT', '/api/rules', {
+      rules: [{ worker: 'expiry-tm', tool: 'Read', verdict: 'ask', timeout_secs: 90, default_answer: 'deny' }],
+    });
+    const { page } = await openApp('/permissions');
+    await w.permission('rread', 'Read', 'read a file', '{"file_path":"a.rs"}');
+    const left = page.locator('[data-request="rread"] [data-deadline]');
+    await left.waitFor();
+    assert.match(await left.innerText(), /default answer in (8[89]|9[01]) s/);
+    const first = await left.innerText();
+    await waitFor('the time left to tick', async () => (await left.innerText()) !== first);
+    await hub.call('POST', '/api/permissions/resolve', { worker: 'expiry-tm', request_id: 'rread', behavior: 'allow' });
+    await page.locator('[data-request="rread"]').waitFor({ state: 'detached' });
+    await hub.call('PUT', '/api/rules', { rules: [] });
+    w.close();
+    await page.close();
+  });
+});

@@ -4,6 +4,7 @@ import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react
 import { AuthGate, Logo } from './components/AuthGate';
 import { FlowsTab } from './components/FlowsTab';
 import { PermissionsTab } from './components/PermissionsTab';
+import { RulesTab } from './components/RulesTab';
 import { SettingsTab, type ThemeChoice } from './components/SettingsTab';
 import { ToastProvider } from './components/ui';
 import { NoTerminal, WorkerPane } from './components/WorkerPane';
@@ -18,12 +19,13 @@ import { fleetCounts, terminalReach, type TerminalReach } from './lib/worker-vie
 
 const TerminalView = lazy(() => import('./components/Terminal'));
 
-type Tab = 'workers' | 'permissions' | 'flows' | 'settings';
+type Tab = 'workers' | 'permissions' | 'rules' | 'flows' | 'settings';
 const TABS: { id: Tab; label: string; path: string; key: string }[] = [
   { id: 'workers', label: 'Workers', path: '/workers', key: '1' },
   { id: 'permissions', label: 'Permissions', path: '/permissions', key: '2' },
   { id: 'flows', label: 'Saved Messages', path: '/flows', key: '3' },
   { id: 'settings', label: 'Settings', path: '/settings', key: '4' },
+  { id: 'rules', label: 'Rules', path: '/rules', key: '5' },
 ];
 
 const THEME_KEY = 'tubemail.theme';
@@ -229,6 +231,7 @@ function Console(props: {
             />
           )}
           {tab === 'permissions' && <PermissionsTab fleet={fleet} />}
+          {tab === 'rules' && <RulesTab />}
           {tab === 'flows' && <FlowsTab fleet={fleet} />}
           {tab === 'settings' && (
             <SettingsTab

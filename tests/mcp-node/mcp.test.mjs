@@ -37,6 +37,7 @@ const EXPECTED_TOOLS = [
   'tm_screenshot', 'get_instructions', 'refresh_tools', 'tm_save_flow',
   'tm_list_flows', 'tm_run_flow', 'tm_get_run_log', 'tm_finish_run',
   'tm_delete_flow', 'server_info',
+  'tm_rules_list', 'tm_rules_set', 'tm_rules_test',
 ];
 
 const show = (v) => JSON.stringify(v, null, 2);
@@ -196,7 +197,7 @@ describe('tubemail-hub /mcp/ with @modelcontextprotocol/sdk', { timeout: 120_000
     assert.equal(info?.name, 'tubemail', `serverInfo: ${show(info)}`);
   });
 
-  it('lists exactly the 32 tools', async () => {
+  it('lists exactly the 35 tools', async () => {
     assert.ok(client, 'no client (initialize failed)');
     const names = [];
     let cursor;
@@ -215,7 +216,7 @@ describe('tubemail-hub /mcp/ with @modelcontextprotocol/sdk', { timeout: 120_000
       { missing: [], extra: [], dupes: [] },
       `tools/list answered ${names.length} names: ${show(names)}`,
     );
-    assert.equal(names.length, 32);
+    assert.equal(names.length, 35);
   });
 
   it('send → wait_for_activity → outbound → receive', async () => {

@@ -29,6 +29,7 @@ DICT_TOOLS = {
     "tm_clear_and_send", "tm_reconnect_mcp", "tm_self_reconnect_mcp", "tm_health",
     "tm_recording_toggle", "tm_recording_status", "tm_get_recording", "tm_save_flow",
     "tm_delete_flow", "tm_run_flow", "tm_get_run_log", "tm_finish_run",
+    "tm_rules_list", "tm_rules_set", "tm_rules_test",
 }  # fmt: skip
 LIST_TOOLS = {"tm_receive", "tm_wait_for_activity", "tm_pending_permissions", "tm_list_flows"}
 STR_TOOLS = {"tm_list_workers", "get_instructions", "refresh_tools", "tm_screenshot", "server_info"}
@@ -67,9 +68,13 @@ PARAMS: dict[str, tuple[set[str], set[str]]] = {
     "tm_finish_run": ({"run_id"}, {"run_id"}),
     "tm_delete_flow": ({"name"}, {"name"}),
     "server_info": (set(), set()),
+    # Ours (issue 19): permission rules.
+    "tm_rules_list": (set(), set()),
+    "tm_rules_set": ({"rules"}, {"rules"}),
+    "tm_rules_test": ({"worker", "tool_name", "input_preview", "project"}, {"worker", "tool_name"}),
 }
 ALL_TOOLS = set(PARAMS)
-assert ALL_TOOLS == DICT_TOOLS | LIST_TOOLS | STR_TOOLS and len(ALL_TOOLS) == 32
+assert ALL_TOOLS == DICT_TOOLS | LIST_TOOLS | STR_TOOLS and len(ALL_TOOLS) == 35
 
 #: spec §3 defaults; checked when the schema states a default
 DEFAULTS = {
@@ -239,7 +244,7 @@ async def test_tools_list_exact_names(hub: Hub) -> None:
     assert set(names) == ALL_TOOLS, (
         f"missing: {sorted(ALL_TOOLS - set(names))}; unexpected: {sorted(set(names) - ALL_TOOLS)}"
     )
-    assert len(names) == 32
+    assert len(names) == 35
 
 
 async def test_tools_schemas(hub: Hub) -> None:

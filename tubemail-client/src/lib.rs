@@ -36,12 +36,14 @@ mod admin;
 mod client;
 mod error;
 pub mod local;
+mod rules;
 mod stream;
 mod transport;
 mod worker;
 
 pub use admin::{FramesFilter, IssuedToken, TokenInfo, TokenKind, WhoAmI};
 pub use error::{Error, Result};
+pub use rules::{PermissionRule, RuleDecision, RuleRef, RuleVerdict};
 pub use stream::EventStream;
 pub use transport::{Client, ClientBuilder, DEFAULT_HUB_URL};
 pub use tubemail_core as core;

@@ -368,3 +368,93 @@ async fn every_request_response_and_stream_event_round_trips() {
     let _ = stop_hub.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
 }
+
+/// The rule calls round-trip through the hub's `/api/rules`, and a rule
+/// answers a prompt on the worker's stream with no one involved.
+#[tokio::test]
+async fn rules_round_trip_and_decide() {
+    use tubemail_client::{PermissionRule, RuleVerdict};
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::open(Options::new(dir.path(), SECRET)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_hub, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(hub.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let c = Client::builder().url(&url).secret(SECRET).build().unwrap();
+    let rule = |tool: &str, input: Option<&str>, verdict| PermissionRule {
+        id: String::new(),
+        name: String::new(),
+        worker: "*".into(),
+        project: None,
+        tool: tool.into(),
+        input: input.map(Into::into),
+        verdict,
+        timeout_secs: None,
+        default_answer: Some(Behavior::Allow),
+    };
+    let set = c
+        .set_rules(vec![rule("Bash", Some("^ls"), RuleVerdict::Allow)])
+        .await
+        .unwrap();
+    let added = c
+        .add_rule(&rule("Edit", None, RuleVerdict::Deny), Some(0))
+        .await
+        .unwrap();
+    let mut changed = added.clone();
+    changed.name = "no edits".into();
+    assert_eq!(
+        c.update_rule(&added.id, &changed).await.unwrap().name,
+        "no edits"
+    );
+    let all = c.rules().await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        vec![added.id.as_str(), set[0].id.as_str()]
+    );
+    let bad = c
+        .add_rule(&rule("*", Some("[z-a]"), RuleVerdict::Ask), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&bad, Error::BadRequest(m) if m.contains("rule 2 (input)")),
+        "{bad:?}"
+    );
+    let d = c
+        .test_rules(&tubemail_core::api::RuleTestRequest {
+            worker: "x".into(),
+            tool_name: "Edit".into(),
+            input_preview: String::new(),
+            project: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.verdict, d.rule.map(|r| r.index)),
+        (RuleVerdict::Deny, Some(0))
+    );
+
+    let worker = w("rt-tm");
+    c.register(&worker, &reg(1)).await.unwrap();
+    let mut own = c.worker_stream(&worker, None).await.unwrap();
+    c.permission_request(&worker, "lsreq", "Bash", "", "ls -la")
+        .await
+        .unwrap();
+    let mut seen = BTreeSet::new();
+    let ev = until(&mut own, &mut seen, |e| {
+        matches!(e, StreamEvent::PermissionResponse { .. })
+    })
+    .await;
+    assert!(
+        matches!(&ev, StreamEvent::PermissionResponse { request_id, behavior: Behavior::Allow, .. } if request_id == "lsreq"),
+        "{ev:?}"
+    );
+    c.delete_rule(&added.id).await.unwrap();
+    assert!(matches!(
+        c.delete_rule(&added.id).await,
+        Err(Error::NotFound(_))
+    ));
+    let _ = stop_hub.send(());
+    let _ = server.await;
+}

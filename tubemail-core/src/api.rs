@@ -327,6 +327,65 @@ wire_struct! {
         /// 1 048 576).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub retention_max_database_mib: Option<u64>,
+        /// Answer unanswered permission prompts after this many seconds
+        /// (0 = never expire).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub permission_timeout_secs: Option<u64>,
+        /// The answer an expired prompt gets (`allow` or `deny`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub permission_default_answer: Option<crate::wire::Behavior>,
+    }
+}
+
+wire_struct! {
+    /// `GET /api/rules` (and the answer of `PUT /api/rules`): the ordered
+    /// permission rules; `PUT` replaces the whole list with its body.
+    pub struct RulesList {
+        /// First match wins.
+        pub rules: Vec<crate::wire::PermissionRule>,
+    }
+}
+
+wire_struct! {
+    /// `DELETE /api/rules/{id}`.
+    pub struct RuleDeleted {
+        /// Whether a rule was removed.
+        pub ok: bool,
+        /// The rule asked for.
+        pub id: String,
+    }
+}
+
+wire_struct! {
+    /// `POST /api/rules/test`: a prompt to try the rules on (nothing is
+    /// recorded).
+    pub struct RuleTestRequest {
+        /// The worker that would ask.
+        pub worker: String,
+        /// The tool.
+        pub tool_name: String,
+        /// The tool input preview.
+        #[serde(default)]
+        pub input_preview: String,
+        /// The worker's working directory (defaults to the registered one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub project: Option<String>,
+    }
+}
+
+wire_struct! {
+    /// What the rules would do with a prompt.
+    pub struct RuleDecision {
+        /// The first rule that matches (absent = none: ask with the global
+        /// settings).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub rule: Option<crate::wire::RuleRef>,
+        /// `allow`, `deny` or `ask`.
+        pub verdict: crate::wire::RuleVerdict,
+        /// For `ask`: seconds until the default answer (0 = never).
+        pub timeout_secs: u64,
+        /// For `ask`: the answer on expiry.
+        pub default_answer: crate::wire::Behavior,
     }
 }
 

@@ -9,6 +9,7 @@
 //! - `registry`, `timeline`, `permissions`, `flows`: the operations.
 //! - `delivery`: stream subscriptions (cursors over the timeline).
 //! - `settings`: `hub-config.json`.
+//! - `rules`: permission rules, compiled, and prompt expiry.
 //! - `retention`: deleting old events in the background.
 
 mod delivery;
@@ -16,6 +17,7 @@ mod flows;
 mod permissions;
 mod registry;
 mod retention;
+mod rules;
 mod settings;
 mod state;
 mod timeline;
@@ -32,6 +34,7 @@ pub use delivery::{GlobalItem, GlobalSubscription, Subscription, SubscriptionEnd
 pub use delivery::{global_event, worker_event};
 pub use registry::Registration;
 pub use retention::TRIM_BATCH;
+pub use rules::{MAX_RULES, RuleError, RuleSet};
 pub use settings::SettingsPatch;
 pub use timeline::{ControlOutcome, MANAGER_REPLY, RECONNECT_REPLY, Since};
 
@@ -231,6 +234,12 @@ struct Inner {
     /// Bytes in use when the size limit last found nothing left to delete
     /// (0 = not at that floor).
     size_floor: AtomicU64,
+    /// Permission rules in force, compiled (swapped whole on an edit).
+    rules: Mutex<Arc<rules::RuleSet>>,
+    /// Serialises rule edits (read, change, store, swap).
+    rules_edit: tokio::sync::Mutex<()>,
+    /// Woken when a prompt with a deadline is recorded.
+    deadlines: tokio::sync::Notify,
 }
 
 /// Seconds since the epoch, now.
@@ -246,7 +255,12 @@ impl Engine {
     ///
     /// Must be called inside a tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: EngineConfig) -> Result<Engine> {
-        let snapshot = store.load()?;
+        let mut snapshot = store.load()?;
+        // Fail closed: a stored rule that no longer compiles could be a
+        // deny that other rules rely on.
+        let rules = rules::RuleSet::compile(std::mem::take(&mut snapshot.rules)).map_err(|e| {
+            StoreError::Corrupt(format!("stored permission rules do not compile: {e}"))
+        })?;
         let hub_config = settings::load(&config.settings_path)?;
         let (committed, _) = watch::channel(snapshot.max_seq);
         let (notices, _) = broadcast::channel(1024);
@@ -267,6 +281,9 @@ impl Engine {
                 cursor_flush_pending: std::sync::atomic::AtomicBool::new(false),
                 trimmed_through,
                 size_floor: AtomicU64::new(0),
+                rules: Mutex::new(Arc::new(rules)),
+                rules_edit: tokio::sync::Mutex::new(()),
+                deadlines: tokio::sync::Notify::new(),
             }),
         };
         Ok(engine)

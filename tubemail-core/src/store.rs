@@ -185,6 +185,16 @@ pub struct PermissionRow {
     /// Sequence of its `permission_request` event.
     #[serde(default)]
     pub event_seq: Option<u64>,
+    /// When it expires with `default_answer` (absent = never). Stored with
+    /// the prompt so a restart does not reset the clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Timestamp>,
+    /// The answer it gets at `deadline`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_answer: Option<crate::wire::Behavior>,
+    /// The rule that sent it to a person, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<crate::wire::RuleRef>,
 }
 
 impl PermissionRow {
@@ -199,6 +209,7 @@ impl PermissionRow {
             requested_at: self.requested_at,
             event_id: self.event_seq.map(EventId),
             online,
+            deadline: self.deadline,
         }
     }
 }
@@ -296,6 +307,8 @@ pub struct Snapshot {
     pub max_seq: u64,
     /// Per-worker timeline figures, computed from the events themselves.
     pub timelines: Vec<TimelineStats>,
+    /// Permission rules, in order.
+    pub rules: Vec<crate::wire::PermissionRule>,
     /// Newest event sequence retention deleted (0 = none): an unknown
     /// cursor at or below it is a trimmed event, still a valid resume point.
     pub trimmed_through: u64,
@@ -388,6 +401,9 @@ pub trait Store: Send + Sync + 'static {
     /// the engine's batches: this may be called from any thread, at any
     /// time (rarely: issue, revoke, a coarse last-use time).
     fn put_token(&self, row: &TokenRow) -> Result<(), StoreError>;
+    /// Replaces the ordered list of permission rules, durably, in one
+    /// transaction (like tokens, outside the engine's batches: rare edits).
+    fn put_rules(&self, rules: &[crate::wire::PermissionRule]) -> Result<(), StoreError>;
     /// Called once after the last commit of a clean shutdown, to leave the
     /// files self-contained (e.g. fold a write-ahead log into the database).
     fn close(&self) -> Result<(), StoreError> {

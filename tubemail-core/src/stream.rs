@@ -101,6 +101,9 @@ pub enum StreamEvent {
         /// Preview of the tool input.
         #[serde(default)]
         input_preview: String,
+        /// When it gets its default answer if nobody answers (absent = never).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<Timestamp>,
     },
     /// A prompt was answered (both streams).
     PermissionResponse {

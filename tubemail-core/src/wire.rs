@@ -207,6 +207,10 @@ pub struct PendingPermission {
     /// Whether the worker's channel is connected now.
     #[serde(default)]
     pub online: bool,
+    /// When the prompt is answered with its default answer if nobody
+    /// answers first (absent = never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Timestamp>,
 }
 
 /// The original's derived worker state.
@@ -414,6 +418,18 @@ pub struct HubConfig {
     /// until it is back under 80 % (0 = no limit; otherwise at least 16).
     #[serde(default)]
     pub retention_max_database_mib: u64,
+    /// A permission prompt nobody answers within this many seconds gets
+    /// `permission_default_answer` (0 = never expire; a matching rule's
+    /// `timeout_secs` takes precedence).
+    #[serde(default)]
+    pub permission_timeout_secs: u64,
+    /// The answer an expired prompt gets unless its rule says otherwise.
+    #[serde(default = "default_answer_deny")]
+    pub permission_default_answer: Behavior,
+}
+
+fn default_answer_deny() -> Behavior {
+    Behavior::Deny
 }
 
 impl Default for HubConfig {
@@ -425,6 +441,8 @@ impl Default for HubConfig {
             retention_max_age_days: 0,
             retention_max_events_per_worker: 0,
             retention_max_database_mib: 0,
+            permission_timeout_secs: 0,
+            permission_default_answer: Behavior::Deny,
         }
     }
 }
@@ -441,6 +459,8 @@ impl HubConfig {
     pub const MIN_RETENTION_DATABASE_MIB: u64 = 32;
     /// Largest accepted `retention_max_database_mib` (1 TiB).
     pub const MAX_RETENTION_DATABASE_MIB: u64 = 1 << 20;
+    /// Largest accepted `permission_timeout_secs` (and rule `timeout_secs`): a week.
+    pub const MAX_PERMISSION_TIMEOUT_SECS: u64 = 604_800;
 
     /// Checks the bounds; the message reads after "invalid settings: ".
     pub fn validate(&self) -> Result<(), String> {
@@ -475,8 +495,95 @@ impl HubConfig {
                 Self::MAX_RETENTION_DATABASE_MIB
             ));
         }
+        if self.permission_timeout_secs > Self::MAX_PERMISSION_TIMEOUT_SECS {
+            return Err(format!(
+                "permission_timeout_secs must be between 0 (never expire) and {}",
+                Self::MAX_PERMISSION_TIMEOUT_SECS
+            ));
+        }
         Ok(())
     }
+}
+
+/// What a permission rule does with a prompt it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RuleVerdict {
+    /// Answer `allow` at once.
+    Allow,
+    /// Answer `deny` at once.
+    Deny,
+    /// Leave it to a person (with the rule's timeout and default answer).
+    Ask,
+}
+
+impl RuleVerdict {
+    /// `allow`, `deny` or `ask`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleVerdict::Allow => "allow",
+            RuleVerdict::Deny => "deny",
+            RuleVerdict::Ask => "ask",
+        }
+    }
+}
+
+/// An operator-defined permission rule. Rules are an ordered list; the
+/// first rule that matches a prompt decides it, and a prompt no rule
+/// matches waits for a person with the global timeout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct PermissionRule {
+    /// Stable id (the hub assigns one when empty).
+    #[serde(default)]
+    pub id: String,
+    /// Free text shown with the decisions the rule makes.
+    #[serde(default)]
+    pub name: String,
+    /// Worker name, exact or a glob (`*` any run, `?` one character).
+    #[serde(default = "match_all")]
+    pub worker: String,
+    /// The worker's registered working directory, exact or a glob (absent
+    /// = any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Tool name, exact or a glob (`Bash`, `mcp__*`).
+    #[serde(default = "match_all")]
+    pub tool: String,
+    /// Regular expression searched in the tool's main argument when the
+    /// input is Claude Code's JSON (`command`, `file_path`, `url`, …), else
+    /// in the input preview (absent = any input); anchor both ends
+    /// (`^git (status|diff)$`) for allow rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// What to do with a matching prompt.
+    pub verdict: RuleVerdict,
+    /// For `ask`: answer with `default_answer` after this many seconds
+    /// (absent = the global `permission_timeout_secs`; 0 = never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    /// For `ask`: the answer on expiry (absent = the global
+    /// `permission_default_answer`, deny unless configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_answer: Option<Behavior>,
+}
+
+/// Which rule made a decision (in the decision's event meta as `rule`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct RuleRef {
+    /// The rule's id.
+    pub id: String,
+    /// The rule's name (may be empty).
+    #[serde(default)]
+    pub name: String,
+    /// Its position in the list when it matched (0-based).
+    pub index: usize,
+}
+
+fn match_all() -> String {
+    "*".to_owned()
 }
 
 /// A saved message template.

@@ -276,7 +276,7 @@ operations! {
 
     /// Changes the given settings (the others stay); returns all `Settings`.
     /// Out-of-range values raise `BadRequest`.
-    #[pyo3(signature = (*, recording_enabled_by_default=None, recording_max_bytes_per_file=None, recording_keep_files=None, retention_max_age_days=None, retention_max_events_per_worker=None, retention_max_database_mib=None))]
+    #[pyo3(signature = (*, recording_enabled_by_default=None, recording_max_bytes_per_file=None, recording_keep_files=None, retention_max_age_days=None, retention_max_events_per_worker=None, retention_max_database_mib=None, permission_timeout_secs=None, permission_default_answer=None))]
     fn update_settings(
         recording_enabled_by_default: Option<bool>,
         recording_max_bytes_per_file: Option<u64>,
@@ -284,6 +284,8 @@ operations! {
         retention_max_age_days: Option<u32>,
         retention_max_events_per_worker: Option<u64>,
         retention_max_database_mib: Option<u64>,
+        permission_timeout_secs: Option<u64>,
+        permission_default_answer: Option<BehaviorArg>,
     );
 
     /// Every saved `Flow`.

@@ -570,6 +570,11 @@ record! {
         retention_max_events_per_worker: u64,
         /// The database is kept under this many MiB (0 = no limit).
         retention_max_database_mib: u64,
+        /// Unanswered permission prompts get the default answer after this
+        /// many seconds (0 = never).
+        permission_timeout_secs: u64,
+        /// The answer an expired prompt gets: "allow" or "deny".
+        permission_default_answer: String,
     }
 }
 

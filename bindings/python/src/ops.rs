@@ -133,7 +133,9 @@ impl Core {
         recording_keep_files: Option<u32>,
         retention_max_age_days: Option<u32>,
         retention_max_events_per_worker: Option<u64>,
-        retention_max_database_mib: Option<u64>
+        retention_max_database_mib: Option<u64>,
+        permission_timeout_secs: Option<u64>,
+        permission_default_answer: Option<BehaviorArg>
     ) => |hub| {
         let patch = SettingsPatch {
             recording_enabled_by_default,
@@ -142,6 +144,8 @@ impl Core {
             retention_max_age_days,
             retention_max_events_per_worker,
             retention_max_database_mib,
+            permission_timeout_secs,
+            permission_default_answer: permission_default_answer.map(|b| b.0),
         };
         hub.update_settings(&patch).await
     });

@@ -216,6 +216,9 @@ def test_settings(client: tubemail.Client) -> None:
         client.update_settings(retention_max_database_mib=8)
     assert "retention_max_database_mib" in e.value.reason
     client.update_settings(retention_max_age_days=0, retention_max_database_mib=0)
+    expiring = client.update_settings(permission_timeout_secs=600, permission_default_answer="allow")
+    assert (expiring.permission_timeout_secs, expiring.permission_default_answer) == (600, "allow")
+    client.update_settings(permission_timeout_secs=0, permission_default_answer="deny")
 
 
 def test_flows_and_runs(client: tubemail.Client, name: str) -> None:

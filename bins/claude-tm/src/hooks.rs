@@ -839,6 +839,7 @@ mod tests {
             requested_at: at,
             event_id: None,
             online: true,
+            deadline: None,
         };
         let preview = r#"{"command":"touch /tmp/a b","description":"touch"}"#;
         assert!(matches(&p("qwert", "Bash", preview, 100.5), &tool));

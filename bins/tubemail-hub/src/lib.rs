@@ -436,6 +436,39 @@ async fn finish(tasks: Vec<tokio::task::JoinHandle<()>>, engine: &Engine) {
 /// Most time between two checks of `retention_max_database_mib`.
 const SIZE_RETENTION_EVERY: Duration = Duration::from_secs(5);
 
+/// Longest sleep of the expiry task: a deadline is met within this even
+/// if a wake-up is missed.
+const EXPIRY_TICK: Duration = Duration::from_secs(1);
+
+/// Answers permission prompts whose deadline passed, waking at the nearest
+/// deadline (at most [`EXPIRY_TICK`] apart) or when a new one is recorded.
+/// Right after a start this answers prompts that fell due while the hub
+/// was down.
+async fn expire_permissions(engine: Engine) {
+    loop {
+        match engine.expire_permissions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(expired = n, "permission prompts expired"),
+            Err(e) => {
+                tracing::warn!(task = "expire permissions", error = %e, "background task failed");
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        // At least 10 ms: a failing store must not make this spin.
+        let wait = engine
+            .next_permission_deadline()
+            .map(|d| Duration::from_secs_f64((d - now).clamp(0.01, 1.0)))
+            .unwrap_or(EXPIRY_TICK);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = engine.permission_deadline_added() => {}
+        }
+    }
+}
+
 fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let retention_every = state.options.retention_every;
     let every = |period: Duration,
@@ -508,6 +541,7 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
         tickets,
         mcp_sweep,
+        tokio::spawn(expire_permissions(e.clone())),
         every(
             Duration::from_secs(60),
             e.clone(),

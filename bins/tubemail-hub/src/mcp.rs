@@ -3,10 +3,12 @@
 //! twin under `/api/`; this module only adapts arguments and result shapes.
 //!
 //! # Layout
-//! - `tools`: the 32 tools (names, parameters and shapes of the original).
+//! - `tools`: the original's 32 tools (names, parameters and shapes).
+//! - `rules`: the 3 permission-rule tools.
 //! - `table`: the text roster of `tm_list_workers`.
 //! - `sessions`: the session cap per credential and the idle expiry.
 
+mod rules;
 pub mod sessions;
 mod table;
 mod tools;
@@ -44,13 +46,15 @@ request_id, 'allow'|'deny').
 - Control: tm_interrupt, tm_restart, tm_stop, tm_keystroke, tm_screenshot, tm_health, \
 tm_clear_and_send (idle workers only), tm_update_manager.
 - Saved messages: tm_save_flow, tm_list_flows, tm_run_flow, tm_get_run_log, tm_finish_run.
+- Permission rules (answer prompts before a person sees them): tm_rules_list, \
+tm_rules_set (the whole ordered list; first match wins), tm_rules_test.
 
 Event ids are ordered strings: a later event has a greater id.";
 
-/// The tool table, built once: building it (32 tools and their JSON
+/// The tool table, built once: building it (35 tools and their JSON
 /// schemas) for every session cost most of a session's memory.
 static TOOLS: std::sync::LazyLock<Arc<ToolRouter<HubMcp>>> =
-    std::sync::LazyLock::new(|| Arc::new(HubMcp::tool_router()));
+    std::sync::LazyLock::new(|| Arc::new(HubMcp::tool_router() + HubMcp::rules_router()));
 
 /// The MCP handler: one per session.
 #[derive(Clone)]
@@ -198,13 +202,13 @@ mod tests {
     /// changes by accident. `UPDATE_SNAPSHOTS=1 cargo test` rewrites it.
     #[test]
     fn tool_schemas_match_the_snapshot() {
-        let mut tools: Vec<Value> = HubMcp::tool_router()
+        let mut tools: Vec<Value> = (HubMcp::tool_router() + HubMcp::rules_router())
             .list_all()
             .into_iter()
             .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
             .collect();
         tools.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-        assert_eq!(tools.len(), 32);
+        assert_eq!(tools.len(), 35);
         let current = serde_json::to_string_pretty(&tools).unwrap_or_default() + "\n";
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -6,6 +6,7 @@ mod meta;
 mod ops;
 mod pty;
 mod recording;
+mod rules;
 mod streams;
 mod tokens;
 pub(crate) mod ui;
@@ -70,6 +71,7 @@ fn table() -> Api {
     let api = pty::add(api);
     let api = recording::add(api);
     let api = tokens::add(api);
+    let api = rules::add(api);
     ui::add(api)
 }
 

@@ -384,9 +384,14 @@ async fn settings_validate_and_persist() {
         s,
         json!({"recording_enabled_by_default": false, "recording_max_bytes_per_file": 5242880, "recording_keep_files": 4,
                "retention_max_age_days": 0, "retention_max_events_per_worker": 0,
-               "retention_max_database_mib": 0})
+               "retention_max_database_mib": 0,
+               "permission_timeout_secs": 0, "permission_default_answer": "deny"})
     );
     for (patch, says) in [
+        (
+            json!({"permission_timeout_secs": 604_801}),
+            "permission_timeout_secs must be between 0",
+        ),
         (
             json!({"retention_max_age_days": 40_000}),
             "retention_max_age_days must be between 0",

@@ -193,6 +193,10 @@ pub enum Command {
     /// Hub settings.
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// Permission rules: the ordered list that answers prompts before a
+    /// person sees them (first match wins).
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// The hub's health and fleet counts; with a worker, its process health
     /// as its manager reports it.
     Health {
@@ -344,10 +348,6 @@ pub enum RecordingCommand {
 
 /// Keys `settings set` changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[expect(
-    clippy::enum_variant_names,
-    reason = "the values are the hub's setting names, which all start so"
-)]
 pub enum SettingKey {
     /// New workers' terminals are recorded (true/false).
     RecordingEnabledByDefault,
@@ -361,6 +361,86 @@ pub enum SettingKey {
     RetentionMaxEventsPerWorker,
     /// The database is kept under this many MiB (0 = no limit).
     RetentionMaxDatabaseMib,
+    /// Answer unanswered permission prompts after this many seconds (0 = never).
+    PermissionTimeoutSecs,
+    /// The answer an expired prompt gets (allow/deny).
+    PermissionDefaultAnswer,
+}
+
+/// A rule's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Verdict {
+    /// Answer allow at once.
+    Allow,
+    /// Answer deny at once.
+    Deny,
+    /// Leave it to a person (with --timeout and --default-answer).
+    Ask,
+}
+
+/// An answer given on expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Answer {
+    /// Let the tool run.
+    Allow,
+    /// Refuse the tool.
+    Deny,
+}
+
+/// `tubemail rules …`
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Every rule, in order.
+    List,
+    /// Add a rule (at the end, or at --position).
+    Add {
+        /// What to do with a matching prompt.
+        verdict: Verdict,
+        /// Worker name, exact or a glob such as `build-*`.
+        #[arg(long, default_value = "*")]
+        worker: String,
+        /// The worker's directory, exact or a glob (default: any).
+        #[arg(long)]
+        project: Option<String>,
+        /// Tool name, exact or a glob such as `mcp__*`.
+        #[arg(long, default_value = "*")]
+        tool: String,
+        /// Regular expression on the tool input (for Claude Code's JSON
+        /// input only on its main argument: a Bash command, a file_path, a url).
+        #[arg(long, value_name = "REGEX")]
+        input: Option<String>,
+        /// A name shown with the decisions the rule makes.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// For `ask`: answer after this many seconds (0 = never; default:
+        /// the hub's permission-timeout-secs).
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// For `ask`: the answer on expiry (default: the hub's).
+        #[arg(long)]
+        default_answer: Option<Answer>,
+        /// 0-based position in the list (default: the end).
+        #[arg(long)]
+        position: Option<usize>,
+    },
+    /// Remove a rule.
+    Remove {
+        /// Rule id (see `rules list`).
+        id: String,
+    },
+    /// Which rule would decide a prompt, and how (nothing is recorded).
+    Test {
+        /// The worker that would ask.
+        worker: String,
+        /// The tool, e.g. Bash.
+        tool: String,
+        /// The tool input, e.g. '{"command":"git status"}' or just the command.
+        #[arg(default_value = "")]
+        input: String,
+        /// The worker's directory (default: the registered one).
+        #[arg(long)]
+        project: Option<String>,
+    },
 }
 
 /// `tubemail settings …`

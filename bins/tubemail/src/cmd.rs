@@ -5,6 +5,7 @@ mod flows;
 mod hub;
 mod mcp_config;
 mod recording;
+mod rules;
 mod send;
 mod tokens;
 mod workers;
@@ -77,6 +78,7 @@ pub async fn run(hub: &Client, secret: &str, command: Command, json: bool) -> Re
         C::Tokens(c) => tokens::run(hub, c, json).await?,
         C::Recording(c) => recording::run(hub, c, json).await?,
         C::Settings(c) => hub::settings(hub, c, json).await?,
+        C::Rules(c) => rules::run(hub, c, json).await?,
         C::Health { worker } => hub::health(hub, worker.as_ref(), json).await?,
         C::Whoami => hub::whoami(hub, json).await?,
         C::McpConfig {

@@ -409,7 +409,7 @@ pub fn frames(f: &FramesResponse) -> String {
 
 /// Hub settings.
 pub fn settings(c: &HubConfig) -> String {
-    let rows: [(&str, String); 6] = [
+    let rows: [(&str, String); 8] = [
         (
             "recording-enabled-by-default",
             c.recording_enabled_by_default.to_string(),
@@ -431,8 +431,70 @@ pub fn settings(c: &HubConfig) -> String {
             "retention-max-database-mib",
             c.retention_max_database_mib.to_string(),
         ),
+        (
+            "permission-timeout-secs",
+            c.permission_timeout_secs.to_string(),
+        ),
+        (
+            "permission-default-answer",
+            c.permission_default_answer.as_str().to_owned(),
+        ),
     ];
     rows.iter().map(|(k, v)| format!("{k:<32}{v}\n")).collect()
+}
+
+/// Permission rules, one a line, in order.
+pub fn rules(rules: &[tubemail_client::PermissionRule]) -> String {
+    if rules.is_empty() {
+        return "No rules: every prompt waits for a person (`tubemail rules add` makes one).\n"
+            .into();
+    }
+    let mut out = String::new();
+    for (i, r) in rules.iter().enumerate() {
+        let mut line = format!(
+            "{i:>3}  {:<14} {:<5} worker={} tool={}",
+            r.id,
+            r.verdict.as_str(),
+            r.worker,
+            r.tool
+        );
+        if let Some(p) = &r.project {
+            line.push_str(&format!(" project={p}"));
+        }
+        if let Some(re) = &r.input {
+            line.push_str(&format!(" input=/{re}/"));
+        }
+        if let Some(t) = r.timeout_secs {
+            line.push_str(&format!(" timeout={t}s"));
+        }
+        if let Some(a) = r.default_answer {
+            line.push_str(&format!(" default={}", a.as_str()));
+        }
+        if !r.name.is_empty() {
+            line.push_str(&format!("  # {}", r.name));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// What the rules would do with a prompt.
+pub fn rule_decision(d: &tubemail_client::RuleDecision) -> String {
+    let by = match &d.rule {
+        Some(r) if r.name.is_empty() => format!("rule {} ({})", r.index, r.id),
+        Some(r) => format!("rule {} ({}, {})", r.index, r.id, r.name),
+        None => "no rule (the hub's settings)".to_owned(),
+    };
+    match d.verdict {
+        tubemail_client::RuleVerdict::Ask if d.timeout_secs > 0 => format!(
+            "ask by {by}; {} after {} s\n",
+            d.default_answer.as_str(),
+            d.timeout_secs
+        ),
+        tubemail_client::RuleVerdict::Ask => format!("ask by {by}; never expires\n"),
+        v => format!("{} by {by}\n", v.as_str()),
+    }
 }
 
 /// Hub health.

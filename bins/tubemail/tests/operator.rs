@@ -405,3 +405,94 @@ async fn control_through_the_manager() {
         .await;
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_add_list_test_remove_and_expiry_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(&dir.path().join("hub")).await;
+    let op = Op {
+        dir: dir.path(),
+        url: &hub.url,
+    };
+    assert!(op.text(&["rules", "list"]).await.contains("No rules"));
+    let added = op
+        .json(&[
+            "rules",
+            "add",
+            "allow",
+            "--worker",
+            "build-*",
+            "--tool",
+            "Bash",
+            "--input",
+            "^git (status|diff)$",
+            "--name",
+            "git reads",
+        ])
+        .await;
+    let id = added["id"].as_str().unwrap().to_owned();
+    op.json(&[
+        "rules",
+        "add",
+        "ask",
+        "--timeout",
+        "30",
+        "--default-answer",
+        "allow",
+        "--position",
+        "0",
+        "--tool",
+        "Edit",
+    ])
+    .await;
+    let rules = op.json(&["rules", "list"]).await;
+    assert_eq!(rules[0]["tool"], "Edit");
+    assert_eq!(rules[1]["id"], id.as_str());
+    let listed = op.text(&["rules", "list"]).await;
+    assert!(listed.contains("input=/^git (status|diff)$/"), "{listed}");
+    assert!(listed.contains("# git reads"), "{listed}");
+
+    let said = op
+        .text(&[
+            "rules",
+            "test",
+            "build-2",
+            "Bash",
+            r#"{"command":"git status"}"#,
+        ])
+        .await;
+    assert!(
+        said.starts_with(&format!("allow by rule 1 ({id}, git reads)")),
+        "{said}"
+    );
+    let said = op.text(&["rules", "test", "w", "Edit"]).await;
+    assert!(said.contains("allow after 30 s"), "{said}");
+    let said = op.text(&["rules", "test", "w", "Read"]).await;
+    assert!(said.contains("no rule"), "{said}");
+
+    op.fails(
+        &["rules", "add", "deny", "--input", "(oops"],
+        &["rule 2 (input): invalid regex"],
+    )
+    .await;
+    op.text(&["rules", "remove", &id]).await;
+    op.fails(&["rules", "remove", &id], &["unknown rule"]).await;
+    assert_eq!(
+        op.json(&["rules", "list"]).await.as_array().unwrap().len(),
+        1
+    );
+
+    let s = op
+        .json(&["settings", "set", "permission-timeout-secs", "90"])
+        .await;
+    assert_eq!(s["permission_timeout_secs"], 90);
+    let s = op
+        .json(&["settings", "set", "permission-default-answer", "allow"])
+        .await;
+    assert_eq!(s["permission_default_answer"], "allow");
+    op.fails(
+        &["settings", "set", "permission-default-answer", "maybe"],
+        &["\"maybe\" is not allow or deny"],
+    )
+    .await;
+}

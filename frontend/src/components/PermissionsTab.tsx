@@ -2,6 +2,7 @@
 
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { api } from '../lib/api';
+import { useClock } from '../lib/clock';
 import type { Fleet } from '../lib/fleet-hook';
 import { inTextField, PERMISSION_KEYS, permissionKey } from '../lib/keys';
 import type { PendingPermission } from '../lib/types';
@@ -140,6 +141,7 @@ export function PermissionsTab({ fleet }: { fleet: Fleet }) {
                         <div className="perm-tool">{p.tool_name}</div>
                         {p.description && <div className="perm-desc">{p.description}</div>}
                         {p.input_preview && <pre className="perm-input">{p.input_preview}</pre>}
+                        {p.deadline != null && <Expiry deadline={p.deadline} />}
                       </div>
                       <div className="perm-actions">
                         <button className="btn btn-allow" onClick={() => void answer(p, 'allow')}>
@@ -158,5 +160,16 @@ export function PermissionsTab({ fleet }: { fleet: Fleet }) {
         </>
       )}
     </section>
+  );
+}
+
+/** Time left before the hub gives the prompt its default answer. */
+function Expiry({ deadline }: { deadline: number }) {
+  const left = useClock((now) => Math.max(0, Math.ceil(deadline - now)));
+  const text = left >= 120 ? `${Math.round(left / 60)} min` : `${left} s`;
+  return (
+    <div className="muted small" data-deadline={deadline} title="Then the hub answers with the default answer (Settings, Rules)">
+      {left > 0 ? `default answer in ${text}` : 'default answer due'}
+    </div>
   );
 }

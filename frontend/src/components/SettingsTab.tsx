@@ -1,4 +1,4 @@
-// Hub settings (recording defaults, retention) and this browser's bearer and theme.
+// Hub settings (recording defaults, retention, permission expiry) and this browser's bearer and theme.
 
 import { useEffect, useState } from 'react';
 import { api } from '../lib/api';
@@ -28,6 +28,8 @@ export function SettingsTab(props: {
     days: string;
     events: string;
     dbMib: string;
+    timeout: string;
+    answer: 'allow' | 'deny';
   } | null>(null);
   const [show, setShow] = useState(false);
 
@@ -42,6 +44,8 @@ export function SettingsTab(props: {
         days: String(s.retention_max_age_days),
         events: String(s.retention_max_events_per_worker),
         dbMib: String(s.retention_max_database_mib),
+        timeout: String(s.permission_timeout_secs ?? 0),
+        answer: s.permission_default_answer ?? 'deny',
       });
     });
   }, [run]);
@@ -73,6 +77,11 @@ export function SettingsTab(props: {
       toast('error', 'Database size limit must be 0 (no limit) or a whole number of MiB from 32 to 1048576.');
       return;
     }
+    const timeout = Number(draft.timeout);
+    if (!Number.isInteger(timeout) || timeout < 0 || timeout > 604800) {
+      toast('error', 'Permission timeout must be a whole number of seconds from 0 (never) to 604800.');
+      return;
+    }
     const s = await run(
       'Save settings',
       () =>
@@ -83,6 +92,8 @@ export function SettingsTab(props: {
           retention_max_age_days: days,
           retention_max_events_per_worker: events,
           retention_max_database_mib: dbMib,
+          permission_timeout_secs: timeout,
+          permission_default_answer: draft.answer,
         }),
       'Settings saved',
     );
@@ -195,6 +206,35 @@ export function SettingsTab(props: {
                 .
               </p>
             )}
+            <h3>Permission prompts</h3>
+            <p className="muted small">
+              A prompt nobody answers within the timeout gets the default answer (0 never expires). A rule sending a
+              prompt to a person may set its own (see Rules). The clock survives a hub restart.
+            </p>
+            <div className="form-grid">
+              <label className="field">
+                <span>Answer unanswered prompts after (s)</span>
+                <input
+                  type="number"
+                  min={0}
+                  max={604800}
+                  value={draft.timeout}
+                  aria-label="Permission timeout in seconds"
+                  onChange={(e) => setDraft({ ...draft, timeout: e.target.value })}
+                />
+              </label>
+              <label className="field">
+                <span>Default answer</span>
+                <select
+                  value={draft.answer}
+                  aria-label="Default answer on expiry"
+                  onChange={(e) => setDraft({ ...draft, answer: e.target.value as 'allow' | 'deny' })}
+                >
+                  <option value="deny">deny</option>
+                  <option value="allow">allow</option>
+                </select>
+              </label>
+            </div>
             <button className="btn btn-primary" type="submit">
               Save
             </button>

@@ -480,6 +480,12 @@ const EventRow = memo(function EventRow(props: {
         <div className="tl-body">
           <b className={e.content === 'allow' ? 'ans-allow' : 'ans-deny'}>{e.content === 'allow' ? 'Allowed' : 'Denied'}</b>{' '}
           {props.tool ?? 'the prompt'} <span className="muted small">({requestId})</span>
+          {decidedBy(meta) && (
+            <span className="muted small" data-decided-by={String(meta.decided_by)}>
+              {' '}
+              — {decidedBy(meta)}
+            </span>
+          )}
         </div>
       ) : e.kind === 'interrupt' ? (
         <div className="tl-body muted">Asked to stop what it was doing (Esc).</div>
@@ -489,6 +495,20 @@ const EventRow = memo(function EventRow(props: {
     </div>
   );
 });
+
+/** Who answered a prompt when nobody clicked: a rule, or its deadline. */
+function decidedBy(meta: Record<string, unknown>): string | null {
+  const rule = meta.rule as { name?: unknown; index?: unknown } | undefined;
+  const which =
+    rule && typeof rule === 'object'
+      ? typeof rule.name === 'string' && rule.name
+        ? `rule “${rule.name}”`
+        : `rule ${Number(rule.index ?? 0) + 1}`
+      : null;
+  if (meta.decided_by === 'rule') return `by ${which ?? 'a rule'}`;
+  if (meta.decided_by === 'expiry') return `nobody answered in time${which ? ` (${which})` : ''}`;
+  return null;
+}
 
 function timeText(ts: number, now: number): string {
   const d = new Date(ts * 1000);

@@ -209,6 +209,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The permission rules, in order (first match wins) */
+        get: operations["get_api_rules"];
+        /** Replace the whole ordered list (ids kept, missing ones assigned); an invalid glob or regex answers 400 naming the rule and field */
+        put: operations["put_api_rules"];
+        /** Add a rule at `position` (the end by default); 400 when invalid */
+        post: operations["post_api_rules"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rules/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Which rule would decide a prompt, and how (nothing is recorded) */
+        post: operations["post_api_rules_test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Replace one rule in place (404 for an unknown id) */
+        put: operations["put_api_rules__id"];
+        post?: never;
+        /** Delete a rule (404 for an unknown id) */
+        delete: operations["delete_api_rules__id"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/settings": {
         parameters: {
             query?: never;
@@ -1177,6 +1231,19 @@ export interface components {
         };
         /** @description Hub settings kept in `hub-config.json` (original keys and bounds). */
         HubConfig: {
+            /**
+             * @description The answer an expired prompt gets unless its rule says otherwise.
+             * @default deny
+             */
+            permission_default_answer: components["schemas"]["Behavior"];
+            /**
+             * Format: uint64
+             * @description A permission prompt nobody answers within this many seconds gets
+             *     `permission_default_answer` (0 = never expire; a matching rule's
+             *     `timeout_secs` takes precedence).
+             * @default 0
+             */
+            permission_timeout_secs: number;
             /** @description New workers start recording. */
             recording_enabled_by_default: boolean;
             /**
@@ -1345,6 +1412,12 @@ export interface components {
         /** @description A permission prompt waiting for an answer. */
         PendingPermission: {
             /**
+             * Format: double
+             * @description When the prompt is answered with its default answer if nobody
+             *     answers first (absent = never).
+             */
+            deadline?: number | null;
+            /**
              * @description Human description of the call.
              * @default
              */
@@ -1400,6 +1473,58 @@ export interface components {
             behavior: components["schemas"]["Behavior"];
             /** @description The prompt. */
             request_id: string;
+        };
+        /**
+         * @description An operator-defined permission rule. Rules are an ordered list; the
+         *     first rule that matches a prompt decides it, and a prompt no rule
+         *     matches waits for a person with the global timeout.
+         */
+        PermissionRule: {
+            /**
+             * @description For `ask`: the answer on expiry (absent = the global
+             *     `permission_default_answer`, deny unless configured).
+             */
+            default_answer?: components["schemas"]["Behavior"] | null;
+            /**
+             * @description Stable id (the hub assigns one when empty).
+             * @default
+             */
+            id: string;
+            /**
+             * @description Regular expression searched in the tool's main argument when the
+             *     input is Claude Code's JSON (`command`, `file_path`, `url`, …), else
+             *     in the input preview (absent = any input); anchor both ends
+             *     (`^git (status|diff)$`) for allow rules.
+             */
+            input?: string | null;
+            /**
+             * @description Free text shown with the decisions the rule makes.
+             * @default
+             */
+            name: string;
+            /**
+             * @description The worker's registered working directory, exact or a glob (absent
+             *     = any).
+             */
+            project?: string | null;
+            /**
+             * Format: uint64
+             * @description For `ask`: answer with `default_answer` after this many seconds
+             *     (absent = the global `permission_timeout_secs`; 0 = never).
+             */
+            timeout_secs?: number | null;
+            /**
+             * @description Tool name, exact or a glob (`Bash`, `mcp__*`).
+             * @default *
+             */
+            tool: string;
+            /** @description What to do with a matching prompt. */
+            verdict: components["schemas"]["RuleVerdict"];
+            /**
+             * @description Worker name, exact or a glob (`*` any run, `?` one character).
+             * @default *
+             */
+            worker: string;
         };
         /** @description `GET /api/permissions`. */
         PermissionsResponse: {
@@ -1571,6 +1696,72 @@ export interface components {
             /** @description False when it was revoked already. */
             revoked: boolean;
         };
+        /** @description What the rules would do with a prompt. */
+        RuleDecision: {
+            /** @description For `ask`: the answer on expiry. */
+            default_answer: components["schemas"]["Behavior"];
+            /**
+             * @description The first rule that matches (absent = none: ask with the global
+             *     settings).
+             */
+            rule?: components["schemas"]["RuleRef"] | null;
+            /**
+             * Format: uint64
+             * @description For `ask`: seconds until the default answer (0 = never).
+             */
+            timeout_secs: number;
+            /** @description `allow`, `deny` or `ask`. */
+            verdict: components["schemas"]["RuleVerdict"];
+        };
+        /** @description `DELETE /api/rules/{id}`. */
+        RuleDeleted: {
+            /** @description The rule asked for. */
+            id: string;
+            /** @description Whether a rule was removed. */
+            ok: boolean;
+        };
+        /** @description Which rule made a decision (in the decision's event meta as `rule`). */
+        RuleRef: {
+            /** @description The rule's id. */
+            id: string;
+            /**
+             * Format: uint
+             * @description Its position in the list when it matched (0-based).
+             */
+            index: number;
+            /**
+             * @description The rule's name (may be empty).
+             * @default
+             */
+            name: string;
+        };
+        /**
+         * @description `POST /api/rules/test`: a prompt to try the rules on (nothing is
+         *     recorded).
+         */
+        RuleTestRequest: {
+            /**
+             * @description The tool input preview.
+             * @default
+             */
+            input_preview: string;
+            /** @description The worker's working directory (defaults to the registered one). */
+            project?: string | null;
+            /** @description The tool. */
+            tool_name: string;
+            /** @description The worker that would ask. */
+            worker: string;
+        };
+        /** @description What a permission rule does with a prompt it matches. */
+        RuleVerdict: "allow" | "deny" | "ask";
+        /**
+         * @description `GET /api/rules` (and the answer of `PUT /api/rules`): the ordered
+         *     permission rules; `PUT` replaces the whole list with its body.
+         */
+        RulesList: {
+            /** @description First match wins. */
+            rules: components["schemas"]["PermissionRule"][];
+        };
         /** @description `POST /api/flows/runs/{id}/finish` (`tm_finish_run`). */
         RunFinished: {
             /**
@@ -1685,6 +1876,14 @@ export interface components {
         };
         /** @description `PUT /api/settings`: absent or `null` keys are left as they are. */
         SettingsPatch: {
+            /** @description The answer an expired prompt gets (`allow` or `deny`). */
+            permission_default_answer?: components["schemas"]["Behavior"] | null;
+            /**
+             * Format: uint64
+             * @description Answer unanswered permission prompts after this many seconds
+             *     (0 = never expire).
+             */
+            permission_timeout_secs?: number | null;
             /** @description New workers start recording. */
             recording_enabled_by_default?: boolean | null;
             /**
@@ -3123,6 +3322,599 @@ export interface operations {
             };
             /** @description disk full: nothing was stored */
             507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_api_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RulesList"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_api_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RulesList"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RulesList"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description disk full: nothing was stored */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_rules: {
+        parameters: {
+            query?: {
+                /** @description 0-based index (the end when absent or past the end). */
+                position?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PermissionRule"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PermissionRule"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description disk full: nothing was stored */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_rules_test: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleTestRequest"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleDecision"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description disk full: nothing was stored */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_api_rules__id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PermissionRule"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PermissionRule"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description disk full: nothing was stored */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_api_rules__id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleDeleted"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -10,8 +10,12 @@ import type {
   Health,
   HubSettings,
   PermissionsResponse,
+  PermissionRule,
   PurgeResponse,
   ResolveResponse,
+  RuleDecision,
+  RulesList,
+  RuleTestRequest,
   RunResponse,
   SendReceipt,
   SettingsPatch,
@@ -166,6 +170,14 @@ export const api = {
   runFlow: (name: string, worker: string | null) =>
     call<FlowRunResponse>('POST', `/api/flows/${encodeURIComponent(name)}/run`, { worker, meta: null }),
   run: async (runId: string) => (await call<RunResponse>('GET', `/api/flows/runs/${encodeURIComponent(runId)}`)).run,
+  rules: async () => (await call<RulesList>('GET', '/api/rules')).rules,
+  /** Replaces the whole ordered list (reordering). */
+  setRules: async (rules: PermissionRule[]) => (await call<RulesList>('PUT', '/api/rules', { rules })).rules,
+  addRule: (rule: PermissionRule) => call<PermissionRule>('POST', '/api/rules', rule),
+  updateRule: (id: string, rule: PermissionRule) =>
+    call<PermissionRule>('PUT', `/api/rules/${encodeURIComponent(id)}`, rule),
+  deleteRule: (id: string) => call('DELETE', `/api/rules/${encodeURIComponent(id)}`),
+  testRules: (t: RuleTestRequest) => call<RuleDecision>('POST', '/api/rules/test', t),
   settings: () => call<HubSettings>('GET', '/api/settings'),
   saveSettings: (s: SettingsPatch) => call<HubSettings>('PUT', '/api/settings', s),
   ptyTicket: async (worker: string) => (await call<TicketResponse>('POST', '/api/pty-ticket', { worker })).ticket,

@@ -30,6 +30,7 @@ export function permissionsAfter(
           requested_at: typeof data.ts === 'number' ? data.ts : Date.now() / 1000,
           // A prompt arrives only through a connected channel.
           online: true,
+          deadline: typeof data.deadline === 'number' ? data.deadline : null,
         },
       ];
     }

@@ -36,3 +36,9 @@ export type RunResponse = Schemas['RunResponse'];
 export type ResolveResponse = Schemas['ResolveResponse'];
 export type TicketResponse = Schemas['PtyTicket'];
 export type StreamTicket = Schemas['StreamTicket'];
+/** A permission rule (`/api/rules`): first match wins. */
+export type PermissionRule = Schemas['PermissionRule'];
+export type RuleVerdict = Schemas['RuleVerdict'];
+export type RulesList = Schemas['RulesList'];
+export type RuleDecision = Schemas['RuleDecision'];
+export type RuleTestRequest = Schemas['RuleTestRequest'];

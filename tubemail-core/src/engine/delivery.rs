@@ -99,6 +99,7 @@ pub fn global_event(rec: &Record) -> StreamEvent {
             tool_name: e.content.clone(),
             description: meta_str(rec, "description"),
             input_preview: meta_str(rec, "input_preview"),
+            deadline: e.meta.get("deadline").and_then(serde_json::Value::as_f64),
         },
         EventKind::PermissionResponse => StreamEvent::PermissionResponse {
             worker: Some(worker),

@@ -10,10 +10,17 @@ use crate::api::PermissionRequestBody;
 use crate::name::WorkerName;
 use crate::store::{Mutation, PermissionRow};
 use crate::stream::{ClearedReason, StreamEvent};
-use crate::wire::{Appended, Behavior, EventId, EventKind, Meta, PendingPermission, Timestamp};
+use crate::wire::{
+    Appended, Behavior, EventId, EventKind, Meta, PendingPermission, RuleRef, RuleVerdict,
+    Timestamp,
+};
 
 impl Engine {
-    /// Records a permission request (idempotent per request id).
+    /// Records a permission request (idempotent per request id) and lets
+    /// the rules decide it: `allow` or `deny` answers it at once, in the same
+    /// commit as the request (the response event carries `decided_by:
+    /// "rule"` and the rule); `ask` leaves it pending, with a deadline when
+    /// the rule or the settings give a timeout.
     #[tracing::instrument(level = "debug", skip_all, fields(worker = %worker))]
     pub async fn permission_request(
         &self,
@@ -24,52 +31,192 @@ impl Engine {
             return Err(Error::BadRequest("request_id must not be empty".into()));
         }
         let cap = self.inner.config.max_pending_permissions;
-        self.write(|st, tx| {
-            let entry = st.entry(worker, tx.now, tx.recording_default);
-            if let Some(p) = entry
-                .pending
-                .iter()
-                .find(|p| p.ask.request_id == ask.request_id)
-            {
-                return Ok(Appended {
-                    event_id: EventId(p.event_seq.unwrap_or(0)),
-                    ts: p.requested_at,
-                });
-            }
-            if entry.pending.len() >= cap {
-                return Err(Error::Limit(format!(
-                    "worker {worker} has {cap} open permission prompts; answer some first"
-                )));
-            }
-            let mut meta = Meta::new();
-            meta.insert("request_id".into(), Value::String(ask.request_id.clone()));
-            meta.insert("description".into(), Value::String(ask.description.clone()));
-            meta.insert(
-                "input_preview".into(),
-                Value::String(ask.input_preview.clone()),
-            );
-            let ev = tx.append(
-                st,
-                worker,
-                EventKind::PermissionRequest,
-                ask.tool_name.clone(),
-                meta,
-                None,
-            );
-            let row = PermissionRow {
-                worker: worker.clone(),
-                ask,
-                requested_at: ev.ts,
-                event_seq: Some(ev.event_id.0),
-            };
-            tx.push(Mutation::Permission(row.clone()));
-            st.entry(worker, tx.now, false).pending.push(row);
-            Ok(Appended {
-                event_id: ev.event_id,
-                ts: ev.ts,
+        let config = self.hub_config();
+        let cwd = self.worker_cwd(worker.as_str());
+        let decision = self.rule_set().decide(
+            worker.as_str(),
+            &cwd,
+            &ask.tool_name,
+            &ask.input_preview,
+            &config,
+        );
+        let (appended, has_deadline) = self
+            .write(|st, tx| {
+                let entry = st.entry(worker, tx.now, tx.recording_default);
+                if let Some(p) = entry
+                    .pending
+                    .iter()
+                    .find(|p| p.ask.request_id == ask.request_id)
+                {
+                    let at = Appended {
+                        event_id: EventId(p.event_seq.unwrap_or(0)),
+                        ts: p.requested_at,
+                    };
+                    return Ok((at, false));
+                }
+                if let Some((_, at)) = entry.decided.iter().find(|(id, _)| *id == ask.request_id) {
+                    return Ok((*at, false));
+                }
+                let answer = match decision.verdict {
+                    RuleVerdict::Allow => Some(Behavior::Allow),
+                    RuleVerdict::Deny => Some(Behavior::Deny),
+                    RuleVerdict::Ask => None,
+                };
+                if answer.is_none() && entry.pending.len() >= cap {
+                    return Err(Error::Limit(format!(
+                        "worker {worker} has {cap} open permission prompts; answer some first"
+                    )));
+                }
+                let deadline = (answer.is_none() && decision.timeout_secs > 0)
+                    .then_some(tx.now + decision.timeout_secs as f64);
+                let rule = decision.rule.as_ref().map(rule_meta);
+                let mut meta = Meta::new();
+                meta.insert("request_id".into(), Value::String(ask.request_id.clone()));
+                meta.insert("description".into(), Value::String(ask.description.clone()));
+                meta.insert(
+                    "input_preview".into(),
+                    Value::String(ask.input_preview.clone()),
+                );
+                if let Some(r) = &rule {
+                    meta.insert("rule".into(), r.clone());
+                    meta.insert("verdict".into(), decision.verdict.as_str().into());
+                }
+                if let Some(d) = deadline {
+                    meta.insert("deadline".into(), d.into());
+                    meta.insert(
+                        "default_answer".into(),
+                        decision.default_answer.as_str().into(),
+                    );
+                }
+                let ev = tx.append(
+                    st,
+                    worker,
+                    EventKind::PermissionRequest,
+                    ask.tool_name.clone(),
+                    meta,
+                    None,
+                );
+                let at = Appended {
+                    event_id: ev.event_id,
+                    ts: ev.ts,
+                };
+                if let Some(behavior) = answer {
+                    let mut meta = Meta::new();
+                    meta.insert("request_id".into(), Value::String(ask.request_id.clone()));
+                    meta.insert("decided_by".into(), "rule".into());
+                    if let Some(r) = rule {
+                        meta.insert("rule".into(), r);
+                    }
+                    tx.append(
+                        st,
+                        worker,
+                        EventKind::PermissionResponse,
+                        behavior.as_str().into(),
+                        meta,
+                        None,
+                    );
+                    tracing::info!(
+                        worker = %worker,
+                        request_id = %ask.request_id,
+                        tool = %ask.tool_name,
+                        behavior = behavior.as_str(),
+                        rule = decision.rule.as_ref().map(|r| r.id.as_str()).unwrap_or(""),
+                        "permission decided by rule"
+                    );
+                    let entry = st.entry(worker, tx.now, false);
+                    if entry.decided.len() >= super::state::DECIDED_KEPT {
+                        entry.decided.pop_front();
+                    }
+                    entry.decided.push_back((ask.request_id.clone(), at));
+                    return Ok((at, false));
+                }
+                let row = PermissionRow {
+                    worker: worker.clone(),
+                    ask,
+                    requested_at: ev.ts,
+                    event_seq: Some(ev.event_id.0),
+                    deadline,
+                    default_answer: deadline.map(|_| decision.default_answer),
+                    rule: decision.rule.clone(),
+                };
+                tx.push(Mutation::Permission(row.clone()));
+                st.entry(worker, tx.now, false).pending.push(row);
+                Ok((at, deadline.is_some()))
             })
-        })
-        .await
+            .await?;
+        if has_deadline {
+            self.inner.deadlines.notify_one();
+        }
+        Ok(appended)
+    }
+
+    /// The nearest deadline of a pending prompt, if any has one.
+    pub fn next_permission_deadline(&self) -> Option<Timestamp> {
+        let st = self.lock();
+        st.workers
+            .values()
+            .flat_map(|e| e.pending.iter().filter_map(|p| p.deadline))
+            .min_by(f64::total_cmp)
+    }
+
+    /// Resolves when a prompt with a deadline has been recorded since the
+    /// last call (for the expiry task to recompute its sleep).
+    pub async fn permission_deadline_added(&self) {
+        self.inner.deadlines.notified().await;
+    }
+
+    /// Answers every pending prompt whose deadline has passed with its
+    /// default answer: a `permission_response` event with `decided_by:
+    /// "expiry"` (and the rule that sent it to a person, if one did).
+    /// Returns how many it answered.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn expire_permissions(&self) -> Result<usize> {
+        let expired = self
+            .write(|st, tx| {
+                let mut due = Vec::new();
+                for entry in st.workers.values_mut() {
+                    entry.pending.retain(|p| {
+                        let expired = p.deadline.is_some_and(|d| d <= tx.now);
+                        if expired {
+                            due.push(p.clone());
+                        }
+                        !expired
+                    });
+                }
+                for p in &due {
+                    tx.push(Mutation::DeletePermission(
+                        p.worker.clone(),
+                        p.ask.request_id.clone(),
+                    ));
+                    let behavior = p.default_answer.unwrap_or(Behavior::Deny);
+                    let mut meta = Meta::new();
+                    meta.insert("request_id".into(), Value::String(p.ask.request_id.clone()));
+                    meta.insert("decided_by".into(), "expiry".into());
+                    if let Some(d) = p.deadline {
+                        meta.insert("deadline".into(), d.into());
+                    }
+                    if let Some(r) = &p.rule {
+                        meta.insert("rule".into(), rule_meta(r));
+                    }
+                    tx.append(
+                        st,
+                        &p.worker,
+                        EventKind::PermissionResponse,
+                        behavior.as_str().into(),
+                        meta,
+                        None,
+                    );
+                    tracing::info!(
+                        worker = %p.worker,
+                        request_id = %p.ask.request_id,
+                        behavior = behavior.as_str(),
+                        "permission prompt expired; default answer given"
+                    );
+                }
+                Ok(due.len())
+            })
+            .await?;
+        Ok(expired)
     }
 
     /// Answers a pending prompt; `Ok(false)` when it is not pending. The
@@ -199,4 +346,9 @@ fn sweep(
         }
     }
     out
+}
+
+/// A rule as event meta carries it.
+fn rule_meta(r: &RuleRef) -> Value {
+    serde_json::to_value(r).unwrap_or(Value::Null)
 }

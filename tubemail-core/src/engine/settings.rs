@@ -86,6 +86,12 @@ impl Engine {
         if let Some(v) = patch.retention_max_database_mib {
             config.retention_max_database_mib = v;
         }
+        if let Some(v) = patch.permission_timeout_secs {
+            config.permission_timeout_secs = v;
+        }
+        if let Some(v) = patch.permission_default_answer {
+            config.permission_default_answer = v;
+        }
         config
             .validate()
             .map_err(|e| Error::BadRequest(format!("invalid settings: {e}")))?;

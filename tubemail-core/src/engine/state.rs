@@ -136,7 +136,14 @@ pub(crate) struct WorkerEntry {
     pub cursor_dirty: bool,
     /// The row is in the store (else the next change must write it).
     pub persisted: bool,
+    /// Prompts the rules answered at once, newest last (a few): a
+    /// channel's retry of one is answered with its first request event,
+    /// not recorded and answered again.
+    pub decided: VecDeque<(String, crate::wire::Appended)>,
 }
+
+/// Rule-decided prompts remembered per worker for retries.
+pub(crate) const DECIDED_KEPT: usize = 32;
 
 impl WorkerEntry {
     pub(crate) fn new(row: WorkerRow, offline_since: Timestamp) -> Self {
@@ -151,6 +158,7 @@ impl WorkerEntry {
             evictions: VecDeque::new(),
             cursor_dirty: false,
             persisted: true,
+            decided: VecDeque::new(),
         }
     }
 
@@ -544,6 +552,9 @@ mod tests {
             },
             requested_at: 2003.0,
             event_seq: None,
+            deadline: None,
+            default_answer: None,
+            rule: None,
         });
         let r = e.reason(2010.0);
         assert_eq!(

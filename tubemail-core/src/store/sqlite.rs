@@ -38,6 +38,8 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE tokens (id TEXT PRIMARY KEY, row TEXT NOT NULL);",
     // 3: the newest event retention deleted (old cursors stay valid).
     "CREATE TABLE retention (id INTEGER PRIMARY KEY CHECK (id = 1), trimmed_through INTEGER NOT NULL);",
+    // 4: permission rules, an ordered list (replaced whole on each edit).
+    "CREATE TABLE rules (pos INTEGER PRIMARY KEY, row TEXT NOT NULL);",
 ];
 
 /// Events retention never deletes: a pending permission's request and a
@@ -329,6 +331,7 @@ impl Store for SqliteStore {
             workers: load_rows(&conn, "SELECT row FROM workers")?,
             permissions: load_rows(&conn, "SELECT row FROM permissions")?,
             flows: load_rows(&conn, "SELECT row FROM flows ORDER BY name")?,
+            rules: load_rows(&conn, "SELECT row FROM rules ORDER BY pos")?,
             max_seq: conn
                 .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| {
                     r.get::<_, i64>(0)
@@ -606,5 +609,20 @@ impl Store for SqliteStore {
             .and_then(|mut s| s.execute(params![row.id, json]))
             .map(|_| ())
             .map_err(db)
+    }
+
+    fn put_rules(&self, rules: &[crate::wire::PermissionRule]) -> Result<(), StoreError> {
+        let rows = rules.iter().map(to_json).collect::<Result<Vec<_>, _>>()?;
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute("DELETE FROM rules", []).map_err(db)?;
+        for (pos, row) in rows.iter().enumerate() {
+            // A list of at most MAX_RULES: the position fits.
+            let pos = i64::try_from(pos).unwrap_or(i64::MAX);
+            tx.prepare_cached("INSERT INTO rules (pos, row) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![pos, row]))
+                .map_err(db)?;
+        }
+        tx.commit().map_err(db)
     }
 }

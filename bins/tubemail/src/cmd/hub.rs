@@ -37,6 +37,13 @@ fn patch(key: SettingKey, value: &str) -> Result<SettingsPatch> {
             p.retention_max_events_per_worker = Some(number()?);
         }
         SettingKey::RetentionMaxDatabaseMib => p.retention_max_database_mib = Some(number()?),
+        SettingKey::PermissionTimeoutSecs => p.permission_timeout_secs = Some(number()?),
+        SettingKey::PermissionDefaultAnswer => {
+            p.permission_default_answer = Some(
+                tubemail_client::core::Behavior::parse(value)
+                    .with_context(|| format!("{value:?} is not allow or deny"))?,
+            );
+        }
     }
     Ok(p)
 }
