@@ -10,9 +10,12 @@
 //! - `delivery`: stream subscriptions (cursors over the timeline).
 //! - `settings`: `hub-config.json`.
 //! - `retention`: deleting old events in the background.
+//! - `hooks`: webhooks; their notifications join the batch of the event
+//!   that causes them (the durable outbox).
 
 mod delivery;
 mod flows;
+mod hooks;
 mod permissions;
 mod registry;
 mod retention;
@@ -179,6 +182,8 @@ struct Inner {
     cursor_flush_pending: std::sync::atomic::AtomicBool,
     /// Newest event sequence retention deleted.
     trimmed_through: AtomicU64,
+    /// Webhooks, as the store has them (replaced whole on every change).
+    webhooks: Mutex<Arc<Vec<crate::store::hooks::WebhookRow>>>,
 }
 
 /// Seconds since the epoch, now.
@@ -196,6 +201,7 @@ impl Engine {
     pub fn start(store: Arc<dyn Store>, config: EngineConfig) -> Result<Engine> {
         let snapshot = store.load()?;
         let hub_config = settings::load(&config.settings_path)?;
+        let webhooks = Mutex::new(Arc::new(store.webhooks()?));
         let (committed, _) = watch::channel(snapshot.max_seq);
         let (notices, _) = broadcast::channel(1024);
         let started_at = now();
@@ -214,6 +220,7 @@ impl Engine {
                 started_at,
                 cursor_flush_pending: std::sync::atomic::AtomicBool::new(false),
                 trimmed_through,
+                webhooks,
             }),
         };
         Ok(engine)
