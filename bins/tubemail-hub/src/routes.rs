@@ -1,5 +1,6 @@
 //! Routes, one file per group, assembled through the OpenAPI route table.
 
+mod approve;
 mod flows;
 mod forwarder;
 mod meta;
@@ -10,6 +11,7 @@ mod streams;
 mod tokens;
 pub(crate) mod ui;
 mod webapi;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -70,6 +72,8 @@ fn table() -> Api {
     let api = pty::add(api);
     let api = recording::add(api);
     let api = tokens::add(api);
+    let api = webhooks::add(api);
+    let api = approve::add(api);
     ui::add(api)
 }
 

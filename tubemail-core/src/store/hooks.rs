@@ -203,6 +203,8 @@ pub trait HookStore {
     fn deliveries(&self, webhook: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
     /// Stores a link, replacing the one its notification carried before.
     fn put_approval(&self, row: &ApprovalRow) -> Result<(), StoreError>;
+    /// The link with this hash and whether it was spent (reads only).
+    fn approval(&self, hash: &str) -> Result<Option<(ApprovalRow, bool)>, StoreError>;
     /// Spends the link with this hash if it is valid at `now`.
     fn redeem(&self, hash: &str, now: Timestamp) -> Result<Redeemed, StoreError>;
 }

@@ -251,6 +251,35 @@ impl HookStore for SqliteStore {
         .map_err(db)
     }
 
+    fn approval(&self, hash: &str) -> Result<Option<(ApprovalRow, bool)>, StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let row: Option<(i64, String, String, f64, i64)> = conn
+            .prepare_cached(
+                "SELECT outbox_id, worker, request_id, expires_at, spent
+                 FROM approval_links WHERE hash = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([hash], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()
+            })
+            .map_err(db)?;
+        row.map(|(outbox_id, worker, request_id, expires_at, spent)| {
+            Ok((
+                ApprovalRow {
+                    hash: hash.to_owned(),
+                    outbox_id: outbox_id as u64,
+                    worker: WorkerName::new(worker).map_err(corrupt)?,
+                    request_id,
+                    expires_at,
+                },
+                spent != 0,
+            ))
+        })
+        .transpose()
+    }
+
     fn redeem(&self, hash: &str, now: Timestamp) -> Result<Redeemed, StoreError> {
         let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         // One statement: two redeemers of the same link cannot both win.
