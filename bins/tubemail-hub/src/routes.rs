@@ -11,7 +11,7 @@ mod streams;
 mod tokens;
 pub(crate) mod ui;
 mod webapi;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use std::sync::Arc;
 

@@ -441,3 +441,60 @@ async fn the_outbox_survives_kill_9_and_urls_and_secrets_stay_out_of_logs() {
         );
     }
 }
+
+/// One `tools/call` in session `sid` as `bearer`; the answer's text.
+async fn call_tool(c: &Client, bearer: &str, sid: &str, name: &str, args: Value) -> String {
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {"name": name, "arguments": args}});
+    c.http
+        .post(c.url("/mcp/"))
+        .bearer_auth(bearer)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Mcp-Session-Id", sid)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn webhook_tools_over_mcp_are_for_the_shared_secret_only() {
+    let (_dir, hub, c) = common::hub().await;
+    let sid = common::mcp_open(&c, SECRET).await;
+    let added = call_tool(
+        &c,
+        SECRET,
+        &sid,
+        "tm_webhooks_add",
+        json!({"url": "https://hooks.example.com/T/B/McpPathSecret", "events": ["reply"], "format": "slack"}),
+    )
+    .await;
+    assert!(added.contains("https://hooks.example.com/…"), "{added}");
+    assert!(!added.contains("McpPathSecret"), "{added}");
+    let listed = call_tool(&c, SECRET, &sid, "tm_webhooks_list", json!({})).await;
+    assert!(
+        listed.contains("wh_") && !listed.contains("McpPathSecret"),
+        "{listed}"
+    );
+    let bad = call_tool(
+        &c,
+        SECRET,
+        &sid,
+        "tm_webhooks_add",
+        json!({"url": "not a url", "events": ["reply"]}),
+    )
+    .await;
+    assert!(
+        bad.contains("url is not a valid URL") && bad.contains("\"isError\":true"),
+        "{bad}"
+    );
+
+    let (_, token) = common::issue(&c, json!({"kind": "operator"})).await;
+    let sid = common::mcp_open(&c, &token).await;
+    let refused = call_tool(&c, &token, &sid, "tm_webhooks_list", json!({})).await;
+    assert!(refused.contains("only the shared secret"), "{refused}");
+    hub.stop().await;
+}

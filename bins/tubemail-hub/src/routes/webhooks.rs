@@ -76,49 +76,45 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Checks a request; `current` is the row an update replaces.
-fn validate(b: WebhookRequest, id: String, current: Option<&WebhookRow>) -> ApiResult<WebhookRow> {
+/// Checks a request; `current` is the row an update replaces. The error
+/// is a message for the caller (never echoing the URL).
+pub(crate) fn validate(
+    b: WebhookRequest,
+    id: String,
+    current: Option<&WebhookRow>,
+) -> Result<WebhookRow, String> {
     if b.url.len() > MAX_URL_LEN {
-        return Err(ApiError::bad_request(format!(
-            "url is longer than {MAX_URL_LEN} bytes"
-        )));
+        return Err(format!("url is longer than {MAX_URL_LEN} bytes"));
     }
     // The URL itself is never echoed: it may hold a secret.
-    let parsed =
-        reqwest::Url::parse(&b.url).map_err(|_| ApiError::bad_request("url is not a valid URL"))?;
+    let parsed = reqwest::Url::parse(&b.url).map_err(|_| "url is not a valid URL".to_owned())?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(ApiError::bad_request(
-            "url must be an http:// or https:// URL with a host",
-        ));
+        return Err("url must be an http:// or https:// URL with a host".into());
     }
     if b.events.is_empty() {
-        return Err(ApiError::bad_request("events must name at least one event"));
+        return Err("events must name at least one event".into());
     }
     if b.events.contains(&WebhookEvent::Test) {
-        return Err(ApiError::bad_request(
-            "test is not subscribable; POST /api/webhooks/{id}/test sends one",
-        ));
+        return Err("test is not subscribable; POST /api/webhooks/{id}/test sends one".into());
     }
     let waiting_secs = b.waiting_secs.unwrap_or(DEFAULT_WAITING_SECS);
     if waiting_secs > MAX_WAITING_SECS {
-        return Err(ApiError::bad_request(format!(
-            "waiting_secs must be at most {MAX_WAITING_SECS}"
-        )));
+        return Err(format!("waiting_secs must be at most {MAX_WAITING_SECS}"));
     }
     if let Some(g) = &b.worker_glob
         && (g.is_empty() || g.len() > MAX_GLOB_LEN)
     {
-        return Err(ApiError::bad_request(format!(
-            "worker_glob must be 1-{MAX_GLOB_LEN} bytes"
-        )));
+        return Err(format!("worker_glob must be 1-{MAX_GLOB_LEN} bytes"));
     }
     if b.secret.as_ref().is_some_and(|s| s.len() > MAX_SECRET_LEN) {
-        return Err(ApiError::bad_request(format!(
-            "secret is longer than {MAX_SECRET_LEN} bytes"
-        )));
+        return Err(format!("secret is longer than {MAX_SECRET_LEN} bytes"));
     }
-    let mut events = b.events;
-    events.dedup();
+    let mut events: Vec<WebhookEvent> = Vec::new();
+    for e in b.events {
+        if !events.contains(&e) {
+            events.push(e);
+        }
+    }
     let secret = match b.secret {
         Some(s) if s.is_empty() => None,
         Some(s) => Some(s),
@@ -135,6 +131,13 @@ fn validate(b: WebhookRequest, id: String, current: Option<&WebhookRow>) -> ApiR
         enabled: b.enabled.unwrap_or(true),
         created_at: current.map_or_else(now, |c| c.created_at),
     })
+}
+
+/// A fresh webhook id (`wh_` and 16 hex digits).
+pub(crate) fn new_id() -> Option<String> {
+    let mut raw = [0u8; 8];
+    getrandom::fill(&mut raw).ok()?;
+    Some(format!("wh_{}", crate::hooks::sign::hex(&raw)))
 }
 
 fn find(s: &AppState, id: &str) -> ApiResult<WebhookRow> {
@@ -172,14 +175,13 @@ async fn create(
             "a hub keeps at most {MAX_WEBHOOKS} webhooks"
         )));
     }
-    let mut raw = [0u8; 8];
-    getrandom::fill(&mut raw).map_err(|_| {
+    let id = new_id().ok_or_else(|| {
         ApiError::Status(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             "internal error".into(),
         )
     })?;
-    let row = validate(b, format!("wh_{}", crate::hooks::sign::hex(&raw)), None)?;
+    let row = validate(b, id, None).map_err(ApiError::bad_request)?;
     tracing::info!(webhook = %row.id, host = url_host(&row.url), "webhook added");
     let view = row.view();
     s.engine.put_webhook(row).await?;
@@ -194,7 +196,7 @@ async fn update(
 ) -> ApiResult<Json<WebhookView>> {
     admin_only(scope.as_ref())?;
     let current = find(&s, &id)?;
-    let row = validate(b, id, Some(&current))?;
+    let row = validate(b, id, Some(&current)).map_err(ApiError::bad_request)?;
     tracing::info!(webhook = %row.id, host = url_host(&row.url), "webhook changed");
     let view = row.view();
     s.engine.put_webhook(row).await?;
