@@ -5,6 +5,7 @@ import { AuthGate, Logo } from './components/AuthGate';
 import { FlowsTab } from './components/FlowsTab';
 import { PermissionsTab } from './components/PermissionsTab';
 import { SettingsTab, type ThemeChoice } from './components/SettingsTab';
+import { WebhooksTab } from './components/WebhooksTab';
 import { ToastProvider } from './components/ui';
 import { NoTerminal, WorkerPane } from './components/WorkerPane';
 import { WorkersTab } from './components/WorkersTab';
@@ -18,12 +19,13 @@ import { fleetCounts, terminalReach, type TerminalReach } from './lib/worker-vie
 
 const TerminalView = lazy(() => import('./components/Terminal'));
 
-type Tab = 'workers' | 'permissions' | 'flows' | 'settings';
+type Tab = 'workers' | 'permissions' | 'flows' | 'webhooks' | 'settings';
 const TABS: { id: Tab; label: string; path: string; key: string }[] = [
   { id: 'workers', label: 'Workers', path: '/workers', key: '1' },
   { id: 'permissions', label: 'Permissions', path: '/permissions', key: '2' },
   { id: 'flows', label: 'Saved Messages', path: '/flows', key: '3' },
   { id: 'settings', label: 'Settings', path: '/settings', key: '4' },
+  { id: 'webhooks', label: 'Webhooks', path: '/webhooks', key: '5' },
 ];
 
 const THEME_KEY = 'tubemail.theme';
@@ -230,6 +232,7 @@ function Console(props: {
           )}
           {tab === 'permissions' && <PermissionsTab fleet={fleet} />}
           {tab === 'flows' && <FlowsTab fleet={fleet} />}
+          {tab === 'webhooks' && <WebhooksTab />}
           {tab === 'settings' && (
             <SettingsTab
               bearer={props.bearer}

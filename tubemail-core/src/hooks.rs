@@ -89,7 +89,9 @@ pub enum WebhookFormat {
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
     /// Where to POST (`http` or `https`). May hold a secret (Slack's do):
-    /// the hub never logs it and lists it redacted.
+    /// the hub never logs it and lists it redacted. On update, leaving it
+    /// out (or empty) keeps the current one.
+    #[serde(default)]
     pub url: String,
     /// What to send (at least one).
     pub events: Vec<WebhookEvent>,

@@ -305,7 +305,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Replace a webhook's settings; a missing secret keeps the current one, an empty one removes it (shared secret only) */
+        /** Replace a webhook's settings; a missing url or secret keeps the current one, an empty secret removes it (shared secret only) */
         put: operations["put_api_webhooks__id"];
         post?: never;
         /** Remove a webhook and its undelivered notifications (shared secret only) */
@@ -1958,7 +1958,9 @@ export interface components {
             secret?: string | null;
             /**
              * @description Where to POST (`http` or `https`). May hold a secret (Slack's do):
-             *     the hub never logs it and lists it redacted.
+             *     the hub never logs it and lists it redacted. On update, leaving it
+             *     out (or empty) keeps the current one.
+             * @default
              */
             url: string;
             /**

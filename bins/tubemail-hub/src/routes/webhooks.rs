@@ -37,7 +37,7 @@ pub fn add(api: Api) -> Api {
         post(create),
     )
     .add(
-        Route::put("/api/webhooks/{id}", "Replace a webhook's settings; a missing secret keeps the current one, an empty one removes it (shared secret only)")
+        Route::put("/api/webhooks/{id}", "Replace a webhook's settings; a missing url or secret keeps the current one, an empty secret removes it (shared secret only)")
             .body::<WebhookRequest>()
             .returns::<WebhookView>(),
         axum::routing::put(update),
@@ -83,6 +83,15 @@ pub(crate) fn validate(
     id: String,
     current: Option<&WebhookRow>,
 ) -> Result<WebhookRow, String> {
+    let mut b = b;
+    if b.url.is_empty()
+        && let Some(c) = current
+    {
+        b.url.clone_from(&c.url);
+    }
+    if b.url.is_empty() {
+        return Err("url is required".into());
+    }
     if b.url.len() > MAX_URL_LEN {
         return Err(format!("url is longer than {MAX_URL_LEN} bytes"));
     }
