@@ -39,7 +39,7 @@ pub struct WebhookOptions {
 impl Default for WebhookOptions {
     fn default() -> Self {
         WebhookOptions {
-            poll: Duration::from_millis(250),
+            poll: Duration::from_millis(50),
             batch: 512,
             concurrency: 64,
             timeout: Duration::from_secs(10),
