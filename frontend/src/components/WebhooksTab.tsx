@@ -172,7 +172,9 @@ export function WebhooksTab() {
             <label className="field">
               <span>URL</span>
               <input
-                type="url"
+                type="text"
+                inputMode="url"
+                spellCheck={false}
                 value={draft.url}
                 aria-label="Webhook URL"
                 placeholder={draft.id ? 'unchanged (hidden: it may hold a secret)' : 'https://hooks.slack.com/services/…'}
