@@ -126,6 +126,14 @@ async fn matching_events_enqueue_and_survive_a_restart() {
         }])
         .unwrap();
     assert_eq!(e.store().due(asked.ts + 31.0, 100).unwrap().len(), 3);
+    // Pruning takes settled rows only.
+    let before = e.store().deliveries("h1", 10).unwrap().len()
+        + e.store().deliveries("h2", 10).unwrap().len();
+    assert_eq!(e.store().prune(asked.ts + 3.0, 0.0).unwrap(), 1);
+    let after = e.store().deliveries("h1", 10).unwrap().len()
+        + e.store().deliveries("h2", 10).unwrap().len();
+    assert_eq!(after, before - 1);
+    assert_eq!(e.store().prune(asked.ts + 3.0, 0.0).unwrap(), 0);
     assert!(e.delete_webhook("h1").await.unwrap());
     assert!(e.store().deliveries("h1", 10).unwrap().is_empty());
     assert!(!e.delete_webhook("h1").await.unwrap());

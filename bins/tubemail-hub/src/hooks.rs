@@ -34,6 +34,9 @@ pub struct WebhookOptions {
     pub give_up_after: Duration,
     /// How long an approval link works.
     pub link_ttl: Duration,
+    /// Delivered, failed and skipped notifications are listed this long,
+    /// then deleted (pending ones never are).
+    pub keep_settled: Duration,
 }
 
 impl Default for WebhookOptions {
@@ -46,6 +49,7 @@ impl Default for WebhookOptions {
             max_backoff: Duration::from_secs(3600),
             give_up_after: Duration::from_secs(24 * 3600),
             link_ttl: Duration::from_secs(3600),
+            keep_settled: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

@@ -205,6 +205,14 @@ pub trait HookStore {
     fn put_approval(&self, row: &ApprovalRow) -> Result<(), StoreError>;
     /// The link with this hash and whether it was spent (reads only).
     fn approval(&self, hash: &str) -> Result<Option<(ApprovalRow, bool)>, StoreError>;
+    /// Deletes notifications settled (delivered, failed, skipped) before
+    /// `settled_before` and links that expired before `expired_before`;
+    /// how many notifications went. Pending ones are never deleted.
+    fn prune(
+        &self,
+        settled_before: Timestamp,
+        expired_before: Timestamp,
+    ) -> Result<usize, StoreError>;
     /// Spends the link with this hash if it is valid at `now`.
     fn redeem(&self, hash: &str, now: Timestamp) -> Result<Redeemed, StoreError>;
 }

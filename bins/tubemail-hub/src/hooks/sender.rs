@@ -26,9 +26,31 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// How often settled notifications and dead links are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Deletes what the options say is old enough; logs, never fails.
+async fn prune(engine: &Engine, hooks: &Hooks) {
+    let at = now();
+    let settled_before = at - hooks.options.keep_settled.as_secs_f64();
+    // A link is useless once expired; kept a day to answer 410, not 404.
+    let expired_before = at - 86_400.0;
+    let store = engine.store().clone();
+    match tokio::task::spawn_blocking(move || store.prune(settled_before, expired_before)).await {
+        Ok(Ok(n)) if n > 0 => tracing::debug!(pruned = n, "old webhook deliveries pruned"),
+        Ok(Ok(_)) | Err(_) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not prune the webhook outbox"),
+    }
+}
+
 /// Runs until the hub stops (the task is aborted).
 pub async fn run(engine: Engine, hooks: Arc<Hooks>) {
+    let mut pruned = std::time::Instant::now();
     loop {
+        if pruned.elapsed() >= PRUNE_EVERY {
+            pruned = std::time::Instant::now();
+            prune(&engine, &hooks).await;
+        }
         let batch = hooks.options.batch;
         let store = engine.store().clone();
         let due = tokio::task::spawn_blocking(move || store.due(now(), batch)).await;

@@ -251,6 +251,32 @@ impl HookStore for SqliteStore {
         .map_err(db)
     }
 
+    fn prune(
+        &self,
+        settled_before: Timestamp,
+        expired_before: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction().map_err(db)?;
+        // Bounded, so a commit of the engine never waits long behind it;
+        // the next round takes the rest.
+        let n = tx
+            .execute(
+                "DELETE FROM webhook_outbox WHERE id IN (
+                     SELECT id FROM webhook_outbox
+                     WHERE status != 'pending' AND done_at < ?1 LIMIT 5000)",
+                [settled_before],
+            )
+            .map_err(db)?;
+        tx.execute(
+            "DELETE FROM approval_links WHERE expires_at < ?1",
+            [expired_before],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(n)
+    }
+
     fn approval(&self, hash: &str) -> Result<Option<(ApprovalRow, bool)>, StoreError> {
         let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let row: Option<(i64, String, String, f64, i64)> = conn
