@@ -56,6 +56,13 @@ async fn matching_events_enqueue_and_survive_a_restart() {
     e.outbound(&w("alpha"), "done".into(), Meta::new())
         .await
         .unwrap();
+    // Neither a manager's answer nor a bare ack is a reply.
+    e.outbound(&w("alpha-manager"), "{}".into(), Meta::new())
+        .await
+        .unwrap();
+    let mut ack = Meta::new();
+    ack.insert("kind".into(), "ack".into());
+    e.outbound(&w("alpha"), String::new(), ack).await.unwrap();
     // The glob keeps beta's reply out.
     e.outbound(&w("beta"), "also".into(), Meta::new())
         .await

@@ -149,6 +149,9 @@ impl Tx {
         }
         let text = |k: &str| ev.meta.get(k).and_then(Value::as_str).unwrap_or("");
         match ev.kind {
+            // A manager's answers to control commands and a bare `ack`
+            // are plumbing, not replies anyone waits for.
+            EventKind::Outbound if worker.is_manager() || text("kind") == "ack" => {}
             EventKind::Outbound => self.hook(
                 WebhookEvent::Reply,
                 worker,
