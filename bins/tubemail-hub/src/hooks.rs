@@ -44,7 +44,7 @@ impl Default for WebhookOptions {
         WebhookOptions {
             poll: Duration::from_millis(50),
             batch: 512,
-            concurrency: 64,
+            concurrency: 16,
             timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(3600),
             give_up_after: Duration::from_secs(24 * 3600),
