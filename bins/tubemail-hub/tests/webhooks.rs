@@ -426,6 +426,33 @@ async fn the_outbox_survives_kill_9_and_urls_and_secrets_stay_out_of_logs() {
     assert_eq!(got.lock().unwrap().len(), 1, "delivered exactly once");
     let d = c.get(&format!("/api/webhooks/{id}/deliveries")).await;
     assert_eq!(d["deliveries"][0]["status"], "delivered");
+
+    // An approval link used against the logged hub: its token never
+    // reaches the log (request spans show /approve/…).
+    add_hook(
+        &c,
+        json!({"url": format!("http://{addr}/approvals"), "events": ["permission_waiting"], "waiting_secs": 0}),
+    )
+    .await;
+    c.post(
+        "/tubemail/w/permission-request",
+        json!({"request_id": "P", "tool_name": "Bash"}),
+    )
+    .await;
+    let seen = wait_for(&got, 2, Duration::from_secs(20)).await;
+    let (link, _) = link_of(&seen[1].1);
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let plain = reqwest::Client::new();
+    assert_eq!(plain.get(&link).send().await.unwrap().status(), 200);
+    let answered = plain
+        .post(&link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("decision=deny")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     drop(hub2);
 
     let log: Vec<String> = lines.try_iter().chain(lines2.try_iter()).collect();
@@ -436,7 +463,7 @@ async fn the_outbox_survives_kill_9_and_urls_and_secrets_stay_out_of_logs() {
     );
     for l in &log {
         assert!(
-            !l.contains("PathSecret123") && !l.contains("SigningSecret456"),
+            !l.contains("PathSecret123") && !l.contains("SigningSecret456") && !l.contains(&token),
             "a secret reached the log: {l}"
         );
     }
