@@ -6,6 +6,7 @@ import { FlowsTab } from './components/FlowsTab';
 import { PermissionsTab } from './components/PermissionsTab';
 import { RulesTab } from './components/RulesTab';
 import { SettingsTab, type ThemeChoice } from './components/SettingsTab';
+import { WebhooksTab } from './components/WebhooksTab';
 import { ToastProvider } from './components/ui';
 import { NoTerminal, WorkerPane } from './components/WorkerPane';
 import { WorkersTab } from './components/WorkersTab';
@@ -19,13 +20,14 @@ import { fleetCounts, terminalReach, type TerminalReach } from './lib/worker-vie
 
 const TerminalView = lazy(() => import('./components/Terminal'));
 
-type Tab = 'workers' | 'permissions' | 'rules' | 'flows' | 'settings';
+type Tab = 'workers' | 'permissions' | 'rules' | 'flows' | 'webhooks' | 'settings';
 const TABS: { id: Tab; label: string; path: string; key: string }[] = [
   { id: 'workers', label: 'Workers', path: '/workers', key: '1' },
   { id: 'permissions', label: 'Permissions', path: '/permissions', key: '2' },
   { id: 'flows', label: 'Saved Messages', path: '/flows', key: '3' },
   { id: 'settings', label: 'Settings', path: '/settings', key: '4' },
   { id: 'rules', label: 'Rules', path: '/rules', key: '5' },
+  { id: 'webhooks', label: 'Webhooks', path: '/webhooks', key: '6' },
 ];
 
 const THEME_KEY = 'tubemail.theme';
@@ -233,6 +235,7 @@ function Console(props: {
           {tab === 'permissions' && <PermissionsTab fleet={fleet} />}
           {tab === 'rules' && <RulesTab />}
           {tab === 'flows' && <FlowsTab fleet={fleet} />}
+          {tab === 'webhooks' && <WebhooksTab />}
           {tab === 'settings' && (
             <SettingsTab
               bearer={props.bearer}

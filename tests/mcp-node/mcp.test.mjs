@@ -38,6 +38,7 @@ const EXPECTED_TOOLS = [
   'tm_list_flows', 'tm_run_flow', 'tm_get_run_log', 'tm_finish_run',
   'tm_delete_flow', 'server_info',
   'tm_rules_list', 'tm_rules_set', 'tm_rules_test',
+  'tm_webhooks_list', 'tm_webhooks_add', 'tm_webhooks_remove', 'tm_webhooks_deliveries', 'tm_webhooks_test',
 ];
 
 const show = (v) => JSON.stringify(v, null, 2);
@@ -197,7 +198,7 @@ describe('tubemail-hub /mcp/ with @modelcontextprotocol/sdk', { timeout: 120_000
     assert.equal(info?.name, 'tubemail', `serverInfo: ${show(info)}`);
   });
 
-  it('lists exactly the 35 tools', async () => {
+  it('lists exactly the 40 tools', async () => {
     assert.ok(client, 'no client (initialize failed)');
     const names = [];
     let cursor;
@@ -216,7 +217,7 @@ describe('tubemail-hub /mcp/ with @modelcontextprotocol/sdk', { timeout: 120_000
       { missing: [], extra: [], dupes: [] },
       `tools/list answered ${names.length} names: ${show(names)}`,
     );
-    assert.equal(names.length, 35);
+    assert.equal(names.length, 40);
   });
 
   it('send → wait_for_activity → outbound → receive', async () => {

@@ -30,6 +30,9 @@ DICT_TOOLS = {
     "tm_recording_toggle", "tm_recording_status", "tm_get_recording", "tm_save_flow",
     "tm_delete_flow", "tm_run_flow", "tm_get_run_log", "tm_finish_run",
     "tm_rules_list", "tm_rules_set", "tm_rules_test",
+    # Ours (issue 19): webhooks, shared secret only.
+    "tm_webhooks_list", "tm_webhooks_add", "tm_webhooks_remove", "tm_webhooks_deliveries",
+    "tm_webhooks_test",
 }  # fmt: skip
 LIST_TOOLS = {"tm_receive", "tm_wait_for_activity", "tm_pending_permissions", "tm_list_flows"}
 STR_TOOLS = {"tm_list_workers", "get_instructions", "refresh_tools", "tm_screenshot", "server_info"}
@@ -72,9 +75,17 @@ PARAMS: dict[str, tuple[set[str], set[str]]] = {
     "tm_rules_list": (set(), set()),
     "tm_rules_set": ({"rules"}, {"rules"}),
     "tm_rules_test": ({"worker", "tool_name", "input_preview", "project"}, {"worker", "tool_name"}),
+    "tm_webhooks_list": (set(), set()),
+    "tm_webhooks_add": (
+        {"url", "events", "format", "waiting_secs", "worker_glob", "secret"},
+        {"url", "events"},
+    ),
+    "tm_webhooks_remove": ({"id"}, {"id"}),
+    "tm_webhooks_deliveries": ({"id", "limit"}, {"id"}),
+    "tm_webhooks_test": ({"id"}, {"id"}),
 }
 ALL_TOOLS = set(PARAMS)
-assert ALL_TOOLS == DICT_TOOLS | LIST_TOOLS | STR_TOOLS and len(ALL_TOOLS) == 35
+assert ALL_TOOLS == DICT_TOOLS | LIST_TOOLS | STR_TOOLS and len(ALL_TOOLS) == 40
 
 #: spec §3 defaults; checked when the schema states a default
 DEFAULTS = {

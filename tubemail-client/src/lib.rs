@@ -35,6 +35,7 @@
 mod admin;
 mod client;
 mod error;
+mod hooks;
 pub mod local;
 mod rules;
 mod stream;
@@ -43,6 +44,9 @@ mod worker;
 
 pub use admin::{FramesFilter, IssuedToken, TokenInfo, TokenKind, WhoAmI};
 pub use error::{Error, Result};
+pub use hooks::{
+    DeliveryStatus, DeliveryView, WebhookEvent, WebhookFormat, WebhookRequest, WebhookView,
+};
 pub use rules::{PermissionRule, RuleDecision, RuleRef, RuleVerdict};
 pub use stream::EventStream;
 pub use transport::{Client, ClientBuilder, DEFAULT_HUB_URL};

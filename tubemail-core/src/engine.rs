@@ -11,9 +11,12 @@
 //! - `settings`: `hub-config.json`.
 //! - `rules`: permission rules, compiled, and prompt expiry.
 //! - `retention`: deleting old events in the background.
+//! - `hooks`: webhooks; their notifications join the batch of the event
+//!   that causes them (the durable outbox).
 
 mod delivery;
 mod flows;
+mod hooks;
 mod permissions;
 mod registry;
 mod retention;
@@ -240,6 +243,8 @@ struct Inner {
     rules_edit: tokio::sync::Mutex<()>,
     /// Woken when a prompt with a deadline is recorded.
     deadlines: tokio::sync::Notify,
+    /// Webhooks, as the store has them (replaced whole on every change).
+    webhooks: Mutex<Arc<Vec<crate::store::hooks::WebhookRow>>>,
 }
 
 /// Seconds since the epoch, now.
@@ -262,6 +267,7 @@ impl Engine {
             StoreError::Corrupt(format!("stored permission rules do not compile: {e}"))
         })?;
         let hub_config = settings::load(&config.settings_path)?;
+        let webhooks = Mutex::new(Arc::new(store.webhooks()?));
         let (committed, _) = watch::channel(snapshot.max_seq);
         let (notices, _) = broadcast::channel(1024);
         let started_at = now();
@@ -284,6 +290,7 @@ impl Engine {
                 rules: Mutex::new(Arc::new(rules)),
                 rules_edit: tokio::sync::Mutex::new(()),
                 deadlines: tokio::sync::Notify::new(),
+                webhooks,
             }),
         };
         Ok(engine)

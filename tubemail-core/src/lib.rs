@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod command;
+pub mod hooks;
 pub mod limits;
 pub mod name;
 pub mod recording;

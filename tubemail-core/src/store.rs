@@ -4,6 +4,7 @@
 //! [`Mutation`]s; the store makes each batch durable in one transaction. This
 //! keeps SQL out of the engine and lets another database stand in for SQLite.
 
+pub mod hooks;
 mod sqlite;
 
 use std::sync::Arc;
@@ -292,6 +293,8 @@ pub enum Mutation {
     DeleteFlow(FlowName),
     /// Insert or replace a run.
     Run(RunRow),
+    /// Enqueue a webhook notification (in the batch of its cause).
+    Outbox(hooks::OutboxNew),
 }
 
 /// Everything the engine keeps in memory, as loaded at start.
@@ -367,7 +370,7 @@ pub struct EventQuery {
 ///
 /// `commit` is called from one writer thread only, in sequence order; reads
 /// may run concurrently from any thread.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: hooks::HookStore + Send + Sync + 'static {
     /// Reads everything the engine keeps in memory.
     fn load(&self) -> Result<Snapshot, StoreError>;
     /// Makes a batch durable, all or nothing.

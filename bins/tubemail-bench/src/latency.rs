@@ -143,6 +143,13 @@ pub async fn run(target: &Target, cfg: &LatencyConfig) -> Result<LatencyReport> 
     })
 }
 
+impl LatencyReport {
+    /// Send-to-arrival percentiles of the measured messages.
+    pub fn delivery_p(&self) -> Option<Percentiles> {
+        self.delivery_latency
+    }
+}
+
 /// Keeps the first few send errors for the report.
 pub fn note_error(samples: &mut Vec<String>, worker: &str, e: &SendError) {
     if samples.len() < 5 {

@@ -16,6 +16,7 @@ mod memory;
 mod soak;
 mod terminal;
 mod throughput;
+mod webhooks;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -44,7 +45,10 @@ enum Scenario {
     /// Many streamed workers with steady mixed traffic for minutes: RSS,
     /// fds, threads, data-dir size and latency over time (not in `all`).
     Soak,
-    /// All of them (but `soak`), each against a fresh hub.
+    /// The webhook outbox at `--rate`-like reply rates next to message
+    /// delivery (not in `all`).
+    Webhooks,
+    /// All of them (but `soak` and `webhooks`), each against a fresh hub.
     All,
 }
 
@@ -133,6 +137,9 @@ struct Cli {
     /// Soak: sends per second to random workers (each checked on its stream).
     #[arg(long, default_value_t = 200.0)]
     rate: f64,
+    /// Webhooks: worker replies per second, each notified.
+    #[arg(long, default_value_t = 1000.0)]
+    reply_rate: f64,
     /// Soak: worker replies (`/outbound`) per second.
     #[arg(long, default_value_t = 20.0)]
     outbound_rate: f64,
@@ -219,6 +226,21 @@ async fn run_one(
                 deadline,
             };
             latency::run(&target, &cfg).await.map(|r| r.to_string())
+        }
+        Scenario::Webhooks => {
+            let cfg = webhooks::WebhooksConfig {
+                names: [
+                    names(tag, "whq", cli.workers),
+                    names(tag, "whp", cli.workers),
+                    names(tag, "whh", cli.workers),
+                ],
+                repliers: names(tag, "whr", 10),
+                messages: cli.messages,
+                warmup: cli.warmup,
+                rate: cli.reply_rate,
+                deadline,
+            };
+            webhooks::run(&target, &cfg).await.map(|r| r.to_string())
         }
         Scenario::Throughput => {
             let cfg = throughput::ThroughputConfig {

@@ -23,6 +23,7 @@ mod compact;
 pub mod conns;
 mod error;
 mod extract;
+pub mod hooks;
 mod lock;
 mod mcp;
 mod metrics;
@@ -95,6 +96,11 @@ pub struct Options {
     pub mcp: McpOptions,
     /// Open permission prompts per worker; more get 429.
     pub max_pending_permissions: usize,
+    /// The hub's base URL as webhook receivers reach it (approval links);
+    /// `None`: the address it listens on.
+    pub public_url: Option<String>,
+    /// Webhook delivery tunables.
+    pub webhooks: hooks::WebhookOptions,
 }
 
 impl Options {
@@ -117,6 +123,8 @@ impl Options {
             trusted_proxies: Vec::new(),
             mcp: McpOptions::default(),
             max_pending_permissions: tubemail_core::engine::DEFAULT_MAX_PENDING_PERMISSIONS,
+            public_url: None,
+            webhooks: hooks::WebhookOptions::default(),
         }
     }
 }
@@ -147,6 +155,8 @@ pub struct AppState {
     pub stream_tickets: Arc<terminal::Tickets<tokens::Scope>>,
     /// MCP sessions.
     pub mcp_sessions: Arc<McpSessions>,
+    /// Webhook delivery and approval links.
+    pub hooks: Arc<hooks::Hooks>,
 }
 
 /// Opening the hub failed.
@@ -244,6 +254,10 @@ impl Hub {
             .unauthenticated_connections
             .unwrap_or_else(|| usize::try_from(conns::nofile_limit() / 2).unwrap_or(usize::MAX));
         let mcp_sessions = Arc::new(McpSessions::new(&options.mcp));
+        let hooks = Arc::new(hooks::Hooks::new(
+            options.webhooks.clone(),
+            options.public_url.clone(),
+        ));
         let state = AppState {
             engine,
             options: Arc::new(options),
@@ -256,6 +270,7 @@ impl Hub {
             connections: Arc::new(conns::Connections::new(budget)),
             stream_tickets: Arc::default(),
             mcp_sessions,
+            hooks,
         };
         Ok(Hub { state, lock })
     }
@@ -290,7 +305,7 @@ impl Hub {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        self.listening(&listener);
+        self.listening(&listener, "http");
         let server = server(listener, &self.state.options).acceptor(self.acceptor());
         let router = self.router();
         self.run(router, shutdown, |handle, app| {
@@ -308,7 +323,7 @@ impl Hub {
         key: &Path,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        self.listening(&listener);
+        self.listening(&listener, "https");
         let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
         let acceptor =
             axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(self.acceptor());
@@ -326,10 +341,14 @@ impl Hub {
         conns::Budgeted::new(self.state.connections.clone())
     }
 
-    /// Says in the lock file where the hub listens.
-    fn listening(&mut self, listener: &TcpListener) {
+    /// Says in the lock file where the hub listens, and makes that the
+    /// public URL of approval links unless the options named one.
+    fn listening(&mut self, listener: &TcpListener, scheme: &str) {
         if let Ok(addr) = listener.local_addr() {
             self.lock.listening(addr);
+            self.state
+                .hooks
+                .default_public_url(format!("{scheme}://{addr}"));
         }
     }
 
@@ -538,10 +557,12 @@ fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
         }
     });
     let e = &state.engine;
+    let webhooks = tokio::spawn(hooks::sender::run(e.clone(), state.hooks.clone()));
     vec![
         tickets,
         mcp_sweep,
         tokio::spawn(expire_permissions(e.clone())),
+        webhooks,
         every(
             Duration::from_secs(60),
             e.clone(),

@@ -55,6 +55,11 @@ struct Args {
     /// Open permission prompts per worker; more get 429 until some are answered.
     #[arg(long, env = "TUBEMAIL_MAX_PENDING_PERMISSIONS", default_value_t = 256)]
     max_pending_permissions: usize,
+    /// Base URL webhook receivers reach the hub at, for the approval links
+    /// of `permission_waiting` notifications (e.g. `https://hub.example.com`);
+    /// default: the address the hub listens on.
+    #[arg(long, env = "TUBEMAIL_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Request bytes per minute per scoped token (as much at once); more get 429.
     #[arg(long, env = "TUBEMAIL_TOKEN_BYTES_PER_MINUTE", default_value_t = 64 << 20)]
     token_bytes_per_minute: u32,
@@ -221,6 +226,7 @@ async fn run() -> Result<()> {
     options.ui_dir = args.ui_dir;
     options.trusted_proxies = args.trusted_proxies;
     options.max_pending_permissions = args.max_pending_permissions;
+    options.public_url = args.public_url;
     options.rate_limits.token_bytes_per_minute = args.token_bytes_per_minute;
     options.mcp.max_sessions_per_credential = args.mcp_max_sessions;
     options.mcp.session_idle = Duration::from_secs(args.mcp_session_idle_s.max(1));

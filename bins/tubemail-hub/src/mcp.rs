@@ -8,6 +8,7 @@
 //! - `table`: the text roster of `tm_list_workers`.
 //! - `sessions`: the session cap per credential and the idle expiry.
 
+mod hooks;
 mod rules;
 pub mod sessions;
 mod table;
@@ -51,10 +52,10 @@ tm_rules_set (the whole ordered list; first match wins), tm_rules_test.
 
 Event ids are ordered strings: a later event has a greater id.";
 
-/// The tool table, built once: building it (35 tools and their JSON
+/// The tool table, built once: building it (40 tools and their JSON
 /// schemas) for every session cost most of a session's memory.
 static TOOLS: std::sync::LazyLock<Arc<ToolRouter<HubMcp>>> =
-    std::sync::LazyLock::new(|| Arc::new(HubMcp::tool_router() + HubMcp::rules_router()));
+    std::sync::LazyLock::new(|| Arc::new(HubMcp::all_tools()));
 
 /// The MCP handler: one per session.
 #[derive(Clone)]
@@ -64,6 +65,11 @@ pub struct HubMcp {
 }
 
 impl HubMcp {
+    /// The tool table: the original's tools and the webhook tools.
+    fn all_tools() -> ToolRouter<Self> {
+        Self::tool_router() + Self::rules_router() + Self::webhook_tools()
+    }
+
     fn new(state: AppState) -> Self {
         HubMcp {
             state,
@@ -202,13 +208,13 @@ mod tests {
     /// changes by accident. `UPDATE_SNAPSHOTS=1 cargo test` rewrites it.
     #[test]
     fn tool_schemas_match_the_snapshot() {
-        let mut tools: Vec<Value> = (HubMcp::tool_router() + HubMcp::rules_router())
+        let mut tools: Vec<Value> = HubMcp::all_tools()
             .list_all()
             .into_iter()
             .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
             .collect();
         tools.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-        assert_eq!(tools.len(), 35);
+        assert_eq!(tools.len(), 40);
         let current = serde_json::to_string_pretty(&tools).unwrap_or_default() + "\n";
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -1,5 +1,6 @@
 //! Routes, one file per group, assembled through the OpenAPI route table.
 
+mod approve;
 mod flows;
 mod forwarder;
 mod meta;
@@ -11,6 +12,7 @@ mod streams;
 mod tokens;
 pub(crate) mod ui;
 mod webapi;
+pub(crate) mod webhooks;
 
 use std::sync::Arc;
 
@@ -72,6 +74,8 @@ fn table() -> Api {
     let api = recording::add(api);
     let api = tokens::add(api);
     let api = rules::add(api);
+    let api = webhooks::add(api);
+    let api = approve::add(api);
     ui::add(api)
 }
 

@@ -203,6 +203,17 @@ fn check(state: &AppState, req: &Request) -> Result<Option<Scope>, ApiError> {
         }
         return Ok(None);
     }
+    // Approval links stand in for a credential: guessing them is throttled
+    // like wrong bearer tokens (a failed redemption is charged by the
+    // handler, see `charge_failed`).
+    if path.starts_with("/approve/") {
+        if let Some(ip) = limited {
+            state.limiters.failed_auth.check(&ip).map_err(|wait| {
+                ApiError::RateLimited("too many failed authentication attempts".into(), wait)
+            })?;
+        }
+        return Ok(None);
+    }
     if PUBLIC.contains(&path) || crate::routes::ui::serves(path) {
         return Ok(None);
     }
@@ -268,6 +279,20 @@ fn limited_peer(state: &AppState, req: &Request) -> Option<IpAddr> {
     let ip = crate::proxy::client_ip(peer, req.headers(), &state.options.trusted_proxies);
     let exempt = state.options.rate_limits.exempt_loopback && is_loopback(ip) && !proxied(req);
     (!exempt).then_some(ip)
+}
+
+/// Counts a failed use of a credential-like URL (an unknown or spent
+/// approval link) against its client, as a wrong bearer token is.
+pub(crate) fn charge_failed(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) {
+    let Some(peer) = peer else { return };
+    let ip = crate::proxy::client_ip(peer.ip(), headers, &state.options.trusted_proxies);
+    let forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|h| headers.contains_key(*h));
+    if state.options.rate_limits.exempt_loopback && is_loopback(ip) && !forwarded {
+        return;
+    }
+    let _ = state.limiters.failed_auth.take(ip);
 }
 
 /// Whether a proxy forwarded the request (so its peer address is not the

@@ -70,7 +70,7 @@ pub fn request_span(req: &Request) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
-    let path = req.uri().path();
+    let path = loggable(req.uri().path());
     let worker = route.and_then(|route| worker_in(route, path)).map(display);
     tracing::info_span!(
         "request",
@@ -80,6 +80,16 @@ pub fn request_span(req: &Request) -> tracing::Span {
         route = route.map(display),
         worker,
     )
+}
+
+/// The path as logged: an approval link's token is a credential, so
+/// `/approve/<token>` is logged as `/approve/…`.
+fn loggable(path: &str) -> &str {
+    if path.starts_with("/approve/") {
+        "/approve/…"
+    } else {
+        path
+    }
 }
 
 fn worker_in<'p>(route: &str, path: &'p str) -> Option<&'p str> {
@@ -93,7 +103,13 @@ fn worker_in<'p>(route: &str, path: &'p str) -> Option<&'p str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{fresh_id, well_formed, worker_in};
+    use super::{fresh_id, loggable, well_formed, worker_in};
+
+    #[test]
+    fn approval_tokens_stay_out_of_the_logged_path() {
+        assert_eq!(loggable("/approve/0123abcd"), "/approve/…");
+        assert_eq!(loggable("/api/workers"), "/api/workers");
+    }
 
     #[test]
     fn client_ids_are_short_and_plain() {

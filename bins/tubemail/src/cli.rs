@@ -187,6 +187,10 @@ pub enum Command {
     /// Scoped credentials (shared secret only).
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Webhooks: notifications to Slack, Discord or any HTTP receiver
+    /// (shared secret only).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Recordings of workers' terminals.
     #[command(subcommand)]
     Recording(RecordingCommand),
@@ -454,5 +458,51 @@ pub enum SettingsCommand {
         key: SettingKey,
         /// The new value.
         value: String,
+    },
+}
+
+/// `tubemail webhooks …`
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Every webhook (URLs redacted).
+    List,
+    /// Add a webhook.
+    Add {
+        /// Where to POST (http or https); may hold a secret, never shown again.
+        url: String,
+        /// What to send: permission_waiting, worker_blocked, worker_exited,
+        /// reply, rule_decision (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        events: Vec<String>,
+        /// Body preset: json, slack or discord.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// permission_waiting fires once a prompt waited this many seconds.
+        #[arg(long)]
+        waiting_secs: Option<u64>,
+        /// Only workers whose name matches this glob (`*`, `?`).
+        #[arg(long)]
+        worker: Option<String>,
+        /// HMAC key of X-TubeMail-Signature.
+        #[arg(long, env = "TUBEMAIL_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
+    /// Remove a webhook and its undelivered notifications.
+    Remove {
+        /// Webhook id (see `webhooks list`).
+        id: String,
+    },
+    /// A webhook's notifications, newest first.
+    Deliveries {
+        /// Webhook id.
+        id: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Send a test notification now.
+    Test {
+        /// Webhook id.
+        id: String,
     },
 }

@@ -8,6 +8,7 @@ mod recording;
 mod rules;
 mod send;
 mod tokens;
+mod webhooks;
 mod workers;
 
 use anyhow::Result;
@@ -76,6 +77,7 @@ pub async fn run(hub: &Client, secret: &str, command: Command, json: bool) -> Re
         C::Purge { worker } => control::purge(hub, &worker, json).await?,
         C::Flows(c) => flows::run(hub, c, json).await?,
         C::Tokens(c) => tokens::run(hub, c, json).await?,
+        C::Webhooks(c) => webhooks::run(hub, c, json).await?,
         C::Recording(c) => recording::run(hub, c, json).await?,
         C::Settings(c) => hub::settings(hub, c, json).await?,
         C::Rules(c) => rules::run(hub, c, json).await?,

@@ -333,6 +333,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every webhook, URLs redacted, secrets never shown (shared secret only) */
+        get: operations["get_api_webhooks"];
+        put?: never;
+        /** Add a webhook (shared secret only) */
+        post: operations["post_api_webhooks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Replace a webhook's settings; a missing url or secret keeps the current one, an empty secret removes it (shared secret only) */
+        put: operations["put_api_webhooks__id"];
+        post?: never;
+        /** Remove a webhook and its undelivered notifications (shared secret only) */
+        delete: operations["delete_api_webhooks__id"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A webhook's notifications, newest first, with attempts and the last error (shared secret only) */
+        get: operations["get_api_webhooks__id__deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enqueue a `test` notification for this webhook now (shared secret only) */
+        post: operations["post_api_webhooks__id__test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/whoami": {
         parameters: {
             query?: never;
@@ -633,6 +703,23 @@ export interface paths {
         };
         /** Wait for new events (tm_wait_for_activity); without `since`, from now */
         get: operations["get_api_workers__worker__wait"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/approve/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Approval link of a webhook notification: a page showing the prompt with Allow/Deny buttons (changes nothing; 404 unknown, 410 spent or expired) */
+        get: operations["get_approve__token"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1048,6 +1135,54 @@ export interface components {
         DeliveredRequest: {
             /** @description Id of the newest event passed on. */
             through: components["schemas"]["EventId"];
+        };
+        /** @description `GET /api/webhooks/{id}/deliveries`. */
+        DeliveriesResponse: {
+            /** @description Newest first. */
+            deliveries: components["schemas"]["DeliveryView"][];
+        };
+        /** @description Where a delivery stands. */
+        DeliveryStatus: "pending" | "delivered" | "failed" | "skipped";
+        /** @description One notification of one webhook (`X-TubeMail-Event-Id` is its id). */
+        DeliveryView: {
+            /**
+             * Format: uint32
+             * @description Attempts made.
+             */
+            attempts: number;
+            /**
+             * Format: double
+             * @description When it was enqueued.
+             */
+            created_at: number;
+            /**
+             * Format: double
+             * @description When it was delivered, given up or skipped.
+             */
+            done_at?: number | null;
+            /** @description What happened. */
+            event: components["schemas"]["WebhookEvent"];
+            /**
+             * Format: uint64
+             * @description The notification's id (receivers dedupe on it).
+             */
+            id: number;
+            /** @description Why the last attempt failed. */
+            last_error?: string | null;
+            /**
+             * Format: uint16
+             * @description HTTP status of the last attempt, if one answered.
+             */
+            last_status?: number | null;
+            /**
+             * Format: double
+             * @description When it is (or was) next due.
+             */
+            next_at: number;
+            /** @description Where it stands. */
+            status: components["schemas"]["DeliveryStatus"];
+            /** @description The worker it is about. */
+            worker: string;
         };
         /** @description `detail` is a message, or for 422 a list of {type, loc, msg} */
         ErrorBody: {
@@ -2008,6 +2143,86 @@ export interface components {
         TokensResponse: {
             /** @description Oldest first. */
             tokens: components["schemas"]["TokenInfo"][];
+        };
+        /** @description `DELETE /api/webhooks/{id}`. */
+        WebhookDeleted: {
+            /** @description Always true (an unknown id is a 404). */
+            deleted: boolean;
+        };
+        /** @description What a webhook is told about. */
+        WebhookEvent: "permission_waiting" | "worker_blocked" | "worker_exited" | "reply" | "rule_decision" | "test";
+        /** @description The body a webhook receives. */
+        WebhookFormat: "json" | "slack" | "discord";
+        /** @description `POST /api/webhooks` and `PUT /api/webhooks/{id}`. */
+        WebhookRequest: {
+            /** @description Paused webhooks enqueue nothing (default true). */
+            enabled?: boolean | null;
+            /** @description What to send (at least one). */
+            events: components["schemas"]["WebhookEvent"][];
+            /**
+             * @description Body preset (default `json`).
+             * @default json
+             */
+            format: components["schemas"]["WebhookFormat"];
+            /**
+             * @description Key of the `X-TubeMail-Signature` HMAC (write-only). On update,
+             *     leaving it out keeps the current one.
+             */
+            secret?: string | null;
+            /**
+             * @description Where to POST (`http` or `https`). May hold a secret (Slack's do):
+             *     the hub never logs it and lists it redacted. On update, leaving it
+             *     out (or empty) keeps the current one.
+             * @default
+             */
+            url: string;
+            /**
+             * Format: uint64
+             * @description `permission_waiting` fires once a prompt waited this long (default 60).
+             */
+            waiting_secs?: number | null;
+            /** @description Only workers whose name matches this glob (`*`, `?`); none = all. */
+            worker_glob?: string | null;
+        };
+        /** @description `POST /api/webhooks/{id}/test`. */
+        WebhookTestResponse: {
+            /**
+             * Format: uint64
+             * @description The test notification's delivery id.
+             */
+            delivery_id: number;
+        };
+        /** @description A webhook as listed: the URL redacted, the secret never shown. */
+        WebhookView: {
+            /**
+             * Format: double
+             * @description When it was added.
+             */
+            created_at: number;
+            /** @description Whether it enqueues. */
+            enabled: boolean;
+            /** @description What it is sent. */
+            events: components["schemas"]["WebhookEvent"][];
+            /** @description Body preset. */
+            format: components["schemas"]["WebhookFormat"];
+            /** @description Whether deliveries are signed. */
+            has_secret: boolean;
+            /** @description Id. */
+            id: string;
+            /** @description Scheme and host only (`https://hooks.slack.com/…`). */
+            url: string;
+            /**
+             * Format: uint64
+             * @description Delay of `permission_waiting`.
+             */
+            waiting_secs: number;
+            /** @description Worker filter. */
+            worker_glob?: string | null;
+        };
+        /** @description `GET /api/webhooks`. */
+        WebhooksResponse: {
+            /** @description Every webhook, oldest first. */
+            webhooks: components["schemas"]["WebhookView"][];
         };
         /** @description `GET /api/whoami`: what the presented credential is. */
         WhoAmI: {
@@ -4486,6 +4701,577 @@ export interface operations {
             };
         };
     };
+    get_api_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhooksResponse"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookView"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description disk full: nothing was stored */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_api_webhooks__id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookView"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description disk full: nothing was stored */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_api_webhooks__id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeleted"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_api_webhooks__id__deliveries: {
+        parameters: {
+            query?: {
+                /** @description At most this many (default 100, at most 1000). */
+                limit?: number | null;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveriesResponse"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_api_webhooks__id__test: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookTestResponse"];
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the token's scope does not cover this route (or a foreign Host/Origin) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description too many failed authentication attempts from this address (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description disk full: nothing was stored */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_api_whoami: {
         parameters: {
             query?: never;
@@ -6390,6 +7176,64 @@ export interface operations {
             };
             /** @description too many failed authentication attempts from this address (see Retry-After) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_approve__token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description unknown worker, flow, run or token, or nobody watches the terminal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not now: the worker is not idle, or its manager is not connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description malformed body or wrong field types */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

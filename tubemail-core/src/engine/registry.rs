@@ -7,7 +7,9 @@ use crate::api::RegisterResponse;
 use crate::name::WorkerName;
 use crate::store::Mutation;
 use crate::stream::{ClearedReason, StreamEvent};
-use crate::wire::{Health, Presence, WorkerCondition, WorkerStatus, WorkerSummary};
+use crate::wire::{
+    ConditionSignal, Health, Presence, WorkerCondition, WorkerStatus, WorkerSummary,
+};
 
 /// The longest condition detail taken (a screen's last lines fit).
 pub const MAX_CONDITION_DETAIL: usize = 4096;
@@ -124,6 +126,7 @@ impl Engine {
                 entry.row.last_activity = tx.now;
                 entry.close_streams(SubscriptionEnd::Unregistered, tx.now);
                 tx.touch(worker);
+                tx.hook_exited(worker);
             }
             Ok(())
         })
@@ -194,6 +197,13 @@ impl Engine {
                 }
                 if r.condition.as_ref().map(|c| c.signal) != condition.as_ref().map(|c| c.signal) {
                     r.condition_since = tx.now;
+                }
+                let newly_blocked = condition.as_ref().filter(|c| {
+                    c.signal == ConditionSignal::Blocked
+                        && r.condition.as_ref().map(|o| o.signal) != Some(ConditionSignal::Blocked)
+                });
+                if let Some(c) = newly_blocked {
+                    tx.hook_blocked(worker, c);
                 }
                 r.condition.clone_from(&condition);
                 tx.touch(worker);

@@ -202,13 +202,21 @@ pub(crate) struct Tx {
     muts: Vec<Mutation>,
     events: Vec<Arc<Record>>,
     dirty: Vec<WorkerName>,
+    /// The webhooks as this operation began (their outbox rows join its
+    /// batch).
+    pub(crate) hooks: Arc<Vec<crate::store::hooks::WebhookRow>>,
 }
 
 impl Tx {
-    fn new(now: Timestamp, recording_default: bool) -> Self {
+    fn new(
+        now: Timestamp,
+        recording_default: bool,
+        hooks: Arc<Vec<crate::store::hooks::WebhookRow>>,
+    ) -> Self {
         Tx {
             now,
             recording_default,
+            hooks,
             muts: Vec::new(),
             events: Vec::new(),
             dirty: Vec::new(),
@@ -257,6 +265,7 @@ impl Tx {
         });
         self.muts.push(Mutation::Event(rec.clone(), idem_key));
         self.events.push(rec);
+        self.hook_event(worker, &event);
         event
     }
 
@@ -295,7 +304,7 @@ impl Engine {
         let submitted = std::time::Instant::now();
         let (out, rx) = {
             let mut st = self.lock();
-            let mut tx = Tx::new(now(), recording_default);
+            let mut tx = Tx::new(now(), recording_default, self.webhook_rows());
             let out = f(&mut st, &mut tx)?;
             let (muts, events) = tx.finish(&mut st);
             let rx = if muts.is_empty() {

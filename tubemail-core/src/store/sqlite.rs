@@ -5,6 +5,8 @@
 //! Only a power loss or kernel crash can drop the last commits. The engine
 //! groups many operations into one commit, so the cost is shared.
 
+mod hooks;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -40,6 +42,8 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE retention (id INTEGER PRIMARY KEY CHECK (id = 1), trimmed_through INTEGER NOT NULL);",
     // 4: permission rules, an ordered list (replaced whole on each edit).
     "CREATE TABLE rules (pos INTEGER PRIMARY KEY, row TEXT NOT NULL);",
+    // 5: webhooks, their durable outbox and approval links.
+    hooks::MIGRATION,
 ];
 
 /// Events retention never deletes: a pending permission's request and a
@@ -424,6 +428,9 @@ impl Store for SqliteStore {
                     tx.prepare_cached("INSERT OR REPLACE INTO runs (run_id, row) VALUES (?1, ?2)")
                         .and_then(|mut s| s.execute(params![r.run_id, to_json(r).ok()]))
                         .map_err(db)?;
+                }
+                Mutation::Outbox(row) => {
+                    hooks::insert(&tx, row)?;
                 }
             }
         }

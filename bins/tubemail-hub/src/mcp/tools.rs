@@ -57,7 +57,7 @@ macro_rules! engine {
     };
 }
 
-fn engine_failure(e: EngineError) -> ToolResult {
+pub(super) fn engine_failure(e: EngineError) -> ToolResult {
     match e {
         EngineError::InvalidName(n) => fail(format!("invalid worker name: {n}")),
         EngineError::NotFound(m) | EngineError::BadRequest(m) => fail(m),
