@@ -66,6 +66,7 @@ macro_rules! operations {
             $(
                 $(#[doc = $doc])*
                 #[pyo3(signature = $sig)]
+                #[allow(clippy::too_many_arguments, reason = "one Rust argument per Python keyword argument")]
                 fn $name(&self, py: Python<'_>, $($arg: $ty),*) -> PyResult<Py<PyAny>> {
                     block(py, self.core.$name($($arg),*))?
                 }
@@ -78,6 +79,7 @@ macro_rules! operations {
             $(
                 $(#[doc = $doc])*
                 #[pyo3(signature = $sig)]
+                #[allow(clippy::too_many_arguments, reason = "one Rust argument per Python keyword argument")]
                 fn $name<'py>(&self, py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
                     awaitable(py, self.core.$name($($arg),*))
                 }

@@ -74,6 +74,7 @@ async fn finish<T: ToPy>(fut: impl Future<Output = Result<T, Error>>) -> Reply {
 /// with `hub` bound to the client.
 macro_rules! op {
     ($name:ident($($arg:ident: $ty:ty),*) => |$hub:ident| $body:expr) => {
+        #[allow(clippy::too_many_arguments, reason = "one Rust argument per Python keyword argument")]
         pub(crate) fn $name(&self, $($arg: $ty),*) -> impl Future<Output = Reply> + Send + 'static {
             let $hub = Arc::clone(&self.hub);
             finish(async move { $body })
