@@ -358,21 +358,18 @@ fn authorize(
             }
         }
         Scope::Operator { .. } => {
-            let tokens = path == "/api/tokens" || path.starts_with("/api/tokens/");
-            let api = path.starts_with("/api/") && !tokens;
+            let api = path.starts_with("/api/") && !secret_only(path);
             let mcp = path == "/mcp" || path.starts_with("/mcp/");
             if api || mcp || (read && path == "/metrics") {
                 Ok(())
             } else {
                 Err(ApiError::forbidden(
-                    "operator token: the operator API under /api (not /api/tokens), MCP and /metrics",
+                    "operator token: the operator API under /api (not /api/tokens or /api/webhooks), MCP and /metrics",
                 ))
             }
         }
         Scope::OperatorRo { .. } => {
-            let api = path.starts_with("/api/")
-                && path != "/api/tokens"
-                && !path.starts_with("/api/tokens/");
+            let api = path.starts_with("/api/") && !secret_only(path);
             // A stream ticket changes nothing: it lets the holder read the
             // event stream, as the token itself does.
             let stream_ticket = path == "/api/stream-ticket" && method == Method::POST;
@@ -380,7 +377,7 @@ fn authorize(
                 Ok(())
             } else {
                 Err(ApiError::forbidden(
-                    "read-only operator token: only GET requests under /api (not /api/tokens) and /metrics",
+                    "read-only operator token: only GET requests under /api (not /api/tokens or /api/webhooks) and /metrics",
                 ))
             }
         }
@@ -539,6 +536,17 @@ pub async fn dev_bootstrap(State(state): State<AppState>, req: Request) -> Respo
         return ApiError::forbidden("dev-bootstrap is loopback-only").into_response();
     }
     axum::Json(serde_json::json!({"bearer": state.options.secret})).into_response()
+}
+
+/// Routes only the shared secret may use: the credentials themselves, and
+/// webhooks (a webhook sends the fleet's traffic to any URL it names).
+fn secret_only(path: &str) -> bool {
+    ["/api/tokens", "/api/webhooks"].iter().any(|p| {
+        path == *p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 #[cfg(test)]

@@ -152,6 +152,12 @@ async fn issue_list_revoke_and_bad_input() {
 }
 
 /// Whether `kind` may call `method path` (paths with `{worker}` = "w").
+/// Routes only the shared secret may use: credentials, and webhooks (a
+/// webhook sends the fleet's traffic to any URL).
+fn secret_only(path: &str) -> bool {
+    path.starts_with("/api/tokens") || path.starts_with("/api/webhooks")
+}
+
 fn expected_allowed(kind: &str, method: &str, path: &str) -> bool {
     let read = method == "GET";
     match kind {
@@ -163,13 +169,12 @@ fn expected_allowed(kind: &str, method: &str, path: &str) -> bool {
         "worker-other" => read && path == "/api/whoami",
         "operator-ro" => {
             (read
-                && ((path.starts_with("/api/") && !path.starts_with("/api/tokens"))
-                    || path == "/metrics"))
+                && ((path.starts_with("/api/") && !secret_only(path)) || path == "/metrics"))
                 // A ticket to read the event stream, as the token may.
                 || (method == "POST" && path == "/api/stream-ticket")
         }
         "operator" => {
-            (path.starts_with("/api/") && !path.starts_with("/api/tokens"))
+            (path.starts_with("/api/") && !secret_only(path))
                 || path.starts_with("/mcp")
                 || (read && path == "/metrics")
         }

@@ -15,7 +15,7 @@ use crate::hooks::WebhookEvent;
 use crate::name::WorkerName;
 use crate::store::Mutation;
 use crate::store::hooks::{OutboxNew, WebhookRow};
-use crate::wire::{Behavior, Event, EventKind, Meta, WorkerCondition};
+use crate::wire::{Behavior, Event, EventKind, WorkerCondition};
 
 /// Meta key naming who answered a prompt (`rule`, `expiry`, `link`).
 pub const DECIDED_BY: &str = "decided_by";
@@ -79,36 +79,8 @@ impl Engine {
         if decided_by.is_empty() {
             return Err(Error::BadRequest("decided_by must not be empty".into()));
         }
-        self.write(|st, tx| {
-            let Some(entry) = st.workers.get_mut(worker) else {
-                return Ok(false);
-            };
-            let Some(pos) = entry
-                .pending
-                .iter()
-                .position(|p| p.ask.request_id == request_id)
-            else {
-                return Ok(false);
-            };
-            entry.pending.remove(pos);
-            tx.push(Mutation::DeletePermission(
-                worker.clone(),
-                request_id.to_owned(),
-            ));
-            let mut meta = Meta::new();
-            meta.insert("request_id".into(), Value::String(request_id.to_owned()));
-            meta.insert(DECIDED_BY.into(), Value::String(decided_by.to_owned()));
-            tx.append(
-                st,
-                worker,
-                EventKind::PermissionResponse,
-                behavior.as_str().into(),
-                meta,
-                None,
-            );
-            Ok(true)
-        })
-        .await
+        self.answer(worker, request_id, behavior, Some(decided_by))
+            .await
     }
 }
 

@@ -229,6 +229,18 @@ impl Engine {
         request_id: &str,
         behavior: Behavior,
     ) -> Result<bool> {
+        self.answer(worker, request_id, behavior, None).await
+    }
+
+    /// Answers a pending prompt, saying who decided in the answer's meta
+    /// (`decided_by`) when `decided_by` is given.
+    pub(crate) async fn answer(
+        &self,
+        worker: &WorkerName,
+        request_id: &str,
+        behavior: Behavior,
+        decided_by: Option<&str>,
+    ) -> Result<bool> {
         self.write(|st, tx| {
             let Some(entry) = st.workers.get_mut(worker) else {
                 return Ok(false);
@@ -247,6 +259,9 @@ impl Engine {
             ));
             let mut meta = Meta::new();
             meta.insert("request_id".into(), Value::String(request_id.to_owned()));
+            if let Some(by) = decided_by {
+                meta.insert("decided_by".into(), Value::String(by.to_owned()));
+            }
             tx.append(
                 st,
                 worker,
