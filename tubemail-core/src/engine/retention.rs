@@ -69,7 +69,7 @@ impl Engine {
     /// What is never deleted (pending prompts' requests, each worker's
     /// newest event) sets a floor: a limit below it is logged once, and
     /// then the table is searched again only after another
-    /// [`FLOOR_SLACK`] of growth (new events make older ones deletable),
+    /// MiB of growth (new events make older ones deletable),
     /// not on every check.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn apply_size_retention(&self) -> Result<u64> {

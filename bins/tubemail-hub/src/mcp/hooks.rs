@@ -68,6 +68,17 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
+impl HubMcp {
+    /// `Err` (the tool's answer) when no webhook has this id.
+    fn known_webhook(&self, id: &str) -> Result<(), ToolResult> {
+        if self.state.engine.webhook_rows().iter().any(|h| h.id == id) {
+            Ok(())
+        } else {
+            Err(fail(format!("no webhook with id {id:?}")))
+        }
+    }
+}
+
 #[tool_router(router = webhook_tools, vis = "pub(crate)")]
 impl HubMcp {
     #[tool(description = "Every webhook (URLs redacted to scheme and host, secrets never shown). Shared secret only.", output_schema = any_object())]
@@ -146,14 +157,8 @@ impl HubMcp {
         if !admin(&ctx) {
             return fail(ADMIN_ONLY);
         }
-        if !self
-            .state
-            .engine
-            .webhook_rows()
-            .iter()
-            .any(|h| h.id == a.id)
-        {
-            return fail(format!("no webhook with id {:?}", a.id));
+        if let Err(unknown) = self.known_webhook(&a.id) {
+            return unknown;
         }
         let limit = a.limit.unwrap_or(20).clamp(1, 1000);
         let store = self.state.engine.store().clone();
@@ -175,14 +180,8 @@ impl HubMcp {
         if !admin(&ctx) {
             return fail(ADMIN_ONLY);
         }
-        if !self
-            .state
-            .engine
-            .webhook_rows()
-            .iter()
-            .any(|h| h.id == a.id)
-        {
-            return fail(format!("no webhook with id {:?}", a.id));
+        if let Err(unknown) = self.known_webhook(&a.id) {
+            return unknown;
         }
         let at = now();
         let row = OutboxNew {
