@@ -88,6 +88,15 @@ def env_hub(hub_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     h.stop()
 
 
+@pytest.fixture(scope="module")
+def rules_hub(hub_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """A hub of its own: permission rules are hub-wide."""
+    h = _start(hub_bin, tmp_path_factory.mktemp("ruleshub"))
+    yield h
+    _HUBS.remove(h)
+    h.stop()
+
+
 @pytest.fixture
 def new_worker(request: pytest.FixtureRequest) -> Callable[[], str]:
     short = request.node.name.removeprefix("test_")[:16]

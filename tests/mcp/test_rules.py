@@ -6,22 +6,11 @@ The rules are hub-wide, so these tests run on a hub of their own."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from _support import Hub, call, mcp_client, ok_dict, ok_list
-from conftest import _HUBS, _start
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def rules_hub(hub_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    h = _start(hub_bin, tmp_path_factory.mktemp("ruleshub"))
-    yield h
-    _HUBS.remove(h)
-    h.stop()
 
 
 async def test_a_rule_set_over_mcp_answers_the_next_prompt(rules_hub: Hub, worker: str, listen) -> None:

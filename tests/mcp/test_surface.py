@@ -255,7 +255,7 @@ async def test_tools_list_exact_names(hub: Hub) -> None:
     assert set(names) == ALL_TOOLS, (
         f"missing: {sorted(ALL_TOOLS - set(names))}; unexpected: {sorted(set(names) - ALL_TOOLS)}"
     )
-    assert len(names) == 35
+    assert len(names) == 40
 
 
 async def test_tools_schemas(hub: Hub) -> None:

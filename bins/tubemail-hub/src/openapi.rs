@@ -187,24 +187,34 @@ impl Api {
         } else {
             json!({"application/json": {"schema": {}}})
         };
-        let error = json!({"$ref": "#/components/schemas/ErrorBody"});
+        // A page for a browser (an approval link) says what went wrong as
+        // a page too.
+        let page = route.text.is_some_and(|t| t.starts_with("text/html"));
+        let error = if page {
+            content.clone()
+        } else {
+            json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}})
+        };
         let mut responses = json!({
             "200": {"description": "success", "content": content},
-            "400": {"description": "invalid input", "content": {"application/json": {"schema": error}}},
-            "422": {"description": "malformed body or wrong field types", "content": {"application/json": {"schema": error}}},
-            "404": {"description": "unknown worker, flow, run or token, or nobody watches the terminal", "content": {"application/json": {"schema": error}}},
-            "409": {"description": "not now: the worker is not idle, or its manager is not connected", "content": {"application/json": {"schema": error}}},
+            "400": {"description": "invalid input", "content": error},
+            "422": {"description": "malformed body or wrong field types", "content": error},
+            "404": {"description": "unknown worker, flow, run or token, or nobody watches the terminal", "content": error},
+            "409": {"description": "not now: the worker is not idle, or its manager is not connected", "content": error},
         });
+        if page {
+            responses["410"] = json!({"description": "the link was used already or has expired", "content": error});
+        }
         if route.body.is_some() || matches!(route.method, "post" | "put") {
-            responses["413"] = json!({"description": "body too large", "content": {"application/json": {"schema": error}}});
-            responses["507"] = json!({"description": "disk full: nothing was stored", "content": {"application/json": {"schema": error}}});
+            responses["413"] = json!({"description": "body too large", "content": error});
+            responses["507"] = json!({"description": "disk full: nothing was stored", "content": error});
         }
         if route.public {
             op["security"] = json!([]);
         } else {
-            responses["401"] = json!({"description": "missing or invalid bearer token", "content": {"application/json": {"schema": error}}});
-            responses["403"] = json!({"description": "the token's scope does not cover this route (or a foreign Host/Origin)", "content": {"application/json": {"schema": error}}});
-            responses["429"] = json!({"description": "too many failed authentication attempts from this address (see Retry-After)", "content": {"application/json": {"schema": error}}});
+            responses["401"] = json!({"description": "missing or invalid bearer token", "content": error});
+            responses["403"] = json!({"description": "the token's scope does not cover this route (or a foreign Host/Origin)", "content": error});
+            responses["429"] = json!({"description": "too many failed authentication attempts from this address (see Retry-After)", "content": error});
         }
         op["responses"] = responses;
         op
