@@ -207,12 +207,14 @@ impl Api {
         }
         if route.body.is_some() || matches!(route.method, "post" | "put") {
             responses["413"] = json!({"description": "body too large", "content": error});
-            responses["507"] = json!({"description": "disk full: nothing was stored", "content": error});
+            responses["507"] =
+                json!({"description": "disk full: nothing was stored", "content": error});
         }
         if route.public {
             op["security"] = json!([]);
         } else {
-            responses["401"] = json!({"description": "missing or invalid bearer token", "content": error});
+            responses["401"] =
+                json!({"description": "missing or invalid bearer token", "content": error});
             responses["403"] = json!({"description": "the token's scope does not cover this route (or a foreign Host/Origin)", "content": error});
             responses["429"] = json!({"description": "too many failed authentication attempts from this address (see Retry-After)", "content": error});
         }
