@@ -5,6 +5,7 @@
 //! # Layout
 //! - `tools`: the original's 32 tools (names, parameters and shapes).
 //! - `rules`: the 3 permission-rule tools.
+//! - `hooks`: the 5 webhook tools (shared secret only).
 //! - `table`: the text roster of `tm_list_workers`.
 //! - `sessions`: the session cap per credential and the idle expiry.
 
