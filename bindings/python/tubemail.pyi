@@ -474,6 +474,32 @@ class Client:
         """A run with its worker's events."""
     def delete_flow(self, name: str) -> bool:
         """Deletes a flow; ``True`` if it existed."""
+    def rules(self) -> list[dict[str, Any]]:
+        """The permission rules, in order (first match wins)."""
+    def add_rule(
+        self,
+        verdict: Literal["allow", "deny", "ask"],
+        *,
+        worker: str | None = None,
+        tool: str | None = None,
+        project: str | None = None,
+        input: str | None = None,
+        name: str | None = None,
+        timeout_secs: int | None = None,
+        default_answer: _Behavior | None = None,
+        position: int | None = None,
+    ) -> dict[str, Any]:
+        """Adds a rule; returns it with its id. ``BadRequest`` for a bad glob or regex."""
+    def delete_rule(self, id: str) -> None:
+        """Removes a rule."""
+    def test_rules(
+        self, worker: str, tool_name: str, input_preview: str | None = None, *, project: str | None = None
+    ) -> dict[str, Any]:
+        """Which rule would decide a prompt, and how (nothing is recorded)."""
+    def webhooks(self) -> list[dict[str, Any]]:
+        """Every webhook (URL redacted); the shared secret only."""
+    def webhook_deliveries(self, id: str, limit: int = 20) -> list[dict[str, Any]]:
+        """A webhook's notifications, newest first; the shared secret only."""
     # worker side (what a channel or manager calls; handy for simulations)
     def register(
         self,
@@ -598,6 +624,26 @@ class AsyncClient:
     ) -> RunStarted: ...
     async def run_log(self, run_id: str) -> Run: ...
     async def delete_flow(self, name: str) -> bool: ...
+    async def rules(self) -> list[dict[str, Any]]: ...
+    async def add_rule(
+        self,
+        verdict: Literal["allow", "deny", "ask"],
+        *,
+        worker: str | None = None,
+        tool: str | None = None,
+        project: str | None = None,
+        input: str | None = None,
+        name: str | None = None,
+        timeout_secs: int | None = None,
+        default_answer: _Behavior | None = None,
+        position: int | None = None,
+    ) -> dict[str, Any]: ...
+    async def delete_rule(self, id: str) -> None: ...
+    async def test_rules(
+        self, worker: str, tool_name: str, input_preview: str | None = None, *, project: str | None = None
+    ) -> dict[str, Any]: ...
+    async def webhooks(self) -> list[dict[str, Any]]: ...
+    async def webhook_deliveries(self, id: str, limit: int = 20) -> list[dict[str, Any]]: ...
     async def register(
         self,
         worker: str,

@@ -311,6 +311,47 @@ operations! {
     #[pyo3(signature = (name))]
     fn delete_flow(name: String);
 
+    /// The permission rules, in order (first match wins), as dicts.
+    #[pyo3(signature = ())]
+    fn rules();
+
+    /// Adds a permission rule (at the end, or at `position`); returns it
+    /// with its id. `verdict` is "allow", "deny" or "ask"; `worker`,
+    /// `tool` (both default "*", any) and `project` are names or globs,
+    /// `input` a regex on the tool's main argument. An invalid glob or
+    /// regex raises `BadRequest`.
+    #[pyo3(signature = (verdict, *, worker=None, tool=None, project=None, input=None, name=None, timeout_secs=None, default_answer=None, position=None))]
+    fn add_rule(
+        verdict: String,
+        worker: Option<String>,
+        tool: Option<String>,
+        project: Option<String>,
+        input: Option<String>,
+        name: Option<String>,
+        timeout_secs: Option<u64>,
+        default_answer: Option<BehaviorArg>,
+        position: Option<usize>,
+    );
+
+    /// Removes a permission rule; `BadRequest`/`NotFound` as the hub says.
+    #[pyo3(signature = (id))]
+    fn delete_rule(id: String);
+
+    /// Which rule would decide a prompt, and how (nothing is recorded):
+    /// a dict with `rule`, `verdict`, `timeout_secs`, `default_answer`.
+    #[pyo3(signature = (worker, tool_name, input_preview=None, *, project=None))]
+    fn test_rules(worker: String, tool_name: String, input_preview: Option<String>, project: Option<String>);
+
+    /// Every webhook (URL redacted, secret never shown), as dicts; the
+    /// shared secret only.
+    #[pyo3(signature = ())]
+    fn webhooks();
+
+    /// A webhook's notifications, newest first, as dicts (status,
+    /// attempts, last error); the shared secret only.
+    #[pyo3(signature = (id, limit=20))]
+    fn webhook_deliveries(id: String, limit: u32);
+
     /// Worker side: registers (or re-registers) `worker`; returns a
     /// `Registration`.
     #[pyo3(signature = (worker, cwd, *, pid=None, forwarder_version=None, permission_mode=None))]

@@ -669,6 +669,10 @@ macro_rules! to_py_dict {
 }
 
 to_py_dict! {
+    tubemail_client::PermissionRule,
+    tubemail_client::RuleDecision,
+    tubemail_client::WebhookView,
+    tubemail_client::DeliveryView,
     core::api::ClearAndSendResponse,
     core::command::ManagerHealth,
     core::command::ReconnectOutcome,

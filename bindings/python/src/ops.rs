@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use tubemail_client::core::WorkerCondition;
-use tubemail_client::core::api::{RegisterRequest, SettingsPatch};
+use tubemail_client::core::api::{RegisterRequest, RuleTestRequest, SettingsPatch};
 use tubemail_client::{Client, Error};
 
 use crate::convert::{BehaviorArg, MetaArg, SinceArg, ToPy, worker_name};
-use crate::errors::{shutting_down, to_py_err};
+use crate::errors::{bad_argument, shutting_down, to_py_err};
 use crate::runtime::with_python;
 
 /// A condition from its signal's name (`channel_unavailable`, `blocked`).
@@ -161,6 +161,36 @@ impl Core {
     });
     op!(run_log(run_id: String) => |hub| hub.run_log(&run_id).await);
     op!(delete_flow(name: String) => |hub| hub.delete_flow(&name).await);
+    op!(rules() => |hub| hub.rules().await);
+    op!(add_rule(
+        verdict: String,
+        worker: Option<String>,
+        tool: Option<String>,
+        project: Option<String>,
+        input: Option<String>,
+        name: Option<String>,
+        timeout_secs: Option<u64>,
+        default_answer: Option<BehaviorArg>,
+        position: Option<usize>
+    ) => |hub| {
+        let rule = serde_json::json!({
+            "verdict": verdict, "worker": worker.as_deref().unwrap_or("*"),
+            "tool": tool.as_deref().unwrap_or("*"), "project": project, "input": input,
+            "name": name.unwrap_or_default(), "timeout_secs": timeout_secs,
+            "default_answer": default_answer.map(|b| b.0),
+        });
+        let rule: tubemail_client::PermissionRule = serde_json::from_value(rule)
+            .map_err(|e| bad_argument(format!("invalid rule: {e}")))?;
+        hub.add_rule(&rule, position).await
+    });
+    op!(delete_rule(id: String) => |hub| hub.delete_rule(&id).await);
+    op!(test_rules(worker: String, tool_name: String, input_preview: Option<String>, project: Option<String>) => |hub| {
+        let input_preview = input_preview.unwrap_or_default();
+        let prompt = RuleTestRequest { worker, tool_name, input_preview, project };
+        hub.test_rules(&prompt).await
+    });
+    op!(webhooks() => |hub| hub.webhooks().await);
+    op!(webhook_deliveries(id: String, limit: u32) => |hub| hub.webhook_deliveries(&id, limit).await);
     op!(register(worker: String, cwd: String, pid: Option<i64>, forwarder_version: Option<String>, permission_mode: Option<String>) => |hub| {
         let req = RegisterRequest { cwd, pid, forwarder_version, permission_mode };
         hub.register(&worker_name(&worker)?, &req).await

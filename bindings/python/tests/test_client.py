@@ -221,6 +221,31 @@ def test_settings(client: tubemail.Client) -> None:
     client.update_settings(permission_timeout_secs=0, permission_default_answer="deny")
 
 
+def test_rules_decide_a_prompt_with_no_person(client: tubemail.Client, name: str) -> None:
+    client.register(name, "/tmp/rules-project")
+    rule = client.add_rule("allow", worker=name, tool="Bash", input="^git status$", name="py status", position=0)
+    try:
+        assert rule["id"] and rule["verdict"] == "allow" and rule["worker"] == name
+        assert any(r["id"] == rule["id"] for r in client.rules())
+        decision = client.test_rules(name, "Bash", '{"command": "git status"}')
+        assert decision["verdict"] == "allow" and decision["rule"]["id"] == rule["id"]
+        client.permission_request(name, "py-rule-1", "Bash", input_preview='{"command": "git status"}')
+        assert not client.permissions(worker=name, include_offline=True), "answered by the rule"
+        answer = [e for e in client.receive(name) if e.kind == "permission_response"]
+        assert answer[-1].content == "allow" and answer[-1].meta["decided_by"] == "rule"
+        other = client.test_rules(name, "Bash", '{"command": "rm -rf /"}')
+        assert other["verdict"] == "ask" and "rule" not in other
+        with pytest.raises(tubemail.BadRequest) as e:
+            client.add_rule("allow", worker=name, input="(unclosed")
+        assert "invalid regex" in e.value.reason
+        with pytest.raises(tubemail.BadRequest):
+            client.add_rule("sometimes", worker=name)
+    finally:
+        client.delete_rule(rule["id"])
+    assert all(r["id"] != rule["id"] for r in client.rules())
+    assert isinstance(client.webhooks(), list)
+
+
 def test_flows_and_runs(client: tubemail.Client, name: str) -> None:
     flow_name = f"flow-{name}"
     flow = client.save_flow(flow_name, "do the thing", default_worker=name, meta={"tag": "t"})
