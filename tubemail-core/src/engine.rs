@@ -247,8 +247,8 @@ struct Inner {
     webhooks: Mutex<Arc<Vec<crate::store::hooks::WebhookRow>>>,
 }
 
-/// Seconds since the epoch, now.
-pub(crate) fn now() -> f64 {
+/// Seconds since the epoch, now: the clock of every stored timestamp.
+pub fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())

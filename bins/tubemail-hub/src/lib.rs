@@ -472,10 +472,7 @@ async fn expire_permissions(engine: Engine) {
                 tracing::warn!(task = "expire permissions", error = %e, "background task failed");
             }
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+        let now = tubemail_core::engine::now();
         // At least 10 ms: a failing store must not make this spin.
         let wait = engine
             .next_permission_deadline()

@@ -14,7 +14,7 @@ use super::{Engine, Error, Result};
 use crate::hooks::WebhookEvent;
 use crate::name::WorkerName;
 use crate::store::Mutation;
-use crate::store::hooks::{OutboxNew, WebhookRow};
+use crate::store::hooks::{OutboxNew, OutboxRow, WebhookRow};
 use crate::wire::{Behavior, Event, EventKind, WorkerCondition};
 
 /// Meta key naming who answered a prompt (`rule`, `expiry`, `link`).
@@ -64,6 +64,28 @@ impl Engine {
         }
         let id = id.to_owned();
         self.read(move |s| s.delete_webhook(&id)).await
+    }
+
+    /// Queues a `test` notification for webhook `id` now; returns its
+    /// delivery id. The caller wakes its sender.
+    pub async fn enqueue_test_notification(&self, id: &str) -> Result<u64> {
+        let at = super::now();
+        let row = OutboxNew {
+            webhook: id.to_owned(),
+            event: WebhookEvent::Test,
+            worker: String::new(),
+            source_seq: 0,
+            payload: json!({"ts": at}),
+            created_at: at,
+            next_at: at,
+        };
+        self.read(move |s| s.enqueue(&row)).await
+    }
+
+    /// Webhook `id`'s notifications, newest first, at most `limit`.
+    pub async fn webhook_deliveries(&self, id: &str, limit: usize) -> Result<Vec<OutboxRow>> {
+        let id = id.to_owned();
+        self.read(move |s| s.deliveries(&id, limit)).await
     }
 
     /// Answers a pending prompt as [`Engine::resolve_permission`] does,

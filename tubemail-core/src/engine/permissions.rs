@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::state::State;
+use super::writer::Tx;
 use super::{Engine, Error, Result};
 use crate::api::PermissionRequestBody;
 use crate::name::WorkerName;
@@ -102,19 +103,11 @@ impl Engine {
                 };
                 if let Some(behavior) = answer {
                     let mut meta = Meta::new();
-                    meta.insert("request_id".into(), Value::String(ask.request_id.clone()));
                     meta.insert("decided_by".into(), "rule".into());
                     if let Some(r) = rule {
                         meta.insert("rule".into(), r);
                     }
-                    tx.append(
-                        st,
-                        worker,
-                        EventKind::PermissionResponse,
-                        behavior.as_str().into(),
-                        meta,
-                        None,
-                    );
+                    tx.answer_event(st, worker, &ask.request_id, behavior, meta);
                     tracing::info!(
                         worker = %worker,
                         request_id = %ask.request_id,
@@ -190,7 +183,6 @@ impl Engine {
                     ));
                     let behavior = p.default_answer.unwrap_or(Behavior::Deny);
                     let mut meta = Meta::new();
-                    meta.insert("request_id".into(), Value::String(p.ask.request_id.clone()));
                     meta.insert("decided_by".into(), "expiry".into());
                     if let Some(d) = p.deadline {
                         meta.insert("deadline".into(), d.into());
@@ -198,14 +190,7 @@ impl Engine {
                     if let Some(r) = &p.rule {
                         meta.insert("rule".into(), rule_meta(r));
                     }
-                    tx.append(
-                        st,
-                        &p.worker,
-                        EventKind::PermissionResponse,
-                        behavior.as_str().into(),
-                        meta,
-                        None,
-                    );
+                    tx.answer_event(st, &p.worker, &p.ask.request_id, behavior, meta);
                     tracing::info!(
                         worker = %p.worker,
                         request_id = %p.ask.request_id,
@@ -258,18 +243,10 @@ impl Engine {
                 request_id.to_owned(),
             ));
             let mut meta = Meta::new();
-            meta.insert("request_id".into(), Value::String(request_id.to_owned()));
             if let Some(by) = decided_by {
                 meta.insert("decided_by".into(), Value::String(by.to_owned()));
             }
-            tx.append(
-                st,
-                worker,
-                EventKind::PermissionResponse,
-                behavior.as_str().into(),
-                meta,
-                None,
-            );
+            tx.answer_event(st, worker, request_id, behavior, meta);
             Ok(true)
         })
         .await
@@ -322,6 +299,30 @@ impl Engine {
             });
         }
         Ok(counts)
+    }
+}
+
+impl Tx {
+    /// Appends the `permission_response` event answering `request_id`
+    /// (what the worker's channel hands to Claude Code); `meta` says who
+    /// decided, and why.
+    fn answer_event(
+        &mut self,
+        st: &mut State,
+        worker: &WorkerName,
+        request_id: &str,
+        behavior: Behavior,
+        mut meta: Meta,
+    ) {
+        meta.insert("request_id".into(), Value::String(request_id.to_owned()));
+        self.append(
+            st,
+            worker,
+            EventKind::PermissionResponse,
+            behavior.as_str().into(),
+            meta,
+            None,
+        );
     }
 }
 

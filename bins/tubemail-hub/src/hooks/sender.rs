@@ -7,7 +7,7 @@
 //! dedupe on it); in every other case it is sent once.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -18,13 +18,7 @@ use tubemail_core::store::hooks::{ApprovalRow, OutboxRow, OutboxUpdate, WebhookR
 
 use super::body::{self, Link};
 use super::{Hooks, sign};
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+use tubemail_core::engine::now;
 
 /// How often settled notifications and dead links are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);

@@ -8,7 +8,7 @@ use rmcp::{schemars, tool, tool_router};
 use serde::Deserialize;
 use serde_json::json;
 use tubemail_core::hooks::{MAX_WEBHOOKS, WebhookEvent, WebhookFormat, WebhookRequest, url_host};
-use tubemail_core::store::hooks::{OutboxNew, WebhookRow};
+use tubemail_core::store::hooks::WebhookRow;
 
 use super::{HubMcp, ToolResult, any_object, dict, fail};
 use crate::routes::webhooks::{new_id, validate};
@@ -60,13 +60,6 @@ fn admin(ctx: &RequestContext<RoleServer>) -> bool {
 }
 
 const ADMIN_ONLY: &str = "only the shared secret manages webhooks";
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
 
 impl HubMcp {
     /// `Err` (the tool's answer) when no webhook has this id.
@@ -161,9 +154,8 @@ impl HubMcp {
             return unknown;
         }
         let limit = a.limit.unwrap_or(20).clamp(1, 1000);
-        let store = self.state.engine.store().clone();
-        match tokio::task::spawn_blocking(move || store.deliveries(&a.id, limit)).await {
-            Ok(Ok(rows)) => {
+        match self.state.engine.webhook_deliveries(&a.id, limit).await {
+            Ok(rows) => {
                 let rows: Vec<_> = rows.iter().map(|r| r.view()).collect();
                 dict(json!({"deliveries": rows}))
             }
@@ -183,19 +175,8 @@ impl HubMcp {
         if let Err(unknown) = self.known_webhook(&a.id) {
             return unknown;
         }
-        let at = now();
-        let row = OutboxNew {
-            webhook: a.id,
-            event: WebhookEvent::Test,
-            worker: String::new(),
-            source_seq: 0,
-            payload: json!({"ts": at}),
-            created_at: at,
-            next_at: at,
-        };
-        let store = self.state.engine.store().clone();
-        match tokio::task::spawn_blocking(move || store.enqueue(&row)).await {
-            Ok(Ok(id)) => {
+        match self.state.engine.enqueue_test_notification(&a.id).await {
+            Ok(id) => {
                 self.state.hooks.wake.notify_one();
                 dict(json!({"delivery_id": id}))
             }

@@ -21,6 +21,7 @@ use tubemail_core::store::hooks::Redeemed;
 use crate::AppState;
 use crate::hooks::sender::token_hash;
 use crate::openapi::{Api, Route};
+use tubemail_core::engine::now;
 
 pub fn add(api: Api) -> Api {
     api.add(
@@ -80,13 +81,6 @@ fn gone(why: &str) -> Response {
         "Link no longer valid",
         &format!("<p>{}</p>", escape(why)),
     )
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 fn failed() -> Response {

@@ -11,13 +11,14 @@ use tubemail_core::hooks::{
     MAX_WEBHOOKS, WebhookDeleted, WebhookEvent, WebhookRequest, WebhookTestResponse, WebhookView,
     WebhooksResponse, url_host,
 };
-use tubemail_core::store::hooks::{OutboxNew, WebhookRow};
+use tubemail_core::store::hooks::WebhookRow;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryArgs};
 use crate::openapi::{Api, Route};
 use crate::tokens::Scope;
+use tubemail_core::engine::now;
 
 /// Longest `waiting_secs` (a week).
 const MAX_WAITING_SECS: u64 = 7 * 24 * 3600;
@@ -67,13 +68,6 @@ fn admin_only(scope: Option<&Extension<Scope>>) -> ApiResult<()> {
             "only the shared secret manages webhooks",
         )),
     }
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// Checks a request; `current` is the row an update replaces. The error
@@ -244,11 +238,7 @@ async fn deliveries(
     admin_only(scope.as_ref())?;
     find(&s, &id)?;
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_DELIVERIES);
-    let store = s.engine.store().clone();
-    let rows = tokio::task::spawn_blocking(move || store.deliveries(&id, limit))
-        .await
-        .map_err(|_| tubemail_core::engine::Error::ShuttingDown)?
-        .map_err(tubemail_core::engine::Error::from)?;
+    let rows = s.engine.webhook_deliveries(&id, limit).await?;
     Ok(Json(DeliveriesResponse {
         deliveries: rows.iter().map(|r| r.view()).collect(),
     }))
@@ -261,21 +251,7 @@ async fn test(
 ) -> ApiResult<Json<WebhookTestResponse>> {
     admin_only(scope.as_ref())?;
     let hook = find(&s, &id)?;
-    let at = now();
-    let row = OutboxNew {
-        webhook: hook.id,
-        event: WebhookEvent::Test,
-        worker: String::new(),
-        source_seq: 0,
-        payload: serde_json::json!({"ts": at}),
-        created_at: at,
-        next_at: at,
-    };
-    let store = s.engine.store().clone();
-    let delivery_id = tokio::task::spawn_blocking(move || store.enqueue(&row))
-        .await
-        .map_err(|_| tubemail_core::engine::Error::ShuttingDown)?
-        .map_err(tubemail_core::engine::Error::from)?;
+    let delivery_id = s.engine.enqueue_test_notification(&hook.id).await?;
     s.hooks.wake.notify_one();
     Ok(Json(WebhookTestResponse { delivery_id }))
 }
